@@ -1,0 +1,42 @@
+# Two commands do everything on a fresh machine with Python 3.11: `make run`, `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test check bench clean web worker
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(VENV)/.installed $@
+
+## run: the whole product on the embedded default, a demo company and a demo website
+run: $(VENV)/.installed
+	$(BIN)/python manage.py run
+
+## test: install and run the whole suite (DATABASE_URL / REDIS_URL select the backends)
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## check: lint and types
+check: $(VENV)/.installed-dev
+	$(BIN)/ruff check plug2support tests
+	$(BIN)/mypy plug2support tests
+
+## web / worker: the production processes (see README, "Production")
+web: $(VENV)/.installed
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py web --host 0.0.0.0 --workers $${WEB_WORKERS:-2}
+
+worker: $(VENV)/.installed
+	$(BIN)/python manage.py worker
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,35 @@
+"""Tenant-checking helpers: every read of company data goes through one of these."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+
+from .models import Membership
+
+
+def membership_required(
+    admin: bool = False,
+) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """A logged-in member of a company (an admin when `admin`); passes the membership on."""
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @login_required
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            membership: Membership | None = getattr(request, "membership", None)
+            if membership is None:
+                return redirect("no_company")
+            if admin and not membership.is_admin:
+                raise PermissionDenied("Only owners and admins can do this.")
+            return view(request, membership, *args, **kwargs)
+
+        return wrapped
+
+    return decorator

@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from .access import membership_required
+from .actions import AccountError, do_accept_invitation, do_invite, do_sign_up
+from .forms import AcceptInvitationForm, InviteForm, SignUpForm
+from .middleware import SESSION_KEY
+from .models import Invitation, Membership, User
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("inbox")
+    return render(request, "home.html")
+
+
+def sign_up(request: HttpRequest) -> HttpResponse:
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = do_sign_up(email=form.cleaned_data["email"], name=form.cleaned_data["name"],
+                          password=form.cleaned_data["password"],
+                          company_name=form.cleaned_data["company_name"])
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, "Welcome! Create a widget and paste its snippet on your site.")
+        return redirect("widget_list")
+    return render(request, "accounts/signup.html", {"form": form})
+
+
+@login_required
+def no_company(request: HttpRequest) -> HttpResponse:
+    return render(request, "accounts/no_company.html")
+
+
+@login_required
+@require_POST
+def switch_company(request: HttpRequest, company_id: int) -> HttpResponse:
+    membership = get_object_or_404(Membership, user=request.user, company_id=company_id)
+    request.session[SESSION_KEY] = membership.company_id
+    return redirect("inbox")
+
+
+@membership_required()
+def team(request: HttpRequest, membership: Membership) -> HttpResponse:
+    form = InviteForm(request.POST or None)
+    if request.method == "POST":
+        if not membership.is_admin:
+            return render(request, "403.html", status=403)
+        if form.is_valid():
+            try:
+                invitation = do_invite(company=membership.company, inviter=membership,
+                                       email=form.cleaned_data["email"],
+                                       role=form.cleaned_data["role"])
+            except AccountError as error:
+                form.add_error(None, str(error))
+            else:
+                messages.success(request, f"Invitation sent to {invitation.email}.")
+                return redirect("team")
+    members = (Membership.objects.filter(company_id=membership.company_id)
+               .select_related("user").order_by("created_at"))
+    invitations = Invitation.objects.filter(company_id=membership.company_id,
+                                            accepted_at__isnull=True).order_by("-created_at")
+    return render(request, "accounts/team.html",
+                  {"form": form, "members": members, "invitations": invitations})
+
+
+def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
+    invitation = get_object_or_404(Invitation.objects.select_related("company"), token=token)
+    if not invitation.is_open:
+        return render(request, "accounts/invitation_closed.html", {"invitation": invitation},
+                      status=410)
+    existing = User.objects.filter(email__iexact=invitation.email).first()
+    if existing is not None:
+        # An existing user joins one more company (A4) after logging in as themselves.
+        if not request.user.is_authenticated or request.user.pk != existing.pk:
+            messages.info(request, f"Log in as {invitation.email} to join "
+                                   f"{invitation.company.name}.")
+            return redirect(f"/accounts/login/?next={request.path}")
+        if request.method == "POST":
+            try:
+                do_accept_invitation(invitation, existing)
+            except AccountError as error:
+                messages.error(request, str(error))
+                return redirect("inbox")
+            request.session[SESSION_KEY] = invitation.company_id
+            return redirect("inbox")
+        return render(request, "accounts/accept_existing.html", {"invitation": invitation})
+    form = AcceptInvitationForm(request.POST or None, email=invitation.email)
+    if request.method == "POST" and form.is_valid():
+        user = User.objects.create_user(email=invitation.email, name=form.cleaned_data["name"],
+                                        password=form.cleaned_data["password"])
+        try:
+            do_accept_invitation(invitation, user)
+        except AccountError as error:
+            user.delete()
+            messages.error(request, str(error))
+            return redirect("login")
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        request.session[SESSION_KEY] = invitation.company_id
+        return redirect("inbox")
+    return render(request, "accounts/accept.html", {"form": form, "invitation": invitation})

@@ -1,0 +1,32 @@
+"""ASGI entry point: HTTP goes to Django, /ws/* to the real-time hub's socket endpoints."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "plug2support.settings")
+
+from django.core.asgi import get_asgi_application  # noqa: E402
+
+django_app = get_asgi_application()
+
+from plug2support.realtime.hub import hub  # noqa: E402
+from plug2support.realtime.sockets import websocket_app  # noqa: E402
+
+
+async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "http":
+        await django_app(scope, receive, send)
+    elif scope["type"] == "websocket":
+        await websocket_app(scope, receive, send)
+    elif scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await hub.start()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await hub.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return

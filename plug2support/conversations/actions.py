@@ -1,0 +1,244 @@
+"""The only code that changes conversations: check_* validates, do_* writes.
+
+Every write happens in one transaction that takes the next sequence number of the
+conversation, stores the event, and publishes it only after commit (C8). Callers (socket
+handlers, views) acknowledge to the client only after these functions return.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from plug2support.accounts.models import Membership, User
+from plug2support.lib.ratelimit import hit
+from plug2support.realtime.hub import publish_after_commit
+from plug2support.widgets.models import Visitor, Widget, hash_token
+
+from .models import Conversation, Event, EventKind, Sender, Stage
+from .serializers import conversation_summary, event_payload
+
+# A visitor may send this many messages per window; more gets a clear error (docs/protocol.md).
+VISITOR_MESSAGES_PER_WINDOW = 30
+VISITOR_MESSAGE_WINDOW_SECONDS = 60
+CLIENT_ID_MAX = 64
+
+
+class ConversationError(Exception):
+    """A refused request. `code` is stable (docs/protocol.md); `message` is for people."""
+
+    def __init__(self, code: str, message: str, **details: object) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details
+
+
+@dataclass(frozen=True)
+class Posted:
+    event: Event
+    duplicate: bool  # True when the client id was already stored: nothing new was written
+
+
+def conversation_topic(conversation_id: int) -> str:
+    return f"conv:{conversation_id}"
+
+
+def company_topic(company_id: int) -> str:
+    return f"company:{company_id}"
+
+
+def visitor_topic(visitor_id: int) -> str:
+    """Every open tab of one visitor: told when a conversation starts in another tab."""
+    return f"visitor:{visitor_id}"
+
+
+# --- visitors ---------------------------------------------------------------------------
+
+def do_identify_visitor(widget: Widget, token: str | None) -> tuple[Visitor, str]:
+    """The visitor a token names on this widget, or a new visitor and its new token."""
+    if token:
+        visitor = Visitor.objects.filter(widget=widget, token_hash=hash_token(token)).first()
+        if visitor is not None:
+            return visitor, token
+    token = secrets.token_urlsafe(32)
+    visitor = Visitor.objects.create(widget=widget, token_hash=hash_token(token))
+    return visitor, token
+
+
+def current_conversation(visitor: Visitor) -> Conversation | None:
+    """The conversation the widget shows: the visitor's latest one that is not archived (D4)."""
+    return (
+        Conversation.objects.filter(visitor=visitor)
+        .exclude(stage=Stage.ARCHIVED)
+        .select_related("assignee")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+# --- messages ---------------------------------------------------------------------------
+
+def check_message(body: object, client_id: object) -> tuple[str, str]:
+    if not isinstance(client_id, str) or not (1 <= len(client_id) <= CLIENT_ID_MAX):
+        raise ConversationError(
+            "invalid_client_id", f"client_id must be a string of 1 to {CLIENT_ID_MAX} characters."
+        )
+    if not isinstance(body, str) or not body.strip():
+        raise ConversationError("empty_message", "A message needs some text.")
+    limit = settings.MESSAGE_MAX_CHARS
+    if len(body) > limit:
+        raise ConversationError(
+            "message_too_long", f"A message is at most {limit} characters.", limit=limit
+        )
+    return body.strip(), client_id
+
+
+def _next_seq(conversation_id: int) -> int:
+    # The UPDATE takes the row's write lock (PostgreSQL) inside the caller's transaction;
+    # SQLite runs write transactions one at a time (transaction_mode=IMMEDIATE).
+    Conversation.objects.filter(pk=conversation_id).update(
+        last_seq=F("last_seq") + 1, updated_at=timezone.now()
+    )
+    return Conversation.objects.values_list("last_seq", flat=True).get(pk=conversation_id)
+
+
+def _append(conversation: Conversation, **fields: object) -> Event:
+    seq = _next_seq(conversation.pk)
+    conversation.last_seq = seq
+    return Event.objects.create(conversation=conversation, seq=seq, **fields)  # type: ignore[arg-type]
+
+
+def _existing_message(conversation: Conversation, sender: str, client_id: str) -> Event | None:
+    return (
+        Event.objects.filter(conversation=conversation, sender=sender, client_id=client_id)
+        .select_related("author")
+        .first()
+    )
+
+
+def _publish(conversation: Conversation, event: Event | None) -> None:
+    if event is not None:
+        publish_after_commit(conversation_topic(conversation.pk), event_payload(event))
+    publish_after_commit(
+        company_topic(conversation.company_id),
+        {"type": "conversation", "conversation": conversation_summary(conversation)},
+    )
+
+
+def _locked(conversation_id: int) -> Conversation:
+    return (
+        Conversation.objects.select_for_update(of=("self",))
+        .select_related("assignee", "widget", "visitor")
+        .get(pk=conversation_id)
+    )
+
+
+def do_post_visitor_message(visitor: Visitor, *, client_id: object, body: object) -> Posted:
+    """C1/C8: store the visitor's message (creating the conversation on the first one)."""
+    text, cid = check_message(body, client_id)
+    with transaction.atomic():
+        # Locking the visitor makes "first message creates the conversation" safe when two
+        # tabs send at once: the second one finds the conversation the first created.
+        Visitor.objects.select_for_update().filter(pk=visitor.pk).first()
+        conversation = current_conversation(visitor)
+        if conversation is not None:
+            conversation = _locked(conversation.pk)
+            existing = _existing_message(conversation, Sender.VISITOR, cid)
+            if existing is not None:
+                return Posted(existing, duplicate=True)
+        if not hit(f"visitor-msg:{visitor.pk}", VISITOR_MESSAGES_PER_WINDOW,
+                   VISITOR_MESSAGE_WINDOW_SECONDS):
+            raise ConversationError(
+                "rate_limited",
+                f"Too many messages: at most {VISITOR_MESSAGES_PER_WINDOW} per "
+                f"{VISITOR_MESSAGE_WINDOW_SECONDS} seconds. Please wait a moment.",
+                retry_after=VISITOR_MESSAGE_WINDOW_SECONDS,
+            )
+        if conversation is None:
+            conversation = Conversation.objects.create(
+                company_id=visitor.widget.company_id, widget=visitor.widget, visitor=visitor
+            )
+            conversation = _locked(conversation.pk)
+            publish_after_commit(visitor_topic(visitor.pk), {
+                "type": "conversation_started", "conversation": {"id": conversation.pk}})
+        event = _append(conversation, kind=EventKind.MESSAGE, sender=Sender.VISITOR,
+                        body=text, client_id=cid)
+        Conversation.objects.filter(pk=conversation.pk).update(preview=text[:200])
+        conversation.preview = text[:200]
+        _publish(conversation, event)
+    return Posted(event, duplicate=False)
+
+
+def do_post_operator_message(
+    membership: Membership, conversation: Conversation, *, client_id: object, body: object
+) -> Posted:
+    """The serving operator replies. Replying to a waiting conversation claims it first."""
+    text, cid = check_message(body, client_id)
+    user = membership.user
+    try:
+        with transaction.atomic():
+            locked = _locked(conversation.pk)
+            existing = _existing_message(locked, Sender.OPERATOR, cid)
+            if existing is not None:
+                if existing.author_id != user.pk:
+                    raise ConversationError("invalid_client_id", "This client_id is already used.")
+                return Posted(existing, duplicate=True)
+            if locked.assignee_id is None:
+                _claim(locked, user)
+            elif locked.assignee_id != user.pk:
+                raise _served_by_other(locked)
+            event = _append(locked, kind=EventKind.MESSAGE, sender=Sender.OPERATOR,
+                            author=user, body=text, client_id=cid)
+            Conversation.objects.filter(pk=locked.pk).update(preview=text[:200])
+            locked.preview = text[:200]
+            _publish(locked, event)
+    except IntegrityError:
+        # Only a concurrent resend of the same client id gets here: return the stored one.
+        existing = _existing_message(conversation, Sender.OPERATOR, cid)
+        if existing is None:
+            raise
+        return Posted(existing, duplicate=True)
+    return Posted(event, duplicate=False)
+
+
+# --- claiming ---------------------------------------------------------------------------
+
+def _served_by_other(conversation: Conversation) -> ConversationError:
+    served_by = conversation.assignee
+    name = served_by.name if served_by else "another operator"
+    return ConversationError(
+        "already_served",
+        f"{name} is already serving this visitor.",
+        served_by={"id": served_by.pk, "name": name} if served_by else None,
+    )
+
+
+def _claim(conversation: Conversation, user: User) -> Event:
+    # A conditional UPDATE: of several operators claiming at once, exactly one changes the
+    # row; the others see 0 rows and learn who won.
+    won = Conversation.objects.filter(pk=conversation.pk, assignee__isnull=True).update(
+        assignee=user, updated_at=timezone.now()
+    )
+    if not won:
+        conversation.refresh_from_db(fields=["assignee"])
+        raise _served_by_other(conversation)
+    conversation.assignee = user
+    return _append(conversation, kind=EventKind.CLAIMED, sender=Sender.SYSTEM, author=user,
+                   body=f"{user.name} joined the conversation")
+
+
+def do_claim(membership: Membership, conversation: Conversation) -> Event:
+    """C2: the first operator to claim serves the visitor; the others are told who did."""
+    with transaction.atomic():
+        conversation = _locked(conversation.pk)
+        if conversation.assignee_id == membership.user_id:
+            raise ConversationError("already_yours", "You are already serving this visitor.")
+        event = _claim(conversation, membership.user)
+        _publish(conversation, event)
+    return event

@@ -1,0 +1,87 @@
+"""Conversations and their events (C1, C2, C8).
+
+Every change to a conversation is an Event with a per-conversation sequence number taken
+from `Conversation.last_seq`: a client that reconnects asks for the events after the last
+number it saw, and the database answers exactly what it missed.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from plug2support.accounts.models import Company
+from plug2support.widgets.models import Visitor, Widget
+
+
+class Stage(models.TextChoices):
+    """D1. The moves between them belong to the stages issue; new conversations start in New."""
+
+    NEW = "new", "New"
+    SUSPENDED = "suspended", "Suspended"
+    WAITING_ON_USER = "waiting_on_user", "Waiting on user"
+    NEEDS_RESPONSE = "needs_response", "Needs response"
+    HOLD = "hold", "Hold"
+    RESOLVED = "resolved", "Resolved"
+    ARCHIVED = "archived", "Archived"
+
+
+class Conversation(models.Model):
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="conversations")
+    widget = models.ForeignKey(Widget, on_delete=models.CASCADE, related_name="conversations")
+    visitor = models.ForeignKey(Visitor, on_delete=models.CASCADE, related_name="conversations")
+    stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.NEW)
+    # The serving operator (C2); NULL while the conversation waits in the pool.
+    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                 null=True, blank=True, related_name="served_conversations")
+    last_seq = models.PositiveBigIntegerField(default=0)
+    preview = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["company", "-updated_at"]),
+            models.Index(fields=["visitor", "-created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"Conversation #{self.pk}"
+
+
+class Sender(models.TextChoices):
+    VISITOR = "visitor", "Visitor"
+    OPERATOR = "operator", "Operator"
+    SYSTEM = "system", "System"
+
+
+class EventKind(models.TextChoices):
+    MESSAGE = "message", "Message"
+    CLAIMED = "claimed", "Claimed"
+
+
+class Event(models.Model):
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE,
+                                     related_name="events")
+    seq = models.PositiveBigIntegerField()
+    kind = models.CharField(max_length=20, choices=EventKind.choices)
+    sender = models.CharField(max_length=10, choices=Sender.choices)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                               blank=True, related_name="+")
+    body = models.TextField(blank=True, default="")
+    # The client's own id for the message: a resend with the same id is stored once (C8).
+    client_id = models.CharField(max_length=64, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["conversation_id", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "seq"], name="one_event_per_seq"),
+            models.UniqueConstraint(fields=["conversation", "sender", "client_id"],
+                                    condition=Q(client_id__isnull=False),
+                                    name="one_message_per_client_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.conversation_id}#{self.seq} {self.kind}"

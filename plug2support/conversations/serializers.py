@@ -1,0 +1,42 @@
+"""The JSON shapes of conversations and events on the sockets and HTTP (docs/protocol.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .models import Conversation, Event
+
+
+def user_ref(user: Any) -> dict[str, Any] | None:
+    if user is None:
+        return None
+    return {"id": user.pk, "name": user.name or user.email}
+
+
+def event_payload(event: Event) -> dict[str, Any]:
+    author = event.author if event.author_id else None
+    return {
+        "type": "event",
+        "conversation": event.conversation_id,
+        "seq": event.seq,
+        "kind": event.kind,
+        "sender": event.sender,
+        "author": user_ref(author),
+        "body": event.body,
+        "client_id": event.client_id,
+        "created_at": event.created_at.isoformat(),
+    }
+
+
+def conversation_summary(conversation: Conversation) -> dict[str, Any]:
+    return {
+        "id": conversation.pk,
+        "widget": {"id": conversation.widget_id, "name": conversation.widget.name},
+        "visitor": {"id": conversation.visitor_id, "name": conversation.visitor.display_name},
+        "stage": conversation.stage,
+        "served_by": user_ref(conversation.assignee),
+        "last_seq": conversation.last_seq,
+        "preview": conversation.preview,
+        "created_at": conversation.created_at.isoformat(),
+        "updated_at": conversation.updated_at.isoformat(),
+    }

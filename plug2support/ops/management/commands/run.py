@@ -1,0 +1,90 @@
+"""`make run`: the whole product on the embedded default, in one process.
+
+uvicorn serves the product on :8000 (HTTP and WebSocket, in-process bus); a thread serves the
+demo customer website on :8001, a different origin, whose page embeds the widget snippet; a
+thread runs the background worker. Ctrl-C stops all three.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import partial
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import uvicorn
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandParser
+from django.template.loader import render_to_string
+
+from plug2support.ops.demo import DEMO_PASSWORD, load_demo
+from plug2support.widgets.views import snippet_for
+
+
+class DemoSiteHandler(BaseHTTPRequestHandler):
+    def __init__(self, page: bytes, *args: Any, **kwargs: Any) -> None:
+        self.page = page
+        super().__init__(*args, **kwargs)
+
+    def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+        if self.path not in ("/", "/index.html", "/pricing"):
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(self.page)))
+        self.end_headers()
+        self.wfile.write(self.page)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+
+def demo_site_page(snippet: str) -> bytes:
+    return render_to_string("ops/demo_site.html", {"snippet": snippet}).encode()
+
+
+def start_demo_site(host: str, port: int, snippet: str) -> ThreadingHTTPServer:
+    server = ThreadingHTTPServer((host, port), partial(DemoSiteHandler, demo_site_page(snippet)))
+    threading.Thread(target=server.serve_forever, name="demo-site", daemon=True).start()
+    return server
+
+
+def start_worker() -> Any:
+    from django_tasks_db.management.commands.db_worker import Worker
+
+    worker = Worker(queue_names=["*"], interval=0.5, batch=False, backend_name="default",
+                    startup_delay=False, max_tasks=None, worker_id="embedded",
+                    excluded_queue_names=[])
+    threading.Thread(target=worker.run, name="worker", daemon=True).start()
+    return worker
+
+
+class Command(BaseCommand):
+    help = "Run the product, the demo website and a worker on the embedded default."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--demo-port", type=int, default=8001)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        call_command("migrate", interactive=False, verbosity=0)
+        demo = load_demo()
+        site = start_demo_site(options["host"], options["demo_port"], snippet_for(demo.widget))
+        worker = start_worker()
+        self.stdout.write(self.style.SUCCESS(
+            f"\nPlug2Support is running at {settings.PUBLIC_URL}/  (Ctrl-C stops it)\n"
+            f"Demo customer website:       http://{options['host']}:{options['demo_port']}/\n"
+            f"Log in as (password {DEMO_PASSWORD}):"))
+        for user in demo.users:
+            self.stdout.write(f"  {user.email}")
+        try:
+            uvicorn.run("plug2support.asgi:application", host=options["host"],
+                        port=options["port"], lifespan="on", ws_max_size=1024 * 1024,
+                        log_level="info")
+        finally:
+            worker.running = False
+            site.shutdown()
+            self.stdout.write("Stopped.")

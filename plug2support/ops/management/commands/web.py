@@ -1,0 +1,18 @@
+from typing import Any
+
+import uvicorn
+from django.core.management.base import BaseCommand, CommandParser
+
+
+class Command(BaseCommand):
+    help = "Serve HTTP and WebSocket with uvicorn (production: several workers, REDIS_URL set)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--workers", type=int, default=1)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        uvicorn.run("plug2support.asgi:application", host=options["host"], port=options["port"],
+                    workers=options["workers"], proxy_headers=True, ws_max_size=1024 * 1024,
+                    lifespan="on")

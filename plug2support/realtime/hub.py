@@ -1,0 +1,188 @@
+"""The per-process hub: which open sockets listen to which topic, and the bus that joins
+processes.
+
+Topics are strings: `conv:<id>` (a conversation's events, for its visitor and the operators
+viewing it) and `company:<id>` (the company's inbox: summaries of conversations as they
+change). Every published message goes through the bus, even inside one process, so one code
+path serves the embedded default and production: the in-process bus hands it to this
+process's hub on the event loop; the Redis bus publishes it on one channel to which every
+process holds one subscription and fans out locally.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from typing import Any, Protocol
+
+from django.conf import settings
+
+log = logging.getLogger(__name__)
+
+REDIS_CHANNEL = "p2s:events"
+
+
+class Listener(Protocol):
+    def deliver(self, topic: str, payload: dict[str, Any]) -> None: ...
+
+
+class Hub:
+    def __init__(self) -> None:
+        self.topics: dict[str, set[Listener]] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._bus: Bus | None = None
+        self._started = False
+
+    @property
+    def bus(self) -> Bus:
+        # Chosen on first use, so a worker or a command (no sockets, no loop) still
+        # publishes to the other processes through Redis.
+        if self._bus is None:
+            self._bus = RedisBus(self, settings.REDIS_URL) if settings.REDIS_URL else InProcessBus(self)
+        return self._bus
+
+    # --- sockets register here (always on the event loop) ---
+    def subscribe(self, listener: Listener, topic: str) -> None:
+        self.topics.setdefault(topic, set()).add(listener)
+
+    def unsubscribe(self, listener: Listener, topic: str) -> None:
+        listeners = self.topics.get(topic)
+        if listeners is not None:
+            listeners.discard(listener)
+            if not listeners:
+                del self.topics[topic]
+
+    def listener_count(self, topic: str) -> int:
+        return len(self.topics.get(topic, ()))
+
+    def dispatch(self, raw: str | bytes) -> None:
+        """A message from the bus: hand it to every local listener of its topic."""
+        message = json.loads(raw)
+        listeners = self.topics.get(message["t"])
+        if not listeners:
+            return
+        for listener in tuple(listeners):
+            try:
+                listener.deliver(message["t"], message["p"])
+            except Exception:  # one broken socket must not starve the others
+                log.exception("delivery to a listener failed")
+
+    async def start(self) -> None:
+        """Bind to the running loop and connect the bus. Idempotent."""
+        if self._started:
+            return
+        self._started = True
+        self.loop = asyncio.get_running_loop()
+        await self.bus.start()
+
+    async def stop(self) -> None:
+        if self._started:
+            await self.bus.stop()
+            self._started = False
+            self.loop = None
+            self._bus = None
+
+    def publish(self, topic: str, payload: dict[str, Any]) -> None:
+        """Send to every listener of `topic` in every process. Callable from any thread."""
+        self.bus.publish(json.dumps({"t": topic, "p": payload}, separators=(",", ":")))
+
+
+class Bus(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    def publish(self, raw: str) -> None: ...
+
+
+def _in_loop(loop: asyncio.AbstractEventLoop | None) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
+class InProcessBus:
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    def publish(self, raw: str) -> None:
+        loop = self.hub.loop
+        if loop is None or loop.is_closed():
+            return  # no socket can be open in a process whose hub never started
+        if _in_loop(loop):
+            self.hub.dispatch(raw)
+        else:
+            loop.call_soon_threadsafe(self.hub.dispatch, raw)
+
+
+class RedisBus:
+    """One Redis pub/sub subscription per process; publishing works from any thread."""
+
+    def __init__(self, hub: Hub, url: str) -> None:
+        import redis
+        import redis.asyncio as aioredis
+
+        self.hub = hub
+        self.url = url
+        self._sync = redis.Redis.from_url(url)
+        self._async = aioredis.Redis.from_url(url)
+        self._sync_lock = threading.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._subscribed = asyncio.Event()
+
+    async def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._listen())
+        # Publishing before the subscription exists would lose this process's own events.
+        await asyncio.wait_for(self._subscribed.wait(), timeout=10)
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                pubsub = self._async.pubsub(ignore_subscribe_messages=True)
+                await pubsub.subscribe(REDIS_CHANNEL)
+                self._subscribed.set()
+                async for message in pubsub.listen():
+                    if message and message.get("type") == "message":
+                        self.hub.dispatch(message["data"])
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Redis went away: clients resume from their sequence numbers on reconnect,
+                # and this process resubscribes as soon as Redis answers again.
+                log.exception("redis bus subscription lost; retrying in 1 s")
+                await asyncio.sleep(1)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+        await self._async.aclose()
+        self._sync.close()
+
+    def publish(self, raw: str) -> None:
+        if _in_loop(self.hub.loop):
+            asyncio.get_running_loop().create_task(self._async.publish(REDIS_CHANNEL, raw))
+        else:
+            with self._sync_lock:
+                self._sync.publish(REDIS_CHANNEL, raw)
+
+
+hub = Hub()
+
+
+def publish_after_commit(topic: str, payload: dict[str, Any]) -> None:
+    """The one way events leave an action: only once the transaction has committed, so no
+    client ever hears of something the database does not have."""
+    from django.db import transaction
+
+    transaction.on_commit(lambda: hub.publish(topic, payload))

@@ -1,0 +1,442 @@
+"""The two socket endpoints: `/ws/widget` (visitors, by visitor token) and `/ws/operator`
+(operators, by Django session). Handlers only parse frames, check access, call one action
+and answer; the frames are specified in docs/protocol.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import deque
+from http.cookies import SimpleCookie
+from typing import Any
+from urllib.parse import urlsplit
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.http import Http404
+
+from plug2support.conversations import actions
+from plug2support.conversations.access import events_after, get_conversation_for_member
+from plug2support.conversations.serializers import conversation_summary, event_payload
+
+from .hub import hub
+
+log = logging.getLogger(__name__)
+
+Scope = dict[str, Any]
+
+# Close codes (docs/protocol.md). 4400-range mirrors HTTP statuses.
+CLOSE_UNAUTHORISED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
+CLOSE_TIMEOUT = 4408
+HELLO_TIMEOUT_SECONDS = 10
+REPLAY_BATCH = 500
+
+
+class FrameError(Exception):
+    def __init__(self, code: str, message: str, **details: object) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+def origin_allowed(scope: Scope) -> bool:
+    """Cross-site WebSocket hijacking defence: browsers always send Origin on a WebSocket
+    handshake, and a page elsewhere cannot forge it. We accept our own origin (same host as
+    the request, which must be an allowed host) and CSRF_TRUSTED_ORIGINS."""
+    origin = _header(scope, b"origin")
+    if not origin:
+        return False
+    if origin in settings.CSRF_TRUSTED_ORIGINS:
+        return True
+    host = (_header(scope, b"host") or "").lower()
+    netloc = urlsplit(origin).netloc.lower()
+    if not host or netloc != host:
+        return False
+    from django.http.request import split_domain_port, validate_host
+
+    domain, _port = split_domain_port(host)
+    return validate_host(domain, settings.ALLOWED_HOSTS)
+
+
+class Socket:
+    """One open WebSocket: reads frames, and writes hub events in order, per conversation,
+    filling any gap in the sequence from the database (so a client never sees seq 7 before
+    seq 6, nor one twice)."""
+
+    def __init__(self, scope: Scope, receive: Any, send: Any) -> None:
+        self.scope = scope
+        self._receive = receive
+        self._send = send
+        self.topics: set[str] = set()
+        # conversation id → the last seq this socket has sent for it
+        self.sent_seq: dict[int, int] = {}
+        self._outbox: deque[dict[str, Any]] = deque()
+        self._flushing = False
+        self._closed = False
+
+    # --- lifecycle ---
+    async def run(self) -> None:
+        message = await self._receive()
+        if message["type"] != "websocket.connect":
+            return
+        await hub.start()
+        if not origin_allowed(self.scope):
+            await self._send({"type": "websocket.close", "code": CLOSE_FORBIDDEN})
+            return
+        if not await self.authorise():
+            await self._send({"type": "websocket.close", "code": CLOSE_UNAUTHORISED})
+            return
+        await self._send({"type": "websocket.accept"})
+        try:
+            await self.opened()
+            while True:
+                message = await self._receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                if message["type"] == "websocket.receive":
+                    await self._handle_raw(message.get("text") or message.get("bytes") or "")
+        except _Close as close:
+            await self._send({"type": "websocket.close", "code": close.code})
+        finally:
+            self._closed = True
+            for topic in self.topics:
+                hub.unsubscribe(self, topic)
+            self.topics.clear()
+
+    async def authorise(self) -> bool:
+        return True
+
+    async def opened(self) -> None:
+        return None
+
+    async def handle(self, frame: dict[str, Any]) -> None:
+        raise FrameError("unknown_type", "Unknown frame type.")
+
+    # --- reading ---
+    async def _handle_raw(self, raw: str | bytes) -> None:
+        limit = settings.SOCKET_FRAME_MAX_BYTES
+        ref: object = None
+        try:
+            if len(raw) > limit:
+                raise FrameError("frame_too_large", f"A frame is at most {limit} bytes.",
+                                 limit=limit)
+            try:
+                frame = json.loads(raw)
+            except (ValueError, UnicodeDecodeError):
+                raise FrameError("bad_frame", "A frame must be a JSON object.") from None
+            if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+                raise FrameError("bad_frame", "A frame must be a JSON object with a \"type\".")
+            ref = frame.get("ref")
+            if frame["type"] == "ping":
+                await self.send_json({"type": "pong", "ref": ref})
+                return
+            await self.handle(frame)
+        except FrameError as error:
+            await self.send_error(error.code, error.message, ref=ref, **error.details)
+        except actions.ConversationError as error:
+            await self.send_error(error.code, error.message, ref=ref, **error.details)
+        except Http404:
+            await self.send_error("not_found", "No such conversation.", ref=ref)
+
+    # --- writing ---
+    async def send_json(self, payload: dict[str, Any]) -> None:
+        if self._closed:
+            return
+        try:
+            await self._send({"type": "websocket.send",
+                              "text": json.dumps(payload, separators=(",", ":"))})
+        except Exception:  # the peer went away; the read loop will see the disconnect
+            self._closed = True
+
+    async def send_error(self, code: str, message: str, ref: object = None,
+                         **details: object) -> None:
+        frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
+        if ref is not None:
+            frame["ref"] = ref
+        frame.update(details)
+        await self.send_json(frame)
+
+    def subscribe(self, topic: str) -> None:
+        if topic not in self.topics:
+            self.topics.add(topic)
+            hub.subscribe(self, topic)
+
+    def unsubscribe(self, topic: str) -> None:
+        self.topics.discard(topic)
+        hub.unsubscribe(self, topic)
+
+    def follow_conversation(self, conversation_id: int, after: int) -> None:
+        """Send everything after `after`, then live events, in order and once each."""
+        self.sent_seq[conversation_id] = after
+        self.subscribe(actions.conversation_topic(conversation_id))
+        # Subscribed first, then read the database: nothing can fall between the two.
+        self._enqueue({"type": "_replay", "conversation": conversation_id})
+
+    def deliver(self, topic: str, payload: dict[str, Any]) -> None:
+        """Called by the hub on the event loop; must not block."""
+        self._enqueue(payload)
+
+    def _enqueue(self, payload: dict[str, Any]) -> None:
+        if self._closed:
+            return
+        self._outbox.append(payload)
+        if not self._flushing:
+            self._flushing = True
+            asyncio.get_running_loop().create_task(self._flush())
+
+    async def _flush(self) -> None:
+        try:
+            while self._outbox and not self._closed:
+                await self._write(self._outbox.popleft())
+        except Exception:
+            log.exception("socket flush failed")
+        finally:
+            self._flushing = False
+
+    async def _write(self, payload: dict[str, Any]) -> None:
+        kind = payload.get("type")
+        if kind == "_replay":
+            await self._replay(payload["conversation"])
+            return
+        if kind != "event":
+            await self.on_other(payload)
+            return
+        conversation_id = payload["conversation"]
+        last = self.sent_seq.get(conversation_id)
+        if last is None or payload["seq"] <= last:
+            return  # not followed (any more), or already sent
+        if payload["seq"] > last + 1:
+            await self._replay(conversation_id)  # a gap: read what is missing
+            if payload["seq"] <= self.sent_seq.get(conversation_id, 0):
+                return
+        if self.visible(payload):
+            await self.send_json(payload)
+        self.sent_seq[conversation_id] = payload["seq"]
+
+    async def _replay(self, conversation_id: int) -> None:
+        while conversation_id in self.sent_seq:
+            after = self.sent_seq[conversation_id]
+            events = await sync_to_async(events_after)(conversation_id, after, REPLAY_BATCH)
+            for event in events:
+                payload = event_payload(event)
+                if self.visible(payload):
+                    await self.send_json(payload)
+                self.sent_seq[conversation_id] = event.seq
+            if len(events) < REPLAY_BATCH:
+                return
+
+    def visible(self, payload: dict[str, Any]) -> bool:
+        return True
+
+    async def on_other(self, payload: dict[str, Any]) -> None:
+        await self.send_json(payload)
+
+
+class _Close(Exception):
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+
+# --- visitors ------------------------------------------------------------------------------
+
+class WidgetSocket(Socket):
+    """The widget frame's socket. The frame is served from our origin, so the Origin check
+    is the same as the console's; the customer site's origin is checked when the frame
+    loads (CSP frame-ancestors) and on the config request."""
+
+    visitor: Any = None
+
+    async def opened(self) -> None:
+        try:
+            first = await asyncio.wait_for(self._receive(), timeout=HELLO_TIMEOUT_SECONDS)
+        except TimeoutError:
+            raise _Close(CLOSE_TIMEOUT) from None
+        if first["type"] != "websocket.receive":
+            raise _Close(1000)
+        try:
+            hello = json.loads(first.get("text") or "")
+        except ValueError:
+            hello = None
+        if not isinstance(hello, dict) or hello.get("type") != "hello":
+            await self.send_error("hello_required", "The first frame must be a hello.")
+            raise _Close(CLOSE_UNAUTHORISED)
+        welcome = await sync_to_async(_visitor_welcome)(hello)
+        if welcome is None:
+            await self.send_error("widget_not_found", "No widget has this key.")
+            raise _Close(CLOSE_NOT_FOUND)
+        self.visitor, payload = welcome
+        self.subscribe(actions.visitor_topic(self.visitor.pk))
+        await self.send_json(payload)
+        conversation = payload["conversation"]
+        if conversation is not None:
+            after = hello.get("after")
+            after = after if isinstance(after, int) and after >= 0 else 0
+            self.follow_conversation(conversation["id"], after)
+
+    async def handle(self, frame: dict[str, Any]) -> None:
+        if frame["type"] != "message":
+            raise FrameError("unknown_type", f"Unknown frame type {frame['type']!r}.")
+        posted = await sync_to_async(actions.do_post_visitor_message)(
+            self.visitor, client_id=frame.get("client_id"), body=frame.get("body")
+        )
+        event = posted.event
+        if event.conversation_id not in self.sent_seq:
+            self.follow_conversation(event.conversation_id, 0)
+        await self.send_json({"type": "ack", "ref": frame.get("ref"),
+                              "client_id": event.client_id, "conversation": event.conversation_id,
+                              "seq": event.seq, "duplicate": posted.duplicate})
+
+    async def on_other(self, payload: dict[str, Any]) -> None:
+        if payload.get("type") == "conversation_started":
+            # Another tab of this visitor started the conversation: follow it here too.
+            if payload["conversation"]["id"] not in self.sent_seq:
+                await self.send_json(payload)
+                self.follow_conversation(payload["conversation"]["id"], 0)
+            return
+        await self.send_json(payload)
+
+
+def _visitor_welcome(hello: dict[str, Any]) -> tuple[Any, dict[str, Any]] | None:
+    from plug2support.widgets.models import Widget
+
+    key = hello.get("widget")
+    widget = Widget.objects.filter(key=key).first() if isinstance(key, str) else None
+    if widget is None:
+        return None
+    token = hello.get("token")
+    visitor, token = actions.do_identify_visitor(widget, token if isinstance(token, str) else None)
+    conversation = actions.current_conversation(visitor)
+    return visitor, {
+        "type": "welcome",
+        "token": token,
+        "visitor": {"id": visitor.pk, "name": visitor.display_name},
+        "conversation": None if conversation is None else {
+            "id": conversation.pk,
+            "stage": conversation.stage,
+            "last_seq": conversation.last_seq,
+        },
+    }
+
+
+# --- operators -----------------------------------------------------------------------------
+
+class _SessionHolder:
+    def __init__(self, session: Any) -> None:
+        self.session = session
+
+
+def _operator_for(scope: Scope) -> Any:
+    """The membership the session's user works in, or None (not logged in / no company)."""
+    from importlib import import_module
+
+    from django.contrib.auth import get_user
+
+    from plug2support.accounts.middleware import SESSION_KEY, current_membership
+
+    cookie = SimpleCookie()
+    cookie.load(_header(scope, b"cookie") or "")
+    morsel = cookie.get(settings.SESSION_COOKIE_NAME)
+    if morsel is None:
+        return None
+    engine = import_module(settings.SESSION_ENGINE)
+    session = engine.SessionStore(session_key=morsel.value)
+    # get_user also checks the session's password hash: a changed password logs sockets out.
+    user = get_user(_SessionHolder(session))  # type: ignore[arg-type]
+    if not user.is_authenticated:
+        return None
+    return current_membership(user.pk, session.get(SESSION_KEY))
+
+
+INBOX_SNAPSHOT_SIZE = 100
+
+
+def _inbox_snapshot(membership: Any) -> list[dict[str, Any]]:
+    from plug2support.conversations.access import conversations_for
+
+    recent = conversations_for(membership).order_by("-updated_at")[:INBOX_SNAPSHOT_SIZE]
+    return [conversation_summary(c) for c in recent]
+
+
+class OperatorSocket(Socket):
+    membership: Any = None
+
+    async def authorise(self) -> bool:
+        self.membership = await sync_to_async(_operator_for)(self.scope)
+        return self.membership is not None
+
+    async def opened(self) -> None:
+        user = self.membership.user
+        self.subscribe(actions.company_topic(self.membership.company_id))
+        await self.send_json({
+            "type": "welcome",
+            "user": {"id": user.pk, "name": user.name},
+            "company": {"id": self.membership.company_id, "name": self.membership.company.name},
+            "role": self.membership.role,
+        })
+        # A snapshot of the inbox on every (re)connect: whatever changed while this socket
+        # was away is in it, then live "conversation" frames keep it current.
+        summaries = await sync_to_async(_inbox_snapshot)(self.membership)
+        await self.send_json({"type": "inbox", "conversations": summaries})
+
+    async def handle(self, frame: dict[str, Any]) -> None:
+        kind = frame["type"]
+        ref = frame.get("ref")
+        if kind == "subscribe":
+            conversation = await sync_to_async(get_conversation_for_member)(
+                self.membership, frame.get("conversation"))
+            after = frame.get("after")
+            after = after if isinstance(after, int) and after >= 0 else 0
+            await self.send_json({"type": "subscribed", "ref": ref,
+                                  "conversation": conversation_summary(conversation)})
+            self.follow_conversation(conversation.pk, after)
+        elif kind == "unsubscribe":
+            conversation_id = frame.get("conversation")
+            if isinstance(conversation_id, int):
+                self.sent_seq.pop(conversation_id, None)
+                self.unsubscribe(actions.conversation_topic(conversation_id))
+            await self.send_json({"type": "unsubscribed", "ref": ref,
+                                  "conversation": conversation_id})
+        elif kind == "claim":
+            conversation = await sync_to_async(get_conversation_for_member)(
+                self.membership, frame.get("conversation"))
+            event = await sync_to_async(actions.do_claim)(self.membership, conversation)
+            await self.send_json({"type": "claimed", "ref": ref,
+                                  "conversation": conversation.pk, "seq": event.seq})
+        elif kind == "message":
+            conversation = await sync_to_async(get_conversation_for_member)(
+                self.membership, frame.get("conversation"))
+            posted = await sync_to_async(actions.do_post_operator_message)(
+                self.membership, conversation, client_id=frame.get("client_id"),
+                body=frame.get("body"))
+            await self.send_json({"type": "ack", "ref": ref, "client_id": posted.event.client_id,
+                                  "conversation": conversation.pk, "seq": posted.event.seq,
+                                  "duplicate": posted.duplicate})
+        else:
+            raise FrameError("unknown_type", f"Unknown frame type {kind!r}.")
+
+
+ENDPOINTS: dict[str, type[Socket]] = {
+    "/ws/widget": WidgetSocket,
+    "/ws/operator": OperatorSocket,
+}
+
+
+async def websocket_app(scope: Scope, receive: Any, send: Any) -> None:
+    endpoint = ENDPOINTS.get(scope["path"].rstrip("/"))
+    if endpoint is None:
+        await receive()
+        await send({"type": "websocket.close", "code": CLOSE_NOT_FOUND})
+        return
+    await endpoint(scope, receive, send).run()

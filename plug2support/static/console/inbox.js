@@ -1,0 +1,225 @@
+// The live operator inbox (docs/protocol.md, "Operator socket").
+import { LiveSocket, Thread, newId, timeOf } from "../widget/live.js";
+
+const state = JSON.parse(document.getElementById("inbox-state").textContent);
+const me = state.me;
+const conversations = new Map(state.conversations.map((c) => [c.id, c]));
+let selectedId = state.selected ? state.selected.id : null;
+let thread = new Thread();
+for (const e of state.events) thread.add(e);
+const seen = new Set(conversations.keys());
+
+const $ = (id) => document.getElementById(id);
+const listEl = $("conversations");
+
+function servedLabel(c) {
+  if (!c.served_by) return "Waiting";
+  return c.served_by.id === me.id ? "Served by you" : `Served by ${c.served_by.name}`;
+}
+
+function renderList() {
+  const items = [...conversations.values()].sort((a, b) => b.updated_at.localeCompare(a.updated_at));
+  listEl.replaceChildren(...items.map((c) => {
+    const li = document.createElement("li");
+    const a = document.createElement("a");
+    a.href = `/inbox/${c.id}/`;
+    a.className = `conv${c.id === selectedId ? " active" : ""}${c.served_by ? "" : " waiting"}`;
+    a.dataset.id = c.id;
+    if (c.id === selectedId) a.setAttribute("aria-current", "true");
+    const top = document.createElement("span");
+    top.className = "conv-top";
+    const name = document.createElement("strong");
+    name.textContent = c.visitor.name;
+    const when = document.createElement("time");
+    when.textContent = timeOf(c.updated_at);
+    top.append(name, when);
+    const preview = document.createElement("span");
+    preview.className = "conv-preview";
+    preview.textContent = c.preview;
+    const served = document.createElement("span");
+    served.className = `badge ${c.served_by ? "served" : "waiting"}`;
+    served.textContent = servedLabel(c);
+    const widget = document.createElement("span");
+    widget.className = "conv-widget";
+    widget.textContent = c.widget.name;
+    a.append(top, preview, served, widget);
+    a.addEventListener("click", (event) => { event.preventDefault(); select(c.id, true); });
+    li.append(a);
+    return li;
+  }));
+  $("empty-list").hidden = items.length > 0;
+}
+
+function renderPane() {
+  const c = conversations.get(selectedId);
+  $("pane-empty").hidden = Boolean(c);
+  $("pane-conversation").hidden = !c;
+  if (!c) return;
+  $("pane-title").textContent = c.visitor.name;
+  $("pane-sub").textContent = `${c.widget.name} · started ${timeOf(c.created_at)}`;
+  $("served").textContent = servedLabel(c);
+  $("served").className = `served ${c.served_by ? "" : "waiting"}`;
+  $("claim").hidden = Boolean(c.served_by);
+  const mine = !c.served_by || c.served_by.id === me.id;
+  $("reply").disabled = !mine;
+  $("reply").placeholder = mine ? "Write a reply… (Enter sends, Shift+Enter for a new line)"
+    : `${c.served_by.name} is serving this visitor`;
+  const threadEl = $("thread");
+  threadEl.replaceChildren(...thread.ordered().map((e) => {
+    const li = document.createElement("li");
+    if (e.kind === "message") {
+      li.className = `msg ${e.sender === "visitor" ? "theirs" : "mine"}`;
+      const who = document.createElement("span");
+      who.className = "who";
+      who.textContent = e.sender === "visitor" ? c.visitor.name : (e.author ? e.author.name : "Operator");
+      const body = document.createElement("p");
+      body.textContent = e.body; // shown as text, never run as HTML
+      const meta = document.createElement("span");
+      meta.className = "meta";
+      meta.textContent = timeOf(e.created_at);
+      li.append(who, body, meta);
+    } else {
+      li.className = "system";
+      li.textContent = `${e.body} · ${timeOf(e.created_at)}`;
+    }
+    return li;
+  }));
+  threadEl.scrollTop = threadEl.scrollHeight;
+}
+
+function showError(text) {
+  $("pane-error").textContent = text;
+  $("pane-error").hidden = !text;
+}
+
+function select(id, push) {
+  if (selectedId && selectedId !== id) socket.send({ type: "unsubscribe", conversation: selectedId });
+  if (selectedId !== id) thread = new Thread();
+  selectedId = id;
+  showError("");
+  if (push) history.pushState({ id }, "", `/inbox/${id}/`);
+  socket.send({ type: "subscribe", conversation: id, after: thread.lastSeq });
+  renderList();
+  renderPane();
+}
+
+// A short two-tone chime made with Web Audio: no file to download.
+let audio = null;
+function chime() {
+  try {
+    audio = audio || new AudioContext();
+    const now = audio.currentTime;
+    for (const [i, freq] of [[0, 880], [1, 1320]]) {
+      const osc = audio.createOscillator();
+      const gain = audio.createGain();
+      osc.frequency.value = freq;
+      gain.gain.setValueAtTime(0.0001, now + i * 0.15);
+      gain.gain.exponentialRampToValueAtTime(0.2, now + i * 0.15 + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, now + i * 0.15 + 0.3);
+      osc.connect(gain).connect(audio.destination);
+      osc.start(now + i * 0.15);
+      osc.stop(now + i * 0.15 + 0.32);
+    }
+  } catch { /* audio blocked until the user interacts with the page */ }
+}
+
+function announce(c) {
+  chime();
+  if ("Notification" in window && Notification.permission === "granted" && document.hidden) {
+    const n = new Notification(`New conversation: ${c.visitor.name}`, { body: c.preview, tag: `p2s-${c.id}` });
+    n.onclick = () => { window.focus(); select(c.id, true); };
+  }
+}
+
+function upsert(c) {
+  const isNew = !seen.has(c.id);
+  seen.add(c.id);
+  conversations.set(c.id, c);
+  if (isNew && !c.served_by) announce(c);
+  renderList();
+  if (c.id === selectedId) renderPane();
+}
+
+const socket = new LiveSocket("/ws/operator", {
+  onOpen(s) {
+    if (selectedId) s.send({ type: "subscribe", conversation: selectedId, after: thread.lastSeq });
+  },
+  onFrame(frame) {
+    switch (frame.type) {
+      case "inbox":
+        for (const c of frame.conversations) { seen.add(c.id); conversations.set(c.id, c); }
+        renderList();
+        renderPane();
+        break;
+      case "conversation":
+        upsert(frame.conversation);
+        break;
+      case "subscribed":
+        conversations.set(frame.conversation.id, frame.conversation);
+        renderPane();
+        break;
+      case "event":
+        if (frame.conversation === selectedId && thread.add(frame)) renderPane();
+        break;
+      case "error":
+        if (frame.code === "not_found" && !frame.ref) { selectedId = null; renderPane(); }
+        showError(frame.message);
+        break;
+      default:
+        break;
+    }
+  },
+  onStatus(status) {
+    $("live").textContent = { open: "live", connecting: "connecting…", reconnecting: "reconnecting…", refused: "logged out" }[status] || status;
+    $("live").className = `live ${status}`;
+  },
+});
+
+$("claim").addEventListener("click", async () => {
+  showError("");
+  try {
+    const reply = await socket.request({ type: "claim", conversation: selectedId });
+    if (reply.type === "error") showError(reply.message);
+  } catch { showError("Not connected. Try again in a moment."); }
+});
+
+$("composer").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const input = $("reply");
+  const body = input.value.trim();
+  if (!body || !selectedId) return;
+  const message = { type: "message", conversation: selectedId, client_id: newId(), body };
+  input.value = "";
+  // Resent with the same client_id until acknowledged: stored once whatever happens (C8).
+  for (let attempt = 0; attempt < 20; attempt += 1) {
+    try {
+      const reply = await socket.request(message);
+      if (reply.type === "error") { showError(reply.message); if (reply.code !== "rate_limited") input.value = body; }
+      else showError("");
+      return;
+    } catch {
+      showError("Reconnecting… your reply will be sent.");
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+  input.value = body;
+});
+$("reply").addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); $("composer").requestSubmit(); }
+});
+
+if ("Notification" in window && Notification.permission === "default") {
+  $("notify").hidden = false;
+  $("notify").addEventListener("click", async () => {
+    await Notification.requestPermission();
+    $("notify").hidden = true;
+  });
+}
+window.addEventListener("popstate", () => {
+  const match = location.pathname.match(/^\/inbox\/(\d+)\//);
+  if (match) select(Number(match[1]), false);
+});
+
+renderList();
+renderPane();
+socket.connect();

@@ -1,0 +1,88 @@
+/* Plug2Support loader: the one script a customer's page includes.
+ * It adds a launcher button in a closed shadow root (host page styles cannot reach it, and
+ * its styles cannot leak out) and, on the first click only, an iframe served from our
+ * origin with the chat. It defines no globals but `Plug2Support`, loads asynchronously, and
+ * on a browser it cannot serve it shows nothing (B2). */
+(function () {
+  "use strict";
+  var script = document.currentScript;
+  if (!script || !window.fetch || !window.WebSocket || !Element.prototype.attachShadow) return;
+  if (window.Plug2Support) return; // the snippet pasted twice
+  var key = script.getAttribute("data-widget");
+  var base = new URL(script.src).origin;
+  var api = { open: noop, close: noop, toggle: noop };
+  window.Plug2Support = api;
+  function noop() {}
+
+  fetch(base + "/widget/api/" + encodeURIComponent(key) + "/config", { credentials: "omit" })
+    .then(function (r) { return r.ok ? r.json() : null; })
+    .then(function (config) { if (config) mount(config); })
+    .catch(noop);
+
+  function mount(config) {
+    var host = document.createElement("div");
+    host.setAttribute("data-plug2support", "");
+    host.style.cssText = "all:initial;position:fixed;z-index:2147483000;right:20px;bottom:20px;";
+    var root = host.attachShadow({ mode: "closed" });
+    root.innerHTML =
+      "<style>" +
+      ":host{all:initial}" +
+      ".launcher{all:unset;box-sizing:border-box;width:56px;height:56px;border-radius:50%;" +
+      "background:#4f46e5;color:#fff;display:flex;align-items:center;justify-content:center;" +
+      "cursor:pointer;box-shadow:0 6px 20px rgba(0,0,0,.25);transition:transform .15s}" +
+      ".launcher:hover{transform:scale(1.06)}.launcher:focus-visible{outline:3px solid #a5b4fc;outline-offset:3px}" +
+      ".launcher svg{width:28px;height:28px}" +
+      ".badge{position:absolute;top:-2px;right:-2px;min-width:18px;height:18px;border-radius:9px;" +
+      "background:#ef4444;color:#fff;font:700 11px/18px system-ui,sans-serif;text-align:center;display:none}" +
+      "iframe{position:fixed;right:20px;bottom:88px;width:380px;height:min(600px,calc(100vh - 108px));" +
+      "border:0;border-radius:16px;box-shadow:0 12px 48px rgba(0,0,0,.28);background:#fff;display:none}" +
+      "@media (max-width:480px){iframe{right:0;bottom:0;width:100vw;height:100%;border-radius:0}}" +
+      "</style>" +
+      '<button class="launcher" type="button" aria-label="Open chat" aria-expanded="false">' +
+      '<svg viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2" aria-hidden="true">' +
+      '<path d="M21 12a8 8 0 0 1-11.6 7.1L4 20l1-4.6A8 8 0 1 1 21 12z"/></svg>' +
+      '<span class="badge" aria-hidden="true"></span></button>';
+    var button = root.querySelector(".launcher");
+    var badge = root.querySelector(".badge");
+    var frame = null;
+    var isOpen = false;
+    var unread = 0;
+
+    function open() {
+      if (!frame) {
+        frame = document.createElement("iframe");
+        frame.title = "Chat with us";
+        frame.src = config.frame_url;
+        root.appendChild(frame);
+      }
+      frame.style.display = "block";
+      isOpen = true;
+      unread = 0;
+      badge.style.display = "none";
+      button.setAttribute("aria-expanded", "true");
+      button.setAttribute("aria-label", "Close chat");
+      if (frame.contentWindow) frame.contentWindow.postMessage({ p2s: "opened" }, base);
+    }
+    function close() {
+      if (frame) frame.style.display = "none";
+      isOpen = false;
+      button.setAttribute("aria-expanded", "false");
+      button.setAttribute("aria-label", "Open chat");
+    }
+    api.open = open;
+    api.close = function () { close(); button.focus(); };
+    api.toggle = function () { if (isOpen) api.close(); else open(); };
+    button.addEventListener("click", api.toggle);
+    window.addEventListener("message", function (event) {
+      if (event.origin !== base || !frame || event.source !== frame.contentWindow) return;
+      var data = event.data || {};
+      if (data.p2s === "close") api.close();
+      if (data.p2s === "unread" && !isOpen) {
+        unread += 1;
+        badge.textContent = String(unread);
+        badge.style.display = "block";
+      }
+    });
+    (document.body || document.documentElement).appendChild(host);
+  }
+})();

@@ -1,0 +1,147 @@
+// The chat inside the widget frame (served from our origin; see loader.js).
+import { LiveSocket, Thread, newId, timeOf } from "./live.js";
+
+const config = JSON.parse(document.getElementById("p2s-config").textContent);
+const storeKey = `p2s:${config.widget}`;
+const store = {
+  get(name) { try { return localStorage.getItem(`${storeKey}:${name}`); } catch { return null; } },
+  set(name, value) { try { localStorage.setItem(`${storeKey}:${name}`, value); } catch { /* private mode */ } },
+};
+
+const threadEl = document.getElementById("thread");
+const statusEl = document.getElementById("status");
+const errorEl = document.getElementById("error");
+const hintEl = document.getElementById("hint");
+const form = document.getElementById("composer");
+const input = document.getElementById("body");
+
+let conversationId = null;
+let thread = new Thread();
+let firstWelcome = true;
+// Messages not yet acknowledged, kept across reloads: resent with the same client_id, so the
+// server stores each once however often it is sent (C8).
+let outbox = JSON.parse(store.get("outbox") || "[]");
+
+function saveOutbox() { store.set("outbox", JSON.stringify(outbox)); }
+
+function showError(text) {
+  errorEl.textContent = text;
+  errorEl.hidden = !text;
+}
+
+function bubble(event, pending = false) {
+  const li = document.createElement("li");
+  if (event.kind === "message") {
+    li.className = `msg ${event.sender === "visitor" ? "mine" : "theirs"}${pending ? " pending" : ""}`;
+    if (event.sender !== "visitor" && event.author) {
+      const who = document.createElement("span");
+      who.className = "who";
+      who.textContent = event.author.name;
+      li.append(who);
+    }
+    const text = document.createElement("p");
+    text.textContent = event.body; // text, never HTML
+    const meta = document.createElement("span");
+    meta.className = "meta";
+    meta.textContent = pending ? "Sending…" : timeOf(event.created_at);
+    li.append(text, meta);
+  } else {
+    li.className = "system";
+    li.textContent = event.body;
+  }
+  return li;
+}
+
+function render() {
+  threadEl.replaceChildren(
+    ...thread.ordered().map((e) => bubble(e)),
+    ...outbox.map((m) => bubble({ kind: "message", sender: "visitor", body: m.body }, true)),
+  );
+  hintEl.hidden = thread.events.size > 0 || outbox.length > 0;
+  threadEl.scrollTop = threadEl.scrollHeight;
+}
+
+function sendMessage(message) {
+  socket.request({ type: "message", client_id: message.client_id, body: message.body })
+    .then((reply) => {
+      if (reply.type === "error") {
+        showError(reply.message);
+        if (reply.code === "rate_limited") return; // kept; resent on the next reconnect
+      }
+      outbox = outbox.filter((m) => m.client_id !== message.client_id);
+      saveOutbox();
+      render();
+    })
+    .catch(() => { /* still in the outbox: resent on reconnect */ });
+}
+
+function flushOutbox() { outbox.forEach(sendMessage); }
+
+const socket = new LiveSocket(config.socket_path, {
+  onOpen(s) {
+    // The first connection of a page replays the whole history; a reconnect asks only for
+    // what it missed.
+    s.send({ type: "hello", widget: config.widget, token: store.get("token"),
+             after: firstWelcome ? 0 : thread.lastSeq });
+  },
+  onFrame(frame) {
+    if (frame.type === "welcome") {
+      store.set("token", frame.token);
+      const id = frame.conversation ? frame.conversation.id : null;
+      if (id !== conversationId) { thread = new Thread(); conversationId = id; }
+      firstWelcome = false;
+      render();
+      flushOutbox();
+    } else if (frame.type === "conversation_started") {
+      if (frame.conversation.id !== conversationId) {
+        conversationId = frame.conversation.id;
+        thread = new Thread();
+      }
+    } else if (frame.type === "event") {
+      if (frame.conversation !== conversationId) { conversationId = frame.conversation; thread = new Thread(); }
+      if (thread.add(frame)) {
+        if (frame.client_id) {
+          outbox = outbox.filter((m) => m.client_id !== frame.client_id);
+          saveOutbox();
+        }
+        render();
+        if (frame.sender !== "visitor") parent.postMessage({ p2s: "unread" }, "*");
+      }
+    } else if (frame.type === "error" && !frame.ref) {
+      showError(frame.message);
+    }
+  },
+  onStatus(state) {
+    statusEl.textContent = {
+      connecting: "Connecting…", open: "We reply as soon as we can",
+      reconnecting: "Reconnecting…", refused: "Chat unavailable",
+    }[state] || "";
+    form.classList.toggle("offline", state !== "open");
+  },
+});
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const body = input.value.trim();
+  if (!body) return;
+  if (body.length > config.max_chars) { showError(`A message is at most ${config.max_chars} characters.`); return; }
+  showError("");
+  const message = { client_id: newId(), body };
+  outbox.push(message);
+  saveOutbox();
+  input.value = "";
+  render();
+  sendMessage(message);
+});
+input.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); form.requestSubmit(); }
+});
+document.getElementById("close").addEventListener("click", () => parent.postMessage({ p2s: "close" }, "*"));
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape") parent.postMessage({ p2s: "close" }, "*");
+});
+window.addEventListener("message", (event) => { if (event.data && event.data.p2s === "opened") input.focus(); });
+
+render();
+socket.connect();
+input.focus();

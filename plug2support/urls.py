@@ -1,0 +1,53 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.http import HttpRequest, JsonResponse
+from django.urls import path
+
+from plug2support.accounts import views as accounts
+from plug2support.accounts.forms import EmailAuthenticationForm, QueuedPasswordResetForm
+from plug2support.conversations import views as conversations
+from plug2support.widgets import views as widgets
+
+
+def health(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"status": "ok"})
+
+
+urlpatterns = [
+    path("", accounts.home, name="home"),
+    path("health", health, name="health"),
+    path("admin/", admin.site.urls),
+    # accounts
+    path("signup/", accounts.sign_up, name="signup"),
+    path("accounts/login/", auth_views.LoginView.as_view(
+        authentication_form=EmailAuthenticationForm, redirect_authenticated_user=True),
+        name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/password-reset/", auth_views.PasswordResetView.as_view(
+        form_class=QueuedPasswordResetForm,
+        email_template_name="registration/password_reset_email.txt",
+        html_email_template_name="registration/password_reset_email.html"),
+        name="password_reset"),
+    path("accounts/password-reset/sent/", auth_views.PasswordResetDoneView.as_view(),
+         name="password_reset_done"),
+    path("accounts/reset/<uidb64>/<token>/", auth_views.PasswordResetConfirmView.as_view(),
+         name="password_reset_confirm"),
+    path("accounts/reset/done/", auth_views.PasswordResetCompleteView.as_view(),
+         name="password_reset_complete"),
+    path("accounts/no-company/", accounts.no_company, name="no_company"),
+    path("accounts/switch/<int:company_id>/", accounts.switch_company, name="switch_company"),
+    path("team/", accounts.team, name="team"),
+    path("invitations/<str:token>/", accounts.accept_invitation, name="accept_invitation"),
+    # widgets: settings
+    path("settings/widgets/", widgets.widget_list, name="widget_list"),
+    path("settings/widgets/new/", widgets.widget_edit, name="widget_new"),
+    path("settings/widgets/<int:widget_id>/", widgets.widget_edit, name="widget_edit"),
+    # widgets: public (docs/protocol.md)
+    path("widget/api/<str:key>/config", widgets.widget_config, name="widget_config"),
+    path("widget/api/<str:key>/session", widgets.visitor_session, name="visitor_session"),
+    path("widget/api/<str:key>/messages", widgets.visitor_messages, name="visitor_messages"),
+    path("widget/frame/<str:key>/", widgets.widget_frame, name="widget_frame"),
+    # inbox
+    path("inbox/", conversations.inbox, name="inbox"),
+    path("inbox/<int:conversation_id>/", conversations.inbox, name="conversation"),
+]

@@ -1,0 +1,74 @@
+"""Widgets (B1, B2, B6 allowed domains) and the anonymous visitors who talk through them."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from urllib.parse import urlsplit
+
+from django.db import models
+
+from plug2support.accounts.models import Company
+
+
+def _widget_key() -> str:
+    return "wk_" + secrets.token_urlsafe(12)
+
+
+def _widget_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def normalise_origin(value: str) -> str:
+    """'https://Shop.example.com/path' → 'https://shop.example.com'; '' when not an origin."""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return ""
+    return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
+class Widget(models.Model):
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="widgets")
+    name = models.CharField(max_length=100)
+    # Public: it is in the snippet on the customer's pages.
+    key = models.CharField(max_length=32, unique=True, default=_widget_key)
+    # Private: signs the site's identity claims (B6, a later issue).
+    secret = models.CharField(max_length=64, default=_widget_secret)
+    title = models.CharField("greeting", max_length=120, default="Hi! How can we help?")
+    # One origin per line; empty = any origin may embed the widget (B6).
+    allowed_origins = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def origin_list(self) -> list[str]:
+        return [o for o in (normalise_origin(x) for x in self.allowed_origins.split()) if o]
+
+    def allows_origin(self, origin: str | None) -> bool:
+        allowed = self.origin_list
+        if not allowed:
+            return True
+        return bool(origin) and normalise_origin(origin or "") in allowed
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Visitor(models.Model):
+    """An anonymous person on a customer's site, known only by a token kept in the widget."""
+
+    widget = models.ForeignKey(Widget, on_delete=models.CASCADE, related_name="visitors")
+    # Only the hash is stored: a database leak does not let anyone speak as a visitor.
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        return f"Visitor #{self.pk}"

@@ -1,0 +1,189 @@
+"""Widget settings (admins) and the public widget endpoints (loader config, frame, visitor
+HTTP API). The public endpoints are documented in docs/protocol.md."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from plug2support.accounts.access import membership_required
+from plug2support.accounts.models import Membership
+from plug2support.conversations import actions as conversation_actions
+from plug2support.conversations.access import events_after
+from plug2support.conversations.serializers import event_payload
+from plug2support.lib.ratelimit import hit
+
+from .actions import do_save_widget
+from .forms import WidgetForm
+from .models import Visitor, Widget, hash_token
+
+
+def snippet_for(widget: Widget) -> str:
+    return (f'<script async src="{settings.PUBLIC_URL}/static/widget/loader.js" '
+            f'data-widget="{widget.key}"></script>')
+
+
+# --- settings (company admins) -------------------------------------------------------------
+
+@membership_required(admin=True)
+def widget_list(request: HttpRequest, membership: Membership) -> HttpResponse:
+    widgets = Widget.objects.filter(company_id=membership.company_id).order_by("name")
+    return render(request, "widgets/list.html", {"widgets": widgets})
+
+
+@membership_required(admin=True)
+def widget_edit(request: HttpRequest, membership: Membership,
+                widget_id: int | None = None) -> HttpResponse:
+    widget = None
+    if widget_id is not None:
+        widget = get_object_or_404(Widget, pk=widget_id, company_id=membership.company_id)
+    form = WidgetForm(request.POST or None, instance=widget)
+    if request.method == "POST" and form.is_valid():
+        widget = do_save_widget(membership, form)
+        return redirect("widget_edit", widget_id=widget.pk)
+    return render(request, "widgets/edit.html", {
+        "form": form, "widget": widget,
+        "snippet": snippet_for(widget) if widget else "",
+    })
+
+
+# --- public: what the loader, the frame and third-party clients call ----------------------
+
+def _widget_or_404(key: str) -> Widget:
+    widget = Widget.objects.filter(key=key).select_related("company").first()
+    if widget is None:
+        raise Http404("No widget has this key.")
+    return widget
+
+
+def _cors(response: HttpResponse, origin: str | None) -> HttpResponse:
+    if origin:
+        response["Access-Control-Allow-Origin"] = origin
+        response["Vary"] = "Origin"
+    return response
+
+
+def widget_config(request: HttpRequest, key: str) -> HttpResponse:
+    """What the loader needs on every page view. Refused for an origin the widget does not
+    allow (the loader then shows nothing)."""
+    origin = request.headers.get("Origin")
+    widget = Widget.objects.filter(key=key).first()
+    if widget is None:
+        return _cors(JsonResponse({"error": {"code": "widget_not_found",
+                                             "message": "No widget has this key."}},
+                                  status=404), origin)
+    if not widget.allows_origin(origin):
+        return _cors(JsonResponse({"error": {"code": "origin_not_allowed",
+                                             "message": "This website may not use this widget."}},
+                                  status=403), origin)
+    response = JsonResponse({
+        "widget": widget.key,
+        "title": widget.title,
+        "frame_url": f"{settings.PUBLIC_URL}/widget/frame/{widget.key}/",
+    })
+    response["Cache-Control"] = "public, max-age=60"
+    return _cors(response, origin)
+
+
+def widget_frame(request: HttpRequest, key: str) -> HttpResponse:
+    widget = _widget_or_404(key)
+    response = render(request, "widgets/frame.html", {
+        "widget": widget,
+        "config": {"widget": widget.key, "title": widget.title,
+                   "socket_path": "/ws/widget", "max_chars": settings.MESSAGE_MAX_CHARS},
+    })
+    # Browsers refuse to show the frame inside a site the company did not list (B6).
+    ancestors = " ".join(widget.origin_list) or "*"
+    response["Content-Security-Policy"] = (
+        f"frame-ancestors {ancestors}; default-src 'self'; connect-src 'self' ws: wss:; "
+        "img-src 'self' data:; style-src 'self'; script-src 'self'")
+    response.xframe_options_exempt = True  # type: ignore[attr-defined]
+    return response
+
+
+def _visitor_from_request(request: HttpRequest, widget: Widget) -> Visitor:
+    auth = request.headers.get("Authorization", "")
+    token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else ""
+    visitor = (Visitor.objects.filter(widget=widget, token_hash=hash_token(token))
+               .select_related("widget").first() if token else None)
+    if visitor is None:
+        raise PermissionError
+    return visitor
+
+
+def _error(code: str, message: str, status: int, **details: Any) -> JsonResponse:
+    return JsonResponse({"error": {"code": code, "message": message, **details}}, status=status)
+
+
+@csrf_exempt  # authenticated by the visitor token in a header, not by cookies
+@require_http_methods(["POST"])
+def visitor_session(request: HttpRequest, key: str) -> HttpResponse:
+    """Create (or confirm) a visitor: {"token": optional} → {"token", "visitor", "conversation"}."""
+    widget = _widget_or_404(key)
+    ip = request.META.get("REMOTE_ADDR", "")
+    if not hit(f"visitor-new:{ip}", 60, 60):
+        return _error("rate_limited", "Too many new visitors from this address; "
+                      "at most 60 a minute.", 429)
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        return _error("bad_request", "The body must be JSON.", 400)
+    token = body.get("token") if isinstance(body, dict) else None
+    visitor, token = conversation_actions.do_identify_visitor(
+        widget, token if isinstance(token, str) else None)
+    conversation = conversation_actions.current_conversation(visitor)
+    return JsonResponse({
+        "token": token,
+        "visitor": {"id": visitor.pk, "name": visitor.display_name},
+        "conversation": None if conversation is None else {
+            "id": conversation.pk, "stage": conversation.stage,
+            "last_seq": conversation.last_seq},
+    })
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def visitor_messages(request: HttpRequest, key: str) -> HttpResponse:
+    """GET ?after=N: the events of the visitor's conversation after N.
+    POST {"client_id", "body"}: send a message (idempotent by client_id)."""
+    widget = _widget_or_404(key)
+    try:
+        visitor = _visitor_from_request(request, widget)
+    except PermissionError:
+        return _error("unauthorised", "A valid visitor token is required "
+                      "(Authorization: Bearer <token>).", 401)
+    if request.method == "GET":
+        conversation = conversation_actions.current_conversation(visitor)
+        try:
+            after = max(0, int(request.GET.get("after", "0")))
+        except ValueError:
+            return _error("bad_request", "after must be a whole number.", 400)
+        events = events_after(conversation.pk, after) if conversation else []
+        return JsonResponse({"conversation": conversation.pk if conversation else None,
+                             "events": [event_payload(e) for e in events]})
+    if len(request.body) > settings.SOCKET_FRAME_MAX_BYTES:
+        return _error("frame_too_large",
+                      f"A request is at most {settings.SOCKET_FRAME_MAX_BYTES} bytes.", 413)
+    try:
+        body = json.loads(request.body or b"")
+        if not isinstance(body, dict):
+            raise ValueError
+    except ValueError:
+        return _error("bad_request", "The body must be a JSON object.", 400)
+    try:
+        posted = conversation_actions.do_post_visitor_message(
+            visitor, client_id=body.get("client_id"), body=body.get("body"))
+    except conversation_actions.ConversationError as error:
+        status = 429 if error.code == "rate_limited" else 400
+        return _error(error.code, error.message, status, **error.details)
+    return JsonResponse({"client_id": posted.event.client_id,
+                         "conversation": posted.event.conversation_id,
+                         "seq": posted.event.seq, "duplicate": posted.duplicate},
+                        status=200 if posted.duplicate else 201)
+

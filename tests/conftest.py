@@ -1,0 +1,183 @@
+"""Shared fixtures: two companies for every access test, a real uvicorn server in a thread
+(same test database), WebSocket clients, and a real SMTP server (aiosmtpd)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import uvicorn
+from django.conf import settings
+from django.test import Client
+from websockets.sync.client import ClientConnection, connect
+
+from plug2support.accounts.models import Company, Membership, Role, User
+from plug2support.widgets.models import Widget
+
+PASSWORD = "a-Long-test-passw0rd"
+
+
+@pytest.fixture(autouse=True)
+def _fast_settings(settings: Any) -> None:
+    # Argon2 is the production hasher (tested in test_accounts); tests hash faster.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend",
+                                  "ENQUEUE_ON_COMMIT": True}}
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache() -> Iterator[None]:
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+@dataclass
+class Tenant:
+    company: Company
+    owner: User
+    operators: list[User]
+    widget: Widget
+
+    def membership(self, user: User) -> Membership:
+        return Membership.objects.select_related("user", "company").get(
+            user=user, company=self.company)
+
+
+def make_tenant(name: str, operators: int = 2, allowed_origins: str = "") -> Tenant:
+    slug = name.lower().replace(" ", "")
+    company = Company.objects.create(name=name)
+    owner = User.objects.create_user(email=f"owner@{slug}.test", name=f"{name} Owner",
+                                     password=PASSWORD)
+    Membership.objects.create(user=owner, company=company, role=Role.OWNER)
+    ops = []
+    for i in range(operators):
+        user = User.objects.create_user(email=f"op{i}@{slug}.test", name=f"{name} Op{i}",
+                                        password=PASSWORD)
+        Membership.objects.create(user=user, company=company, role=Role.OPERATOR)
+        ops.append(user)
+    widget = Widget.objects.create(company=company, name=f"{name} site",
+                                   allowed_origins=allowed_origins)
+    return Tenant(company, owner, ops, widget)
+
+
+@pytest.fixture
+def acme(db: Any) -> Tenant:
+    return make_tenant("Acme")
+
+
+@pytest.fixture
+def globex(db: Any) -> Tenant:
+    return make_tenant("Globex")
+
+
+def logged_in_client(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+# --- a real server --------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerThread(threading.Thread):
+    def __init__(self, port: int) -> None:
+        super().__init__(daemon=True, name="uvicorn")
+        config = uvicorn.Config("plug2support.asgi:application", host="127.0.0.1", port=port,
+                                lifespan="on", log_level="warning", ws_max_size=1024 * 1024)
+        self.server = uvicorn.Server(config)
+
+    def run(self) -> None:
+        asyncio.run(self.server.serve())
+
+
+@pytest.fixture(scope="session")
+def live_server_url(django_db_setup: Any) -> Iterator[str]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    thread = ServerThread(port)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not thread.server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    yield url
+    thread.server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def live(live_server_url: str, transactional_db: Any, settings: Any) -> str:
+    """The live server, with data committed so its threads see it."""
+    settings.PUBLIC_URL = live_server_url
+    return live_server_url
+
+
+def ws_url(base: str, path: str) -> str:
+    return base.replace("http://", "ws://") + path
+
+
+def session_cookie(user: User) -> str:
+    client = logged_in_client(user)
+    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+
+
+class WS:
+    """A test WebSocket client that reads JSON frames with a deadline (never a sleep)."""
+
+    def __init__(self, conn: ClientConnection) -> None:
+        self.conn = conn
+
+    def send(self, frame: dict[str, Any] | str) -> None:
+        self.conn.send(frame if isinstance(frame, str) else json.dumps(frame))
+
+    def recv(self, timeout: float = 10) -> dict[str, Any]:
+        return json.loads(self.conn.recv(timeout=timeout))  # type: ignore[no-any-return]
+
+    def recv_until(self, predicate: Any, timeout: float = 10) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            frame = self.recv(timeout=max(0.01, deadline - time.monotonic()))
+            if predicate(frame):
+                return frame
+
+    def request(self, frame: dict[str, Any], timeout: float = 10) -> dict[str, Any]:
+        ref = f"r{time.monotonic_ns()}"
+        self.send({**frame, "ref": ref})
+        return self.recv_until(lambda f: f.get("ref") == ref, timeout)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def open_operator(base: str, user: User, origin: str | None = None) -> WS:
+    conn = connect(ws_url(base, "/ws/operator"), origin=origin or base,  # type: ignore[arg-type]
+                   additional_headers={"Cookie": session_cookie(user)})
+    ws = WS(conn)
+    assert ws.recv()["type"] == "welcome"
+    assert ws.recv()["type"] == "inbox"
+    return ws
+
+
+def open_visitor(base: str, widget: Widget, token: str | None = None,
+                 after: int = 0) -> tuple[WS, dict[str, Any]]:
+    conn = connect(ws_url(base, "/ws/widget"), origin=base)  # type: ignore[arg-type]
+    ws = WS(conn)
+    ws.send({"type": "hello", "widget": widget.key, "token": token, "after": after})
+    welcome = ws.recv()
+    assert welcome["type"] == "welcome", welcome
+    return ws, welcome
