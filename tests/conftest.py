@@ -141,19 +141,29 @@ class WS:
 
     def __init__(self, conn: ClientConnection) -> None:
         self.conn = conn
+        # Frames read while waiting for another one; later reads see them first, in order.
+        self.backlog: list[dict[str, Any]] = []
 
     def send(self, frame: dict[str, Any] | str) -> None:
         self.conn.send(frame if isinstance(frame, str) else json.dumps(frame))
 
     def recv(self, timeout: float = 10) -> dict[str, Any]:
+        if self.backlog:
+            return self.backlog.pop(0)
         return json.loads(self.conn.recv(timeout=timeout))  # type: ignore[no-any-return]
 
     def recv_until(self, predicate: Any, timeout: float = 10) -> dict[str, Any]:
+        """The first frame (backlog included) matching `predicate`; the others stay queued."""
+        for i, frame in enumerate(self.backlog):
+            if predicate(frame):
+                return self.backlog.pop(i)
         deadline = time.monotonic() + timeout
         while True:
-            frame = self.recv(timeout=max(0.01, deadline - time.monotonic()))
+            raw = self.conn.recv(timeout=max(0.01, deadline - time.monotonic()))
+            frame = json.loads(raw)
             if predicate(frame):
-                return frame
+                return frame  # type: ignore[no-any-return]
+            self.backlog.append(frame)
 
     def request(self, frame: dict[str, Any], timeout: float = 10) -> dict[str, Any]:
         ref = f"r{time.monotonic_ns()}"

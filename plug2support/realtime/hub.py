@@ -12,6 +12,7 @@ process holds one subscription and fans out locally.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
 import threading
@@ -119,7 +120,9 @@ class InProcessBus:
         if _in_loop(loop):
             self.hub.dispatch(raw)
         else:
-            loop.call_soon_threadsafe(self.hub.dispatch, raw)
+            # A fresh context: the publishing thread's context (asgiref's executor markers)
+            # must not leak into the socket tasks this dispatch starts.
+            loop.call_soon_threadsafe(self.hub.dispatch, raw, context=contextvars.Context())
 
 
 class RedisBus:

@@ -6,6 +6,7 @@ and answer; the frames are specified in docs/protocol.md.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
 from collections import deque
@@ -194,7 +195,9 @@ class Socket:
         self._outbox.append(payload)
         if not self._flushing:
             self._flushing = True
-            asyncio.get_running_loop().create_task(self._flush())
+            # Its own context: the flush must not inherit the caller's (it may run a
+            # sync_to_async replay, which asgiref refuses inside another one's context).
+            asyncio.get_running_loop().create_task(self._flush(), context=contextvars.Context())
 
     async def _flush(self) -> None:
         try:

@@ -1,0 +1,231 @@
+"""The real-time path over real WebSockets to a real uvicorn server: access checks, bad
+frames, live delivery, resume by sequence number, idempotent resends, concurrent claims."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect
+
+from plug2support.conversations.models import Conversation, Event
+
+from .conftest import WS, Tenant, make_tenant, open_operator, open_visitor, session_cookie, ws_url
+
+
+@pytest.fixture
+def tenants(live: str) -> tuple[Tenant, Tenant]:
+    return make_tenant("Acme"), make_tenant("Globex")
+
+
+def visitor_says(ws: WS, client_id: str, body: str) -> dict[str, Any]:
+    ack = ws.request({"type": "message", "client_id": client_id, "body": body})
+    assert ack["type"] == "ack", ack
+    return ack
+
+
+# --- who may connect -----------------------------------------------------------------------
+
+def test_operator_socket_from_another_site_is_refused(live: str, tenants: Any) -> None:
+    """Cross-site WebSocket hijacking: a valid session cookie, but the page is elsewhere."""
+    acme, _ = tenants
+    with pytest.raises(InvalidStatus) as error:
+        connect(ws_url(live, "/ws/operator"), origin="http://evil.example",  # type: ignore[arg-type]
+                additional_headers={"Cookie": session_cookie(acme.owner)})
+    assert error.value.response.status_code == 403
+
+
+def test_operator_socket_without_a_session_is_refused(live: str, tenants: Any) -> None:
+    with pytest.raises(InvalidStatus) as error:
+        connect(ws_url(live, "/ws/operator"), origin=live)  # type: ignore[arg-type]
+    assert error.value.response.status_code == 403
+
+
+def test_widget_socket_with_an_unknown_key_is_refused(live: str, tenants: Any) -> None:
+    ws = WS(connect(ws_url(live, "/ws/widget"), origin=live))  # type: ignore[arg-type]
+    ws.send({"type": "hello", "widget": "wk_nope", "token": None})
+    assert ws.recv()["code"] == "widget_not_found"
+    with pytest.raises(ConnectionClosed) as closed:
+        ws.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4404
+
+
+def test_widget_socket_must_start_with_hello(live: str, tenants: Any) -> None:
+    ws = WS(connect(ws_url(live, "/ws/widget"), origin=live))  # type: ignore[arg-type]
+    ws.send({"type": "message", "client_id": "x", "body": "hi"})
+    assert ws.recv()["code"] == "hello_required"
+    with pytest.raises(ConnectionClosed):
+        ws.recv()
+
+
+def test_widget_socket_from_another_origin_is_refused(live: str, tenants: Any) -> None:
+    with pytest.raises(InvalidStatus):
+        connect(ws_url(live, "/ws/widget"), origin="http://evil.example")  # type: ignore[arg-type]
+
+
+# --- bad frames ----------------------------------------------------------------------------
+
+def test_bad_frames_get_clear_errors_and_the_socket_keeps_working(live: str, tenants: Any) -> None:
+    acme, _ = tenants
+    ws, _welcome = open_visitor(live, acme.widget)
+    ws.send("this is not json")
+    assert ws.recv()["code"] == "bad_frame"
+    ws.send("[1, 2]")
+    assert ws.recv()["code"] == "bad_frame"
+    assert ws.request({"type": "teleport"})["code"] == "unknown_type"
+    too_long = ws.request({"type": "message", "client_id": "big", "body": "x" * 5001})
+    assert too_long["code"] == "message_too_long" and too_long["limit"] == 5000
+    ws.send({"type": "message", "client_id": "huge", "body": "x" * 70_000})
+    frame = ws.recv()
+    assert frame["code"] == "frame_too_large" and frame["limit"] == 65536
+    assert ws.request({"type": "ping"})["type"] == "pong"
+    assert not Event.objects.exists()
+
+
+def test_operator_cannot_touch_another_companys_conversation(live: str, tenants: Any) -> None:
+    acme, globex = tenants
+    visitor, _ = open_visitor(live, acme.widget)
+    ack = visitor_says(visitor, "v1", "Private question")
+    intruder = open_operator(live, globex.owner)
+    for frame in ({"type": "subscribe", "conversation": ack["conversation"], "after": 0},
+                  {"type": "claim", "conversation": ack["conversation"]},
+                  {"type": "message", "conversation": ack["conversation"], "client_id": "x",
+                   "body": "hi"},
+                  {"type": "subscribe", "conversation": "nonsense"}):
+        reply = intruder.request(frame)
+        assert reply["type"] == "error" and reply["code"] == "not_found", reply
+    conversation = Conversation.objects.get(pk=ack["conversation"])
+    assert conversation.assignee is None
+    assert conversation.events.count() == 1
+
+
+def test_operators_of_another_company_hear_nothing(live: str, tenants: Any) -> None:
+    acme, globex = tenants
+    outsider = open_operator(live, globex.owner)
+    insider = open_operator(live, acme.operators[0])
+    visitor, _ = open_visitor(live, acme.widget)
+    visitor_says(visitor, "v1", "Hello Acme")
+    insider.recv_until(lambda f: f["type"] == "conversation")
+    # The outsider's socket works, and the first frame it gets is the answer to its ping.
+    assert outsider.request({"type": "ping"}, timeout=5)["type"] == "pong"
+    outsider.send({"type": "ping"})
+    assert outsider.recv()["type"] == "pong"
+
+
+# --- the live loop -------------------------------------------------------------------------
+
+def test_a_new_conversation_reaches_every_online_operator_and_the_claim_is_seen_by_all(
+        live: str, tenants: Any) -> None:
+    acme, _ = tenants
+    alice = open_operator(live, acme.operators[0])
+    bob = open_operator(live, acme.operators[1])
+    visitor, _ = open_visitor(live, acme.widget)
+    ack = visitor_says(visitor, "v1", "Do you ship to Norway?")
+    for op in (alice, bob):
+        arrived = op.recv_until(lambda f: f["type"] == "conversation")["conversation"]
+        assert arrived["id"] == ack["conversation"]
+        assert arrived["preview"] == "Do you ship to Norway?" and arrived["served_by"] is None
+    claimed = alice.request({"type": "claim", "conversation": ack["conversation"]})
+    assert claimed["type"] == "claimed"
+    served = bob.recv_until(lambda f: f["type"] == "conversation"
+                            and f["conversation"]["served_by"] is not None)
+    assert served["conversation"]["served_by"]["name"] == acme.operators[0].name
+    joined = visitor.recv_until(lambda f: f["type"] == "event" and f["kind"] == "claimed")
+    assert joined["author"]["name"] == acme.operators[0].name
+
+    alice.request({"type": "subscribe", "conversation": ack["conversation"], "after": 0})
+    reply = alice.request({"type": "message", "conversation": ack["conversation"],
+                           "client_id": "a1", "body": "Yes, we do!"})
+    assert reply["type"] == "ack" and reply["seq"] == 3
+    heard = visitor.recv_until(lambda f: f["type"] == "event" and f["sender"] == "operator")
+    assert heard["body"] == "Yes, we do!" and heard["sender"] == "operator"
+    visitor_says(visitor, "v2", "Great, thanks")
+    back = alice.recv_until(lambda f: f["type"] == "event" and f.get("body") == "Great, thanks")
+    assert back["seq"] == 4
+
+
+def test_two_operators_claiming_over_sockets_at_once_one_wins(live: str, tenants: Any) -> None:
+    acme, _ = tenants
+    ops = [open_operator(live, u) for u in acme.operators]
+    visitor, _ = open_visitor(live, acme.widget)
+    conversation_id = visitor_says(visitor, "v1", "Anyone?")["conversation"]
+    barrier = threading.Barrier(2)
+    replies: list[dict[str, Any]] = []
+
+    def claim(ws: WS) -> None:
+        barrier.wait(timeout=10)
+        replies.append(ws.request({"type": "claim", "conversation": conversation_id}))
+
+    threads = [threading.Thread(target=claim, args=(ws,)) for ws in ops]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=20)
+    kinds = sorted(r["type"] for r in replies)
+    assert kinds == ["claimed", "error"]
+    loser = next(r for r in replies if r["type"] == "error")
+    winner = Conversation.objects.get(pk=conversation_id).assignee
+    assert loser["code"] == "already_served"
+    assert winner is not None and loser["served_by"]["id"] == winner.pk
+
+
+def test_a_reconnecting_client_gets_exactly_what_it_missed(live: str, tenants: Any) -> None:
+    acme, _ = tenants
+    visitor, welcome = open_visitor(live, acme.widget)
+    token = welcome["token"]
+    first = visitor_says(visitor, "v1", "one")
+    conversation_id = first["conversation"]
+    operator = open_operator(live, acme.operators[0])
+    operator.request({"type": "claim", "conversation": conversation_id})
+    last_seen = visitor.recv_until(lambda f: f["type"] == "event" and f["seq"] == 2)["seq"]
+    visitor.close()
+
+    for i in range(3):  # sent while the visitor is away
+        operator.request({"type": "message", "conversation": conversation_id,
+                          "client_id": f"o{i}", "body": f"missed {i}"})
+
+    back, welcome = open_visitor(live, acme.widget, token=token, after=last_seen)
+    assert welcome["conversation"]["id"] == conversation_id
+    replayed = [back.recv() for _ in range(3)]
+    assert [f["seq"] for f in replayed] == [3, 4, 5]
+    assert [f["body"] for f in replayed] == ["missed 0", "missed 1", "missed 2"]
+    # Then live again, with nothing replayed twice.
+    visitor_says(back, "v2", "back")
+    nxt = back.recv_until(lambda f: f["type"] == "event")
+    assert nxt["seq"] == 6 and nxt["body"] == "back"
+
+
+def test_a_resent_message_is_acknowledged_again_and_stored_once(live: str, tenants: Any) -> None:
+    acme, _ = tenants
+    visitor, welcome = open_visitor(live, acme.widget)
+    first = visitor_says(visitor, "same-id", "Hello?")
+    visitor.close()
+    again, _ = open_visitor(live, acme.widget, token=welcome["token"], after=first["seq"])
+    second = visitor_says(again, "same-id", "Hello?")
+    assert second["duplicate"] is True and second["seq"] == first["seq"]
+    assert Event.objects.filter(client_id="same-id").count() == 1
+
+
+def test_a_second_tab_of_the_visitor_follows_the_conversation_started_in_the_first(
+        live: str, tenants: Any) -> None:
+    acme, _ = tenants
+    tab1, welcome = open_visitor(live, acme.widget)
+    tab2, _ = open_visitor(live, acme.widget, token=welcome["token"])
+    visitor_says(tab1, "t1", "from tab one")
+    started = tab2.recv_until(lambda f: f["type"] == "conversation_started")
+    event = tab2.recv_until(lambda f: f["type"] == "event")
+    assert event["conversation"] == started["conversation"]["id"]
+    assert event["body"] == "from tab one"
+
+
+def test_html_in_a_message_is_stored_and_sent_as_plain_text(live: str, tenants: Any) -> None:
+    acme, _ = tenants
+    visitor, _ = open_visitor(live, acme.widget)
+    payload = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
+    ack = visitor_says(visitor, "xss", payload)
+    operator = open_operator(live, acme.operators[0])
+    operator.request({"type": "subscribe", "conversation": ack["conversation"], "after": 0})
+    event = operator.recv_until(lambda f: f["type"] == "event")
+    assert event["body"] == payload  # the client renders it with textContent (browser test)
