@@ -7,7 +7,9 @@ from typing import Any
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "plug2support.settings")
 
+from asgiref.sync import sync_to_async  # noqa: E402
 from django.core.asgi import get_asgi_application  # noqa: E402
+from django.db import connections  # noqa: E402
 
 django_app = get_asgi_application()
 
@@ -28,5 +30,7 @@ async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await hub.stop()
+                # The socket handlers' database connection lives in asgiref's shared thread.
+                await sync_to_async(connections.close_all)()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

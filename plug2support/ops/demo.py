@@ -9,7 +9,7 @@ from django.db import transaction
 from plug2support.accounts.models import Company, Membership, Role, User
 from plug2support.widgets.models import Widget
 
-DEMO_PASSWORD = "demo-password-2026"
+DEMO_PASSWORD = "demo-password-2026"  # noqa: S105 (printed by `make run`: a demo only)
 DEMO_SITE_ORIGINS = ["http://127.0.0.1:8001", "http://localhost:8001"]
 PEOPLE = [
     ("owner@demo.example", "Olivia Owner", Role.OWNER),

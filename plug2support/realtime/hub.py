@@ -12,6 +12,7 @@ process holds one subscription and fans out locally.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import json
 import logging
@@ -41,7 +42,8 @@ class Hub:
         # Chosen on first use, so a worker or a command (no sockets, no loop) still
         # publishes to the other processes through Redis.
         if self._bus is None:
-            self._bus = RedisBus(self, settings.REDIS_URL) if settings.REDIS_URL else InProcessBus(self)
+            url = settings.REDIS_URL
+            self._bus = RedisBus(self, url) if url else InProcessBus(self)
         return self._bus
 
     # --- sockets register here (always on the event loop) ---
@@ -165,10 +167,8 @@ class RedisBus:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
         await self._async.aclose()
         self._sync.close()
 

@@ -2,9 +2,10 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import plug2support.accounts.models
 from django.conf import settings
 from django.db import migrations, models
+
+import plug2support.accounts.models
 
 
 class Migration(migrations.Migration):

@@ -1,0 +1,72 @@
+"""Browser fixtures: Playwright for Python driving Debian's Chromium (no browser download)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from plug2support.ops.demo_site import start_demo_site
+from plug2support.widgets.views import snippet_for
+
+from ..conftest import PASSWORD, Tenant, free_port, make_tenant
+
+# Playwright's sync API keeps an event loop in the test thread; the ORM calls the tests make
+# there are still plain synchronous calls (Playwright's and pytest-django's documented advice).
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def demo(live: str) -> Iterator[tuple[Tenant, str]]:
+    """A company whose widget is embedded in a customer site on another origin."""
+    port = free_port()
+    site_url = f"http://127.0.0.1:{port}"
+    tenant = make_tenant("Maple", allowed_origins=site_url)
+    make_tenant("Other")
+    site = start_demo_site("127.0.0.1", port, snippet_for(tenant.widget))
+    yield tenant, site_url
+    site.shutdown()
+
+
+def login(browser: Browser, base: str, email: str) -> Page:
+    page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    page.goto(f"{base}/accounts/login/")
+    page.fill("input[name=username]", email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/inbox/")
+    return page
+
+
+def screenshot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+def widget_frame(page: Page) -> Any:
+    page.wait_for_function("() => document.querySelector('[data-plug2support]') !== null")
+    for _ in range(100):
+        frames = [f for f in page.frames if "/widget/frame/" in f.url]
+        if frames:
+            return frames[0]
+        page.wait_for_timeout(50)
+    raise AssertionError("the widget frame did not open")
