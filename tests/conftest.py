@@ -17,6 +17,7 @@ import uvicorn
 from django.conf import settings
 from django.test import Client
 from websockets.sync.client import ClientConnection, connect
+from websockets.typing import Origin
 
 from plug2support.accounts.models import Company, Membership, Role, User
 from plug2support.widgets.models import Widget
@@ -131,6 +132,14 @@ def ws_url(base: str, path: str) -> str:
     return base.replace("http://", "ws://") + path
 
 
+def ws_connect(base: str, path: str, origin: str | None = None,
+               cookie: str | None = None) -> ClientConnection:
+    """A plain synchronous client connection, sent with the Origin a browser would send."""
+    headers = {"Cookie": cookie} if cookie else None
+    return connect(ws_url(base, path), origin=Origin(origin or base),
+                   additional_headers=headers, legacy=True)
+
+
 def session_cookie(user: User) -> str:
     client = logged_in_client(user)
     return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
@@ -175,19 +184,19 @@ class WS:
 
 
 def open_operator(base: str, user: User, origin: str | None = None) -> WS:
-    conn = connect(ws_url(base, "/ws/operator"), origin=origin or base,  # type: ignore[arg-type]
-                   additional_headers={"Cookie": session_cookie(user)})
+    conn = ws_connect(base, "/ws/operator", origin, cookie=session_cookie(user))
     ws = WS(conn)
     assert ws.recv()["type"] == "welcome"
     assert ws.recv()["type"] == "inbox"
     return ws
 
 
-def open_visitor(base: str, widget: Widget, token: str | None = None,
-                 after: int = 0) -> tuple[WS, dict[str, Any]]:
-    conn = connect(ws_url(base, "/ws/widget"), origin=base)  # type: ignore[arg-type]
+def open_visitor(base: str, widget: Widget, token: str | None = None, after: int = 0,
+                 conversation: int | None = None) -> tuple[WS, dict[str, Any]]:
+    conn = ws_connect(base, "/ws/widget")
     ws = WS(conn)
-    ws.send({"type": "hello", "widget": widget.key, "token": token, "after": after})
+    ws.send({"type": "hello", "widget": widget.key, "token": token,
+             "conversation": conversation, "after": after})
     welcome = ws.recv()
     assert welcome["type"] == "welcome", welcome
     return ws, welcome

@@ -8,11 +8,18 @@ from typing import Any
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
-from websockets.sync.client import connect
 
 from plug2support.conversations.models import Conversation, Event
 
-from .conftest import WS, Tenant, make_tenant, open_operator, open_visitor, session_cookie, ws_url
+from .conftest import (
+    WS,
+    Tenant,
+    make_tenant,
+    open_operator,
+    open_visitor,
+    session_cookie,
+    ws_connect,
+)
 
 
 @pytest.fixture
@@ -32,19 +39,34 @@ def test_operator_socket_from_another_site_is_refused(live: str, tenants: Any) -
     """Cross-site WebSocket hijacking: a valid session cookie, but the page is elsewhere."""
     acme, _ = tenants
     with pytest.raises(InvalidStatus) as error:
-        connect(ws_url(live, "/ws/operator"), origin="http://evil.example",  # type: ignore[arg-type]
-                additional_headers={"Cookie": session_cookie(acme.owner)})
+        ws_connect(live, "/ws/operator", "http://evil.example", session_cookie(acme.owner))
     assert error.value.response.status_code == 403
 
 
-def test_operator_socket_without_a_session_is_refused(live: str, tenants: Any) -> None:
-    with pytest.raises(InvalidStatus) as error:
-        connect(ws_url(live, "/ws/operator"), origin=live)  # type: ignore[arg-type]
-    assert error.value.response.status_code == 403
+def test_operator_socket_without_a_session_is_closed_with_4401(live: str, tenants: Any) -> None:
+    ws = WS(ws_connect(live, "/ws/operator"))
+    with pytest.raises(ConnectionClosed) as closed:
+        ws.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+
+
+def test_a_flood_of_new_visitors_from_one_address_is_refused(live: str, tenants: Any) -> None:
+    from plug2support.conversations.actions import NEW_VISITORS_PER_IP_PER_MINUTE
+    from plug2support.widgets.models import Visitor
+
+    acme, _ = tenants
+    for _ in range(NEW_VISITORS_PER_IP_PER_MINUTE):
+        ws, _welcome = open_visitor(live, acme.widget)
+        ws.close()
+    ws = WS(ws_connect(live, "/ws/widget"))
+    ws.send({"type": "hello", "widget": acme.widget.key, "token": None})
+    refused = ws.recv()
+    assert refused["code"] == "rate_limited" and "60 a minute" in refused["message"]
+    assert Visitor.objects.count() == NEW_VISITORS_PER_IP_PER_MINUTE
 
 
 def test_widget_socket_with_an_unknown_key_is_refused(live: str, tenants: Any) -> None:
-    ws = WS(connect(ws_url(live, "/ws/widget"), origin=live))  # type: ignore[arg-type]
+    ws = WS(ws_connect(live, "/ws/widget"))
     ws.send({"type": "hello", "widget": "wk_nope", "token": None})
     assert ws.recv()["code"] == "widget_not_found"
     with pytest.raises(ConnectionClosed) as closed:
@@ -53,7 +75,7 @@ def test_widget_socket_with_an_unknown_key_is_refused(live: str, tenants: Any) -
 
 
 def test_widget_socket_must_start_with_hello(live: str, tenants: Any) -> None:
-    ws = WS(connect(ws_url(live, "/ws/widget"), origin=live))  # type: ignore[arg-type]
+    ws = WS(ws_connect(live, "/ws/widget"))
     ws.send({"type": "message", "client_id": "x", "body": "hi"})
     assert ws.recv()["code"] == "hello_required"
     with pytest.raises(ConnectionClosed):
@@ -62,7 +84,7 @@ def test_widget_socket_must_start_with_hello(live: str, tenants: Any) -> None:
 
 def test_widget_socket_from_another_origin_is_refused(live: str, tenants: Any) -> None:
     with pytest.raises(InvalidStatus):
-        connect(ws_url(live, "/ws/widget"), origin="http://evil.example")  # type: ignore[arg-type]
+        ws_connect(live, "/ws/widget", "http://evil.example")
 
 
 # --- bad frames ----------------------------------------------------------------------------
@@ -186,7 +208,8 @@ def test_a_reconnecting_client_gets_exactly_what_it_missed(live: str, tenants: A
         operator.request({"type": "message", "conversation": conversation_id,
                           "client_id": f"o{i}", "body": f"missed {i}"})
 
-    back, welcome = open_visitor(live, acme.widget, token=token, after=last_seen)
+    back, welcome = open_visitor(live, acme.widget, token=token, after=last_seen,
+                                 conversation=conversation_id)
     assert welcome["conversation"]["id"] == conversation_id
     replayed = [back.recv() for _ in range(3)]
     assert [f["seq"] for f in replayed] == [3, 4, 5]
@@ -202,7 +225,8 @@ def test_a_resent_message_is_acknowledged_again_and_stored_once(live: str, tenan
     visitor, welcome = open_visitor(live, acme.widget)
     first = visitor_says(visitor, "same-id", "Hello?")
     visitor.close()
-    again, _ = open_visitor(live, acme.widget, token=welcome["token"], after=first["seq"])
+    again, _ = open_visitor(live, acme.widget, token=welcome["token"], after=first["seq"],
+                            conversation=first["conversation"])
     second = visitor_says(again, "same-id", "Hello?")
     assert second["duplicate"] is True and second["seq"] == first["seq"]
     assert Event.objects.filter(client_id="same-id").count() == 1

@@ -21,7 +21,7 @@ from plug2support.realtime.hub import publish_after_commit
 from plug2support.widgets.models import Visitor, Widget, hash_token
 
 from .models import Conversation, Event, EventKind, Sender, Stage
-from .serializers import conversation_summary, event_payload
+from .serializers import conversation_summary, display_name, event_payload, user_ref
 
 # A visitor may send this many messages per window; more gets a clear error (docs/protocol.md).
 VISITOR_MESSAGES_PER_WINDOW = 30
@@ -60,12 +60,20 @@ def visitor_topic(visitor_id: int) -> str:
 
 # --- visitors ---------------------------------------------------------------------------
 
-def do_identify_visitor(widget: Widget, token: str | None) -> tuple[Visitor, str]:
+NEW_VISITORS_PER_IP_PER_MINUTE = 60
+
+
+def do_identify_visitor(widget: Widget, token: str | None,
+                        ip: str = "") -> tuple[Visitor, str]:
     """The visitor a token names on this widget, or a new visitor and its new token."""
     if token:
         visitor = Visitor.objects.filter(widget=widget, token_hash=hash_token(token)).first()
         if visitor is not None:
             return visitor, token
+    if ip and not hit(f"visitor-new:{ip}", NEW_VISITORS_PER_IP_PER_MINUTE, 60):
+        raise ConversationError(
+            "rate_limited", f"Too many new visitors from this address: at most "
+            f"{NEW_VISITORS_PER_IP_PER_MINUTE} a minute.", retry_after=60)
     token = secrets.token_urlsafe(32)
     visitor = Visitor.objects.create(widget=widget, token_hash=hash_token(token))
     return visitor, token
@@ -99,18 +107,15 @@ def check_message(body: object, client_id: object) -> tuple[str, str]:
     return body.strip(), client_id
 
 
-def _next_seq(conversation_id: int) -> int:
+def _append(conversation: Conversation, **fields: object) -> Event:
     # The UPDATE takes the row's write lock (PostgreSQL) inside the caller's transaction;
     # SQLite runs write transactions one at a time (transaction_mode=IMMEDIATE).
-    Conversation.objects.filter(pk=conversation_id).update(
-        last_seq=F("last_seq") + 1, updated_at=timezone.now()
-    )
-    return Conversation.objects.values_list("last_seq", flat=True).get(pk=conversation_id)
-
-
-def _append(conversation: Conversation, **fields: object) -> Event:
-    seq = _next_seq(conversation.pk)
+    now = timezone.now()
+    Conversation.objects.filter(pk=conversation.pk).update(
+        last_seq=F("last_seq") + 1, updated_at=now)
+    seq = Conversation.objects.values_list("last_seq", flat=True).get(pk=conversation.pk)
     conversation.last_seq = seq
+    conversation.updated_at = now
     return Event.objects.create(conversation=conversation, seq=seq, **fields)  # type: ignore[arg-type]
 
 
@@ -210,13 +215,10 @@ def do_post_operator_message(
 # --- claiming ---------------------------------------------------------------------------
 
 def _served_by_other(conversation: Conversation) -> ConversationError:
-    served_by = conversation.assignee
-    name = served_by.name if served_by else "another operator"
+    served_by = user_ref(conversation.assignee)
+    name = served_by["name"] if served_by else "Another operator"
     return ConversationError(
-        "already_served",
-        f"{name} is already serving this visitor.",
-        served_by={"id": served_by.pk, "name": name} if served_by else None,
-    )
+        "already_served", f"{name} is already serving this visitor.", served_by=served_by)
 
 
 def _claim(conversation: Conversation, user: User) -> Event:
@@ -230,7 +232,7 @@ def _claim(conversation: Conversation, user: User) -> Event:
         raise _served_by_other(conversation)
     conversation.assignee = user
     return _append(conversation, kind=EventKind.CLAIMED, sender=Sender.SYSTEM, author=user,
-                   body=f"{user.name} joined the conversation")
+                   body=f"{display_name(user)} joined the conversation")
 
 
 def do_claim(membership: Membership, conversation: Conversation) -> Event:

@@ -7,10 +7,14 @@ from typing import Any
 from .models import Conversation, Event
 
 
+def display_name(user: Any) -> str:
+    return str(user.name or user.email)
+
+
 def user_ref(user: Any) -> dict[str, Any] | None:
     if user is None:
         return None
-    return {"id": user.pk, "name": user.name or user.email}
+    return {"id": user.pk, "name": display_name(user)}
 
 
 def event_payload(event: Event) -> dict[str, Any]:

@@ -2,11 +2,13 @@
 processes.
 
 Topics are strings: `conv:<id>` (a conversation's events, for its visitor and the operators
-viewing it) and `company:<id>` (the company's inbox: summaries of conversations as they
-change). Every published message goes through the bus, even inside one process, so one code
-path serves the embedded default and production: the in-process bus hands it to this
-process's hub on the event loop; the Redis bus publishes it on one channel to which every
-process holds one subscription and fans out locally.
+viewing it), `company:<id>` (the company's inbox: summaries of conversations as they
+change) and `visitor:<id>` (every open tab of one visitor).
+
+Every published message goes through the bus, even inside one process, so one code path
+serves the embedded default and production: the in-process bus hands it to this process's
+hub on the event loop; the Redis bus publishes it on one channel to which every process
+holds one subscription and fans out locally.
 """
 
 from __future__ import annotations
@@ -172,9 +174,12 @@ class RedisBus:
         await self._async.aclose()
         self._sync.close()
 
+    async def _publish_async(self, raw: str) -> None:
+        await self._async.publish(REDIS_CHANNEL, raw)
+
     def publish(self, raw: str) -> None:
         if _in_loop(self.hub.loop):
-            asyncio.get_running_loop().create_task(self._async.publish(REDIS_CHANNEL, raw))
+            asyncio.get_running_loop().create_task(self._publish_async(raw))
         else:
             with self._sync_lock:
                 self._sync.publish(REDIS_CHANNEL, raw)

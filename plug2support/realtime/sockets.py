@@ -33,6 +33,7 @@ CLOSE_UNAUTHORISED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 CLOSE_TIMEOUT = 4408
+CLOSE_RATE_LIMITED = 4429
 HELLO_TIMEOUT_SECONDS = 10
 REPLAY_BATCH = 500
 
@@ -96,10 +97,13 @@ class Socket:
         if not origin_allowed(self.scope):
             await self._send({"type": "websocket.close", "code": CLOSE_FORBIDDEN})
             return
-        if not await self.authorise():
+        authorised = await self.authorise()
+        await self._send({"type": "websocket.accept"})
+        if not authorised:
+            # Accepted, then closed with 4401: a browser sees this code (a refused handshake
+            # is only "1006"), so the console knows to stop reconnecting and log in again.
             await self._send({"type": "websocket.close", "code": CLOSE_UNAUTHORISED})
             return
-        await self._send({"type": "websocket.accept"})
         try:
             await self.opened()
             while True:
@@ -130,7 +134,8 @@ class Socket:
         limit = settings.SOCKET_FRAME_MAX_BYTES
         ref: object = None
         try:
-            if len(raw) > limit:
+            size = len(raw.encode()) if isinstance(raw, str) else len(raw)
+            if size > limit:
                 raise FrameError("frame_too_large", f"A frame is at most {limit} bytes.",
                                  limit=limit)
             try:
@@ -222,8 +227,8 @@ class Socket:
             return  # not followed (any more), or already sent
         if payload["seq"] > last + 1:
             await self._replay(conversation_id)  # a gap: read what is missing
-            if payload["seq"] <= self.sent_seq.get(conversation_id, 0):
-                return
+            if payload["seq"] <= self.sent_seq.get(conversation_id, payload["seq"]):
+                return  # replayed, or unsubscribed meanwhile
         if self.visible(payload):
             await self.send_json(payload)
         self.sent_seq[conversation_id] = payload["seq"]
@@ -275,7 +280,12 @@ class WidgetSocket(Socket):
         if not isinstance(hello, dict) or hello.get("type") != "hello":
             await self.send_error("hello_required", "The first frame must be a hello.")
             raise _Close(CLOSE_UNAUTHORISED)
-        welcome = await sync_to_async(_visitor_welcome)(hello)
+        client = self.scope.get("client") or ("", 0)
+        try:
+            welcome = await sync_to_async(_visitor_welcome)(hello, client[0])
+        except actions.ConversationError as error:
+            await self.send_error(error.code, error.message, **error.details)
+            raise _Close(CLOSE_RATE_LIMITED) from None
         if welcome is None:
             await self.send_error("widget_not_found", "No widget has this key.")
             raise _Close(CLOSE_NOT_FOUND)
@@ -284,8 +294,10 @@ class WidgetSocket(Socket):
         await self.send_json(payload)
         conversation = payload["conversation"]
         if conversation is not None:
+            # `after` counts in the conversation the client names; any other gets it all.
             after = hello.get("after")
-            after = after if isinstance(after, int) and after >= 0 else 0
+            same = hello.get("conversation") == conversation["id"]
+            after = after if same and isinstance(after, int) and after >= 0 else 0
             self.follow_conversation(conversation["id"], after)
 
     async def handle(self, frame: dict[str, Any]) -> None:
@@ -311,7 +323,7 @@ class WidgetSocket(Socket):
         await self.send_json(payload)
 
 
-def _visitor_welcome(hello: dict[str, Any]) -> tuple[Any, dict[str, Any]] | None:
+def _visitor_welcome(hello: dict[str, Any], ip: str) -> tuple[Any, dict[str, Any]] | None:
     from plug2support.widgets.models import Widget
 
     key = hello.get("widget")
@@ -319,7 +331,8 @@ def _visitor_welcome(hello: dict[str, Any]) -> tuple[Any, dict[str, Any]] | None
     if widget is None:
         return None
     token = hello.get("token")
-    visitor, token = actions.do_identify_visitor(widget, token if isinstance(token, str) else None)
+    visitor, token = actions.do_identify_visitor(
+        widget, token if isinstance(token, str) else None, ip=ip)
     conversation = actions.current_conversation(visitor)
     return visitor, {
         "type": "welcome",
@@ -390,8 +403,9 @@ class OperatorSocket(Socket):
         })
         # A snapshot of the inbox on every (re)connect: whatever changed while this socket
         # was away is in it, then live "conversation" frames keep it current.
+        # It goes through the ordered outbox, after any live frame queued while it was read.
         summaries = await sync_to_async(_inbox_snapshot)(self.membership)
-        await self.send_json({"type": "inbox", "conversations": summaries})
+        self._enqueue({"type": "inbox", "conversations": summaries})
 
     async def handle(self, frame: dict[str, Any]) -> None:
         kind = frame["type"]

@@ -1,5 +1,6 @@
 """Widget settings (admins) and the public widget endpoints (loader config, frame, visitor
-HTTP API). The public endpoints are documented in docs/protocol.md."""
+HTTP API). The public endpoints are documented in docs/protocol.md. The visitor HTTP API is
+for the frame (same origin) and for server-side clients; it sends no CORS headers."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from plug2support.accounts.models import Membership
 from plug2support.conversations import actions as conversation_actions
 from plug2support.conversations.access import events_after
 from plug2support.conversations.serializers import event_payload
-from plug2support.lib.ratelimit import hit
 
 from .actions import do_save_widget
 from .forms import WidgetForm
@@ -55,11 +55,26 @@ def widget_edit(request: HttpRequest, membership: Membership,
 
 # --- public: what the loader, the frame and third-party clients call ----------------------
 
+class WidgetNotFound(Exception):
+    pass
+
+
 def _widget_or_404(key: str) -> Widget:
     widget = Widget.objects.filter(key=key).select_related("company").first()
     if widget is None:
         raise Http404("No widget has this key.")
     return widget
+
+
+def _api_widget(key: str) -> Widget:
+    widget = Widget.objects.filter(key=key).select_related("company").first()
+    if widget is None:
+        raise WidgetNotFound
+    return widget
+
+
+def _widget_not_found() -> JsonResponse:
+    return _error("widget_not_found", "No widget has this key.", 404)
 
 
 def _cors(response: HttpResponse, origin: str | None) -> HttpResponse:
@@ -125,18 +140,21 @@ def _error(code: str, message: str, status: int, **details: Any) -> JsonResponse
 @require_http_methods(["POST"])
 def visitor_session(request: HttpRequest, key: str) -> HttpResponse:
     """Create (or confirm) a visitor: {"token": optional} → {"token", "visitor", "conversation"}."""
-    widget = _widget_or_404(key)
-    ip = request.META.get("REMOTE_ADDR", "")
-    if not hit(f"visitor-new:{ip}", 60, 60):
-        return _error("rate_limited", "Too many new visitors from this address; "
-                      "at most 60 a minute.", 429)
+    try:
+        widget = _api_widget(key)
+    except WidgetNotFound:
+        return _widget_not_found()
     try:
         body = json.loads(request.body or b"{}")
     except ValueError:
         return _error("bad_request", "The body must be JSON.", 400)
     token = body.get("token") if isinstance(body, dict) else None
-    visitor, token = conversation_actions.do_identify_visitor(
-        widget, token if isinstance(token, str) else None)
+    try:
+        visitor, token = conversation_actions.do_identify_visitor(
+            widget, token if isinstance(token, str) else None,
+            ip=request.META.get("REMOTE_ADDR", ""))
+    except conversation_actions.ConversationError as error:
+        return _error(error.code, error.message, 429, **error.details)
     conversation = conversation_actions.current_conversation(visitor)
     return JsonResponse({
         "token": token,
@@ -152,7 +170,10 @@ def visitor_session(request: HttpRequest, key: str) -> HttpResponse:
 def visitor_messages(request: HttpRequest, key: str) -> HttpResponse:
     """GET ?after=N: the events of the visitor's conversation after N.
     POST {"client_id", "body"}: send a message (idempotent by client_id)."""
-    widget = _widget_or_404(key)
+    try:
+        widget = _api_widget(key)
+    except WidgetNotFound:
+        return _widget_not_found()
     try:
         visitor = _visitor_from_request(request, widget)
     except PermissionError:

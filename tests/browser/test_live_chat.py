@@ -13,12 +13,16 @@ from .conftest import login, screenshot, widget_frame
 LAUNCHER = (1280 - 20 - 28, 800 - 20 - 28)  # the launcher's centre, bottom-right
 
 
+def click_launcher(page: Any) -> Any:
+    page.wait_for_function("() => document.querySelector('[data-plug2support]') !== null")
+    page.mouse.click(*LAUNCHER)  # the launcher lives in a closed shadow root
+    return widget_frame(page)
+
+
 def open_widget(browser: Browser, site_url: str) -> tuple[Any, Any]:
     page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
     page.goto(site_url)
-    page.wait_for_function("() => document.querySelector('[data-plug2support]') !== null")
-    page.mouse.click(*LAUNCHER)  # the launcher lives in a closed shadow root
-    frame = widget_frame(page)
+    frame = click_launcher(page)
     frame.wait_for_selector("#status:text('We reply as soon as we can')")
     return page, frame
 
@@ -61,8 +65,7 @@ def test_visitor_and_operator_chat_live_and_a_second_operator_sees_served_by(
 
     # The visitor keeps the conversation across a reload.
     visitor_page.reload()
-    visitor_page.mouse.click(*LAUNCHER)
-    frame = widget_frame(visitor_page)
+    frame = click_launcher(visitor_page)
     expect(frame.locator(".msg.theirs p")).to_have_text("Yes! 250 g and 1 kg bags.")
 
 

@@ -132,6 +132,8 @@ function announce(c) {
 }
 
 function upsert(c) {
+  const known = conversations.get(c.id);
+  if (known && known.last_seq > c.last_seq) return; // an older summary than the one shown
   const isNew = !seen.has(c.id);
   seen.add(c.id);
   conversations.set(c.id, c);
@@ -147,7 +149,11 @@ const socket = new LiveSocket("/ws/operator", {
   onFrame(frame) {
     switch (frame.type) {
       case "inbox":
-        for (const c of frame.conversations) { seen.add(c.id); conversations.set(c.id, c); }
+        for (const c of frame.conversations) {
+          const known = conversations.get(c.id);
+          if (!known || known.last_seq <= c.last_seq) conversations.set(c.id, c);
+          seen.add(c.id);
+        }
         renderList();
         renderPane();
         break;
@@ -190,19 +196,20 @@ $("composer").addEventListener("submit", async (event) => {
   if (!body || !selectedId) return;
   const message = { type: "message", conversation: selectedId, client_id: newId(), body };
   input.value = "";
-  // Resent with the same client_id until acknowledged: stored once whatever happens (C8).
-  for (let attempt = 0; attempt < 20; attempt += 1) {
+  // Resent with the same client_id until the server answers: stored once, however many
+  // times it is sent (C8). Only a refusal gives the text back to edit.
+  for (;;) {
     try {
       const reply = await socket.request(message);
-      if (reply.type === "error") { showError(reply.message); if (reply.code !== "rate_limited") input.value = body; }
+      if (reply.type === "error") { showError(reply.message); input.value = body; }
       else showError("");
       return;
     } catch {
+      if (socket.stopped) { input.value = body; return; }
       showError("Reconnecting… your reply will be sent.");
       await new Promise((r) => setTimeout(r, 1000));
     }
   }
-  input.value = body;
 });
 $("reply").addEventListener("keydown", (event) => {
   if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); $("composer").requestSubmit(); }

@@ -45,6 +45,7 @@ export class LiveSocket {
       this.pending.clear();
       if (this.stopped) return;
       if (FATAL.has(event.code)) {
+        this.stopped = true;
         this.onStatus("refused", event.code);
         return;
       }

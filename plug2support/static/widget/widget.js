@@ -82,7 +82,7 @@ const socket = new LiveSocket(config.socket_path, {
     // The first connection of a page replays the whole history; a reconnect asks only for
     // what it missed.
     s.send({ type: "hello", widget: config.widget, token: store.get("token"),
-             after: firstWelcome ? 0 : thread.lastSeq });
+             conversation: conversationId, after: firstWelcome ? 0 : thread.lastSeq });
   },
   onFrame(frame) {
     if (frame.type === "welcome") {
