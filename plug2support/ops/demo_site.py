@@ -33,7 +33,10 @@ def demo_site_page(snippet: str) -> bytes:
     return render_to_string("ops/demo_site.html", {"snippet": snippet}).encode()
 
 
-def start_demo_site(host: str, port: int, snippet: str) -> ThreadingHTTPServer:
-    server = ThreadingHTTPServer((host, port), partial(DemoSiteHandler, demo_site_page(snippet)))
+def start_demo_site(host: str, port: int, snippet: str,
+                    page: bytes | None = None) -> ThreadingHTTPServer:
+    """Serve the demo page (or `page`, for tests of other host pages) on its own origin."""
+    body = page if page is not None else demo_site_page(snippet)
+    server = ThreadingHTTPServer((host, port), partial(DemoSiteHandler, body))
     threading.Thread(target=server.serve_forever, name="demo-site", daemon=True).start()
     return server

@@ -108,3 +108,47 @@ def test_the_widget_stays_out_of_a_site_it_does_not_allow(
         assert page.evaluate("() => document.querySelector('[data-plug2support]')") is None
     finally:
         other.shutdown()
+
+
+HOSTILE_PAGE = """<!doctype html><html><head><style>
+  * { all: unset; box-sizing: content-box !important; }
+  html, body { display: block; background: rgb(1, 2, 3); color: rgb(4, 5, 6); }
+  div, button, iframe { display: none !important; transform: rotate(45deg) !important; }
+  iframe { width: 1px !important; height: 1px !important; }
+</style></head><body><p id="own">The host's own text</p>
+<script>window.hostValue = 42; window.keysBefore = Object.keys(window);</script>
+{snippet}</body></html>"""
+
+
+def test_a_hostile_host_page_neither_breaks_the_widget_nor_is_restyled_by_it(
+        browser: Browser, live: str, transactional_db: Any) -> None:
+    """Aggressive global CSS on the host page does not reach the launcher or the frame, and
+    the loader leaves the host's styles and globals as they were (B2)."""
+    from plug2support.ops.demo_site import start_demo_site
+    from plug2support.widgets.views import snippet_for
+
+    from ..conftest import free_port, make_tenant
+
+    tenant = make_tenant("Hostile")
+    port = free_port()
+    snippet = snippet_for(tenant.widget)
+    page_html = HOSTILE_PAGE.replace("{snippet}", snippet).encode()
+    site = start_demo_site("127.0.0.1", port, snippet, page=page_html)
+    try:
+        page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+        page.goto(f"http://127.0.0.1:{port}/")
+        frame = click_launcher(page)
+        expect(frame.locator("#status")).to_have_text("We reply as soon as we can")
+        frame.fill("#body", "Still works")
+        frame.press("#body", "Enter")
+        expect(frame.locator(".msg.mine p")).to_have_text("Still works")
+        styles = page.evaluate("""() => ({
+            bg: getComputedStyle(document.body).backgroundColor,
+            color: getComputedStyle(document.getElementById('own')).color,
+            host: window.hostValue,
+            added: Object.keys(window).filter((k) => !window.keysBefore.includes(k) && k !== "keysBefore"),
+        })""")
+        assert styles == {"bg": "rgb(1, 2, 3)", "color": "rgb(4, 5, 6)", "host": 42,
+                          "added": ["Plug2Support"]}
+    finally:
+        site.shutdown()

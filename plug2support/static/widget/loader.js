@@ -20,9 +20,15 @@
     .catch(noop);
 
   function mount(config) {
-    var host = document.createElement("div");
+    // A custom element (no host rule for div/span reaches it) with every property inline and
+    // !important: an inline important declaration beats the host page's important rules.
+    var host = document.createElement("plug2support-widget");
     host.setAttribute("data-plug2support", "");
-    host.style.cssText = "all:initial;position:fixed;z-index:2147483000;right:20px;bottom:20px;";
+    host.style.cssText = [
+      "all:initial", "display:block", "position:fixed", "z-index:2147483000", "right:20px",
+      "bottom:20px", "width:56px", "height:56px", "margin:0", "padding:0", "border:0",
+      "transform:none", "filter:none", "opacity:1", "visibility:visible", "contain:none"
+    ].join(" !important;") + " !important;";
     var root = host.attachShadow({ mode: "closed" });
     root.innerHTML =
       "<style>" +

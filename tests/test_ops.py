@@ -1,0 +1,48 @@
+"""Running it (L1): the idempotent demo, the demo site's snippet, the background worker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core import mail
+
+from plug2support.accounts.models import Company, Membership, User
+from plug2support.ops.demo import DEMO_PASSWORD, load_demo
+from plug2support.ops.demo_site import demo_site_page
+from plug2support.widgets.models import Widget
+from plug2support.widgets.views import snippet_for
+
+
+def test_the_demo_loads_twice_without_doubling_anything(db: Any) -> None:
+    first = load_demo()
+    second = load_demo()
+    assert first.company == second.company and first.widget == second.widget
+    assert Company.objects.count() == 1 and Widget.objects.count() == 1
+    assert User.objects.count() == 3 and Membership.objects.count() == 3
+    assert all(user.check_password(DEMO_PASSWORD) for user in second.users)
+    assert "http://127.0.0.1:8001" in second.widget.origin_list
+
+
+def test_the_demo_site_embeds_the_widget_snippet(db: Any) -> None:
+    widget = load_demo().widget
+    page = demo_site_page(snippet_for(widget)).decode()
+    assert f'data-widget="{widget.key}"' in page
+    assert "/static/widget/loader.js" in page
+
+
+def test_the_worker_sends_queued_email(transactional_db: Any, settings: Any) -> None:
+    """The worker closes stale connections between tasks, so it runs outside a test transaction."""
+    from django_tasks_db.management.commands.db_worker import Worker
+    from django_tasks_db.models import DBTaskResult
+
+    from plug2support.notifications.email import send_email
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    send_email.enqueue(to=["someone@example.com"], subject="Hello", text="Body", html="<p>Body</p>")
+    assert mail.outbox == []  # queued, not sent
+    worker = Worker(queue_names=["*"], interval=0, batch=True, backend_name="default",
+                    startup_delay=False, max_tasks=None, worker_id="test",
+                    excluded_queue_names=[])
+    worker.run()
+    assert [m.subject for m in mail.outbox] == ["Hello"]
+    assert DBTaskResult.objects.get().status == "SUCCESSFUL"
