@@ -146,7 +146,8 @@ def test_a_hostile_host_page_neither_breaks_the_widget_nor_is_restyled_by_it(
             bg: getComputedStyle(document.body).backgroundColor,
             color: getComputedStyle(document.getElementById('own')).color,
             host: window.hostValue,
-            added: Object.keys(window).filter((k) => !window.keysBefore.includes(k) && k !== "keysBefore"),
+            added: Object.keys(window)
+                .filter((k) => !window.keysBefore.includes(k) && k !== "keysBefore"),
         })""")
         assert styles == {"bg": "rgb(1, 2, 3)", "color": "rgb(4, 5, 6)", "host": 42,
                           "added": ["Plug2Support"]}
