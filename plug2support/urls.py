@@ -22,7 +22,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(
         authentication_form=EmailAuthenticationForm, redirect_authenticated_user=True),
         name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/logout/", accounts.log_out, name="logout"),
     path("accounts/password-reset/", auth_views.PasswordResetView.as_view(
         form_class=QueuedPasswordResetForm,
         email_template_name="registration/password_reset_email.txt",

@@ -253,3 +253,26 @@ def test_html_in_a_message_is_stored_and_sent_as_plain_text(live: str, tenants: 
     operator.request({"type": "subscribe", "conversation": ack["conversation"], "after": 0})
     event = operator.recv_until(lambda f: f["type"] == "event")
     assert event["body"] == payload  # the client renders it with textContent (browser test)
+
+
+def test_logging_out_closes_the_sockets_of_that_session(live: str, tenants: Any) -> None:
+    from django.test import Client
+
+    from .conftest import PASSWORD
+
+    acme, _ = tenants
+    browser = Client()
+    browser.post("/accounts/login/", {"username": acme.owner.email, "password": PASSWORD})
+    cookie = f"sessionid={browser.cookies['sessionid'].value}"
+    console = WS(ws_connect(live, "/ws/operator", cookie=cookie))
+    assert console.recv()["type"] == "welcome"
+    other_session = open_operator(live, acme.owner)  # the same user, logged in elsewhere
+    browser.post("/accounts/logout/")
+    with pytest.raises(ConnectionClosed) as closed:
+        console.recv_until(lambda f: False)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+    assert other_session.request({"type": "ping"})["type"] == "pong"
+    # The old cookie no longer opens a socket.
+    again = WS(ws_connect(live, "/ws/operator", cookie=cookie))
+    with pytest.raises(ConnectionClosed):
+        again.recv()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from django.contrib.auth import logout
 from django.db import IntegrityError, transaction
+from django.http import HttpRequest
 from django.utils import timezone
 
 from plug2support.notifications.email import queue_templated_email
+from plug2support.realtime.hub import hub, session_topic
 
 from .models import Company, Invitation, Membership, Role, User
 
@@ -63,3 +66,11 @@ def do_accept_invitation(invitation: Invitation, user: User) -> Membership:
                 )
         except IntegrityError:
             return Membership.objects.get(user=user, company=invitation.company)
+
+
+def do_log_out(request: HttpRequest) -> None:
+    """Log out, and close the console sockets that were opened with this session."""
+    session_key = request.session.session_key
+    logout(request)
+    if session_key:
+        hub.publish(session_topic(session_key), {"type": "session_ended"})

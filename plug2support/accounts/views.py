@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from .access import membership_required
-from .actions import AccountError, do_accept_invitation, do_invite, do_sign_up
+from .actions import AccountError, do_accept_invitation, do_invite, do_log_out, do_sign_up
 from .forms import AcceptInvitationForm, InviteForm, SignUpForm
 from .middleware import SESSION_KEY
 from .models import Invitation, Membership, User
@@ -30,6 +30,12 @@ def sign_up(request: HttpRequest) -> HttpResponse:
         messages.success(request, "Welcome! Create a widget and paste its snippet on your site.")
         return redirect("widget_list")
     return render(request, "accounts/signup.html", {"form": form})
+
+
+@require_POST
+def log_out(request: HttpRequest) -> HttpResponse:
+    do_log_out(request)
+    return redirect("login")
 
 
 @login_required

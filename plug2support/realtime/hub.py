@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import hashlib
 import json
 import logging
 import threading
@@ -186,6 +187,11 @@ class RedisBus:
 
 
 hub = Hub()
+
+
+def session_topic(session_key: str) -> str:
+    """The operator sockets opened with one login session. Hashed: keys never cross the bus."""
+    return "session:" + hashlib.sha256(session_key.encode()).hexdigest()[:32]
 
 
 def publish_after_commit(topic: str, payload: dict[str, Any]) -> None:

@@ -22,7 +22,7 @@ from plug2support.conversations import actions
 from plug2support.conversations.access import events_after, get_conversation_for_member
 from plug2support.conversations.serializers import conversation_summary, event_payload
 
-from .hub import hub
+from .hub import hub, session_topic
 
 log = logging.getLogger(__name__)
 
@@ -353,8 +353,9 @@ class _SessionHolder:
         self.session = session
 
 
-def _operator_for(scope: Scope) -> Any:
-    """The membership the session's user works in, or None (not logged in / no company)."""
+def _operator_for(scope: Scope) -> tuple[Any, str]:
+    """The membership the session's user works in (None when logged out or without a
+    company), and the session key."""
     from importlib import import_module
 
     from django.contrib.auth import get_user
@@ -365,14 +366,14 @@ def _operator_for(scope: Scope) -> Any:
     cookie.load(_header(scope, b"cookie") or "")
     morsel = cookie.get(settings.SESSION_COOKIE_NAME)
     if morsel is None:
-        return None
+        return None, ""
     engine = import_module(settings.SESSION_ENGINE)
     session = engine.SessionStore(session_key=morsel.value)
     # get_user also checks the session's password hash: a changed password logs sockets out.
     user = get_user(_SessionHolder(session))  # type: ignore[arg-type]
     if not user.is_authenticated:
-        return None
-    return current_membership(user.pk, session.get(SESSION_KEY))
+        return None, ""
+    return current_membership(user.pk, session.get(SESSION_KEY)), morsel.value
 
 
 INBOX_SNAPSHOT_SIZE = 100
@@ -389,12 +390,13 @@ class OperatorSocket(Socket):
     membership: Any = None
 
     async def authorise(self) -> bool:
-        self.membership = await sync_to_async(_operator_for)(self.scope)
+        self.membership, self.session_key = await sync_to_async(_operator_for)(self.scope)
         return self.membership is not None
 
     async def opened(self) -> None:
         user = self.membership.user
         self.subscribe(actions.company_topic(self.membership.company_id))
+        self.subscribe(session_topic(self.session_key))
         await self.send_json({
             "type": "welcome",
             "user": {"id": user.pk, "name": user.name},
@@ -442,6 +444,14 @@ class OperatorSocket(Socket):
                                   "duplicate": posted.duplicate})
         else:
             raise FrameError("unknown_type", f"Unknown frame type {kind!r}.")
+
+    async def on_other(self, payload: dict[str, Any]) -> None:
+        if payload.get("type") == "session_ended":
+            # Logged out (in any tab): this socket spoke for that session, so it ends too.
+            self._closed = True
+            await self._send({"type": "websocket.close", "code": CLOSE_UNAUTHORISED})
+            return
+        await self.send_json(payload)
 
 
 ENDPOINTS: dict[str, type[Socket]] = {

@@ -66,7 +66,10 @@ function sendMessage(message) {
     .then((reply) => {
       if (reply.type === "error") {
         showError(reply.message);
-        if (reply.code === "rate_limited") return; // kept; resent on the next reconnect
+        if (reply.code === "rate_limited") { // kept, and sent again once the window has passed
+          setTimeout(() => sendMessage(message), (reply.retry_after || 10) * 1000);
+          return;
+        }
       }
       outbox = outbox.filter((m) => m.client_id !== message.client_id);
       saveOutbox();
