@@ -46,3 +46,12 @@ def test_the_worker_sends_queued_email(transactional_db: Any, settings: Any) -> 
     worker.run()
     assert [m.subject for m in mail.outbox] == ["Hello"]
     assert DBTaskResult.objects.get().status == "SUCCESSFUL"
+
+
+def test_several_web_workers_without_redis_are_refused(settings: Any) -> None:
+    import pytest
+    from django.core.management import CommandError, call_command
+
+    settings.REDIS_URL = ""
+    with pytest.raises(CommandError, match="REDIS_URL"):
+        call_command("web", workers=2)

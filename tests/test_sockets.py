@@ -115,7 +115,9 @@ def test_operator_cannot_touch_another_companys_conversation(live: str, tenants:
                   {"type": "claim", "conversation": ack["conversation"]},
                   {"type": "message", "conversation": ack["conversation"], "client_id": "x",
                    "body": "hi"},
-                  {"type": "subscribe", "conversation": "nonsense"}):
+                  {"type": "subscribe", "conversation": "nonsense"},
+                  {"type": "subscribe", "conversation": True},
+                  {"type": "subscribe", "conversation": ack["conversation"] + 0.5}):
         reply = intruder.request(frame)
         assert reply["type"] == "error" and reply["code"] == "not_found", reply
     conversation = Conversation.objects.get(pk=ack["conversation"])

@@ -65,6 +65,8 @@ def test_config_answers_only_the_allowed_origins(acme: Tenant, client: Client) -
     ok = client.get(url, HTTP_ORIGIN="https://shop.example.com")
     assert ok.status_code == 200 and ok.json()["title"] == acme.widget.title
     assert ok["Access-Control-Allow-Origin"] == "https://shop.example.com"
+    assert ok["Vary"] == "Origin"
+    assert client.get(url)["Vary"] == "Origin"  # cached per origin, even without one
     refused = client.get(url, HTTP_ORIGIN="https://evil.example")
     assert refused.status_code == 403
     assert refused.json()["error"]["code"] == "origin_not_allowed"

@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
+from .current import request_membership
 from .models import Membership
 
 
@@ -23,7 +24,7 @@ def membership_required(
         @login_required
         @wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            membership: Membership | None = getattr(request, "membership", None)
+            membership: Membership | None = request_membership(request)
             if membership is None:
                 return redirect("no_company")
             if admin and not membership.is_admin:

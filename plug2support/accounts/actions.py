@@ -8,7 +8,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from plug2support.notifications.email import queue_templated_email
-from plug2support.realtime.hub import hub, session_topic
+from plug2support.realtime.hub import publish_after_commit, session_topic
 
 from .models import Company, Invitation, Membership, Role, User
 
@@ -73,4 +73,4 @@ def do_log_out(request: HttpRequest) -> None:
     session_key = request.session.session_key
     logout(request)
     if session_key:
-        hub.publish(session_topic(session_key), {"type": "session_ended"})
+        publish_after_commit(session_topic(session_key), {"type": "session_ended"})

@@ -4,11 +4,12 @@ from typing import Any
 
 from django.http import HttpRequest
 
+from .current import request_membership
 from .models import Membership
 
 
 def current_company(request: HttpRequest) -> dict[str, Any]:
-    membership = getattr(request, "membership", None)
+    membership = request_membership(request)
     if membership is None:
         return {}
     others = Membership.objects.filter(user_id=membership.user_id).exclude(pk=membership.pk)

@@ -9,8 +9,8 @@ from django.views.decorators.http import require_POST
 
 from .access import membership_required
 from .actions import AccountError, do_accept_invitation, do_invite, do_log_out, do_sign_up
+from .current import SESSION_KEY
 from .forms import AcceptInvitationForm, InviteForm, SignUpForm
-from .middleware import SESSION_KEY
 from .models import Invitation, Membership, User
 
 

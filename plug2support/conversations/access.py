@@ -17,10 +17,12 @@ def conversations_for(membership: Membership) -> QuerySet[Conversation]:
 
 
 def get_conversation_for_member(membership: Membership, conversation_id: object) -> Conversation:
-    try:
-        pk = int(conversation_id)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        raise Http404("No such conversation.") from None
+    # An int, or a string of digits (from a URL); anything else names nothing.
+    if isinstance(conversation_id, str) and conversation_id.isdigit():
+        conversation_id = int(conversation_id)
+    if not isinstance(conversation_id, int) or isinstance(conversation_id, bool):
+        raise Http404("No such conversation.")
+    pk = conversation_id
     conversation = conversations_for(membership).filter(pk=pk).first()
     if conversation is None:
         raise Http404("No such conversation.")

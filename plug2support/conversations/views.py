@@ -10,7 +10,7 @@ from plug2support.accounts.access import membership_required
 from plug2support.accounts.models import Membership
 
 from .access import conversations_for, events_after, get_conversation_for_member
-from .serializers import conversation_summary, event_payload
+from .serializers import conversation_summary, event_payload, user_ref
 
 INBOX_PAGE_SIZE = 100
 
@@ -27,7 +27,7 @@ def inbox(request: HttpRequest, membership: Membership,
     return render(request, "conversations/inbox.html", {
         "selected": selected,
         "inbox_state": {
-            "me": {"id": membership.user_id, "name": membership.user.name},
+            "me": user_ref(membership.user),
             "conversations": [conversation_summary(c) for c in conversations],
             "selected": conversation_summary(selected) if selected else None,
             "events": events,

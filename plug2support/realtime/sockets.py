@@ -10,23 +10,26 @@ import contextvars
 import json
 import logging
 from collections import deque
+from collections.abc import Awaitable, Callable
 from http.cookies import SimpleCookie
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import DatabaseError, InterfaceError, connections
 from django.http import Http404
 
 from plug2support.conversations import actions
 from plug2support.conversations.access import events_after, get_conversation_for_member
-from plug2support.conversations.serializers import conversation_summary, event_payload
+from plug2support.conversations.serializers import conversation_summary, event_payload, user_ref
 
 from .hub import hub, session_topic
 
 log = logging.getLogger(__name__)
 
 Scope = dict[str, Any]
+T = TypeVar("T")
 
 # Close codes (docs/protocol.md). 4400-range mirrors HTTP statuses.
 CLOSE_UNAUTHORISED = 4401
@@ -36,6 +39,21 @@ CLOSE_TIMEOUT = 4408
 CLOSE_RATE_LIMITED = 4429
 HELLO_TIMEOUT_SECONDS = 10
 REPLAY_BATCH = 500
+
+
+def db(fn: Callable[..., T]) -> Callable[..., Awaitable[T]]:
+    """Run `fn` on asgiref's shared database thread. Socket handlers never finish a request,
+    so Django never recycles that thread's connection: drop it after a database error, and
+    the next call opens (or takes from the pool) a sound one."""
+
+    def guarded(*args: Any, **kwargs: Any) -> T:
+        try:
+            return fn(*args, **kwargs)
+        except (DatabaseError, InterfaceError):
+            connections.close_all()
+            raise
+
+    return sync_to_async(guarded)
 
 
 class FrameError(Exception):
@@ -236,7 +254,9 @@ class Socket:
     async def _replay(self, conversation_id: int) -> None:
         while conversation_id in self.sent_seq:
             after = self.sent_seq[conversation_id]
-            events = await sync_to_async(events_after)(conversation_id, after, REPLAY_BATCH)
+            events = await db(events_after)(conversation_id, after, REPLAY_BATCH)
+            if conversation_id not in self.sent_seq:
+                return  # unsubscribed while the database answered
             for event in events:
                 payload = event_payload(event)
                 if self.visible(payload):
@@ -282,28 +302,31 @@ class WidgetSocket(Socket):
             raise _Close(CLOSE_UNAUTHORISED)
         client = self.scope.get("client") or ("", 0)
         try:
-            welcome = await sync_to_async(_visitor_welcome)(hello, client[0])
+            identified = await db(_identify)(hello, client[0])
         except actions.ConversationError as error:
             await self.send_error(error.code, error.message, **error.details)
             raise _Close(CLOSE_RATE_LIMITED) from None
-        if welcome is None:
+        if identified is None:
             await self.send_error("widget_not_found", "No widget has this key.")
             raise _Close(CLOSE_NOT_FOUND)
-        self.visitor, payload = welcome
+        self.visitor, token = identified
+        # Subscribed before reading the current conversation: one that another tab starts
+        # in between is announced on this topic.
         self.subscribe(actions.visitor_topic(self.visitor.pk))
+        payload = await db(_welcome)(self.visitor, token)
         await self.send_json(payload)
         conversation = payload["conversation"]
         if conversation is not None:
             # `after` counts in the conversation the client names; any other gets it all.
             after = hello.get("after")
             same = hello.get("conversation") == conversation["id"]
-            after = after if same and isinstance(after, int) and after >= 0 else 0
+            after = _seq(after) if same else 0
             self.follow_conversation(conversation["id"], after)
 
     async def handle(self, frame: dict[str, Any]) -> None:
         if frame["type"] != "message":
             raise FrameError("unknown_type", f"Unknown frame type {frame['type']!r}.")
-        posted = await sync_to_async(actions.do_post_visitor_message)(
+        posted = await db(actions.do_post_visitor_message)(
             self.visitor, client_id=frame.get("client_id"), body=frame.get("body")
         )
         event = posted.event
@@ -323,7 +346,14 @@ class WidgetSocket(Socket):
         await self.send_json(payload)
 
 
-def _visitor_welcome(hello: dict[str, Any], ip: str) -> tuple[Any, dict[str, Any]] | None:
+def _seq(value: object) -> int:
+    """A sequence number from a frame: an int (not a bool) ≥ 0, else 0 (from the start)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return 0
+
+
+def _identify(hello: dict[str, Any], ip: str) -> tuple[Any, str] | None:
     from plug2support.widgets.models import Widget
 
     key = hello.get("widget")
@@ -331,10 +361,12 @@ def _visitor_welcome(hello: dict[str, Any], ip: str) -> tuple[Any, dict[str, Any
     if widget is None:
         return None
     token = hello.get("token")
-    visitor, token = actions.do_identify_visitor(
-        widget, token if isinstance(token, str) else None, ip=ip)
+    return actions.do_identify_visitor(widget, token if isinstance(token, str) else None, ip=ip)
+
+
+def _welcome(visitor: Any, token: str) -> dict[str, Any]:
     conversation = actions.current_conversation(visitor)
-    return visitor, {
+    return {
         "type": "welcome",
         "token": token,
         "visitor": {"id": visitor.pk, "name": visitor.display_name},
@@ -360,7 +392,7 @@ def _operator_for(scope: Scope) -> tuple[Any, str]:
 
     from django.contrib.auth import get_user
 
-    from plug2support.accounts.middleware import SESSION_KEY, current_membership
+    from plug2support.accounts.current import SESSION_KEY, current_membership
 
     cookie = SimpleCookie()
     cookie.load(_header(scope, b"cookie") or "")
@@ -390,7 +422,7 @@ class OperatorSocket(Socket):
     membership: Any = None
 
     async def authorise(self) -> bool:
-        self.membership, self.session_key = await sync_to_async(_operator_for)(self.scope)
+        self.membership, self.session_key = await db(_operator_for)(self.scope)
         return self.membership is not None
 
     async def opened(self) -> None:
@@ -399,24 +431,23 @@ class OperatorSocket(Socket):
         self.subscribe(session_topic(self.session_key))
         await self.send_json({
             "type": "welcome",
-            "user": {"id": user.pk, "name": user.name},
+            "user": user_ref(user),
             "company": {"id": self.membership.company_id, "name": self.membership.company.name},
             "role": self.membership.role,
         })
         # A snapshot of the inbox on every (re)connect: whatever changed while this socket
         # was away is in it, then live "conversation" frames keep it current.
         # It goes through the ordered outbox, after any live frame queued while it was read.
-        summaries = await sync_to_async(_inbox_snapshot)(self.membership)
+        summaries = await db(_inbox_snapshot)(self.membership)
         self._enqueue({"type": "inbox", "conversations": summaries})
 
     async def handle(self, frame: dict[str, Any]) -> None:
         kind = frame["type"]
         ref = frame.get("ref")
         if kind == "subscribe":
-            conversation = await sync_to_async(get_conversation_for_member)(
+            conversation = await db(get_conversation_for_member)(
                 self.membership, frame.get("conversation"))
-            after = frame.get("after")
-            after = after if isinstance(after, int) and after >= 0 else 0
+            after = _seq(frame.get("after"))
             await self.send_json({"type": "subscribed", "ref": ref,
                                   "conversation": conversation_summary(conversation)})
             self.follow_conversation(conversation.pk, after)
@@ -428,15 +459,15 @@ class OperatorSocket(Socket):
             await self.send_json({"type": "unsubscribed", "ref": ref,
                                   "conversation": conversation_id})
         elif kind == "claim":
-            conversation = await sync_to_async(get_conversation_for_member)(
+            conversation = await db(get_conversation_for_member)(
                 self.membership, frame.get("conversation"))
-            event = await sync_to_async(actions.do_claim)(self.membership, conversation)
+            event = await db(actions.do_claim)(self.membership, conversation)
             await self.send_json({"type": "claimed", "ref": ref,
                                   "conversation": conversation.pk, "seq": event.seq})
         elif kind == "message":
-            conversation = await sync_to_async(get_conversation_for_member)(
+            conversation = await db(get_conversation_for_member)(
                 self.membership, frame.get("conversation"))
-            posted = await sync_to_async(actions.do_post_operator_message)(
+            posted = await db(actions.do_post_operator_message)(
                 self.membership, conversation, client_id=frame.get("client_id"),
                 body=frame.get("body"))
             await self.send_json({"type": "ack", "ref": ref, "client_id": posted.event.client_id,

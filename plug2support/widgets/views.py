@@ -10,6 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
@@ -78,9 +79,11 @@ def _widget_not_found() -> JsonResponse:
 
 
 def _cors(response: HttpResponse, origin: str | None) -> HttpResponse:
+    # Vary on Origin always: the answer differs by origin, and a shared cache must not
+    # hand one site's answer (or one without CORS) to another.
+    response["Vary"] = "Origin"
     if origin:
         response["Access-Control-Allow-Origin"] = origin
-        response["Vary"] = "Origin"
     return response
 
 
@@ -108,11 +111,12 @@ def widget_config(request: HttpRequest, key: str) -> HttpResponse:
 
 def widget_frame(request: HttpRequest, key: str) -> HttpResponse:
     widget = _widget_or_404(key)
-    response = render(request, "widgets/frame.html", {
+    # Rendered without the request: the frame needs no session, user or CSRF token.
+    response = HttpResponse(render_to_string("widgets/frame.html", {
         "widget": widget,
         "config": {"widget": widget.key, "title": widget.title,
                    "socket_path": "/ws/widget", "max_chars": settings.MESSAGE_MAX_CHARS},
-    })
+    }))
     # Browsers refuse to show the frame inside a site the company did not list (B6).
     ancestors = " ".join(widget.origin_list) or "*"
     response["Content-Security-Policy"] = (

@@ -26,7 +26,7 @@ export class LiveSocket {
     const ws = new WebSocket(this.url);
     this.ws = ws;
     ws.onopen = () => {
-      this.attempt = 0;
+      this.openedAt = Date.now();
       this.onStatus("open");
       this.onOpen(this);
     };
@@ -49,7 +49,11 @@ export class LiveSocket {
         this.onStatus("refused", event.code);
         return;
       }
-      // Back off (with jitter) so a restarted server is not hit by every client at once.
+      // Back off (with jitter) so a restarted server is not hit by every client at once; a
+      // connection that lived a while starts again from a short delay, one closed at once
+      // (rate limited, timed out) keeps backing off.
+      if (this.openedAt && Date.now() - this.openedAt > 10000) this.attempt = 0;
+      this.openedAt = 0;
       const delay = Math.min(15000, 500 * 2 ** this.attempt) * (0.5 + Math.random());
       this.attempt += 1;
       this.onStatus("reconnecting");

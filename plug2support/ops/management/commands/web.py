@@ -1,7 +1,8 @@
 from typing import Any
 
 import uvicorn
-from django.core.management.base import BaseCommand, CommandParser
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 
 class Command(BaseCommand):
@@ -13,6 +14,10 @@ class Command(BaseCommand):
         parser.add_argument("--workers", type=int, default=1)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["workers"] > 1 and not settings.REDIS_URL:
+            # Without the Redis bus, a visitor on one process would never reach an operator
+            # on another, and rate limits would count per process.
+            raise CommandError("Several workers need REDIS_URL (the bus between processes).")
         uvicorn.run("plug2support.asgi:application", host=options["host"], port=options["port"],
                     workers=options["workers"], proxy_headers=True, ws_max_size=1024 * 1024,
                     lifespan="on")
