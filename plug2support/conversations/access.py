@@ -7,7 +7,7 @@ from django.http import Http404
 
 from plug2support.accounts.models import Membership
 
-from .models import Conversation, Event
+from .models import Conversation, Event, TransferRequest
 
 
 def conversations_for(membership: Membership) -> QuerySet[Conversation]:
@@ -29,9 +29,33 @@ def get_conversation_for_member(membership: Membership, conversation_id: object)
     return conversation
 
 
-def events_after(conversation_id: int, after: int, limit: int = 500) -> list[Event]:
+def events_after(conversation_id: int, after: int, limit: int = 500,
+                 *, visitor: bool = False) -> list[Event]:
+    """Events after `after`, in order; for a visitor, never the team-only ones."""
+    events = Event.objects.filter(conversation_id=conversation_id, seq__gt=after)
+    if visitor:
+        events = events.filter(staff_only=False)
+    return list(events.select_related("author").order_by("seq")[:limit])
+
+
+def get_transfer_for_member(membership: Membership, request_id: object) -> TransferRequest:
+    if not isinstance(request_id, int) or isinstance(request_id, bool):
+        raise Http404("No such transfer request.")
+    request = TransferRequest.objects.filter(
+        pk=request_id, conversation__company_id=membership.company_id).first()
+    if request is None:
+        raise Http404("No such transfer request.")
+    return request
+
+
+def pending_transfers_for(membership: Membership) -> list[TransferRequest]:
+    """Open requests this operator asked, or was asked and still serves."""
+    from django.db.models import F, Q
+
     return list(
-        Event.objects.filter(conversation_id=conversation_id, seq__gt=after)
-        .select_related("author")
-        .order_by("seq")[:limit]
-    )
+        TransferRequest.objects.filter(
+            conversation__company_id=membership.company_id, status="pending")
+        .filter(Q(requested_by_id=membership.user_id)
+                | Q(asked_of_id=membership.user_id,
+                    conversation__assignee_id=F("asked_of_id")))
+        .select_related("requested_by", "asked_of").order_by("created_at"))

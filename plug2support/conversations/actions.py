@@ -20,7 +20,16 @@ from plug2support.lib.ratelimit import hit
 from plug2support.realtime.hub import publish_after_commit
 from plug2support.widgets.models import Visitor, Widget, hash_token
 
-from .models import Conversation, Event, EventKind, Sender, Stage
+from .models import (
+    STAFF_ONLY_KINDS,
+    Conversation,
+    Event,
+    EventKind,
+    Sender,
+    Stage,
+    TransferRequest,
+    TransferStatus,
+)
 from .serializers import conversation_summary, display_name, event_payload, user_ref
 
 # A visitor may send this many messages per window; more gets a clear error (docs/protocol.md).
@@ -53,9 +62,19 @@ def company_topic(company_id: int) -> str:
     return f"company:{company_id}"
 
 
+def staff_topic(conversation_id: int) -> str:
+    """A conversation's team-only events (notes, transfer negotiations): operators only."""
+    return f"conv:{conversation_id}:staff"
+
+
 def visitor_topic(visitor_id: int) -> str:
     """Every open tab of one visitor: told when a conversation starts in another tab."""
     return f"visitor:{visitor_id}"
+
+
+def member_topic(company_id: int, user_id: int) -> str:
+    """One operator's console sockets in one company: transfer requests, notifications."""
+    return f"member:{company_id}:{user_id}"
 
 
 # --- visitors ---------------------------------------------------------------------------
@@ -107,7 +126,7 @@ def check_message(body: object, client_id: object) -> tuple[str, str]:
     return body.strip(), client_id
 
 
-def _append(conversation: Conversation, **fields: object) -> Event:
+def _append(conversation: Conversation, *, kind: str, **fields: object) -> Event:
     # The UPDATE takes the row's write lock (PostgreSQL) inside the caller's transaction;
     # SQLite runs write transactions one at a time (transaction_mode=IMMEDIATE).
     now = timezone.now()
@@ -116,7 +135,9 @@ def _append(conversation: Conversation, **fields: object) -> Event:
     seq = Conversation.objects.values_list("last_seq", flat=True).get(pk=conversation.pk)
     conversation.last_seq = seq
     conversation.updated_at = now
-    return Event.objects.create(conversation=conversation, seq=seq, **fields)  # type: ignore[arg-type]
+    return Event.objects.create(  # type: ignore[misc]
+        conversation=conversation, seq=seq, kind=kind, staff_only=kind in STAFF_ONLY_KINDS,
+        **fields)
 
 
 def _existing_message(conversation: Conversation, sender: str, client_id: str) -> Event | None:
@@ -127,9 +148,11 @@ def _existing_message(conversation: Conversation, sender: str, client_id: str) -
     )
 
 
-def _publish(conversation: Conversation, event: Event | None) -> None:
-    if event is not None:
-        publish_after_commit(conversation_topic(conversation.pk), event_payload(event))
+def _publish(conversation: Conversation, *events: Event) -> None:
+    """Each event to its topic (team-only ones never to the visitor's), then the summary."""
+    for event in events:
+        topic = staff_topic if event.staff_only else conversation_topic
+        publish_after_commit(topic(conversation.pk), event_payload(event))
     publish_after_commit(
         company_topic(conversation.company_id),
         {"type": "conversation", "conversation": conversation_summary(conversation)},
@@ -194,15 +217,16 @@ def do_post_operator_message(
                 if existing.author_id != user.pk:
                     raise ConversationError("invalid_client_id", "This client_id is already used.")
                 return Posted(existing, duplicate=True)
+            claimed = None
             if locked.assignee_id is None:
-                _claim(locked, user)
+                claimed = _claim(locked, user)
             elif locked.assignee_id != user.pk:
                 raise _served_by_other(locked)
             event = _append(locked, kind=EventKind.MESSAGE, sender=Sender.OPERATOR,
                             author=user, body=text, client_id=cid)
             Conversation.objects.filter(pk=locked.pk).update(preview=text[:200])
             locked.preview = text[:200]
-            _publish(locked, event)
+            _publish(locked, *[e for e in (claimed, event) if e is not None])
     except IntegrityError:
         # Only a concurrent resend of the same client id gets here: return the stored one.
         existing = _existing_message(conversation, Sender.OPERATOR, cid)
@@ -243,4 +267,153 @@ def do_claim(membership: Membership, conversation: Conversation) -> Event:
             raise ConversationError("already_yours", "You are already serving this visitor.")
         event = _claim(conversation, membership.user)
         _publish(conversation, event)
+    return event
+
+
+
+# --- private notes (C4) ---------------------------------------------------------------
+
+def do_add_note(membership: Membership, conversation: Conversation, *, client_id: object,
+                body: object) -> Posted:
+    """Any operator of the company writes a note for the team; the visitor never sees it."""
+    text, cid = check_message(body, client_id)
+    user = membership.user
+    with transaction.atomic():
+        locked = _locked(conversation.pk)
+        existing = _existing_message(locked, Sender.OPERATOR, cid)
+        if existing is not None:
+            if existing.author_id != user.pk:
+                raise ConversationError("invalid_client_id", "This client_id is already used.")
+            return Posted(existing, duplicate=True)
+        event = _append(locked, kind=EventKind.NOTE, sender=Sender.OPERATOR, author=user,
+                        body=text, client_id=cid)
+        _publish(locked, event)
+    return Posted(event, duplicate=False)
+
+
+# --- following, transfer and reassignment (C3) ------------------------------------------
+
+def transfer_payload(request: TransferRequest) -> dict[str, object]:
+    return {
+        "id": request.pk,
+        "conversation": request.conversation_id,
+        "requested_by": user_ref(request.requested_by),
+        "asked_of": user_ref(request.asked_of),
+        "status": request.status,
+        "created_at": request.created_at.isoformat(),
+    }
+
+
+def _publish_transfer(conversation: Conversation, request: TransferRequest) -> None:
+    frame = {"type": "transfer", "request": transfer_payload(request)}
+    for user_id in {request.requested_by_id, request.asked_of_id}:
+        publish_after_commit(member_topic(conversation.company_id, user_id), frame)
+
+
+def do_request_transfer(membership: Membership, conversation: Conversation) -> TransferRequest:
+    """Ask the serving operator to hand the visitor over to me."""
+    user = membership.user
+    with transaction.atomic():
+        locked = _locked(conversation.pk)
+        if locked.assignee_id is None:
+            raise ConversationError("not_served",
+                                    "Nobody serves this visitor yet: claim the conversation.")
+        if locked.assignee_id == user.pk:
+            raise ConversationError("already_yours", "You are already serving this visitor.")
+        if TransferRequest.objects.filter(conversation=locked, requested_by=user,
+                                          status=TransferStatus.PENDING).exists():
+            raise ConversationError("already_requested",
+                                    "You already asked for this conversation; wait for the answer.")
+        request = TransferRequest.objects.create(conversation=locked, requested_by=user,
+                                                 asked_of_id=locked.assignee_id)
+        event = _append(locked, kind=EventKind.TRANSFER_REQUESTED, sender=Sender.SYSTEM,
+                        author=user, body=f"{display_name(user)} asked "
+                        f"{display_name(locked.assignee)} to transfer the visitor")
+        _publish(locked, event)
+        _publish_transfer(locked, request)
+    return request
+
+
+def _pending(request_id: int) -> TransferRequest:
+    request = (TransferRequest.objects.select_for_update(of=("self",))
+               .select_related("requested_by", "asked_of").get(pk=request_id))
+    if request.status != TransferStatus.PENDING:
+        raise ConversationError("transfer_closed",
+                                f"This request was already {request.get_status_display().lower()}.")
+    return request
+
+
+def do_answer_transfer(membership: Membership, request: TransferRequest, *,
+                       accept: bool) -> TransferRequest:
+    """The serving operator accepts (the requester now serves) or declines."""
+    user = membership.user
+    with transaction.atomic():
+        locked = _locked(request.conversation_id)
+        request = _pending(request.pk)
+        if request.asked_of_id != user.pk:
+            raise ConversationError("not_yours", "Only the operator who was asked can answer.")
+        if locked.assignee_id != user.pk:
+            raise ConversationError("not_serving",
+                                    "You no longer serve this conversation: nothing to hand over.")
+        now = timezone.now()
+        if accept:
+            moved = Conversation.objects.filter(pk=locked.pk, assignee_id=user.pk).update(
+                assignee=request.requested_by, updated_at=now)
+            if not moved:  # pragma: no cover - the row is locked; kept as a guard
+                raise ConversationError("not_serving", "You no longer serve this conversation.")
+            locked.assignee = request.requested_by
+            status, kind = TransferStatus.ACCEPTED, EventKind.TRANSFER_ACCEPTED
+            body = f"{display_name(request.requested_by)} took over from {display_name(user)}"
+        else:
+            status, kind = TransferStatus.DECLINED, EventKind.TRANSFER_DECLINED
+            body = (f"{display_name(user)} declined to transfer the visitor to "
+                    f"{display_name(request.requested_by)}")
+        TransferRequest.objects.filter(pk=request.pk).update(status=status, decided_at=now)
+        request.status = status
+        event = _append(locked, kind=kind, sender=Sender.SYSTEM, author=user, body=body)
+        _publish(locked, event)
+        _publish_transfer(locked, request)
+    return request
+
+
+def do_withdraw_transfer(membership: Membership, request: TransferRequest) -> TransferRequest:
+    user = membership.user
+    with transaction.atomic():
+        locked = _locked(request.conversation_id)
+        request = _pending(request.pk)
+        if request.requested_by_id != user.pk:
+            raise ConversationError("not_yours", "Only the operator who asked can withdraw.")
+        TransferRequest.objects.filter(pk=request.pk).update(
+            status=TransferStatus.WITHDRAWN, decided_at=timezone.now())
+        request.status = TransferStatus.WITHDRAWN
+        event = _append(locked, kind=EventKind.TRANSFER_WITHDRAWN, sender=Sender.SYSTEM,
+                        author=user, body=f"{display_name(user)} withdrew the transfer request")
+        _publish(locked, event)
+        _publish_transfer(locked, request)
+    return request
+
+
+def do_reassign(membership: Membership, conversation: Conversation, to_user_id: object) -> Event:
+    """Owners and admins hand a conversation to any operator of the company directly."""
+    if not membership.is_admin:
+        raise ConversationError("forbidden", "Only owners and admins can reassign.")
+    if not isinstance(to_user_id, int) or isinstance(to_user_id, bool):
+        raise ConversationError("not_found", "No such operator in this company.")
+    target = (Membership.objects.filter(company_id=membership.company_id, user_id=to_user_id)
+              .select_related("user").first())
+    if target is None:
+        raise ConversationError("not_found", "No such operator in this company.")
+    with transaction.atomic():
+        locked = _locked(conversation.pk)
+        if locked.assignee_id == target.user_id:
+            raise ConversationError("already_serving",
+                                    f"{display_name(target.user)} already serves this visitor.")
+        Conversation.objects.filter(pk=locked.pk).update(assignee=target.user,
+                                                         updated_at=timezone.now())
+        locked.assignee = target.user
+        event = _append(locked, kind=EventKind.REASSIGNED, sender=Sender.SYSTEM,
+                        author=membership.user,
+                        body=f"{display_name(membership.user)} handed the visitor to "
+                        f"{display_name(target.user)}")
+        _publish(locked, event)
     return event

@@ -58,7 +58,21 @@ class Sender(models.TextChoices):
 
 class EventKind(models.TextChoices):
     MESSAGE = "message", "Message"
+    NOTE = "note", "Private note"
     CLAIMED = "claimed", "Claimed"
+    TRANSFER_REQUESTED = "transfer_requested", "Transfer requested"
+    TRANSFER_ACCEPTED = "transfer_accepted", "Transfer accepted"
+    TRANSFER_DECLINED = "transfer_declined", "Transfer declined"
+    TRANSFER_WITHDRAWN = "transfer_withdrawn", "Transfer withdrawn"
+    REASSIGNED = "reassigned", "Reassigned"
+
+
+# Kinds that concern the team only: never published to the visitor's topic, never in the
+# widget's replay or HTTP API (C3, C4).
+STAFF_ONLY_KINDS = frozenset({
+    EventKind.NOTE, EventKind.TRANSFER_REQUESTED, EventKind.TRANSFER_DECLINED,
+    EventKind.TRANSFER_WITHDRAWN,
+})
 
 
 class Event(models.Model):
@@ -72,6 +86,8 @@ class Event(models.Model):
     body = models.TextField(blank=True, default="")
     # The client's own id for the message: a resend with the same id is stored once (C8).
     client_id = models.CharField(max_length=64, null=True, blank=True)
+    # True for notes and transfer negotiations: the visitor never sees these.
+    staff_only = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -85,3 +101,36 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.conversation_id}#{self.seq} {self.kind}"
+
+
+class TransferStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    ACCEPTED = "accepted", "Accepted"
+    DECLINED = "declined", "Declined"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+
+
+class TransferRequest(models.Model):
+    """An operator asks the serving operator to hand the visitor over (C3)."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE,
+                                     related_name="transfer_requests")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                     related_name="+")
+    # Who served the conversation when asked: only they may answer, and only while they do.
+    asked_of = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                 related_name="+")
+    status = models.CharField(max_length=10, choices=TransferStatus.choices,
+                              default=TransferStatus.PENDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "requested_by"],
+                                    condition=Q(status="pending"),
+                                    name="one_pending_transfer_per_requester"),
+        ]
+
+    def __str__(self) -> str:
+        return f"transfer of {self.conversation_id} to {self.requested_by_id} ({self.status})"

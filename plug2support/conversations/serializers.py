@@ -28,6 +28,7 @@ def event_payload(event: Event) -> dict[str, Any]:
         "author": user_ref(author),
         "body": event.body,
         "client_id": event.client_id,
+        "staff_only": event.staff_only,
         "created_at": event.created_at.isoformat(),
     }
 

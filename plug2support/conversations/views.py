@@ -32,5 +32,8 @@ def inbox(request: HttpRequest, membership: Membership,
             "selected": conversation_summary(selected) if selected else None,
             "events": events,
             "max_chars": settings.MESSAGE_MAX_CHARS,
+            "is_admin": membership.is_admin,
+            "members": [user_ref(m.user) for m in Membership.objects.filter(
+                company_id=membership.company_id).select_related("user").order_by("user__name")],
         },
     })

@@ -21,7 +21,11 @@ from django.db import DatabaseError, InterfaceError, connections
 from django.http import Http404
 
 from plug2support.conversations import actions
-from plug2support.conversations.access import events_after, get_conversation_for_member
+from plug2support.conversations.access import (
+    events_after,
+    get_conversation_for_member,
+    get_transfer_for_member,
+)
 from plug2support.conversations.serializers import conversation_summary, event_payload, user_ref
 
 from .hub import hub, session_topic
@@ -171,8 +175,8 @@ class Socket:
             await self.send_error(error.code, error.message, ref=ref, **error.details)
         except actions.ConversationError as error:
             await self.send_error(error.code, error.message, ref=ref, **error.details)
-        except Http404:
-            await self.send_error("not_found", "No such conversation.", ref=ref)
+        except Http404 as error:
+            await self.send_error("not_found", str(error) or "Not found.", ref=ref)
 
     # --- writing ---
     async def send_json(self, payload: dict[str, Any]) -> None:
@@ -201,10 +205,20 @@ class Socket:
         self.topics.discard(topic)
         hub.unsubscribe(self, topic)
 
+    # Operators also hear the team-only events (notes, transfers); visitors never do.
+    staff = False
+
+    def conversation_topics(self, conversation_id: int) -> list[str]:
+        topics = [actions.conversation_topic(conversation_id)]
+        if self.staff:
+            topics.append(actions.staff_topic(conversation_id))
+        return topics
+
     def follow_conversation(self, conversation_id: int, after: int) -> None:
         """Send everything after `after`, then live events, in order and once each."""
         self.sent_seq[conversation_id] = after
-        self.subscribe(actions.conversation_topic(conversation_id))
+        for topic in self.conversation_topics(conversation_id):
+            self.subscribe(topic)
         # Subscribed first, then read the database: nothing can fall between the two.
         self._enqueue({"type": "_replay", "conversation": conversation_id})
 
@@ -254,7 +268,8 @@ class Socket:
     async def _replay(self, conversation_id: int) -> None:
         while conversation_id in self.sent_seq:
             after = self.sent_seq[conversation_id]
-            events = await db(events_after)(conversation_id, after, REPLAY_BATCH)
+            events = await db(events_after)(conversation_id, after, REPLAY_BATCH,
+                                            visitor=not self.staff)
             if conversation_id not in self.sent_seq:
                 return  # unsubscribed while the database answered
             for event in events:
@@ -266,7 +281,7 @@ class Socket:
                 return
 
     def visible(self, payload: dict[str, Any]) -> bool:
-        return True
+        return self.staff or not payload.get("staff_only")
 
     async def on_other(self, payload: dict[str, Any]) -> None:
         await self.send_json(payload)
@@ -411,15 +426,17 @@ def _operator_for(scope: Scope) -> tuple[Any, str]:
 INBOX_SNAPSHOT_SIZE = 100
 
 
-def _inbox_snapshot(membership: Any) -> list[dict[str, Any]]:
-    from plug2support.conversations.access import conversations_for
+def _inbox_snapshot(membership: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    from plug2support.conversations.access import conversations_for, pending_transfers_for
 
     recent = conversations_for(membership).order_by("-updated_at")[:INBOX_SNAPSHOT_SIZE]
-    return [conversation_summary(c) for c in recent]
+    return ([conversation_summary(c) for c in recent],
+            [actions.transfer_payload(t) for t in pending_transfers_for(membership)])
 
 
 class OperatorSocket(Socket):
     membership: Any = None
+    staff = True
 
     async def authorise(self) -> bool:
         self.membership, self.session_key = await db(_operator_for)(self.scope)
@@ -429,6 +446,7 @@ class OperatorSocket(Socket):
         user = self.membership.user
         self.subscribe(actions.company_topic(self.membership.company_id))
         self.subscribe(session_topic(self.session_key))
+        self.subscribe(actions.member_topic(self.membership.company_id, user.pk))
         await self.send_json({
             "type": "welcome",
             "user": user_ref(user),
@@ -438,8 +456,8 @@ class OperatorSocket(Socket):
         # A snapshot of the inbox on every (re)connect: whatever changed while this socket
         # was away is in it, then live "conversation" frames keep it current.
         # It goes through the ordered outbox, after any live frame queued while it was read.
-        summaries = await db(_inbox_snapshot)(self.membership)
-        self._enqueue({"type": "inbox", "conversations": summaries})
+        summaries, transfers = await db(_inbox_snapshot)(self.membership)
+        self._enqueue({"type": "inbox", "conversations": summaries, "transfers": transfers})
 
     async def handle(self, frame: dict[str, Any]) -> None:
         kind = frame["type"]
@@ -455,7 +473,8 @@ class OperatorSocket(Socket):
             conversation_id = frame.get("conversation")
             if isinstance(conversation_id, int):
                 self.sent_seq.pop(conversation_id, None)
-                self.unsubscribe(actions.conversation_topic(conversation_id))
+                for topic in self.conversation_topics(conversation_id):
+                    self.unsubscribe(topic)
             await self.send_json({"type": "unsubscribed", "ref": ref,
                                   "conversation": conversation_id})
         elif kind == "claim":
@@ -464,15 +483,37 @@ class OperatorSocket(Socket):
             event = await db(actions.do_claim)(self.membership, conversation)
             await self.send_json({"type": "claimed", "ref": ref,
                                   "conversation": conversation.pk, "seq": event.seq})
-        elif kind == "message":
+        elif kind in ("message", "note"):
             conversation = await db(get_conversation_for_member)(
                 self.membership, frame.get("conversation"))
-            posted = await db(actions.do_post_operator_message)(
+            action = actions.do_post_operator_message if kind == "message" else actions.do_add_note
+            posted = await db(action)(
                 self.membership, conversation, client_id=frame.get("client_id"),
                 body=frame.get("body"))
             await self.send_json({"type": "ack", "ref": ref, "client_id": posted.event.client_id,
                                   "conversation": conversation.pk, "seq": posted.event.seq,
                                   "duplicate": posted.duplicate})
+        elif kind == "transfer_request":
+            conversation = await db(get_conversation_for_member)(
+                self.membership, frame.get("conversation"))
+            request = await db(actions.do_request_transfer)(self.membership, conversation)
+            await self.send_json({"type": "transfer", "ref": ref,
+                                  "request": actions.transfer_payload(request)})
+        elif kind in ("transfer_accept", "transfer_decline", "transfer_withdraw"):
+            request = await db(get_transfer_for_member)(self.membership, frame.get("request"))
+            if kind == "transfer_withdraw":
+                request = await db(actions.do_withdraw_transfer)(self.membership, request)
+            else:
+                request = await db(actions.do_answer_transfer)(
+                    self.membership, request, accept=kind == "transfer_accept")
+            await self.send_json({"type": "transfer", "ref": ref,
+                                  "request": actions.transfer_payload(request)})
+        elif kind == "reassign":
+            conversation = await db(get_conversation_for_member)(
+                self.membership, frame.get("conversation"))
+            event = await db(actions.do_reassign)(self.membership, conversation, frame.get("to"))
+            await self.send_json({"type": "reassigned", "ref": ref,
+                                  "conversation": conversation.pk, "seq": event.seq})
         else:
             raise FrameError("unknown_type", f"Unknown frame type {kind!r}.")
 

@@ -189,7 +189,7 @@ def visitor_messages(request: HttpRequest, key: str) -> HttpResponse:
             after = max(0, int(request.GET.get("after", "0")))
         except ValueError:
             return _error("bad_request", "after must be a whole number.", 400)
-        events = events_after(conversation.pk, after) if conversation else []
+        events = events_after(conversation.pk, after, visitor=True) if conversation else []
         return JsonResponse({"conversation": conversation.pk if conversation else None,
                              "events": [event_payload(e) for e in events]})
     if len(request.body) > settings.SOCKET_FRAME_MAX_BYTES:

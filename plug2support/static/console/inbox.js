@@ -8,6 +8,7 @@ let selectedId = state.selected ? state.selected.id : null;
 let thread = new Thread();
 for (const e of state.events) thread.add(e);
 const seen = new Set(conversations.keys());
+const transfers = new Map(); // id → transfer request (pending ones I asked, or was asked)
 
 const $ = (id) => document.getElementById(id);
 const listEl = $("conversations");
@@ -61,14 +62,25 @@ function renderPane() {
   $("served").className = `served ${c.served_by ? "" : "waiting"}`;
   $("claim").hidden = Boolean(c.served_by);
   const mine = !c.served_by || c.served_by.id === me.id;
-  $("reply").disabled = !mine;
-  $("reply").placeholder = mine ? "Write a reply… (Enter sends, Shift+Enter for a new line)"
-    : `${c.served_by.name} is serving this visitor`;
+  const myRequest = [...transfers.values()].find(
+    (t) => t.conversation === c.id && t.requested_by.id === me.id && t.status === "pending");
+  $("ask-transfer").hidden = mine || Boolean(myRequest);
+  $("withdraw-transfer").hidden = !myRequest;
+  $("reassign").hidden = !state.is_admin;
+  const select = $("reassign-to");
+  select.replaceChildren(...state.members.filter((m) => !c.served_by || m.id !== c.served_by.id)
+    .map((m) => new Option(m.name, m.id)));
+  const noting = noteMode();
+  $("composer").classList.toggle("noting", noting);
+  $("reply").disabled = !mine && !noting;
+  $("reply").placeholder = noting ? "A note for the team: the visitor never sees it"
+    : mine ? "Write a reply… (Enter sends, Shift+Enter for a new line)"
+      : `${c.served_by.name} is serving this visitor. Switch to a private note, or ask to take over.`;
   const threadEl = $("thread");
   threadEl.replaceChildren(...thread.ordered().map((e) => {
     const li = document.createElement("li");
-    if (e.kind === "message") {
-      li.className = `msg ${e.sender === "visitor" ? "theirs" : "mine"}`;
+    if (e.kind === "message" || e.kind === "note") {
+      li.className = e.kind === "note" ? "msg note" : `msg ${e.sender === "visitor" ? "theirs" : "mine"}`;
       const who = document.createElement("span");
       who.className = "who";
       who.textContent = e.sender === "visitor" ? c.visitor.name : (e.author ? e.author.name : "Operator");
@@ -85,6 +97,43 @@ function renderPane() {
     return li;
   }));
   threadEl.scrollTop = threadEl.scrollHeight;
+}
+
+function noteMode() {
+  return document.querySelector("input[name=mode]:checked").value === "note";
+}
+
+function renderTransfers() {
+  const asked = [...transfers.values()].filter((t) => t.status === "pending" && t.asked_of.id === me.id);
+  $("transfers").replaceChildren(...asked.map((t) => {
+    const box = document.createElement("div");
+    box.className = "transfer";
+    box.setAttribute("role", "alert");
+    const text = document.createElement("p");
+    const c = conversations.get(t.conversation);
+    text.textContent = `${t.requested_by.name} asks to take over ${c ? c.visitor.name : "a conversation"}.`;
+    const actions = document.createElement("div");
+    actions.className = "actions";
+    for (const [label, type] of [["Accept", "transfer_accept"], ["Decline", "transfer_decline"]]) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = `button small${type === "transfer_decline" ? " ghost" : ""}`;
+      button.textContent = label;
+      button.addEventListener("click", () => answer({ type, request: t.id }));
+      actions.append(button);
+    }
+    box.append(text, actions);
+    return box;
+  }));
+}
+
+async function answer(frame) {
+  showError("");
+  try {
+    const reply = await socket.request(frame);
+    if (reply.type === "error") showError(reply.message);
+    else if (reply.request) { transfers.set(reply.request.id, reply.request); renderTransfers(); renderPane(); }
+  } catch { showError("Not connected. Try again in a moment."); }
 }
 
 function showError(text) {
@@ -149,6 +198,9 @@ const socket = new LiveSocket("/ws/operator", {
   onFrame(frame) {
     switch (frame.type) {
       case "inbox":
+        transfers.clear();
+        for (const t of frame.transfers || []) transfers.set(t.id, t);
+        renderTransfers();
         for (const c of frame.conversations) {
           const known = conversations.get(c.id);
           if (!known || known.last_seq <= c.last_seq) conversations.set(c.id, c);
@@ -166,6 +218,12 @@ const socket = new LiveSocket("/ws/operator", {
         break;
       case "event":
         if (frame.conversation === selectedId && thread.add(frame)) renderPane();
+        break;
+      case "transfer":
+        transfers.set(frame.request.id, frame.request);
+        if (frame.request.status === "pending" && frame.request.asked_of.id === me.id) chime();
+        renderTransfers();
+        renderPane();
         break;
       case "error":
         if (frame.code === "not_found" && !frame.ref) { selectedId = null; renderPane(); }
@@ -189,12 +247,29 @@ $("claim").addEventListener("click", async () => {
   } catch { showError("Not connected. Try again in a moment."); }
 });
 
+$("ask-transfer").addEventListener("click", () => answer({ type: "transfer_request", conversation: selectedId }));
+$("withdraw-transfer").addEventListener("click", () => {
+  const mine = [...transfers.values()].find(
+    (t) => t.conversation === selectedId && t.requested_by.id === me.id && t.status === "pending");
+  if (mine) answer({ type: "transfer_withdraw", request: mine.id });
+});
+$("reassign").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  showError("");
+  try {
+    const reply = await socket.request({ type: "reassign", conversation: selectedId, to: Number($("reassign-to").value) });
+    if (reply.type === "error") showError(reply.message);
+  } catch { showError("Not connected. Try again in a moment."); }
+});
+for (const radio of document.querySelectorAll("input[name=mode]")) radio.addEventListener("change", renderPane);
+
 $("composer").addEventListener("submit", async (event) => {
   event.preventDefault();
   const input = $("reply");
   const body = input.value.trim();
   if (!body || !selectedId) return;
-  const message = { type: "message", conversation: selectedId, client_id: newId(), body };
+  const type = noteMode() ? "note" : "message";
+  const message = { type, conversation: selectedId, client_id: newId(), body };
   input.value = "";
   // Resent with the same client_id until the server answers: stored once, however many
   // times it is sent (C8). Only a refusal gives the text back to edit.
