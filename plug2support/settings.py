@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "plug2support.conversations",
     "plug2support.realtime",
     "plug2support.ops",
+    "plug2support.notifications",
 ]
 
 MIDDLEWARE = [

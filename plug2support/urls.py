@@ -6,6 +6,7 @@ from django.urls import path
 from plug2support.accounts import views as accounts
 from plug2support.accounts.forms import EmailAuthenticationForm, QueuedPasswordResetForm
 from plug2support.conversations import views as conversations
+from plug2support.notifications import views as notifications
 from plug2support.widgets import views as widgets
 
 
@@ -47,6 +48,7 @@ urlpatterns = [
     path("widget/api/<str:key>/session", widgets.visitor_session, name="visitor_session"),
     path("widget/api/<str:key>/messages", widgets.visitor_messages, name="visitor_messages"),
     path("widget/frame/<str:key>/", widgets.widget_frame, name="widget_frame"),
+    path("notifications/", notifications.notification_list, name="notifications"),
     # inbox
     path("inbox/", conversations.inbox, name="inbox"),
     path("inbox/<int:conversation_id>/", conversations.inbox, name="conversation"),

@@ -13,7 +13,10 @@ def current_company(request: HttpRequest) -> dict[str, Any]:
     if membership is None:
         return {}
     others = Membership.objects.filter(user_id=membership.user_id).exclude(pk=membership.pk)
+    from plug2support.notifications.actions import unread_count
+
     return {
+        "unread_notifications": unread_count(membership.user_id, membership.company_id),
         "membership": membership,
         "company": membership.company,
         "other_memberships": others.select_related("company"),

@@ -18,7 +18,8 @@ def conversations_for(membership: Membership) -> QuerySet[Conversation]:
 
 def get_conversation_for_member(membership: Membership, conversation_id: object) -> Conversation:
     # An int, or a string of digits (from a URL); anything else names nothing.
-    if isinstance(conversation_id, str) and conversation_id.isdigit():
+    if isinstance(conversation_id, str) and conversation_id.isascii() \
+            and conversation_id.isdigit():
         conversation_id = int(conversation_id)
     if not isinstance(conversation_id, int) or isinstance(conversation_id, bool):
         raise Http404("No such conversation.")

@@ -331,6 +331,12 @@ def do_request_transfer(membership: Membership, conversation: Conversation) -> T
                         f"{display_name(locked.assignee)} to transfer the visitor")
         _publish(locked, event)
         _publish_transfer(locked, request)
+        from plug2support.notifications.actions import do_notify
+
+        do_notify(company_id=locked.company_id, user_ids=[request.asked_of_id],
+                  kind="transfer_request",
+                  title=f"{display_name(user)} asks to take over {locked.visitor.display_name}",
+                  url=f"/inbox/{locked.pk}/")
     return request
 
 

@@ -273,6 +273,8 @@ class Socket:
             if conversation_id not in self.sent_seq:
                 return  # unsubscribed while the database answered
             for event in events:
+                if conversation_id not in self.sent_seq:
+                    return  # unsubscribed while this batch was being sent
                 payload = event_payload(event)
                 if self.visible(payload):
                     await self.send_json(payload)
@@ -334,7 +336,8 @@ class WidgetSocket(Socket):
         if conversation is not None:
             # `after` counts in the conversation the client names; any other gets it all.
             after = hello.get("after")
-            same = hello.get("conversation") == conversation["id"]
+            named = hello.get("conversation")
+            same = _is_id(named) and named == conversation["id"]
             after = _seq(after) if same else 0
             self.follow_conversation(conversation["id"], after)
 
@@ -359,6 +362,10 @@ class WidgetSocket(Socket):
                 self.follow_conversation(payload["conversation"]["id"], 0)
             return
         await self.send_json(payload)
+
+
+def _is_id(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _seq(value: object) -> int:
@@ -426,12 +433,18 @@ def _operator_for(scope: Scope) -> tuple[Any, str]:
 INBOX_SNAPSHOT_SIZE = 100
 
 
-def _inbox_snapshot(membership: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _inbox_snapshot(membership: Any) -> dict[str, Any]:
     from plug2support.conversations.access import conversations_for, pending_transfers_for
+    from plug2support.notifications.actions import recent_for, unread_count
 
     recent = conversations_for(membership).order_by("-updated_at")[:INBOX_SNAPSHOT_SIZE]
-    return ([conversation_summary(c) for c in recent],
-            [actions.transfer_payload(t) for t in pending_transfers_for(membership)])
+    user_id, company_id = membership.user_id, membership.company_id
+    return {
+        "conversations": [conversation_summary(c) for c in recent],
+        "transfers": [actions.transfer_payload(t) for t in pending_transfers_for(membership)],
+        "notifications": recent_for(user_id, company_id),
+        "unread": unread_count(user_id, company_id),
+    }
 
 
 class OperatorSocket(Socket):
@@ -456,8 +469,8 @@ class OperatorSocket(Socket):
         # A snapshot of the inbox on every (re)connect: whatever changed while this socket
         # was away is in it, then live "conversation" frames keep it current.
         # It goes through the ordered outbox, after any live frame queued while it was read.
-        summaries, transfers = await db(_inbox_snapshot)(self.membership)
-        self._enqueue({"type": "inbox", "conversations": summaries, "transfers": transfers})
+        snapshot = await db(_inbox_snapshot)(self.membership)
+        self._enqueue({"type": "inbox", **snapshot})
 
     async def handle(self, frame: dict[str, Any]) -> None:
         kind = frame["type"]
@@ -471,7 +484,7 @@ class OperatorSocket(Socket):
             self.follow_conversation(conversation.pk, after)
         elif kind == "unsubscribe":
             conversation_id = frame.get("conversation")
-            if isinstance(conversation_id, int):
+            if _is_id(conversation_id):
                 self.sent_seq.pop(conversation_id, None)
                 for topic in self.conversation_topics(conversation_id):
                     self.unsubscribe(topic)
@@ -508,6 +521,11 @@ class OperatorSocket(Socket):
                     self.membership, request, accept=kind == "transfer_accept")
             await self.send_json({"type": "transfer", "ref": ref,
                                   "request": actions.transfer_payload(request)})
+        elif kind == "notifications_read":
+            from plug2support.notifications.actions import do_mark_read
+
+            await db(do_mark_read)(self.membership.user_id, self.membership.company_id)
+            await self.send_json({"type": "notifications_read", "ref": ref, "unread": 0})
         elif kind == "reassign":
             conversation = await db(get_conversation_for_member)(
                 self.membership, frame.get("conversation"))

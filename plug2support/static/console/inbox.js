@@ -99,6 +99,25 @@ function renderPane() {
   threadEl.scrollTop = threadEl.scrollHeight;
 }
 
+function setUnread(count) {
+  const badge = $("unread");
+  if (!badge) return;
+  badge.textContent = String(count);
+  badge.hidden = !count;
+}
+
+function toast(notification) {
+  const box = document.createElement("div");
+  box.className = "toast";
+  box.setAttribute("role", "status");
+  const link = document.createElement("a");
+  link.href = notification.url || "/notifications/";
+  link.textContent = notification.title;
+  box.append(link);
+  document.body.append(box);
+  setTimeout(() => box.remove(), 8000);
+}
+
 function noteMode() {
   return document.querySelector("input[name=mode]:checked").value === "note";
 }
@@ -198,6 +217,7 @@ const socket = new LiveSocket("/ws/operator", {
   onFrame(frame) {
     switch (frame.type) {
       case "inbox":
+        setUnread(frame.unread);
         transfers.clear();
         for (const t of frame.transfers || []) transfers.set(t.id, t);
         renderTransfers();
@@ -218,6 +238,13 @@ const socket = new LiveSocket("/ws/operator", {
         break;
       case "event":
         if (frame.conversation === selectedId && thread.add(frame)) renderPane();
+        break;
+      case "notification":
+        setUnread(frame.unread);
+        toast(frame.notification);
+        break;
+      case "notifications_read":
+        setUnread(frame.unread);
         break;
       case "transfer":
         transfers.set(frame.request.id, frame.request);
