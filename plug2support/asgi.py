@@ -14,6 +14,7 @@ from django.db import connections  # noqa: E402
 django_app = get_asgi_application()
 
 from plug2support.realtime.hub import hub  # noqa: E402
+from plug2support.realtime.presence import start_presence_heartbeat  # noqa: E402
 from plug2support.realtime.sockets import websocket_app  # noqa: E402
 
 
@@ -27,6 +28,7 @@ async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 await hub.start()
+                start_presence_heartbeat()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await hub.stop()

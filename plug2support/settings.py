@@ -162,6 +162,12 @@ TASKS = {
     }
 }
 
+# Presence (C5): see realtime/presence.py.
+PRESENCE_GRACE_SECONDS = env.int("PRESENCE_GRACE_SECONDS", default=20)
+PRESENCE_OFFLINE_SECONDS = env.int("PRESENCE_OFFLINE_SECONDS", default=300)
+PRESENCE_STALE_SECONDS = env.int("PRESENCE_STALE_SECONDS", default=90)
+PRESENCE_HEARTBEAT_SECONDS = env.int("PRESENCE_HEARTBEAT_SECONDS", default=30)
+
 # Limits stated in errors (see docs/protocol.md).
 MESSAGE_MAX_CHARS = env.int("MESSAGE_MAX_CHARS", default=5000)
 SOCKET_FRAME_MAX_BYTES = env.int("SOCKET_FRAME_MAX_BYTES", default=64 * 1024)

@@ -10,10 +10,13 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from email import message_from_bytes
+from email.message import Message
 from typing import Any
 
 import pytest
 import uvicorn
+from aiosmtpd.controller import Controller
 from django.conf import settings
 from django.test import Client
 from websockets.sync.client import ClientConnection, connect
@@ -200,3 +203,35 @@ def open_visitor(base: str, widget: Widget, token: str | None = None, after: int
     welcome = ws.recv()
     assert welcome["type"] == "welcome", welcome
     return ws, welcome
+
+
+# --- a real SMTP server -----------------------------------------------------------------------
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.messages.append(message_from_bytes(envelope.original_content))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp(settings: Any) -> Iterator[Inbox]:
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    yield inbox
+    controller.stop()
+
+
+def body_of(message: Message, subtype: str = "plain") -> str:
+    for part in message.walk():
+        if part.get_content_type() == f"text/{subtype}":
+            return part.get_payload(decode=True).decode()  # type: ignore[union-attr]
+    raise AssertionError(f"no text/{subtype} part")

@@ -4,19 +4,15 @@ roles, several companies per user."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from email import message_from_bytes
-from email.message import Message
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.core import mail
 from django.test import Client
 
 from plug2support.accounts.models import Company, Invitation, Membership, Role, User
 
-from .conftest import PASSWORD, Tenant, free_port, logged_in_client
+from .conftest import PASSWORD, Inbox, Tenant, body_of, logged_in_client
 
 
 def test_production_hashes_passwords_with_argon2() -> None:
@@ -74,36 +70,6 @@ def test_log_in_and_log_out(acme: Tenant, client: Client) -> None:
 
 
 # --- password reset through a real SMTP server ---------------------------------------------
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        self.messages.append(message_from_bytes(envelope.original_content))
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp(settings: Any) -> Iterator[Inbox]:
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    yield inbox
-    controller.stop()
-
-
-def body_of(message: Message, subtype: str = "plain") -> str:
-    for part in message.walk():
-        if part.get_content_type() == f"text/{subtype}":
-            return part.get_payload(decode=True).decode()  # type: ignore[union-attr]
-    raise AssertionError(f"no text/{subtype} part")
-
 
 def test_password_reset_by_email_over_smtp(acme: Tenant, client: Client, smtp: Inbox) -> None:
     response = client.post("/accounts/password-reset/", {"email": acme.owner.email},

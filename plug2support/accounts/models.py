@@ -75,11 +75,22 @@ class Role(models.TextChoices):
 ADMIN_ROLES = (Role.OWNER, Role.ADMIN)
 
 
+class Status(models.TextChoices):
+    """Presence (C5) as the operator sets it; the console connection decides the rest."""
+
+    ONLINE = "online", "Online"
+    AWAY = "away", "Away"
+    OFFLINE = "offline", "Offline"
+
+
 class Membership(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
                              related_name="memberships")
     company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.OPERATOR)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ONLINE)
+    # When the last console socket of this membership closed (presence grace and "away").
+    last_seen_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -88,6 +88,7 @@ def do_identify_visitor(widget: Widget, token: str | None,
     if token:
         visitor = Visitor.objects.filter(widget=widget, token_hash=hash_token(token)).first()
         if visitor is not None:
+            visitor.widget = widget  # callers (the socket) read it without a query
             return visitor, token
     if ip and not hit(f"visitor-new:{ip}", NEW_VISITORS_PER_IP_PER_MINUTE, 60):
         raise ConversationError(
@@ -162,12 +163,13 @@ def _publish(conversation: Conversation, *events: Event) -> None:
 def _locked(conversation_id: int) -> Conversation:
     return (
         Conversation.objects.select_for_update(of=("self",))
-        .select_related("assignee", "widget", "visitor")
+        .select_related("assignee", "widget__company", "visitor")
         .get(pk=conversation_id)
     )
 
 
-def do_post_visitor_message(visitor: Visitor, *, client_id: object, body: object) -> Posted:
+def do_post_visitor_message(visitor: Visitor, *, client_id: object, body: object,
+                            offline: bool = False) -> Posted:
     """C1/C8: store the visitor's message (creating the conversation on the first one)."""
     text, cid = check_message(body, client_id)
     with transaction.atomic():
@@ -197,10 +199,59 @@ def do_post_visitor_message(visitor: Visitor, *, client_id: object, body: object
                 "type": "conversation_started", "conversation": {"id": conversation.pk}})
         event = _append(conversation, kind=EventKind.MESSAGE, sender=Sender.VISITOR,
                         body=text, client_id=cid)
-        Conversation.objects.filter(pk=conversation.pk).update(preview=text[:200])
         conversation.preview = text[:200]
+        conversation.reply_by_email = conversation.reply_by_email or offline
+        Conversation.objects.filter(pk=conversation.pk).update(
+            preview=conversation.preview, reply_by_email=conversation.reply_by_email)
         _publish(conversation, event)
     return Posted(event, duplicate=False)
+
+
+def _email_reply(conversation: Conversation, event: Event) -> None:
+    """F2 (offline form part): the operator's reply also goes to the visitor by e-mail."""
+    from plug2support.notifications.email import queue_templated_email
+
+    queue_templated_email([conversation.visitor.email], "operator_reply", {
+        "operator": display_name(event.author), "body": event.body,
+        "company": conversation.widget.company.name if conversation.widget_id else "",
+        "widget": conversation.widget.name})
+
+
+def do_leave_offline_message(visitor: Visitor, *, client_id: object, body: object,
+                             email: object) -> Posted:
+    """C6: nobody is there. Keep the visitor's address and message, tell the team (console
+    and e-mail); the operators' replies will be e-mailed to that address."""
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
+    if not isinstance(email, str) or len(email) > 254:
+        raise ConversationError("invalid_email", "Give an e-mail address we can answer to.")
+    email = email.strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ConversationError("invalid_email",
+                                "Give an e-mail address we can answer to.") from None
+    with transaction.atomic():
+        Visitor.objects.filter(pk=visitor.pk).update(email=email)
+        visitor.email = email
+        posted = do_post_visitor_message(visitor, client_id=client_id, body=body, offline=True)
+        if not posted.duplicate:
+            _notify_offline_message(visitor, posted.event)
+    return posted
+
+
+def _notify_offline_message(visitor: Visitor, event: Event) -> None:
+    from plug2support.notifications.actions import do_notify
+
+    company_id = visitor.widget.company_id
+    members = Membership.objects.filter(company_id=company_id).values_list("user_id", flat=True)
+    url = f"/inbox/{event.conversation_id}/"
+    do_notify(company_id=company_id, user_ids=list(members), kind="offline_message",
+              title=f"New message from {visitor.email}", body=event.body[:500], url=url,
+              email_template="offline_message",
+              email_context={"visitor_email": visitor.email, "body": event.body,
+                             "widget": visitor.widget.name, "url": url})
 
 
 def do_post_operator_message(
@@ -226,6 +277,8 @@ def do_post_operator_message(
                             author=user, body=text, client_id=cid)
             Conversation.objects.filter(pk=locked.pk).update(preview=text[:200])
             locked.preview = text[:200]
+            if locked.reply_by_email and locked.visitor.email:
+                _email_reply(locked, event)
             _publish(locked, *[e for e in (claimed, event) if e is not None])
     except IntegrityError:
         # Only a concurrent resend of the same client id gets here: return the stored one.

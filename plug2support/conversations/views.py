@@ -33,6 +33,7 @@ def inbox(request: HttpRequest, membership: Membership,
             "events": events,
             "max_chars": settings.MESSAGE_MAX_CHARS,
             "is_admin": membership.is_admin,
+            "status": membership.status,
             "members": [user_ref(m.user) for m in Membership.objects.filter(
                 company_id=membership.company_id).select_related("user").order_by("user__name")],
         },

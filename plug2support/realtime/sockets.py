@@ -28,6 +28,7 @@ from plug2support.conversations.access import (
 )
 from plug2support.conversations.serializers import conversation_summary, event_payload, user_ref
 
+from . import presence
 from .hub import hub, session_topic
 
 log = logging.getLogger(__name__)
@@ -141,9 +142,13 @@ class Socket:
             for topic in self.topics:
                 hub.unsubscribe(self, topic)
             self.topics.clear()
+            await self.closed()
 
     async def authorise(self) -> bool:
         return True
+
+    async def closed(self) -> None:
+        return None
 
     async def opened(self) -> None:
         return None
@@ -297,6 +302,7 @@ class _Close(Exception):
 # --- visitors ------------------------------------------------------------------------------
 
 class WidgetSocket(Socket):
+    schedule: Any = None
     """The widget frame's socket. The frame is served from our origin, so the Origin check
     is the same as the console's; the customer site's origin is checked when the frame
     loads (CSP frame-ancestors) and on the config request."""
@@ -330,7 +336,8 @@ class WidgetSocket(Socket):
         # Subscribed before reading the current conversation: one that another tab starts
         # in between is announced on this topic.
         self.subscribe(actions.visitor_topic(self.visitor.pk))
-        payload = await db(_welcome)(self.visitor, token)
+        self.subscribe(presence.availability_topic(self.visitor.widget.company_id))
+        self.schedule, payload = await db(_welcome)(self.visitor, token)
         await self.send_json(payload)
         conversation = payload["conversation"]
         if conversation is not None:
@@ -342,11 +349,21 @@ class WidgetSocket(Socket):
             self.follow_conversation(conversation["id"], after)
 
     async def handle(self, frame: dict[str, Any]) -> None:
-        if frame["type"] != "message":
-            raise FrameError("unknown_type", f"Unknown frame type {frame['type']!r}.")
-        posted = await db(actions.do_post_visitor_message)(
-            self.visitor, client_id=frame.get("client_id"), body=frame.get("body")
-        )
+        kind = frame["type"]
+        if kind == "availability":
+            online = await db(presence.operators_online)(self.visitor.widget.company_id)
+            await self.send_json({**availability_frame(self.schedule, online),
+                                  "ref": frame.get("ref")})
+            return
+        if kind == "message":
+            posted = await db(actions.do_post_visitor_message)(
+                self.visitor, client_id=frame.get("client_id"), body=frame.get("body"))
+        elif kind == "offline_message":
+            posted = await db(actions.do_leave_offline_message)(
+                self.visitor, client_id=frame.get("client_id"), body=frame.get("body"),
+                email=frame.get("email"))
+        else:
+            raise FrameError("unknown_type", f"Unknown frame type {kind!r}.")
         event = posted.event
         if event.conversation_id not in self.sent_seq:
             self.follow_conversation(event.conversation_id, 0)
@@ -355,6 +372,9 @@ class WidgetSocket(Socket):
                               "seq": event.seq, "duplicate": posted.duplicate})
 
     async def on_other(self, payload: dict[str, Any]) -> None:
+        if payload.get("type") == "_availability":
+            await self.send_json(availability_frame(self.schedule, payload["operators_online"]))
+            return
         if payload.get("type") == "conversation_started":
             # Another tab of this visitor started the conversation: follow it here too.
             if payload["conversation"]["id"] not in self.sent_seq:
@@ -386,18 +406,39 @@ def _identify(hello: dict[str, Any], ip: str) -> tuple[Any, str] | None:
     return actions.do_identify_visitor(widget, token if isinstance(token, str) else None, ip=ip)
 
 
-def _welcome(visitor: Any, token: str) -> dict[str, Any]:
+def _welcome(visitor: Any, token: str) -> tuple[Any, dict[str, Any]]:
     conversation = actions.current_conversation(visitor)
-    return {
+    schedule = visitor.widget.schedule()
+    return schedule, {
         "type": "welcome",
         "token": token,
-        "visitor": {"id": visitor.pk, "name": visitor.display_name},
+        "visitor": {"id": visitor.pk, "name": visitor.display_name,
+                    "email": visitor.email or None},
         "conversation": None if conversation is None else {
             "id": conversation.pk,
             "stage": conversation.stage,
             "last_seq": conversation.last_seq,
         },
+        "availability": availability_frame(schedule, presence.operators_online(
+            visitor.widget.company_id))["availability"],
     }
+
+
+def availability_frame(schedule: Any, operators_online: bool) -> dict[str, Any]:
+    """Live chat when the business is open and someone is online; else the offline form."""
+    from datetime import UTC
+
+    from django.utils import timezone
+
+    now = timezone.now()
+    is_open = schedule.is_open(now)
+    change = schedule.next_change(now, days=8)
+    return {"type": "availability", "availability": {
+        "mode": "live" if is_open and operators_online else "offline",
+        "open": is_open,
+        "operators_online": operators_online,
+        "next_change": change.astimezone(UTC).isoformat() if change else None,
+    }}
 
 
 # --- operators -----------------------------------------------------------------------------
@@ -451,9 +492,28 @@ class OperatorSocket(Socket):
     membership: Any = None
     staff = True
 
+    connection_id = ""
+
     async def authorise(self) -> bool:
         self.membership, self.session_key = await db(_operator_for)(self.scope)
         return self.membership is not None
+
+    async def closed(self) -> None:
+        if not self.connection_id:
+            return
+        company_id = self.membership.company_id
+        await db(presence.disconnect)(self.connection_id, self.membership.pk)
+        # Still counted as connected for the grace period (a reload does not flap the
+        # widgets); tell everyone once it has passed.
+        async def recheck() -> None:
+            try:
+                await db(presence.publish_availability)(company_id)
+            except Exception as error:  # the process or its database is shutting down
+                log.warning("presence recheck for company %s failed: %s", company_id, error)
+
+        loop = asyncio.get_running_loop()
+        loop.call_later(settings.PRESENCE_GRACE_SECONDS + 0.05, lambda: loop.create_task(
+            recheck(), context=contextvars.Context()))
 
     async def opened(self) -> None:
         user = self.membership.user
@@ -471,6 +531,9 @@ class OperatorSocket(Socket):
         # It goes through the ordered outbox, after any live frame queued while it was read.
         snapshot = await db(_inbox_snapshot)(self.membership)
         self._enqueue({"type": "inbox", **snapshot})
+        # Counted as connected from now on: the team and the widgets hear of it.
+        self.connection_id = await db(presence.connect)(self.membership.pk)
+        await db(presence.publish_availability)(self.membership.company_id)
 
     async def handle(self, frame: dict[str, Any]) -> None:
         kind = frame["type"]
@@ -521,6 +584,10 @@ class OperatorSocket(Socket):
                     self.membership, request, accept=kind == "transfer_accept")
             await self.send_json({"type": "transfer", "ref": ref,
                                   "request": actions.transfer_payload(request)})
+        elif kind == "status":
+            await db(presence.do_set_status)(self.membership, frame.get("status"))
+            await db(presence.publish_availability)(self.membership.company_id)
+            await self.send_json({"type": "status", "ref": ref, "status": self.membership.status})
         elif kind == "notifications_read":
             from plug2support.notifications.actions import do_mark_read
 

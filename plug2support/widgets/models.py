@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import time
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from django.db import models
 
 from plug2support.accounts.models import Company
+
+from .hours import ALWAYS_OPEN, WEEKDAYS, Schedule
 
 
 def _widget_key() -> str:
@@ -37,10 +41,22 @@ class Widget(models.Model):
     title = models.CharField("greeting", max_length=120, default="Hi! How can we help?")
     # One origin per line; empty = any origin may embed the widget (B6).
     allowed_origins = models.TextField(blank=True, default="")
+    # Business hours (C6): off = open whenever an operator is online.
+    hours_enabled = models.BooleanField("use business hours", default=False)
+    timezone = models.CharField("time zone", max_length=64, default="UTC")
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
         return self.name
+
+    def schedule(self) -> Schedule:
+        if not self.hours_enabled:
+            return ALWAYS_OPEN
+        weekly: dict[int, tuple[tuple[time, time], ...]] = {}
+        for hours in self.opening_hours.all():
+            weekly[hours.weekday] = weekly.get(hours.weekday, ()) + ((hours.opens, hours.closes),)
+        holidays = frozenset(self.holidays.values_list("date", flat=True))
+        return Schedule(tz=ZoneInfo(self.timezone), weekly=weekly, holidays=holidays)
 
     @property
     def origin_list(self) -> list[str]:
@@ -63,6 +79,8 @@ class Visitor(models.Model):
     widget = models.ForeignKey(Widget, on_delete=models.CASCADE, related_name="visitors")
     # Only the hash is stored: a database leak does not let anyone speak as a visitor.
     token_hash = models.CharField(max_length=64, unique=True)
+    # Given in the offline form (C6): replies to the visitor also go there by e-mail.
+    email = models.EmailField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField(auto_now=True)
 
@@ -71,4 +89,35 @@ class Visitor(models.Model):
 
     @property
     def display_name(self) -> str:
-        return f"Visitor #{self.pk}"
+        return self.email or f"Visitor #{self.pk}"
+
+
+class OpeningHours(models.Model):
+    widget = models.ForeignKey(Widget, on_delete=models.CASCADE, related_name="opening_hours")
+    weekday = models.PositiveSmallIntegerField(choices=list(enumerate(WEEKDAYS)))
+    opens = models.TimeField()
+    closes = models.TimeField()
+
+    class Meta:
+        ordering = ["weekday", "opens"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(closes__gt=models.F("opens")),
+                                   name="hours_close_after_they_open"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{WEEKDAYS[self.weekday]} {self.opens:%H:%M}–{self.closes:%H:%M}"
+
+
+class Holiday(models.Model):
+    widget = models.ForeignKey(Widget, on_delete=models.CASCADE, related_name="holidays")
+    date = models.DateField()
+    name = models.CharField(max_length=100, blank=True, default="")
+
+    class Meta:
+        ordering = ["date"]
+        constraints = [models.UniqueConstraint(fields=["widget", "date"],
+                                               name="one_holiday_per_date")]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.name}"

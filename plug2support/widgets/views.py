@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from django.conf import settings
+from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -20,8 +21,8 @@ from plug2support.conversations import actions as conversation_actions
 from plug2support.conversations.access import events_after
 from plug2support.conversations.serializers import event_payload
 
-from .actions import do_save_widget
-from .forms import WidgetForm
+from .actions import do_save_hours, do_save_widget, hours_initial
+from .forms import HoursForm, WidgetForm
 from .models import Visitor, Widget, hash_token
 
 
@@ -44,12 +45,21 @@ def widget_edit(request: HttpRequest, membership: Membership,
     widget = None
     if widget_id is not None:
         widget = get_object_or_404(Widget, pk=widget_id, company_id=membership.company_id)
-    form = WidgetForm(request.POST or None, instance=widget)
-    if request.method == "POST" and form.is_valid():
+    posted_hours = request.method == "POST" and "save_hours" in request.POST
+    form = WidgetForm(None if posted_hours else (request.POST or None), instance=widget)
+    hours_form = None
+    if widget is not None:
+        hours_form = HoursForm(request.POST if posted_hours else None,
+                               initial=hours_initial(widget))
+        if posted_hours and hours_form.is_valid():
+            do_save_hours(widget, hours_form)
+            messages.success(request, "Business hours saved.")
+            return redirect("widget_edit", widget_id=widget.pk)
+    if request.method == "POST" and not posted_hours and form.is_valid():
         widget = do_save_widget(membership, form)
         return redirect("widget_edit", widget_id=widget.pk)
     return render(request, "widgets/edit.html", {
-        "form": form, "widget": widget,
+        "form": form, "widget": widget, "hours_form": hours_form,
         "snippet": snippet_for(widget) if widget else "",
     })
 

@@ -24,7 +24,9 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
+def browser(live_server_url: str) -> Iterator[Browser]:
+    # Depends on the server so it closes first: its pages' sockets then close while the
+    # server still runs, and nothing touches the database after the server stopped.
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,

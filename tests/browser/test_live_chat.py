@@ -73,10 +73,11 @@ def test_html_from_a_visitor_is_shown_as_text_and_never_runs(
         browser: Browser, demo: Any, live: str) -> None:
     tenant, site_url = demo
     payload = '<img src=x onerror="window.__pwned=1"><b>bold</b>'
+    alice_page = login(browser, live, tenant.operators[0].email)
+    expect(alice_page.locator("#live")).to_have_text("live")
     _page, frame = open_widget(browser, site_url)
     frame.fill("#body", payload)
     frame.press("#body", "Enter")
-    alice_page = login(browser, live, tenant.operators[0].email)
     item = alice_page.locator(".conv", has_text="<b>bold</b>")
     expect(item).to_be_visible()
     item.click()
@@ -130,6 +131,8 @@ def test_a_hostile_host_page_neither_breaks_the_widget_nor_is_restyled_by_it(
     from ..conftest import free_port, make_tenant
 
     tenant = make_tenant("Hostile")
+    operator = login(browser, live, tenant.operators[0].email)
+    expect(operator.locator("#live")).to_have_text("live")
     port = free_port()
     snippet = snippet_for(tenant.widget)
     page_html = HOSTILE_PAGE.replace("{snippet}", snippet).encode()

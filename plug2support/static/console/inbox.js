@@ -99,6 +99,17 @@ function renderPane() {
   threadEl.scrollTop = threadEl.scrollHeight;
 }
 
+function renderPresence(frame) {
+  $("team-online").textContent = frame.operators_online ? "Widgets are live" : "Widgets show the offline form";
+  $("team-presence").replaceChildren(...frame.members.map((m) => {
+    const li = document.createElement("li");
+    li.className = `status-${m.status}`;
+    li.textContent = m.user.id === me.id ? `${m.user.name} (you)` : m.user.name;
+    li.title = m.status;
+    return li;
+  }));
+}
+
 function setUnread(count) {
   const badge = $("unread");
   if (!badge) return;
@@ -239,6 +250,12 @@ const socket = new LiveSocket("/ws/operator", {
       case "event":
         if (frame.conversation === selectedId && thread.add(frame)) renderPane();
         break;
+      case "presence":
+        renderPresence(frame);
+        break;
+      case "status":
+        $("my-status").value = frame.status;
+        break;
       case "notification":
         setUnread(frame.unread);
         toast(frame.notification);
@@ -289,6 +306,13 @@ $("reassign").addEventListener("submit", async (event) => {
   } catch { showError("Not connected. Try again in a moment."); }
 });
 for (const radio of document.querySelectorAll("input[name=mode]")) radio.addEventListener("change", renderPane);
+$("my-status").value = state.status;
+$("my-status").addEventListener("change", async (event) => {
+  try {
+    const reply = await socket.request({ type: "status", status: event.target.value });
+    if (reply.type === "error") showError(reply.message);
+  } catch { showError("Not connected. Try again in a moment."); }
+});
 
 $("composer").addEventListener("submit", async (event) => {
   event.preventDefault();

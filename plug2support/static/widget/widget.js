@@ -14,6 +14,12 @@ const errorEl = document.getElementById("error");
 const hintEl = document.getElementById("hint");
 const form = document.getElementById("composer");
 const input = document.getElementById("body");
+const offlineForm = document.getElementById("offline");
+const offlineEmail = document.getElementById("offline-email");
+const offlineBody = document.getElementById("offline-body");
+const offlineDone = document.getElementById("offline-done");
+let mode = "live";
+let availabilityTimer = null;
 
 let conversationId = null;
 let thread = new Thread();
@@ -57,8 +63,24 @@ function render() {
     ...thread.ordered().map((e) => bubble(e)),
     ...outbox.map((m) => bubble({ kind: "message", sender: "visitor", body: m.body }, true)),
   );
-  hintEl.hidden = thread.events.size > 0 || outbox.length > 0;
+  hintEl.hidden = mode !== "live" || thread.events.size > 0 || outbox.length > 0;
   threadEl.scrollTop = threadEl.scrollHeight;
+}
+
+// Live chat when the business is open and someone is online; otherwise the offline form
+// (C6). The server says when the hours next change; we ask again then.
+function applyAvailability(availability) {
+  mode = availability.mode;
+  offlineForm.hidden = mode === "live";
+  form.hidden = mode !== "live";
+  hintEl.hidden = mode !== "live" || thread.events.size > 0 || outbox.length > 0;
+  statusEl.textContent = mode === "live" ? "We reply as soon as we can"
+    : availability.open ? "Nobody is available right now" : "We're closed right now";
+  clearTimeout(availabilityTimer);
+  if (availability.next_change) {
+    const wait = Math.min(Date.parse(availability.next_change) - Date.now() + 1000, 6 * 3600 * 1000);
+    availabilityTimer = setTimeout(() => socket.send({ type: "availability" }), Math.max(wait, 1000));
+  }
 }
 
 function sendMessage(message) {
@@ -88,12 +110,16 @@ const socket = new LiveSocket(config.socket_path, {
              conversation: conversationId, after: firstWelcome ? 0 : thread.lastSeq });
   },
   onFrame(frame) {
-    if (frame.type === "welcome") {
+    if (frame.type === "availability") {
+      applyAvailability(frame.availability);
+    } else if (frame.type === "welcome") {
       store.set("token", frame.token);
+      if (frame.visitor.email && !offlineEmail.value) offlineEmail.value = frame.visitor.email;
       const id = frame.conversation ? frame.conversation.id : null;
       if (id !== conversationId) { thread = new Thread(); conversationId = id; }
       firstWelcome = false;
       render();
+      applyAvailability(frame.availability);
       flushOutbox();
     } else if (frame.type === "conversation_started") {
       if (frame.conversation.id !== conversationId) {
@@ -115,10 +141,11 @@ const socket = new LiveSocket(config.socket_path, {
     }
   },
   onStatus(state) {
-    statusEl.textContent = {
-      connecting: "Connecting…", open: "We reply as soon as we can",
-      reconnecting: "Reconnecting…", refused: "Chat unavailable",
-    }[state] || "";
+    if (state !== "open") {
+      statusEl.textContent = {
+        connecting: "Connecting…", reconnecting: "Reconnecting…", refused: "Chat unavailable",
+      }[state] || "";
+    }
     form.classList.toggle("offline", state !== "open");
   },
 });
@@ -135,6 +162,28 @@ form.addEventListener("submit", (event) => {
   input.value = "";
   render();
   sendMessage(message);
+});
+offlineForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  showError("");
+  const email = offlineEmail.value.trim();
+  const body = offlineBody.value.trim();
+  if (!offlineEmail.checkValidity() || !email) { showError("Give an e-mail address we can answer to."); return; }
+  if (!body) { showError("Write your message."); return; }
+  const message = { type: "offline_message", client_id: newId(), email, body };
+  for (let attempt = 0; attempt < 30; attempt += 1) {
+    try {
+      const reply = await socket.request(message);
+      if (reply.type === "error") { showError(reply.message); return; }
+      offlineBody.value = "";
+      offlineDone.textContent = `Thanks! We'll reply to ${email}.`;
+      offlineDone.hidden = false;
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 1000)); // reconnecting: same client_id, stored once
+    }
+  }
+  showError("We could not send your message. Please try again.");
 });
 input.addEventListener("keydown", (event) => {
   if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); form.requestSubmit(); }

@@ -1,0 +1,132 @@
+"""Presence (C5) and the widget's availability (C6).
+
+An operator's presence is what they chose (online / away / offline) while at least one of
+their console sockets is open anywhere, or closed less than PRESENCE_GRACE_SECONDS ago (a
+page reload does not flap the widget); after that they are "away" until
+PRESENCE_OFFLINE_SECONDS have passed, then "offline". A widget is live when its business
+hours are open and at least one operator of the company is online.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from plug2support.accounts.models import Membership, Status
+
+from .hub import hub
+from .models import ConsoleConnection
+
+PROCESS = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def availability_topic(company_id: int) -> str:
+    """Every visitor socket of the company's widgets."""
+    return f"availability:{company_id}"
+
+
+def _fresh_after(now: datetime) -> datetime:
+    return now - timedelta(seconds=settings.PRESENCE_STALE_SECONDS)
+
+
+def _connected(now: datetime) -> Q:
+    live = ConsoleConnection.objects.filter(membership=OuterRef("pk"),
+                                            seen_at__gte=_fresh_after(now))
+    grace = now - timedelta(seconds=settings.PRESENCE_GRACE_SECONDS)
+    return Q(Exists(live)) | Q(last_seen_at__gte=grace)
+
+
+def online_members(company_id: int, now: datetime | None = None) -> QuerySet[Membership]:
+    now = now or timezone.now()
+    return Membership.objects.filter(company_id=company_id, status=Status.ONLINE).filter(
+        _connected(now))
+
+
+def presence_of(company_id: int, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Each member's effective status, for the console's team list."""
+    now = now or timezone.now()
+    connected = set(Membership.objects.filter(company_id=company_id).filter(_connected(now))
+                    .values_list("pk", flat=True))
+    offline_after = now - timedelta(seconds=settings.PRESENCE_OFFLINE_SECONDS)
+    result = []
+    for member in Membership.objects.filter(company_id=company_id).select_related("user"):
+        status: str
+        if member.status == Status.OFFLINE:
+            status = Status.OFFLINE
+        elif member.pk in connected:
+            status = member.status
+        elif member.last_seen_at and member.last_seen_at >= offline_after:
+            status = Status.AWAY
+        else:
+            status = Status.OFFLINE
+        result.append({"user": {"id": member.user_id,
+                                "name": member.user.name or member.user.email},
+                       "status": str(status)})
+    return result
+
+
+def operators_online(company_id: int) -> bool:
+    return online_members(company_id).exists()
+
+
+def publish_availability(company_id: int) -> None:
+    """Tell the company's widgets and consoles. Cheap enough to call on every change."""
+    online = operators_online(company_id)
+    hub.publish(availability_topic(company_id),
+                {"type": "_availability", "operators_online": online})
+    from plug2support.conversations.actions import company_topic
+
+    hub.publish(company_topic(company_id),
+                {"type": "presence", "operators_online": online,
+                 "members": presence_of(company_id)})
+
+
+def connect(membership_id: int) -> str:
+    row = ConsoleConnection.objects.create(membership_id=membership_id, process=PROCESS)
+    return str(row.pk)
+
+
+def disconnect(connection_id: str, membership_id: int) -> None:
+    ConsoleConnection.objects.filter(pk=connection_id).delete()
+    Membership.objects.filter(pk=membership_id).update(last_seen_at=timezone.now())
+
+
+def heartbeat() -> None:
+    """Keep this process's rows fresh, and forget rows of processes that died."""
+    now = timezone.now()
+    ConsoleConnection.objects.filter(process=PROCESS).update(seen_at=now)
+    ConsoleConnection.objects.filter(seen_at__lt=_fresh_after(now)).delete()
+
+
+def start_presence_heartbeat() -> None:
+    """A small loop per web process: refresh this process's rows, drop dead processes'."""
+    import asyncio
+    import logging
+
+    from asgiref.sync import sync_to_async
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(settings.PRESENCE_HEARTBEAT_SECONDS)
+            try:
+                await sync_to_async(heartbeat)()
+            except Exception:  # the database is away: the next beat tries again
+                logging.getLogger(__name__).exception("presence heartbeat failed")
+
+    asyncio.get_running_loop().create_task(beat())
+
+
+def do_set_status(membership: Membership, status: str) -> None:
+    if status not in Status.values:
+        from plug2support.conversations.actions import ConversationError
+
+        raise ConversationError("invalid_status", "status must be online, away or offline.")
+    Membership.objects.filter(pk=membership.pk).update(status=status)
+    membership.status = status
