@@ -476,3 +476,32 @@ def do_reassign(membership: Membership, conversation: Conversation, to_user_id: 
                         f"{display_name(target.user)}")
         _publish(locked, event)
     return event
+
+
+
+# --- delivered / read state (C4) -------------------------------------------------------
+
+def do_record_receipt(conversation_id: int, *, side: str, delivered: object = None,
+                      read: object = None) -> dict[str, int] | None:
+    """Raise a side's delivered/read marks (never lower them, never past the last event).
+    Returns the new marks when something changed (and publishes them), else None."""
+    from .serializers import receipts
+
+    marks = {"delivered": delivered, "read": read}
+    changed = False
+    with transaction.atomic():
+        last_seq = Conversation.objects.values_list("last_seq", flat=True).get(pk=conversation_id)
+        for mark, value in marks.items():
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                continue
+            value = min(value, last_seq)
+            column = f"{side}_{mark}_seq"
+            changed |= bool(Conversation.objects.filter(
+                pk=conversation_id, **{f"{column}__lt": value}).update(**{column: value}))
+        if not changed:
+            return None
+        conversation = Conversation.objects.get(pk=conversation_id)
+        state = receipts(conversation)
+        publish_after_commit(conversation_topic(conversation_id),
+                             {"type": "receipt", "conversation": conversation_id, **state})
+    return state

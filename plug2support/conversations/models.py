@@ -36,6 +36,11 @@ class Conversation(models.Model):
     assignee = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
                                  null=True, blank=True, related_name="served_conversations")
     last_seq = models.PositiveBigIntegerField(default=0)
+    # Delivered/read state (C4): the highest seq each side's client has received / shown.
+    visitor_delivered_seq = models.PositiveBigIntegerField(default=0)
+    visitor_read_seq = models.PositiveBigIntegerField(default=0)
+    team_delivered_seq = models.PositiveBigIntegerField(default=0)
+    team_read_seq = models.PositiveBigIntegerField(default=0)
     # Left through the offline form (C6): operator replies are also e-mailed to the visitor.
     reply_by_email = models.BooleanField(default=False)
     preview = models.CharField(max_length=200, blank=True, default="")

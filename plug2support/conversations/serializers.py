@@ -33,6 +33,15 @@ def event_payload(event: Event) -> dict[str, Any]:
     }
 
 
+def receipts(conversation: Conversation) -> dict[str, int]:
+    return {
+        "visitor_delivered": conversation.visitor_delivered_seq,
+        "visitor_read": conversation.visitor_read_seq,
+        "team_delivered": conversation.team_delivered_seq,
+        "team_read": conversation.team_read_seq,
+    }
+
+
 def conversation_summary(conversation: Conversation) -> dict[str, Any]:
     return {
         "id": conversation.pk,
@@ -41,6 +50,7 @@ def conversation_summary(conversation: Conversation) -> dict[str, Any]:
         "stage": conversation.stage,
         "served_by": user_ref(conversation.assignee),
         "last_seq": conversation.last_seq,
+        "receipts": receipts(conversation),
         "preview": conversation.preview,
         "created_at": conversation.created_at.isoformat(),
         "updated_at": conversation.updated_at.isoformat(),

@@ -9,6 +9,8 @@ import asyncio
 import contextvars
 import json
 import logging
+import secrets
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from http.cookies import SimpleCookie
@@ -26,7 +28,12 @@ from plug2support.conversations.access import (
     get_conversation_for_member,
     get_transfer_for_member,
 )
-from plug2support.conversations.serializers import conversation_summary, event_payload, user_ref
+from plug2support.conversations.serializers import (
+    conversation_summary,
+    event_payload,
+    receipts,
+    user_ref,
+)
 
 from . import presence
 from .hub import hub, session_topic
@@ -44,6 +51,7 @@ CLOSE_TIMEOUT = 4408
 CLOSE_RATE_LIMITED = 4429
 HELLO_TIMEOUT_SECONDS = 10
 REPLAY_BATCH = 500
+TYPING_INTERVAL_SECONDS = 2.0
 
 
 def db(fn: Callable[..., T]) -> Callable[..., Awaitable[T]]:
@@ -110,6 +118,9 @@ class Socket:
         self._outbox: deque[dict[str, Any]] = deque()
         self._flushing = False
         self._closed = False
+        # Typing indicators are throttled per socket and never stored.
+        self.socket_id = secrets.token_hex(6)
+        self._last_typing = 0.0
 
     # --- lifecycle ---
     async def run(self) -> None:
@@ -291,7 +302,18 @@ class Socket:
         return self.staff or not payload.get("staff_only")
 
     async def on_other(self, payload: dict[str, Any]) -> None:
+        if payload.get("type") == "typing" and payload.get("socket") == self.socket_id:
+            return  # our own typing, back from the bus
         await self.send_json(payload)
+
+    def publish_typing(self, topic: str, conversation_id: int, who: dict[str, Any]) -> None:
+        """At most one typing frame per TYPING_INTERVAL_SECONDS per socket; never stored."""
+        now = time.monotonic()
+        if now - self._last_typing < TYPING_INTERVAL_SECONDS:
+            return
+        self._last_typing = now
+        hub.publish(topic, {"type": "typing", "conversation": conversation_id, "who": who,
+                            "socket": self.socket_id})
 
 
 class _Close(Exception):
@@ -303,6 +325,11 @@ class _Close(Exception):
 
 class WidgetSocket(Socket):
     schedule: Any = None
+
+    def current_conversation_id(self) -> int | None:
+        """The conversation this visitor socket follows (the latest one)."""
+        return max(self.sent_seq) if self.sent_seq else None
+
     """The widget frame's socket. The frame is served from our origin, so the Origin check
     is the same as the console's; the customer site's origin is checked when the frame
     loads (CSP frame-ancestors) and on the config request."""
@@ -350,6 +377,19 @@ class WidgetSocket(Socket):
 
     async def handle(self, frame: dict[str, Any]) -> None:
         kind = frame["type"]
+        if kind in ("typing", "receipt"):
+            conversation_id = self.current_conversation_id()
+            if conversation_id is None:
+                return  # nothing to type into or to have read yet
+            if kind == "typing":
+                # Only the team hears the visitor typing.
+                self.publish_typing(actions.staff_topic(conversation_id), conversation_id,
+                                    {"type": "visitor", "name": self.visitor.display_name})
+            else:
+                await db(actions.do_record_receipt)(
+                    conversation_id, side="visitor", delivered=frame.get("delivered"),
+                    read=frame.get("read"))
+            return
         if kind == "availability":
             online = await db(presence.operators_online)(self.visitor.widget.company_id)
             await self.send_json({**availability_frame(self.schedule, online),
@@ -418,6 +458,7 @@ def _welcome(visitor: Any, token: str) -> tuple[Any, dict[str, Any]]:
             "id": conversation.pk,
             "stage": conversation.stage,
             "last_seq": conversation.last_seq,
+            "receipts": receipts(conversation),
         },
         "availability": availability_frame(schedule, presence.operators_online(
             visitor.widget.company_id))["availability"],
@@ -584,6 +625,21 @@ class OperatorSocket(Socket):
                     self.membership, request, accept=kind == "transfer_accept")
             await self.send_json({"type": "transfer", "ref": ref,
                                   "request": actions.transfer_payload(request)})
+        elif kind == "typing":
+            conversation = await db(get_conversation_for_member)(
+                self.membership, frame.get("conversation"))
+            user = self.membership.user
+            # A note being written is for the team; a reply is heard by the visitor too.
+            topic_of = actions.staff_topic if frame.get("note") else actions.conversation_topic
+            self.publish_typing(topic_of(conversation.pk), conversation.pk,
+                                {"type": "operator", "id": user.pk,
+                                 "name": user.name or user.email, "note": bool(frame.get("note"))})
+        elif kind == "receipt":
+            conversation = await db(get_conversation_for_member)(
+                self.membership, frame.get("conversation"))
+            await db(actions.do_record_receipt)(conversation.pk, side="team",
+                                                delivered=frame.get("delivered"),
+                                                read=frame.get("read"))
         elif kind == "status":
             await db(presence.do_set_status)(self.membership, frame.get("status"))
             await db(presence.publish_availability)(self.membership.company_id)

@@ -1,5 +1,5 @@
 // The live operator inbox (docs/protocol.md, "Operator socket").
-import { LiveSocket, Thread, newId, timeOf } from "../widget/live.js";
+import { LiveSocket, Thread, linkify, newId, timeOf, typingDisplay, typingSender } from "../widget/live.js";
 
 const state = JSON.parse(document.getElementById("inbox-state").textContent);
 const me = state.me;
@@ -77,7 +77,9 @@ function renderPane() {
     : mine ? "Write a reply… (Enter sends, Shift+Enter for a new line)"
       : `${c.served_by.name} is serving this visitor. Switch to a private note, or ask to take over.`;
   const threadEl = $("thread");
-  threadEl.replaceChildren(...thread.ordered().map((e) => {
+  const events = thread.ordered();
+  const lastEvent = events[events.length - 1];
+  const items = events.map((e) => {
     const li = document.createElement("li");
     if (e.kind === "message" || e.kind === "note") {
       li.className = e.kind === "note" ? "msg note" : `msg ${e.sender === "visitor" ? "theirs" : "mine"}`;
@@ -85,7 +87,7 @@ function renderPane() {
       who.className = "who";
       who.textContent = e.sender === "visitor" ? c.visitor.name : (e.author ? e.author.name : "Operator");
       const body = document.createElement("p");
-      body.textContent = e.body; // shown as text, never run as HTML
+      body.append(linkify(e.body)); // text nodes and safe links, never HTML
       const meta = document.createElement("span");
       meta.className = "meta";
       meta.textContent = timeOf(e.created_at);
@@ -95,8 +97,18 @@ function renderPane() {
       li.textContent = `${e.body} · ${timeOf(e.created_at)}`;
     }
     return li;
-  }));
+  });
+  // Delivered / read by the visitor, under the team's last reply.
+  if (lastEvent && lastEvent.kind === "message" && lastEvent.sender === "operator" && c.receipts) {
+    const receipt = document.createElement("li");
+    receipt.className = "receipt";
+    receipt.textContent = c.receipts.visitor_read >= lastEvent.seq ? "Read"
+      : c.receipts.visitor_delivered >= lastEvent.seq ? "Delivered" : "Sent";
+    items.push(receipt);
+  }
+  threadEl.replaceChildren(...items);
   threadEl.scrollTop = threadEl.scrollHeight;
+  sendReceipt();
 }
 
 function renderPresence(frame) {
@@ -165,6 +177,22 @@ async function answer(frame) {
     else if (reply.request) { transfers.set(reply.request.id, reply.request); renderTransfers(); renderPane(); }
   } catch { showError("Not connected. Try again in a moment."); }
 }
+
+// The team has received what this console shows, and read it when the page is visible.
+function sendReceipt() {
+  if (!selectedId || !socket.isOpen) return;
+  const c = conversations.get(selectedId);
+  const last = thread.lastSeq;
+  if (!c || !last) return;
+  const read = document.visibilityState === "visible" ? last : 0;
+  const r = c.receipts || { team_delivered: 0, team_read: 0 };
+  if (last > r.team_delivered || read > r.team_read) {
+    socket.send({ type: "receipt", conversation: selectedId, delivered: last, read });
+    c.receipts = { ...r, team_delivered: Math.max(last, r.team_delivered), team_read: Math.max(read, r.team_read) };
+  }
+}
+
+const showTyping = typingDisplay($("typing"));
 
 function showError(text) {
   $("pane-error").textContent = text;
@@ -250,6 +278,20 @@ const socket = new LiveSocket("/ws/operator", {
       case "event":
         if (frame.conversation === selectedId && thread.add(frame)) renderPane();
         break;
+      case "typing":
+        if (frame.conversation === selectedId && !(frame.who.type === "operator" && frame.who.id === me.id)) {
+          showTyping(frame.who.type === "visitor" ? (conversations.get(selectedId)?.visitor.name || "The visitor") : frame.who.name);
+        }
+        break;
+      case "receipt": {
+        const c = conversations.get(frame.conversation);
+        if (c) {
+          c.receipts = { visitor_delivered: frame.visitor_delivered, visitor_read: frame.visitor_read,
+                         team_delivered: frame.team_delivered, team_read: frame.team_read };
+          if (frame.conversation === selectedId) renderPane();
+        }
+        break;
+      }
       case "presence":
         renderPresence(frame);
         break;
@@ -337,6 +379,9 @@ $("composer").addEventListener("submit", async (event) => {
     }
   }
 });
+const typing = typingSender(() => socket.send({ type: "typing", conversation: selectedId, note: noteMode() }));
+$("reply").addEventListener("input", () => { if (selectedId) typing(); });
+document.addEventListener("visibilitychange", sendReceipt);
 $("reply").addEventListener("keydown", (event) => {
   if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); $("composer").requestSubmit(); }
 });

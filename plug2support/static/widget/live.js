@@ -94,3 +94,46 @@ export class Thread {
 export function timeOf(iso) {
   return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
 }
+
+// Text with its web links made clickable, safely: only http(s) URLs become links, every
+// piece is a text node (never HTML), and links open in a new tab without an opener.
+const URL_RE = /\bhttps?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]]/gi;
+
+export function linkify(text) {
+  const fragment = document.createDocumentFragment();
+  let last = 0;
+  for (const match of text.matchAll(URL_RE)) {
+    if (match.index > last) fragment.append(text.slice(last, match.index));
+    const a = document.createElement("a");
+    a.href = match[0];
+    a.textContent = match[0];
+    a.target = "_blank";
+    a.rel = "noopener noreferrer nofollow ugc";
+    fragment.append(a);
+    last = match.index + match[0].length;
+  }
+  if (last < text.length) fragment.append(text.slice(last));
+  return fragment;
+}
+
+// Sends "typing" at most every 2 s while the person types (the server throttles too).
+export function typingSender(send) {
+  let lastSent = 0;
+  return () => {
+    const now = Date.now();
+    if (now - lastSent < 2000) return;
+    lastSent = now;
+    send();
+  };
+}
+
+// Shows "X is typing…" for a few seconds after the last typing frame.
+export function typingDisplay(element) {
+  let timer = null;
+  return (name) => {
+    element.textContent = `${name} is typing…`;
+    element.hidden = false;
+    clearTimeout(timer);
+    timer = setTimeout(() => { element.hidden = true; }, 4000);
+  };
+}

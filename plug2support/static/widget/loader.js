@@ -70,7 +70,10 @@
       if (frame.contentWindow) frame.contentWindow.postMessage({ p2s: "opened" }, base);
     }
     function close() {
-      if (frame) frame.style.display = "none";
+      if (frame) {
+        frame.style.display = "none";
+        if (frame.contentWindow) frame.contentWindow.postMessage({ p2s: "closed" }, base);
+      }
       isOpen = false;
       button.setAttribute("aria-expanded", "false");
       button.setAttribute("aria-label", "Open chat");

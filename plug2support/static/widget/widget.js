@@ -1,5 +1,5 @@
 // The chat inside the widget frame (served from our origin; see loader.js).
-import { LiveSocket, Thread, newId, timeOf } from "./live.js";
+import { LiveSocket, Thread, linkify, newId, timeOf, typingDisplay, typingSender } from "./live.js";
 
 const config = JSON.parse(document.getElementById("p2s-config").textContent);
 const storeKey = `p2s:${config.widget}`;
@@ -19,6 +19,9 @@ const offlineEmail = document.getElementById("offline-email");
 const offlineBody = document.getElementById("offline-body");
 const offlineDone = document.getElementById("offline-done");
 let mode = "live";
+let isOpen = true; // the loader says when the frame is hidden or shown
+let teamRead = 0; // the highest seq an operator has read
+const showTyping = typingDisplay(document.getElementById("typing"));
 let availabilityTimer = null;
 
 let conversationId = null;
@@ -46,7 +49,7 @@ function bubble(event, pending = false) {
       li.append(who);
     }
     const text = document.createElement("p");
-    text.textContent = event.body; // text, never HTML
+    text.append(linkify(event.body)); // text nodes and safe links, never HTML
     const meta = document.createElement("span");
     meta.className = "meta";
     meta.textContent = pending ? "Sending…" : timeOf(event.created_at);
@@ -59,10 +62,21 @@ function bubble(event, pending = false) {
 }
 
 function render() {
+  const events = thread.ordered();
+  const mine = events.filter((e) => e.kind === "message" && e.sender === "visitor");
+  const lastMine = mine.length ? mine[mine.length - 1] : null;
+  const items = events.map((e) => bubble(e));
+  if (lastMine && teamRead >= lastMine.seq && lastMine === events[events.length - 1]) {
+    const seen = document.createElement("li");
+    seen.className = "receipt";
+    seen.textContent = "Seen";
+    items.push(seen);
+  }
   threadEl.replaceChildren(
-    ...thread.ordered().map((e) => bubble(e)),
+    ...items,
     ...outbox.map((m) => bubble({ kind: "message", sender: "visitor", body: m.body }, true)),
   );
+  sendReceipt();
   hintEl.hidden = mode !== "live" || thread.events.size > 0 || outbox.length > 0;
   threadEl.scrollTop = threadEl.scrollHeight;
 }
@@ -80,6 +94,20 @@ function applyAvailability(availability) {
   if (availability.next_change) {
     const wait = Math.min(Date.parse(availability.next_change) - Date.now() + 1000, 6 * 3600 * 1000);
     availabilityTimer = setTimeout(() => socket.send({ type: "availability" }), Math.max(wait, 1000));
+  }
+}
+
+// Delivered: this device has it; read: the widget is open and the page visible.
+let sentDelivered = 0;
+let sentRead = 0;
+function sendReceipt() {
+  if (!conversationId || !socket.isOpen) return;
+  const last = thread.lastSeq;
+  const read = isOpen && document.visibilityState === "visible" ? last : sentRead;
+  if (last > sentDelivered || read > sentRead) {
+    socket.send({ type: "receipt", delivered: last, read });
+    sentDelivered = last;
+    sentRead = read;
   }
 }
 
@@ -117,6 +145,9 @@ const socket = new LiveSocket(config.socket_path, {
       if (frame.visitor.email && !offlineEmail.value) offlineEmail.value = frame.visitor.email;
       const id = frame.conversation ? frame.conversation.id : null;
       if (id !== conversationId) { thread = new Thread(); conversationId = id; }
+      teamRead = frame.conversation ? frame.conversation.receipts.team_read : 0;
+      sentDelivered = 0;
+      sentRead = 0;
       firstWelcome = false;
       render();
       applyAvailability(frame.availability);
@@ -135,6 +166,13 @@ const socket = new LiveSocket(config.socket_path, {
         }
         render();
         if (frame.sender !== "visitor") parent.postMessage({ p2s: "unread" }, "*");
+      }
+    } else if (frame.type === "typing") {
+      showTyping(frame.who.name);
+    } else if (frame.type === "receipt") {
+      if (frame.conversation === conversationId && frame.team_read > teamRead) {
+        teamRead = frame.team_read;
+        render();
       }
     } else if (frame.type === "error" && !frame.ref) {
       showError(frame.message);
@@ -192,7 +230,14 @@ document.getElementById("close").addEventListener("click", () => parent.postMess
 document.addEventListener("keydown", (event) => {
   if (event.key === "Escape") parent.postMessage({ p2s: "close" }, "*");
 });
-window.addEventListener("message", (event) => { if (event.data && event.data.p2s === "opened") input.focus(); });
+const typing = typingSender(() => socket.send({ type: "typing" }));
+input.addEventListener("input", () => { if (conversationId) typing(); });
+window.addEventListener("message", (event) => {
+  if (!event.data) return;
+  if (event.data.p2s === "opened") { isOpen = true; input.focus(); sendReceipt(); }
+  if (event.data.p2s === "closed") isOpen = false;
+});
+document.addEventListener("visibilitychange", sendReceipt);
 
 render();
 socket.connect();
