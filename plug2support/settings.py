@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "plug2support.realtime",
     "plug2support.ops",
     "plug2support.notifications",
+    "plug2support.attachments",
 ]
 
 MIDDLEWARE = [
@@ -141,8 +142,13 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "staticfiles"
 STATIC_ROOT.mkdir(exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "plug2support" / "static"]
+# Uploaded files (attachments) go through Django's storage API and are only ever served by
+# the attachments views (access checks, safe headers), never from a public media URL.
+# Local files by default; production may use S3-compatible storage with django-storages:
+# STORAGES["default"] = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {...}}.
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage",
+                "OPTIONS": {"location": str(VAR_DIR / "media")}},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 # Serve straight from the app folders too, so `make run` needs no collectstatic step.
@@ -167,11 +173,15 @@ PRESENCE_GRACE_SECONDS = env.int("PRESENCE_GRACE_SECONDS", default=20)
 PRESENCE_OFFLINE_SECONDS = env.int("PRESENCE_OFFLINE_SECONDS", default=300)
 PRESENCE_STALE_SECONDS = env.int("PRESENCE_STALE_SECONDS", default=90)
 PRESENCE_HEARTBEAT_SECONDS = env.int("PRESENCE_HEARTBEAT_SECONDS", default=30)
+# How often the loader reports the page while it is visible (C7: visitors on the site now).
+SITE_HEARTBEAT_SECONDS = env.int("SITE_HEARTBEAT_SECONDS", default=30)
 
 # Limits stated in errors (see docs/protocol.md).
 MESSAGE_MAX_CHARS = env.int("MESSAGE_MAX_CHARS", default=5000)
 SOCKET_FRAME_MAX_BYTES = env.int("SOCKET_FRAME_MAX_BYTES", default=64 * 1024)
 INVITATION_MAX_AGE_DAYS = 7
+# C4: an attachment is at most this many bytes (the error states the limit in MB).
+ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
 
 LOGGING = {
     "version": 1,

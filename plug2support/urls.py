@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, JsonResponse
-from django.urls import path
+from django.urls import include, path
 
 from plug2support.accounts import views as accounts
 from plug2support.accounts.forms import EmailAuthenticationForm, QueuedPasswordResetForm
@@ -47,9 +47,13 @@ urlpatterns = [
     path("widget/api/<str:key>/config", widgets.widget_config, name="widget_config"),
     path("widget/api/<str:key>/session", widgets.visitor_session, name="visitor_session"),
     path("widget/api/<str:key>/messages", widgets.visitor_messages, name="visitor_messages"),
+    path("widget/api/<str:key>/pageview", widgets.page_view, name="page_view"),
     path("widget/frame/<str:key>/", widgets.widget_frame, name="widget_frame"),
     path("notifications/", notifications.notification_list, name="notifications"),
     # inbox
     path("inbox/", conversations.inbox, name="inbox"),
     path("inbox/<int:conversation_id>/", conversations.inbox, name="conversation"),
+    path("visitors/", conversations.visitors, name="visitors"),
+    path("visitors/<int:site_visitor_id>/chat", conversations.start_chat, name="start_chat"),
+    path("", include("plug2support.attachments.urls")),
 ]

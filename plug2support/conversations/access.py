@@ -32,11 +32,18 @@ def get_conversation_for_member(membership: Membership, conversation_id: object)
 
 def events_after(conversation_id: int, after: int, limit: int = 500,
                  *, visitor: bool = False) -> list[Event]:
-    """Events after `after`, in order; for a visitor, never the team-only ones."""
-    events = Event.objects.filter(conversation_id=conversation_id, seq__gt=after)
+    """Events after `after`, in order, with their attachments; for a visitor, never the
+    team-only ones."""
+    from plug2support.attachments.access import attachments_by_event
+
+    query = Event.objects.filter(conversation_id=conversation_id, seq__gt=after)
     if visitor:
-        events = events.filter(staff_only=False)
-    return list(events.select_related("author").order_by("seq")[:limit])
+        query = query.filter(staff_only=False)
+    events = list(query.select_related("author").order_by("seq")[:limit])
+    attachments = attachments_by_event([e.pk for e in events if e.kind in ("message", "note")])
+    for event in events:
+        event.attachment_payloads = attachments.get(event.pk, [])  # type: ignore[attr-defined]
+    return events
 
 
 def get_transfer_for_member(membership: Membership, request_id: object) -> TransferRequest:

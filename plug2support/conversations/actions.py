@@ -18,7 +18,14 @@ from django.utils import timezone
 from plug2support.accounts.models import Membership, User
 from plug2support.lib.ratelimit import hit
 from plug2support.realtime.hub import publish_after_commit
-from plug2support.widgets.models import Visitor, Widget, hash_token
+from plug2support.widgets.models import (
+    ProactiveInvite,
+    SiteVisitor,
+    Visitor,
+    Widget,
+    hash_token,
+)
+from plug2support.widgets.visits import INVITE_LIFETIME
 
 from .models import (
     STAFF_ONLY_KINDS,
@@ -112,12 +119,24 @@ def current_conversation(visitor: Visitor) -> Conversation | None:
 
 # --- messages ---------------------------------------------------------------------------
 
-def check_message(body: object, client_id: object) -> tuple[str, str]:
+def check_attachments(attachments: object) -> list[object]:
+    if attachments is None:
+        return []
+    if not isinstance(attachments, list):
+        raise ConversationError("bad_attachments", "attachments must be a list of ids.")
+    return attachments
+
+
+def check_message(body: object, client_id: object,
+                  attachments: list[object] | None = None) -> tuple[str, str]:
+    """A message is text, attachments, or both."""
     if not isinstance(client_id, str) or not (1 <= len(client_id) <= CLIENT_ID_MAX):
         raise ConversationError(
             "invalid_client_id", f"client_id must be a string of 1 to {CLIENT_ID_MAX} characters."
         )
-    if not isinstance(body, str) or not body.strip():
+    if body is None and attachments:
+        body = ""
+    if not isinstance(body, str) or (not body.strip() and not attachments):
         raise ConversationError("empty_message", "A message needs some text.")
     limit = settings.MESSAGE_MAX_CHARS
     if len(body) > limit:
@@ -125,6 +144,22 @@ def check_message(body: object, client_id: object) -> tuple[str, str]:
             "message_too_long", f"A message is at most {limit} characters.", limit=limit
         )
     return body.strip(), client_id
+
+
+def _attach(event: Event, ids: list[object], uploader: Visitor | User) -> str:
+    """Attach uploads to a new message (same transaction); returns a preview for the inbox."""
+    from plug2support.attachments.actions import attachment_payload, do_attach
+    from plug2support.attachments.validation import AttachmentError
+
+    if not ids:
+        event.attachment_payloads = []  # type: ignore[attr-defined]
+        return event.body[:200]
+    try:
+        attached = do_attach(ids, event=event, uploader=uploader)
+    except AttachmentError as error:
+        raise ConversationError(error.code, error.message) from None
+    event.attachment_payloads = [attachment_payload(a) for a in attached]  # type: ignore[attr-defined]
+    return (event.body or f"📎 {attached[0].name}")[:200]
 
 
 def _append(conversation: Conversation, *, kind: str, **fields: object) -> Event:
@@ -169,9 +204,10 @@ def _locked(conversation_id: int) -> Conversation:
 
 
 def do_post_visitor_message(visitor: Visitor, *, client_id: object, body: object,
-                            offline: bool = False) -> Posted:
+                            offline: bool = False, attachments: object = None) -> Posted:
     """C1/C8: store the visitor's message (creating the conversation on the first one)."""
-    text, cid = check_message(body, client_id)
+    ids = check_attachments(attachments)
+    text, cid = check_message(body, client_id, ids)
     with transaction.atomic():
         # Locking the visitor makes "first message creates the conversation" safe when two
         # tabs send at once: the second one finds the conversation the first created.
@@ -199,7 +235,7 @@ def do_post_visitor_message(visitor: Visitor, *, client_id: object, body: object
                 "type": "conversation_started", "conversation": {"id": conversation.pk}})
         event = _append(conversation, kind=EventKind.MESSAGE, sender=Sender.VISITOR,
                         body=text, client_id=cid)
-        conversation.preview = text[:200]
+        conversation.preview = _attach(event, ids, visitor)
         conversation.reply_by_email = conversation.reply_by_email or offline
         Conversation.objects.filter(pk=conversation.pk).update(
             preview=conversation.preview, reply_by_email=conversation.reply_by_email)
@@ -255,10 +291,12 @@ def _notify_offline_message(visitor: Visitor, event: Event) -> None:
 
 
 def do_post_operator_message(
-    membership: Membership, conversation: Conversation, *, client_id: object, body: object
+    membership: Membership, conversation: Conversation, *, client_id: object, body: object,
+    attachments: object = None,
 ) -> Posted:
     """The serving operator replies. Replying to a waiting conversation claims it first."""
-    text, cid = check_message(body, client_id)
+    ids = check_attachments(attachments)
+    text, cid = check_message(body, client_id, ids)
     user = membership.user
     try:
         with transaction.atomic():
@@ -275,8 +313,8 @@ def do_post_operator_message(
                 raise _served_by_other(locked)
             event = _append(locked, kind=EventKind.MESSAGE, sender=Sender.OPERATOR,
                             author=user, body=text, client_id=cid)
-            Conversation.objects.filter(pk=locked.pk).update(preview=text[:200])
-            locked.preview = text[:200]
+            locked.preview = _attach(event, ids, user)
+            Conversation.objects.filter(pk=locked.pk).update(preview=locked.preview)
             if locked.reply_by_email and locked.visitor.email:
                 _email_reply(locked, event)
             _publish(locked, *[e for e in (claimed, event) if e is not None])
@@ -327,9 +365,10 @@ def do_claim(membership: Membership, conversation: Conversation) -> Event:
 # --- private notes (C4) ---------------------------------------------------------------
 
 def do_add_note(membership: Membership, conversation: Conversation, *, client_id: object,
-                body: object) -> Posted:
+                body: object, attachments: object = None) -> Posted:
     """Any operator of the company writes a note for the team; the visitor never sees it."""
-    text, cid = check_message(body, client_id)
+    ids = check_attachments(attachments)
+    text, cid = check_message(body, client_id, ids)
     user = membership.user
     with transaction.atomic():
         locked = _locked(conversation.pk)
@@ -340,6 +379,7 @@ def do_add_note(membership: Membership, conversation: Conversation, *, client_id
             return Posted(existing, duplicate=True)
         event = _append(locked, kind=EventKind.NOTE, sender=Sender.OPERATOR, author=user,
                         body=text, client_id=cid)
+        _attach(event, ids, user)
         _publish(locked, event)
     return Posted(event, duplicate=False)
 
@@ -505,3 +545,102 @@ def do_record_receipt(conversation_id: int, *, side: str, delivered: object = No
         publish_after_commit(conversation_topic(conversation_id),
                              {"type": "receipt", "conversation": conversation_id, **state})
     return state
+
+
+
+# --- operator-started conversations (C7) ------------------------------------------------
+
+def _placeholder_visitor(widget: Widget, email: str = "") -> Visitor:
+    """A visitor whose token nobody holds yet: adopted by the browser that accepts the
+    invite, or reached only by e-mail."""
+    return Visitor.objects.create(widget=widget, token_hash=hash_token(secrets.token_urlsafe(32)),
+                                  email=email)
+
+
+def _start(membership: Membership, visitor: Visitor, *, client_id: object, body: object,
+           reply_by_email: bool = False) -> Posted:
+    conversation = current_conversation(visitor)
+    if conversation is None:
+        conversation = Conversation.objects.create(
+            company_id=visitor.widget.company_id, widget=visitor.widget, visitor=visitor,
+            reply_by_email=reply_by_email)
+        publish_after_commit(visitor_topic(visitor.pk), {
+            "type": "conversation_started", "conversation": {"id": conversation.pk}})
+    return do_post_operator_message(membership, conversation, client_id=client_id, body=body)
+
+
+def do_start_chat_with_site_visitor(membership: Membership, site_visitor: SiteVisitor, *,
+                                    client_id: object, body: object) -> Posted:
+    """Start a chat with someone on the site now; their loader opens the chat."""
+    check_message(body, client_id)
+    with transaction.atomic():
+        visitor = site_visitor.visitor
+        if visitor is None:
+            visitor = _placeholder_visitor(site_visitor.widget)
+            SiteVisitor.objects.filter(pk=site_visitor.pk).update(visitor=visitor)
+            site_visitor.visitor = visitor
+        posted = _start(membership, visitor, client_id=client_id, body=body)
+        if not posted.duplicate:
+            ProactiveInvite.objects.create(site_visitor=site_visitor,
+                                           conversation_id=posted.event.conversation_id)
+    return posted
+
+
+def do_start_email_conversation(membership: Membership, widget: Widget, *, email: object,
+                                client_id: object, body: object) -> Posted:
+    """Write first to a known contact by e-mail: the message and the replies go by e-mail."""
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
+    if widget.company_id != membership.company_id:
+        raise ConversationError("not_found", "No such widget.")
+    if not isinstance(email, str):
+        raise ConversationError("invalid_email", "Give the contact's e-mail address.")
+    email = email.strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ConversationError("invalid_email", "Give the contact's e-mail address.") from None
+    check_message(body, client_id)
+    with transaction.atomic():
+        visitor = (Visitor.objects.filter(widget=widget, email=email).order_by("-created_at")
+                   .first()) or _placeholder_visitor(widget, email)
+        conversation = current_conversation(visitor)
+        if conversation is not None and not conversation.reply_by_email:
+            Conversation.objects.filter(pk=conversation.pk).update(reply_by_email=True)
+        return _start(membership, visitor, client_id=client_id, body=body, reply_by_email=True)
+
+
+def do_accept_invite(widget: Widget, code: object, token: str | None) -> tuple[Visitor, str] | None:
+    """The browser an operator invited opens the chat: it takes over the conversation (its
+    own visitor if it has one, else the placeholder becomes its visitor)."""
+    if not isinstance(code, str) or not code:
+        return None
+    with transaction.atomic():
+        invite = (ProactiveInvite.objects.select_for_update()
+                  .filter(code=code, site_visitor__widget=widget, accepted_at__isnull=True,
+                          created_at__gte=timezone.now() - INVITE_LIFETIME)
+                  .select_related("conversation__visitor").first())
+        if invite is None:
+            return None
+        placeholder = invite.conversation.visitor
+        own = (Visitor.objects.filter(widget=widget, token_hash=hash_token(token)).first()
+               if token else None)
+        if own is not None and own.pk != placeholder.pk:
+            Conversation.objects.filter(visitor=placeholder).update(visitor=own)
+            placeholder.site_visits.update(visitor=own)
+            visitor, new_token = own, token or ""
+        else:
+            new_token = secrets.token_urlsafe(32)
+            Visitor.objects.filter(pk=placeholder.pk).update(token_hash=hash_token(new_token))
+            visitor = placeholder
+        ProactiveInvite.objects.filter(pk=invite.pk).update(accepted_at=timezone.now())
+    visitor.widget = widget
+    return visitor, new_token
+
+
+def do_link_site_visitor(visitor: Visitor, vid: object) -> None:
+    """The chat opened in a browser the loader knows: operators can reach it from the
+    visitors list from now on."""
+    if isinstance(vid, str) and vid:
+        SiteVisitor.objects.filter(widget_id=visitor.widget_id, vid=vid).update(visitor=visitor)

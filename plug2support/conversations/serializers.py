@@ -29,6 +29,8 @@ def event_payload(event: Event) -> dict[str, Any]:
         "body": event.body,
         "client_id": event.client_id,
         "staff_only": event.staff_only,
+        # Set by whoever loaded the event (one query per batch: access.events_after).
+        "attachments": getattr(event, "attachment_payloads", []),
         "created_at": event.created_at.isoformat(),
     }
 

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import secrets
+from typing import Any
+
+from django import forms
 from django.conf import settings
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
 
 from plug2support.accounts.access import membership_required
 from plug2support.accounts.models import Membership
+from plug2support.widgets.models import SiteVisitor, Widget
+from plug2support.widgets.visits import on_site_now
 
+from . import actions
 from .access import conversations_for, events_after, get_conversation_for_member
 from .serializers import conversation_summary, event_payload, user_ref
 
@@ -38,3 +48,66 @@ def inbox(request: HttpRequest, membership: Membership,
                 company_id=membership.company_id).select_related("user").order_by("user__name")],
         },
     })
+
+
+# --- visitors on the sites now, and conversations the team starts (C7) -------------------
+
+class StartChatForm(forms.Form):
+    body = forms.CharField(max_length=settings.MESSAGE_MAX_CHARS, label="Message",
+                           widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class EmailConversationForm(forms.Form):
+    widget = forms.ModelChoiceField(queryset=Widget.objects.none(), label="From widget",
+                                    empty_label=None)
+    email = forms.EmailField(label="Contact's e-mail")
+    body = forms.CharField(max_length=settings.MESSAGE_MAX_CHARS, label="Message",
+                           widget=forms.Textarea(attrs={"rows": 3}))
+
+    def __init__(self, *args: Any, company_id: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["widget"].queryset = Widget.objects.filter(  # type: ignore[attr-defined]
+            company_id=company_id).order_by("name")
+
+
+@membership_required()
+def visitors(request: HttpRequest, membership: Membership) -> HttpResponse:
+    email_form = EmailConversationForm(
+        request.POST if request.method == "POST" else None, company_id=membership.company_id)
+    if request.method == "POST" and email_form.is_valid():
+        try:
+            posted = actions.do_start_email_conversation(
+                membership, email_form.cleaned_data["widget"],
+                email=email_form.cleaned_data["email"], client_id=secrets.token_hex(8),
+                body=email_form.cleaned_data["body"])
+        except actions.ConversationError as error:
+            email_form.add_error(None, error.message)
+        else:
+            return redirect("conversation", conversation_id=posted.event.conversation_id)
+    now = timezone.now()
+    rows = [{"visit": v, "minutes": max(0, int((now - v.session_started_at).total_seconds()
+                                               // 60))}
+            for v in on_site_now(membership.company_id)]
+    template = "conversations/visitors_table.html" if request.GET.get("partial") else \
+        "conversations/visitors.html"
+    return render(request, template, {"rows": rows, "email_form": email_form,
+                                      "chat_form": StartChatForm()})
+
+
+@membership_required()
+@require_POST
+def start_chat(request: HttpRequest, membership: Membership, site_visitor_id: int) -> HttpResponse:
+    site_visitor = get_object_or_404(SiteVisitor.objects.select_related("widget", "visitor"),
+                                     pk=site_visitor_id, widget__company_id=membership.company_id)
+    form = StartChatForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Write a message to start the chat.")
+        return redirect("visitors")
+    try:
+        posted = actions.do_start_chat_with_site_visitor(
+            membership, site_visitor, client_id=secrets.token_hex(8),
+            body=form.cleaned_data["body"])
+    except actions.ConversationError as error:
+        messages.error(request, error.message)
+        return redirect("visitors")
+    return redirect("conversation", conversation_id=posted.event.conversation_id)

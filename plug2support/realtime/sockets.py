@@ -397,7 +397,8 @@ class WidgetSocket(Socket):
             return
         if kind == "message":
             posted = await db(actions.do_post_visitor_message)(
-                self.visitor, client_id=frame.get("client_id"), body=frame.get("body"))
+                self.visitor, client_id=frame.get("client_id"), body=frame.get("body"),
+                attachments=frame.get("attachments"))
         elif kind == "offline_message":
             posted = await db(actions.do_leave_offline_message)(
                 self.visitor, client_id=frame.get("client_id"), body=frame.get("body"),
@@ -443,7 +444,12 @@ def _identify(hello: dict[str, Any], ip: str) -> tuple[Any, str] | None:
     if widget is None:
         return None
     token = hello.get("token")
-    return actions.do_identify_visitor(widget, token if isinstance(token, str) else None, ip=ip)
+    token = token if isinstance(token, str) else None
+    identified = actions.do_accept_invite(widget, hello.get("invite"), token)
+    if identified is None:
+        identified = actions.do_identify_visitor(widget, token, ip=ip)
+    actions.do_link_site_visitor(identified[0], hello.get("vid"))
+    return identified
 
 
 def _welcome(visitor: Any, token: str) -> tuple[Any, dict[str, Any]]:
@@ -606,7 +612,7 @@ class OperatorSocket(Socket):
             action = actions.do_post_operator_message if kind == "message" else actions.do_add_note
             posted = await db(action)(
                 self.membership, conversation, client_id=frame.get("client_id"),
-                body=frame.get("body"))
+                body=frame.get("body"), attachments=frame.get("attachments"))
             await self.send_json({"type": "ack", "ref": ref, "client_id": posted.event.client_id,
                                   "conversation": conversation.pk, "seq": posted.event.seq,
                                   "duplicate": posted.duplicate})

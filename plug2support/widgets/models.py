@@ -121,3 +121,50 @@ class Holiday(models.Model):
 
     def __str__(self) -> str:
         return f"{self.date} {self.name}"
+
+
+class SiteVisitor(models.Model):
+    """Someone browsing a company's site with the loader on the page, chat opened or not
+    (C7): what page they are on, since when, and whether they came before. Known by a random
+    id the loader keeps in the site's own storage."""
+
+    widget = models.ForeignKey(Widget, on_delete=models.CASCADE, related_name="site_visitors")
+    vid = models.CharField(max_length=64)
+    # Linked once the chat frame opens on that browser (the widget's hello carries the vid).
+    visitor = models.ForeignKey(Visitor, on_delete=models.SET_NULL, null=True, blank=True,
+                                related_name="site_visits")
+    url = models.CharField(max_length=500, blank=True, default="")
+    title = models.CharField(max_length=200, blank=True, default="")
+    referrer = models.CharField(max_length=500, blank=True, default="")
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+    session_started_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField(db_index=True)
+    sessions = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["widget", "vid"],
+                                               name="one_site_visitor_per_vid")]
+
+    def __str__(self) -> str:
+        return f"{self.vid} on {self.url}"
+
+    @property
+    def returning(self) -> bool:
+        return self.sessions > 1
+
+
+class ProactiveInvite(models.Model):
+    """An operator started a chat with a site visitor who has not opened the widget: the
+    loader picks the invite up and opens the chat (C7)."""
+
+    site_visitor = models.ForeignKey(SiteVisitor, on_delete=models.CASCADE,
+                                     related_name="invites")
+    conversation = models.ForeignKey("conversations.Conversation", on_delete=models.CASCADE,
+                                     related_name="+")
+    code = models.CharField(max_length=64, unique=True, default=_widget_secret)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"invite to {self.site_visitor_id}"

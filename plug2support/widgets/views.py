@@ -20,6 +20,7 @@ from plug2support.accounts.models import Membership
 from plug2support.conversations import actions as conversation_actions
 from plug2support.conversations.access import events_after
 from plug2support.conversations.serializers import event_payload
+from plug2support.lib.ratelimit import hit
 
 from .actions import do_save_hours, do_save_widget, hours_initial
 from .forms import HoursForm, WidgetForm
@@ -114,6 +115,7 @@ def widget_config(request: HttpRequest, key: str) -> HttpResponse:
         "widget": widget.key,
         "title": widget.title,
         "frame_url": f"{settings.PUBLIC_URL}/widget/frame/{widget.key}/",
+        "heartbeat_seconds": settings.SITE_HEARTBEAT_SECONDS,
     })
     response["Cache-Control"] = "public, max-age=60"
     return _cors(response, origin)
@@ -131,7 +133,7 @@ def widget_frame(request: HttpRequest, key: str) -> HttpResponse:
     ancestors = " ".join(widget.origin_list) or "*"
     response["Content-Security-Policy"] = (
         f"frame-ancestors {ancestors}; default-src 'self'; connect-src 'self' ws: wss:; "
-        "img-src 'self' data:; style-src 'self'; script-src 'self'")
+        "img-src 'self' data: blob:; style-src 'self'; script-src 'self'")
     response.xframe_options_exempt = True  # type: ignore[attr-defined]
     return response
 
@@ -213,7 +215,8 @@ def visitor_messages(request: HttpRequest, key: str) -> HttpResponse:
         return _error("bad_request", "The body must be a JSON object.", 400)
     try:
         posted = conversation_actions.do_post_visitor_message(
-            visitor, client_id=body.get("client_id"), body=body.get("body"))
+            visitor, client_id=body.get("client_id"), body=body.get("body"),
+            attachments=body.get("attachments"))
     except conversation_actions.ConversationError as error:
         status = 429 if error.code == "rate_limited" else 400
         return _error(error.code, error.message, status, **error.details)
@@ -222,3 +225,42 @@ def visitor_messages(request: HttpRequest, key: str) -> HttpResponse:
                          "seq": posted.event.seq, "duplicate": posted.duplicate},
                         status=200 if posted.duplicate else 201)
 
+
+
+@csrf_exempt  # a cross-site beacon from the customer's page; it carries no cookies
+@require_http_methods(["POST"])
+def page_view(request: HttpRequest, key: str) -> HttpResponse:
+    """The loader reports the page the browser is on (C7) and learns of a chat an operator
+    started with it. Sent as text/plain JSON so the browser needs no preflight."""
+    from .visits import VisitError, do_record_page_view
+
+    origin = request.headers.get("Origin")
+    try:
+        widget = _api_widget(key)
+    except WidgetNotFound:
+        return _cors(_widget_not_found(), origin)
+    if not widget.allows_origin(origin):
+        return _cors(_error("origin_not_allowed", "This website may not use this widget.", 403),
+                     origin)
+    if len(request.body) > 4096:
+        return _cors(_error("too_large", "A page view is at most 4096 bytes.", 413), origin)
+    if not hit(f"pageview:{request.META.get('REMOTE_ADDR', '')}", 600, 60):
+        return _cors(_error("rate_limited", "Too many page views from this address.", 429),
+                     origin)
+    try:
+        body = json.loads(request.body or b"")
+        if not isinstance(body, dict):
+            raise ValueError
+        _site_visitor, invite = do_record_page_view(
+            widget, vid=body.get("vid"), url=body.get("url"), title=body.get("title"),
+            referrer=body.get("referrer"))
+    except ValueError:
+        return _cors(_error("bad_request", "The body must be a JSON object.", 400), origin)
+    except VisitError as error:
+        return _cors(_error(error.code, error.message, 400), origin)
+    payload = None
+    if invite is not None:
+        payload = {"code": invite.code}
+    response = JsonResponse({"invite": payload})
+    response["Cache-Control"] = "no-store"
+    return _cors(response, origin)

@@ -14,10 +14,27 @@
   window.Plug2Support = api;
   function noop() {}
 
-  fetch(base + "/widget/api/" + encodeURIComponent(key) + "/config", { credentials: "omit" })
+  var api_base = base + "/widget/api/" + encodeURIComponent(key);
+  fetch(api_base + "/config", { credentials: "omit" })
     .then(function (r) { return r.ok ? r.json() : null; })
     .then(function (config) { if (config) mount(config); })
     .catch(noop);
+
+  // This browser on this site, so operators can see who is here and start a chat (C7).
+  // Kept in the site's own storage; it says nothing about the person.
+  function visitorId() {
+    var name = "p2s:vid";
+    try {
+      var vid = localStorage.getItem(name);
+      if (!vid) {
+        var bytes = crypto.getRandomValues(new Uint8Array(12));
+        vid = Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+        localStorage.setItem(name, vid);
+      }
+      return vid;
+    } catch (e) { return ""; }
+  }
+  var vid = visitorId();
 
   function mount(config) {
     // A custom element (no host rule for div/span reaches it) with every property inline and
@@ -54,11 +71,12 @@
     var isOpen = false;
     var unread = 0;
 
-    function open() {
+    function open(invite) {
       if (!frame) {
         frame = document.createElement("iframe");
         frame.title = "Chat with us";
-        frame.src = config.frame_url;
+        // In the fragment: never sent to a server, read by the frame's script only.
+        frame.src = config.frame_url + "#vid=" + vid + (invite ? "&invite=" + invite : "");
         root.appendChild(frame);
       }
       frame.style.display = "block";
@@ -78,7 +96,7 @@
       button.setAttribute("aria-expanded", "false");
       button.setAttribute("aria-label", "Open chat");
     }
-    api.open = open;
+    api.open = function () { open(); };
     api.close = function () { close(); button.focus(); };
     api.toggle = function () { if (isOpen) api.close(); else open(); };
     button.addEventListener("click", api.toggle);
@@ -93,5 +111,23 @@
       }
     });
     (document.body || document.documentElement).appendChild(host);
+
+    // Page views and a heartbeat while the page is visible; an operator's invite opens
+    // the chat. A "simple" request (text/plain): no preflight round trip.
+    function beat() {
+      if (!vid || document.visibilityState === "hidden") return;
+      fetch(api_base + "/pageview", {
+        method: "POST", credentials: "omit", keepalive: true,
+        headers: { "Content-Type": "text/plain" },
+        body: JSON.stringify({ vid: vid, url: location.href, title: document.title,
+                               referrer: document.referrer })
+      }).then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (data) {
+          if (data && data.invite && !isOpen) open(data.invite.code);
+        }).catch(noop);
+    }
+    beat();
+    setInterval(beat, (config.heartbeat_seconds || 30) * 1000);
+    document.addEventListener("visibilitychange", beat);
   }
 })();

@@ -2,6 +2,10 @@
 import { LiveSocket, Thread, linkify, newId, timeOf, typingDisplay, typingSender } from "./live.js";
 
 const config = JSON.parse(document.getElementById("p2s-config").textContent);
+// From the loader, in the fragment: this browser's site id, and an operator's invite.
+const fragment = new URLSearchParams(location.hash.slice(1));
+const vid = fragment.get("vid") || null;
+let invite = fragment.get("invite") || null;
 const storeKey = `p2s:${config.widget}`;
 const store = {
   get(name) { try { return localStorage.getItem(`${storeKey}:${name}`); } catch { return null; } },
@@ -134,8 +138,9 @@ const socket = new LiveSocket(config.socket_path, {
   onOpen(s) {
     // The first connection of a page replays the whole history; a reconnect asks only for
     // what it missed.
-    s.send({ type: "hello", widget: config.widget, token: store.get("token"),
+    s.send({ type: "hello", widget: config.widget, token: store.get("token"), vid, invite,
              conversation: conversationId, after: firstWelcome ? 0 : thread.lastSeq });
+    invite = null; // used once
   },
   onFrame(frame) {
     if (frame.type === "availability") {

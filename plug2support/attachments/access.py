@@ -1,0 +1,68 @@
+"""Reads of attachments, always scoped: a foreign or hidden attachment is simply not found."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from django.http import Http404
+
+from plug2support.accounts.models import Membership
+from plug2support.widgets.models import Visitor
+
+from .models import Attachment
+
+
+def _pk(value: object) -> int:
+    # An int, or a string of ASCII digits (from a URL); anything else names nothing.
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise Http404("No such attachment.")
+    return value
+
+
+def _with_urls(attachments: QuerySet[Attachment]) -> QuerySet[Attachment]:
+    # What attachment_payload reads to build the widget's URL.
+    return attachments.select_related("conversation__widget", "uploaded_by_visitor__widget")
+
+
+def get_attachment_for_member(membership: Membership, attachment_id: object) -> Attachment:
+    """One of the company's attachments that is in a conversation, or this operator's own
+    upload not sent yet. Another operator's unsent upload is nobody else's business."""
+    attachment = _with_urls(Attachment.objects.filter(
+        pk=_pk(attachment_id), company_id=membership.company_id)
+        .filter(Q(conversation__isnull=False) | Q(uploaded_by_user_id=membership.user_id))
+    ).first()
+    if attachment is None:
+        raise Http404("No such attachment.")
+    return attachment
+
+
+def get_attachment_for_visitor(visitor: Visitor, attachment_id: object) -> Attachment:
+    """The visitor's own upload, or one sent to them in their own conversation; never one on
+    a team-only event (a private note) and never someone else's unsent upload."""
+    attachment = _with_urls(Attachment.objects.filter(pk=_pk(attachment_id)).filter(
+        Q(uploaded_by_visitor_id=visitor.pk)
+        | Q(conversation__visitor_id=visitor.pk, event__isnull=False,
+            event__staff_only=False))
+    ).first()
+    if attachment is None:
+        raise Http404("No such attachment.")
+    return attachment
+
+
+def attachments_by_event(event_ids: Iterable[int]) -> dict[int, list[dict[str, Any]]]:
+    """The payloads of the attachments of these events, by event id, in upload order: one
+    query for a whole replay."""
+    from .actions import attachment_payload
+
+    found: dict[int, list[dict[str, Any]]] = {}
+    ids = list(event_ids)
+    if not ids:
+        return found
+    for attachment in _with_urls(Attachment.objects.filter(event_id__in=ids)).order_by("pk"):
+        assert attachment.event_id is not None
+        found.setdefault(attachment.event_id, []).append(attachment_payload(attachment))
+    return found

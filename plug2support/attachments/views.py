@@ -1,0 +1,154 @@
+"""Uploading and downloading attachments (C4), for operators (session) and visitors (token).
+
+Downloads are always sent with the type detected at upload, `nosniff`, and a sandboxing CSP,
+and as a download (`Content-Disposition: attachment`) unless they are a raster image; so
+nothing uploaded ever runs as a page of our origin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import SuspiciousOperation
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
+from django.http.response import HttpResponseBase
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST, require_safe
+
+from plug2support.accounts.access import membership_required
+from plug2support.accounts.current import request_membership
+from plug2support.accounts.models import Membership
+from plug2support.widgets.models import Visitor, Widget, hash_token
+
+from .access import get_attachment_for_member, get_attachment_for_visitor
+from .actions import attachment_payload, do_upload_for_member, do_upload_for_visitor
+from .models import Attachment
+from .validation import AttachmentError, too_large_error
+
+# Room for the multipart boundaries and headers around the file itself.
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+
+ERROR_STATUS = {
+    "empty": 400, "bad_request": 400, "too_large": 413, "forbidden_type": 415,
+    "type_mismatch": 415, "rate_limited": 429, "not_found": 404,
+}
+
+
+def _error(code: str, message: str, status: int) -> JsonResponse:
+    return JsonResponse({"error": {"code": code, "message": message}}, status=status)
+
+
+def _refused(error: AttachmentError) -> JsonResponse:
+    return _error(error.code, error.message, ERROR_STATUS.get(error.code, 400))
+
+
+def _declared_too_large(request: HttpRequest) -> bool:
+    """Refuse a body that says it is too big before reading any of it."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return False
+    return length > settings.ATTACHMENT_MAX_BYTES + MULTIPART_OVERHEAD_BYTES
+
+
+def _upload(request: HttpRequest, store: Callable[[Any], Attachment]) -> HttpResponse:
+    if _declared_too_large(request):
+        return _refused(too_large_error())
+    try:
+        uploaded = request.FILES.get("file")
+    except (MultiPartParserError, SuspiciousOperation):
+        uploaded = None
+    if uploaded is None:
+        return _error("bad_request", "Send the file as multipart/form-data, in the field "
+                      "named 'file'.", 400)
+    try:
+        attachment = store(uploaded)
+    except AttachmentError as error:
+        return _refused(error)
+    finally:
+        uploaded.close()
+    return JsonResponse(attachment_payload(attachment), status=201)
+
+
+def _serve(attachment: Attachment) -> FileResponse:
+    try:
+        handle = attachment.file.storage.open(attachment.file.name, "rb")
+    except (FileNotFoundError, OSError):
+        raise Http404("The file is gone.") from None
+    content_type = attachment.content_type
+    if content_type.startswith("text/"):
+        content_type += "; charset=utf-8"
+    response = FileResponse(handle, content_type=content_type,
+                            as_attachment=not attachment.is_image, filename=attachment.name)
+    response["X-Content-Type-Options"] = "nosniff"
+    # Should a browser still render it as a document, it gets no scripts, no origin.
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cross-Origin-Resource-Policy"] = "same-origin"
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+# --- operators ------------------------------------------------------------------------------
+
+@require_POST
+@membership_required()
+def member_upload(request: HttpRequest, membership: Membership) -> HttpResponse:
+    """POST multipart `file` → 201 attachment payload, or 4xx {"error": {code, message}}."""
+    return _upload(request, lambda uploaded: do_upload_for_member(membership, uploaded))
+
+
+@require_safe
+@login_required
+def member_download(request: HttpRequest, attachment_id: int, name: str) -> HttpResponseBase:
+    # membership_required, but typed for a streamed answer; no company means nothing to see.
+    membership = request_membership(request)
+    if membership is None:
+        raise Http404("No such attachment.")
+    # The name in the URL is for people (and saved files); the id decides.
+    return _serve(get_attachment_for_member(membership, attachment_id))
+
+
+# --- visitors (the widget; Authorization: Bearer <token>, or ?token= for <img> and links) ----
+
+def _widget_visitor(request: HttpRequest, key: str, *,
+                    token_in_query: bool) -> tuple[Visitor | None, JsonResponse | None]:
+    widget = Widget.objects.filter(key=key).first()
+    if widget is None:
+        return None, _error("widget_not_found", "No widget has this key.", 404)
+    auth = request.headers.get("Authorization", "")
+    token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else ""
+    if not token and token_in_query:
+        token = request.GET.get("token", "")
+    visitor = (Visitor.objects.filter(widget=widget, token_hash=hash_token(token))
+               .select_related("widget").first() if token else None)
+    if visitor is None:
+        return None, _error("unauthorised", "A valid visitor token is required "
+                            "(Authorization: Bearer <token>).", 401)
+    return visitor, None
+
+
+@csrf_exempt  # authenticated by the visitor token in a header, not by cookies
+@require_POST
+def visitor_upload(request: HttpRequest, key: str) -> HttpResponse:
+    visitor, refused = _widget_visitor(request, key, token_in_query=False)
+    if visitor is None:
+        assert refused is not None
+        return refused
+    return _upload(request, lambda uploaded: do_upload_for_visitor(visitor, uploaded))
+
+
+@require_safe
+def visitor_download(request: HttpRequest, key: str, attachment_id: int) -> HttpResponseBase:
+    visitor, refused = _widget_visitor(request, key, token_in_query=True)
+    if visitor is None:
+        assert refused is not None
+        return refused
+    try:
+        attachment = get_attachment_for_visitor(visitor, attachment_id)
+    except Http404:
+        return _error("not_found", "No such attachment.", 404)
+    return _serve(attachment)

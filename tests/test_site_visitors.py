@@ -1,0 +1,137 @@
+"""Operator-started conversations (C7): the visitors on the sites now, a chat started with
+one of them and picked up by their browser, and a conversation started by e-mail."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import time_machine
+from django.core import mail
+from django.test import Client
+from django.utils import timezone
+
+from plug2support.conversations import actions
+from plug2support.conversations.models import Conversation, EventKind
+from plug2support.widgets.models import ProactiveInvite, SiteVisitor, Visitor
+from plug2support.widgets.visits import on_site_now
+
+from .conftest import Tenant, logged_in_client, make_tenant, open_operator, open_visitor
+
+VID = "vid-1234567890"
+
+
+def page_view(client: Client, tenant: Tenant, vid: str = VID, origin: str = "https://a.example",
+              **extra: str) -> Any:
+    body = {"vid": vid, "url": "https://a.example/pricing", "title": "Pricing",
+            "referrer": "https://search.example/", **extra}
+    return client.post(f"/widget/api/{tenant.widget.key}/pageview", json.dumps(body),
+                       content_type="text/plain", HTTP_ORIGIN=origin)
+
+
+def test_page_views_tell_where_a_visitor_is_and_whether_they_came_before(
+        acme: Tenant, globex: Tenant, client: Client) -> None:
+    response = page_view(client, acme)
+    assert response.status_code == 200 and response.json() == {"invite": None}
+    assert response["Access-Control-Allow-Origin"] == "https://a.example"
+    visit = SiteVisitor.objects.get()
+    assert (visit.url, visit.title, visit.returning) == ("https://a.example/pricing", "Pricing",
+                                                        False)
+    assert list(on_site_now(acme.company.pk)) == [visit]
+    assert list(on_site_now(globex.company.pk)) == []
+    with time_machine.travel(timezone.now() + timedelta(hours=2)):
+        assert list(on_site_now(acme.company.pk)) == []  # gone
+        page_view(client, acme, url="https://a.example/")
+        visit.refresh_from_db()
+        assert visit.returning and visit.sessions == 2
+
+
+def test_bad_page_views_are_refused(acme: Tenant, client: Client) -> None:
+    acme.widget.allowed_origins = "https://a.example"
+    acme.widget.save()
+    assert page_view(client, acme, origin="https://evil.example").status_code == 403
+    assert page_view(client, acme, vid="x").json()["error"]["code"] == "invalid_vid"
+    assert client.post("/widget/api/wk_nope/pageview", "{}", content_type="text/plain",
+                       HTTP_ORIGIN="https://a.example").status_code == 404
+    script = page_view(client, acme, url="javascript:alert(1)")
+    assert script.status_code == 200
+    assert SiteVisitor.objects.get().url == ""  # only http(s) addresses are kept
+
+
+def test_the_visitors_page_lists_only_your_own_sites(acme: Tenant, globex: Tenant,
+                                                     client: Client) -> None:
+    page_view(client, acme, title="Acme pricing")
+    page_view(client, globex, vid="globex-visitor-1", title="Globex secrets")
+    page = logged_in_client(acme.operators[0]).get("/visitors/").content.decode()
+    assert "Acme pricing" in page and "Globex secrets" not in page
+
+
+def test_starting_a_chat_reaches_the_browser_through_an_invite(live: str) -> None:
+    acme, globex = make_tenant("Acme"), make_tenant("Globex")
+    client = Client()
+    page_view(client, acme)
+    visit = SiteVisitor.objects.get()
+    alice = logged_in_client(acme.operators[0])
+    response = alice.post(f"/visitors/{visit.pk}/chat", {"body": "Hi! Need help with plans?"})
+    conversation = Conversation.objects.get()
+    assert response["Location"] == f"/inbox/{conversation.pk}/"
+    assert conversation.assignee == acme.operators[0]
+    # Another company's operator cannot start one with this visitor.
+    intruder = logged_in_client(globex.operators[0])
+    assert intruder.post(f"/visitors/{visit.pk}/chat", {"body": "Hi"}).status_code == 404
+
+    invite = page_view(client, acme).json()["invite"]
+    assert invite["code"] == ProactiveInvite.objects.get().code
+    ws, welcome = open_visitor(live, acme.widget, token=None)  # no invite: a new visitor
+    assert welcome["conversation"] is None
+    ws.close()
+    from .conftest import WS, ws_connect
+
+    frame = WS(ws_connect(live, "/ws/widget"))
+    frame.send({"type": "hello", "widget": acme.widget.key, "token": None, "vid": VID,
+                "invite": invite["code"], "after": 0})
+    welcome = frame.recv()
+    assert welcome["conversation"]["id"] == conversation.pk
+    first = frame.recv_until(lambda f: f["type"] == "event" and f["kind"] == "message")
+    assert first["body"] == "Hi! Need help with plans?"
+    # The browser now holds the visitor: its token works, and the invite is spent.
+    assert Visitor.objects.get(pk=welcome["visitor"]["id"]).conversations.count() == 1
+    again = WS(ws_connect(live, "/ws/widget"))
+    again.send({"type": "hello", "widget": globex.widget.key, "token": None,
+                "invite": invite["code"]})
+    assert again.recv()["conversation"] is None  # another widget: the code means nothing
+    reply = frame.request({"type": "message", "client_id": "v1", "body": "Yes please"})
+    operator = open_operator(live, acme.operators[0])
+    operator.request({"type": "subscribe", "conversation": conversation.pk, "after": 0})
+    heard = operator.recv_until(lambda f: f["type"] == "event" and f["seq"] == reply["seq"])
+    assert heard["body"] == "Yes please"
+
+
+def test_an_operator_starts_a_conversation_by_email(acme: Tenant, globex: Tenant) -> None:
+    alice = logged_in_client(acme.operators[0])
+    response = alice.post("/visitors/", {"widget": acme.widget.pk, "email": "Bob@Client.example",
+                                         "body": "Your order has shipped."})
+    conversation = Conversation.objects.get()
+    assert response["Location"] == f"/inbox/{conversation.pk}/"
+    assert conversation.reply_by_email and conversation.visitor.email == "bob@client.example"
+    assert conversation.events.filter(kind=EventKind.MESSAGE).get().body == \
+        "Your order has shipped."
+    [sent] = mail.outbox
+    assert sent.to == ["bob@client.example"] and "Your order has shipped." in sent.body
+    # A widget of another company cannot be used.
+    refused = alice.post("/visitors/", {"widget": globex.widget.pk, "email": "x@y.example",
+                                        "body": "Hi"})
+    assert refused.status_code == 200 and "Select a valid choice" in refused.content.decode()
+    bad = alice.post("/visitors/", {"widget": acme.widget.pk, "email": "nope", "body": "Hi"})
+    assert "Enter a valid email address" in bad.content.decode()
+    assert Conversation.objects.count() == 1
+
+
+def test_email_conversation_action_refuses_a_foreign_widget(acme: Tenant, globex: Tenant) -> None:
+    import pytest
+
+    with pytest.raises(actions.ConversationError) as error:
+        actions.do_start_email_conversation(acme.membership(acme.owner), globex.widget,
+                                            email="a@b.example", client_id="c", body="Hi")
+    assert error.value.code == "not_found"
