@@ -36,7 +36,7 @@ def test_a_visitor_sends_an_image_with_a_message_and_the_operator_receives_it(
     assert image.status_code == 200 and image["Content-Type"] == "image/png"
     assert logged_in_client(globex.operators[0]).get(attachment["url"]).status_code == 404
     summary = alice.recv_until(lambda f: f["type"] == "conversation")
-    assert summary["conversation"]["preview"] == "📎 photo.png"
+    assert summary["conversation"]["preview"] == "Attachment: photo.png"
 
 
 def test_a_note_with_an_attachment_never_reaches_the_visitor(acme: Tenant,

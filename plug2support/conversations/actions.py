@@ -159,7 +159,7 @@ def _attach(event: Event, ids: list[object], uploader: Visitor | User) -> str:
     except AttachmentError as error:
         raise ConversationError(error.code, error.message) from None
     event.attachment_payloads = [attachment_payload(a) for a in attached]  # type: ignore[attr-defined]
-    return (event.body or f"📎 {attached[0].name}")[:200]
+    return (event.body or f"Attachment: {attached[0].name}")[:200]
 
 
 def _append(conversation: Conversation, *, kind: str, **fields: object) -> Event:

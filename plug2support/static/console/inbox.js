@@ -91,7 +91,9 @@ function renderPane() {
       const meta = document.createElement("span");
       meta.className = "meta";
       meta.textContent = timeOf(e.created_at);
-      li.append(who, body, meta);
+      li.append(who, body);
+      if (e.attachments && e.attachments.length) li.append(files(e.attachments));
+      li.append(meta);
     } else {
       li.className = "system";
       li.textContent = `${e.body} · ${timeOf(e.created_at)}`;
@@ -193,6 +195,50 @@ function sendReceipt() {
 }
 
 const showTyping = typingDisplay($("typing"));
+
+function files(attachments) {
+  const box = document.createElement("div");
+  box.className = "files";
+  for (const a of attachments) {
+    const link = document.createElement("a");
+    link.href = a.url;
+    if (a.is_image) {
+      link.target = "_blank";
+      link.rel = "noopener";
+      const img = document.createElement("img");
+      img.src = a.url;
+      img.alt = a.name;
+      img.loading = "lazy";
+      link.append(img);
+    } else {
+      link.download = a.name;
+      link.textContent = `Download ${a.name}`;
+    }
+    box.append(link);
+  }
+  return box;
+}
+
+function csrfToken() {
+  const match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
+  return match ? decodeURIComponent(match[1]) : "";
+}
+
+async function send(frame) {
+  // Resent with the same client_id until the server answers: stored once (C8).
+  for (;;) {
+    try {
+      const reply = await socket.request(frame);
+      if (reply.type === "error") { showError(reply.message); return false; }
+      showError("");
+      return true;
+    } catch {
+      if (socket.stopped) return false;
+      showError("Reconnecting… your reply will be sent.");
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
 
 function showError(text) {
   $("pane-error").textContent = text;
@@ -382,6 +428,21 @@ $("composer").addEventListener("submit", async (event) => {
 const typing = typingSender(() => socket.send({ type: "typing", conversation: selectedId, note: noteMode() }));
 $("reply").addEventListener("input", () => { if (selectedId) typing(); });
 document.addEventListener("visibilitychange", sendReceipt);
+$("file").addEventListener("change", async (event) => {
+  const file = event.target.files[0];
+  event.target.value = "";
+  if (!file || !selectedId) return;
+  const data = new FormData();
+  data.append("file", file);
+  const response = await fetch("/attachments/", { method: "POST", body: data, headers: { "X-CSRFToken": csrfToken() } });
+  const reply = await response.json();
+  if (!response.ok) { showError(reply.error.message); return; }
+  const body = $("reply").value.trim();
+  $("reply").value = "";
+  const ok = await send({ type: noteMode() ? "note" : "message", conversation: selectedId,
+                          client_id: newId(), body, attachments: [reply.id] });
+  if (!ok) $("reply").value = body;
+});
 $("reply").addEventListener("keydown", (event) => {
   if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); $("composer").requestSubmit(); }
 });

@@ -57,12 +57,54 @@ function bubble(event, pending = false) {
     const meta = document.createElement("span");
     meta.className = "meta";
     meta.textContent = pending ? "Sending…" : timeOf(event.created_at);
-    li.append(text, meta);
+    li.append(text);
+    if (event.attachments && event.attachments.length) li.append(files(event.attachments));
+    li.append(meta);
   } else {
     li.className = "system";
     li.textContent = event.body;
   }
   return li;
+}
+
+// Attachments are fetched with the visitor token in a header (never in a URL), then shown
+// from a blob: images inline, other files as downloads.
+const blobs = new Map();
+async function blobUrl(attachment) {
+  if (!blobs.has(attachment.id)) {
+    blobs.set(attachment.id, fetch(attachment.widget_url, {
+      headers: { Authorization: `Bearer ${store.get("token")}` },
+    }).then((r) => (r.ok ? r.blob() : Promise.reject(new Error(String(r.status)))))
+      .then((blob) => URL.createObjectURL(blob)));
+  }
+  return blobs.get(attachment.id);
+}
+
+function files(attachments) {
+  const box = document.createElement("div");
+  box.className = "files";
+  for (const attachment of attachments) {
+    if (!attachment.widget_url) continue;
+    if (attachment.is_image) {
+      const img = document.createElement("img");
+      img.alt = attachment.name;
+      blobUrl(attachment).then((url) => { img.src = url; }).catch(() => { img.alt = `${attachment.name} (unavailable)`; });
+      box.append(img);
+    } else {
+      const a = document.createElement("a");
+      a.href = "#";
+      a.textContent = `Download ${attachment.name}`;
+      a.addEventListener("click", async (event) => {
+        event.preventDefault();
+        const link = document.createElement("a");
+        link.href = await blobUrl(attachment);
+        link.download = attachment.name;
+        link.click();
+      });
+      box.append(a);
+    }
+  }
+  return box;
 }
 
 function render() {
@@ -78,7 +120,8 @@ function render() {
   }
   threadEl.replaceChildren(
     ...items,
-    ...outbox.map((m) => bubble({ kind: "message", sender: "visitor", body: m.body }, true)),
+    ...outbox.map((m) => bubble({ kind: "message", sender: "visitor",
+                                  body: m.body || (m.names || []).map((n) => `Attachment: ${n}`).join(" ") }, true)),
   );
   sendReceipt();
   hintEl.hidden = mode !== "live" || thread.events.size > 0 || outbox.length > 0;
@@ -116,7 +159,8 @@ function sendReceipt() {
 }
 
 function sendMessage(message) {
-  socket.request({ type: "message", client_id: message.client_id, body: message.body })
+  socket.request({ type: "message", client_id: message.client_id, body: message.body,
+                   attachments: message.attachments || [] })
     .then((reply) => {
       if (reply.type === "error") {
         showError(reply.message);
@@ -227,6 +271,29 @@ offlineForm.addEventListener("submit", async (event) => {
     }
   }
   showError("We could not send your message. Please try again.");
+});
+document.getElementById("file").addEventListener("change", async (event) => {
+  const file = event.target.files[0];
+  event.target.value = "";
+  if (!file) return;
+  showError("");
+  const data = new FormData();
+  data.append("file", file);
+  try {
+    const response = await fetch(`/widget/api/${encodeURIComponent(config.widget)}/attachments`, {
+      method: "POST", body: data, headers: { Authorization: `Bearer ${store.get("token")}` },
+    });
+    const reply = await response.json();
+    if (!response.ok) { showError(reply.error.message); return; }
+    const message = { client_id: newId(), body: input.value.trim(), attachments: [reply.id], names: [reply.name] };
+    input.value = "";
+    outbox.push(message);
+    saveOutbox();
+    render();
+    sendMessage(message);
+  } catch {
+    showError("The file could not be sent. Please try again.");
+  }
 });
 input.addEventListener("keydown", (event) => {
   if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); form.requestSubmit(); }
