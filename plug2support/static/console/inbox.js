@@ -171,13 +171,26 @@ function renderTransfers() {
   }));
 }
 
-async function answer(frame) {
+// One request/reply with the server; a refusal or a lost connection is shown, not thrown.
+async function act(frame) {
   showError("");
   try {
     const reply = await socket.request(frame);
-    if (reply.type === "error") showError(reply.message);
-    else if (reply.request) { transfers.set(reply.request.id, reply.request); renderTransfers(); renderPane(); }
-  } catch { showError("Not connected. Try again in a moment."); }
+    if (reply.type === "error") { showError(reply.message); return null; }
+    return reply;
+  } catch {
+    showError("Not connected. Try again in a moment.");
+    return null;
+  }
+}
+
+async function answer(frame) {
+  const reply = await act(frame);
+  if (reply && reply.request) {
+    transfers.set(reply.request.id, reply.request);
+    renderTransfers();
+    renderPane();
+  }
 }
 
 // The team has received what this console shows, and read it when the page is visible.
@@ -371,13 +384,7 @@ const socket = new LiveSocket("/ws/operator", {
   },
 });
 
-$("claim").addEventListener("click", async () => {
-  showError("");
-  try {
-    const reply = await socket.request({ type: "claim", conversation: selectedId });
-    if (reply.type === "error") showError(reply.message);
-  } catch { showError("Not connected. Try again in a moment."); }
-});
+$("claim").addEventListener("click", () => act({ type: "claim", conversation: selectedId }));
 
 $("ask-transfer").addEventListener("click", () => answer({ type: "transfer_request", conversation: selectedId }));
 $("withdraw-transfer").addEventListener("click", () => {
@@ -385,22 +392,13 @@ $("withdraw-transfer").addEventListener("click", () => {
     (t) => t.conversation === selectedId && t.requested_by.id === me.id && t.status === "pending");
   if (mine) answer({ type: "transfer_withdraw", request: mine.id });
 });
-$("reassign").addEventListener("submit", async (event) => {
+$("reassign").addEventListener("submit", (event) => {
   event.preventDefault();
-  showError("");
-  try {
-    const reply = await socket.request({ type: "reassign", conversation: selectedId, to: Number($("reassign-to").value) });
-    if (reply.type === "error") showError(reply.message);
-  } catch { showError("Not connected. Try again in a moment."); }
+  act({ type: "reassign", conversation: selectedId, to: Number($("reassign-to").value) });
 });
 for (const radio of document.querySelectorAll("input[name=mode]")) radio.addEventListener("change", renderPane);
 $("my-status").value = state.status;
-$("my-status").addEventListener("change", async (event) => {
-  try {
-    const reply = await socket.request({ type: "status", status: event.target.value });
-    if (reply.type === "error") showError(reply.message);
-  } catch { showError("Not connected. Try again in a moment."); }
-});
+$("my-status").addEventListener("change", (event) => act({ type: "status", status: event.target.value }));
 
 $("composer").addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -408,22 +406,9 @@ $("composer").addEventListener("submit", async (event) => {
   const body = input.value.trim();
   if (!body || !selectedId) return;
   const type = noteMode() ? "note" : "message";
-  const message = { type, conversation: selectedId, client_id: newId(), body };
   input.value = "";
-  // Resent with the same client_id until the server answers: stored once, however many
-  // times it is sent (C8). Only a refusal gives the text back to edit.
-  for (;;) {
-    try {
-      const reply = await socket.request(message);
-      if (reply.type === "error") { showError(reply.message); input.value = body; }
-      else showError("");
-      return;
-    } catch {
-      if (socket.stopped) { input.value = body; return; }
-      showError("Reconnecting… your reply will be sent.");
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-  }
+  // Only a refusal (or logging out) gives the text back to edit.
+  if (!(await send({ type, conversation: selectedId, client_id: newId(), body }))) input.value = body;
 });
 const typing = typingSender(() => socket.send({ type: "typing", conversation: selectedId, note: noteMode() }));
 $("reply").addEventListener("input", () => { if (selectedId) typing(); });
