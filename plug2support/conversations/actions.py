@@ -184,6 +184,16 @@ def _existing_message(conversation: Conversation, sender: str, client_id: str) -
     )
 
 
+def _operator_resend(conversation: Conversation, client_id: str, user: User) -> Posted | None:
+    """The same operator sending the same client id again gets the stored message back."""
+    existing = _existing_message(conversation, Sender.OPERATOR, client_id)
+    if existing is None:
+        return None
+    if existing.author_id != user.pk:
+        raise ConversationError("invalid_client_id", "This client_id is already used.")
+    return Posted(existing, duplicate=True)
+
+
 def _publish(conversation: Conversation, *events: Event) -> None:
     """Each event to its topic (team-only ones never to the visitor's), then the summary."""
     for event in events:
@@ -301,11 +311,9 @@ def do_post_operator_message(
     try:
         with transaction.atomic():
             locked = _locked(conversation.pk)
-            existing = _existing_message(locked, Sender.OPERATOR, cid)
-            if existing is not None:
-                if existing.author_id != user.pk:
-                    raise ConversationError("invalid_client_id", "This client_id is already used.")
-                return Posted(existing, duplicate=True)
+            resent = _operator_resend(locked, cid, user)
+            if resent is not None:
+                return resent
             claimed = None
             if locked.assignee_id is None:
                 claimed = _claim(locked, user)
@@ -372,11 +380,9 @@ def do_add_note(membership: Membership, conversation: Conversation, *, client_id
     user = membership.user
     with transaction.atomic():
         locked = _locked(conversation.pk)
-        existing = _existing_message(locked, Sender.OPERATOR, cid)
-        if existing is not None:
-            if existing.author_id != user.pk:
-                raise ConversationError("invalid_client_id", "This client_id is already used.")
-            return Posted(existing, duplicate=True)
+        resent = _operator_resend(locked, cid, user)
+        if resent is not None:
+            return resent
         event = _append(locked, kind=EventKind.NOTE, sender=Sender.OPERATOR, author=user,
                         body=text, client_id=cid)
         _attach(event, ids, user)
