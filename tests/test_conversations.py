@@ -132,7 +132,7 @@ def test_replying_to_a_waiting_conversation_claims_it(acme: Tenant) -> None:
     conversation.refresh_from_db()
     assert conversation.assignee == alice.user
     kinds = list(conversation.events.order_by("seq").values_list("kind", "seq"))
-    assert kinds == [("message", 1), ("claimed", 2), ("message", 3)]
+    assert kinds == [("message", 1), ("claimed", 2), ("message", 3), ("stage_changed", 4)]
     assert posted.event.seq == 3
 
 

@@ -27,6 +27,7 @@ from plug2support.widgets.models import (
 )
 from plug2support.widgets.visits import INVITE_LIFETIME
 
+from . import stages
 from .models import (
     STAFF_ONLY_KINDS,
     Conversation,
@@ -34,6 +35,7 @@ from .models import (
     EventKind,
     Sender,
     Stage,
+    StageChange,
     TransferRequest,
     TransferStatus,
 )
@@ -246,10 +248,12 @@ def do_post_visitor_message(visitor: Visitor, *, client_id: object, body: object
         event = _append(conversation, kind=EventKind.MESSAGE, sender=Sender.VISITOR,
                         body=text, client_id=cid)
         conversation.preview = _attach(event, ids, visitor)
+        moved = _auto_move(conversation, stages.after_customer_reply(conversation.stage),
+                           "the customer replied")
         conversation.reply_by_email = conversation.reply_by_email or offline
         Conversation.objects.filter(pk=conversation.pk).update(
             preview=conversation.preview, reply_by_email=conversation.reply_by_email)
-        _publish(conversation, event)
+        _publish(conversation, *[e for e in (event, moved) if e is not None])
     return Posted(event, duplicate=False)
 
 
@@ -323,9 +327,10 @@ def do_post_operator_message(
                             author=user, body=text, client_id=cid)
             locked.preview = _attach(event, ids, user)
             Conversation.objects.filter(pk=locked.pk).update(preview=locked.preview)
+            moved = _auto_move(locked, stages.after_team_reply(locked.stage), "the team replied")
             if locked.reply_by_email and locked.visitor.email:
                 _email_reply(locked, event)
-            _publish(locked, *[e for e in (claimed, event) if e is not None])
+            _publish(locked, *[e for e in (claimed, event, moved) if e is not None])
     except IntegrityError:
         # Only a concurrent resend of the same client id gets here: return the stored one.
         existing = _existing_message(conversation, Sender.OPERATOR, cid)
@@ -650,3 +655,58 @@ def do_link_site_visitor(visitor: Visitor, vid: object) -> None:
     visitors list from now on."""
     if isinstance(vid, str) and vid:
         SiteVisitor.objects.filter(widget_id=visitor.widget_id, vid=vid).update(visitor=visitor)
+
+
+
+# --- stages (D1–D6) --------------------------------------------------------------------
+
+def _record_move(conversation: Conversation, to: str, by: User | None, why: str) -> Event:
+    """The history row, the conversation's new stage in memory, and a team-only event."""
+    from_stage = conversation.stage
+    now = timezone.now()
+    StageChange.objects.create(conversation=conversation, from_stage=from_stage,
+                               to_stage=to, at=now, by=by)
+    conversation.stage = to
+    labels = dict(Stage.choices)
+    who = display_name(by) if by else "Automatically"
+    return _append(conversation, kind=EventKind.STAGE_CHANGED, sender=Sender.SYSTEM, author=by,
+                   body=f"{who}: {labels[from_stage]} → {labels[to]} ({why})")
+
+
+def _auto_move(conversation: Conversation, to: str | None, why: str) -> Event | None:
+    """An automatic move inside the caller's transaction (the row is already locked)."""
+    if to is None or to == conversation.stage:
+        return None
+    Conversation.objects.filter(pk=conversation.pk).update(stage=to)
+    return _record_move(conversation, to, None, why)
+
+
+def do_move_stage(membership: Membership, conversation: Conversation, to: object,
+                  expected: object = None) -> Event:
+    """A manual move, checked against the table. `expected` is the stage the operator saw:
+    of two people moving the same conversation at once, only the first one wins."""
+    labels = dict(Stage.choices)
+    if not isinstance(to, str) or to not in labels:
+        raise ConversationError("unknown_stage", f"Unknown stage; one of: {', '.join(labels)}.")
+    with transaction.atomic():
+        current = Conversation.objects.values_list("stage", flat=True).get(pk=conversation.pk)
+        seen = expected if isinstance(expected, str) and expected in labels else current
+        if seen != current:
+            raise ConversationError("stage_conflict", f"Someone else just moved it to "
+                                    f"{labels[current]}.", stage=current)
+        if not stages.can_move(current, to):
+            allowed = sorted(labels[s] for s in stages.MANUAL_MOVES[current])
+            raise ConversationError(
+                "illegal_move", f"A conversation in {labels[current]} cannot move to "
+                f"{labels[to]}." + (f" Allowed: {', '.join(allowed)}." if allowed else
+                                    " It is final."), stage=current)
+        # Conditional: 0 rows means someone moved it between our read and this write.
+        if not Conversation.objects.filter(pk=conversation.pk, stage=current).update(stage=to):
+            latest = Conversation.objects.values_list("stage", flat=True).get(pk=conversation.pk)
+            raise ConversationError("stage_conflict", f"Someone else just moved it to "
+                                    f"{labels[latest]}.", stage=latest)
+        locked = _locked(conversation.pk)
+        locked.stage = current
+        event = _record_move(locked, to, membership.user, "moved by hand")
+        _publish(locked, event)
+    return event

@@ -16,7 +16,7 @@ from plug2support.widgets.models import Visitor, Widget
 
 
 class Stage(models.TextChoices):
-    """D1. The moves between them belong to the stages issue; new conversations start in New."""
+    """D1. The moves between them are in stages.py; valid new conversations start in New."""
 
     NEW = "new", "New"
     SUSPENDED = "suspended", "Suspended"
@@ -72,13 +72,14 @@ class EventKind(models.TextChoices):
     TRANSFER_DECLINED = "transfer_declined", "Transfer declined"
     TRANSFER_WITHDRAWN = "transfer_withdrawn", "Transfer withdrawn"
     REASSIGNED = "reassigned", "Reassigned"
+    STAGE_CHANGED = "stage_changed", "Stage changed"
 
 
 # Kinds that concern the team only: never published to the visitor's topic, never in the
 # widget's replay or HTTP API (C3, C4).
 STAFF_ONLY_KINDS = frozenset({
     EventKind.NOTE, EventKind.TRANSFER_REQUESTED, EventKind.TRANSFER_DECLINED,
-    EventKind.TRANSFER_WITHDRAWN,
+    EventKind.TRANSFER_WITHDRAWN, EventKind.STAGE_CHANGED,
 })
 
 
@@ -141,3 +142,23 @@ class TransferRequest(models.Model):
 
     def __str__(self) -> str:
         return f"transfer of {self.conversation_id} to {self.requested_by_id} ({self.status})"
+
+
+class StageChange(models.Model):
+    """D6: every stage change, automatic or manual, for metrics and the history."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE,
+                                     related_name="stage_changes")
+    from_stage = models.CharField(max_length=20, choices=Stage.choices)
+    to_stage = models.CharField(max_length=20, choices=Stage.choices)
+    at = models.DateTimeField()
+    # NULL for a move the system made (a message, dependencies completing).
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                           blank=True, related_name="+")
+
+    class Meta:
+        ordering = ["conversation_id", "at", "id"]
+        indexes = [models.Index(fields=["conversation", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.conversation_id}: {self.from_stage} → {self.to_stage}"

@@ -29,8 +29,10 @@ def test_image_typing_links_and_receipts(browser: Browser, demo: Any, live: str,
 
     alice.locator(".conv", has_text="part.png").click()
     expect(alice.locator("#thread .files img")).to_have_attribute("alt", "part.png")
-    natural = alice.locator("#thread .files img").evaluate("img => img.naturalWidth")
-    assert natural > 0  # the image really loaded from our origin
+    # The image really loads from our origin (decoded, with a size).
+    alice.wait_for_function(
+        "() => { const i = document.querySelector('#thread .files img');"
+        " return i && i.complete && i.naturalWidth > 0; }")
     link = alice.locator("#thread .msg a", has_text="https://example.com/part?id=7")
     expect(link).to_have_attribute("rel", "noopener noreferrer nofollow ugc")
     expect(link).to_have_attribute("target", "_blank")

@@ -78,7 +78,8 @@ function renderPane() {
       : `${c.served_by.name} is serving this visitor. Switch to a private note, or ask to take over.`;
   const threadEl = $("thread");
   const events = thread.ordered();
-  const lastEvent = events[events.length - 1];
+  const messages = events.filter((e) => e.kind === "message");
+  const lastMessage = messages[messages.length - 1];
   const items = events.map((e) => {
     const li = document.createElement("li");
     if (e.kind === "message" || e.kind === "note") {
@@ -101,12 +102,12 @@ function renderPane() {
     return li;
   });
   // Delivered / read by the visitor, under the team's last reply.
-  if (lastEvent && lastEvent.kind === "message" && lastEvent.sender === "operator" && c.receipts) {
+  if (lastMessage && lastMessage.sender === "operator" && c.receipts) {
     const receipt = document.createElement("li");
     receipt.className = "receipt";
-    receipt.textContent = c.receipts.visitor_read >= lastEvent.seq ? "Read"
-      : c.receipts.visitor_delivered >= lastEvent.seq ? "Delivered" : "Sent";
-    items.push(receipt);
+    receipt.textContent = c.receipts.visitor_read >= lastMessage.seq ? "Read"
+      : c.receipts.visitor_delivered >= lastMessage.seq ? "Delivered" : "Sent";
+    items.splice(events.indexOf(lastMessage) + 1, 0, receipt);
   }
   threadEl.replaceChildren(...items);
   threadEl.scrollTop = threadEl.scrollHeight;
