@@ -190,7 +190,8 @@ def open_operator(base: str, user: User, origin: str | None = None) -> WS:
     conn = ws_connect(base, "/ws/operator", origin, cookie=session_cookie(user))
     ws = WS(conn)
     assert ws.recv()["type"] == "welcome"
-    assert ws.recv()["type"] == "inbox"
+    # Live frames (another operator's presence) may come before the snapshot: kept queued.
+    ws.recv_until(lambda f: f["type"] == "inbox")
     return ws
 
 

@@ -18,8 +18,10 @@ from plug2support.accounts.models import Membership
 from plug2support.widgets.models import SiteVisitor, Widget
 from plug2support.widgets.visits import on_site_now
 
-from . import actions
+from . import actions, stages
 from .access import conversations_for, events_after, get_conversation_for_member
+from .metrics import for_conversation
+from .models import Stage
 from .serializers import conversation_summary, event_payload, user_ref
 
 INBOX_PAGE_SIZE = 100
@@ -44,6 +46,9 @@ def inbox(request: HttpRequest, membership: Membership,
             "max_chars": settings.MESSAGE_MAX_CHARS,
             "is_admin": membership.is_admin,
             "status": membership.status,
+            "stages": [{"value": v, "label": str(label)} for v, label in Stage.choices],
+            "moves": {k: sorted(v) for k, v in stages.MANUAL_MOVES.items()},
+            "metrics": for_conversation(selected).as_dict() if selected else None,
             "members": [user_ref(m.user) for m in Membership.objects.filter(
                 company_id=membership.company_id).select_related("user").order_by("user__name")],
         },

@@ -521,6 +521,12 @@ def _operator_for(scope: Scope) -> tuple[Any, str]:
 INBOX_SNAPSHOT_SIZE = 100
 
 
+def _metrics(conversation: Any) -> dict[str, float | None]:
+    from plug2support.conversations.metrics import for_conversation
+
+    return for_conversation(conversation).as_dict()
+
+
 def _inbox_snapshot(membership: Any) -> dict[str, Any]:
     from plug2support.conversations.access import conversations_for, pending_transfers_for
     from plug2support.notifications.actions import recent_for, unread_count
@@ -590,7 +596,8 @@ class OperatorSocket(Socket):
                 self.membership, frame.get("conversation"))
             after = _seq(frame.get("after"))
             await self.send_json({"type": "subscribed", "ref": ref,
-                                  "conversation": conversation_summary(conversation)})
+                                  "conversation": conversation_summary(conversation),
+                                  "metrics": await db(_metrics)(conversation)})
             self.follow_conversation(conversation.pk, after)
         elif kind == "unsubscribe":
             conversation_id = frame.get("conversation")
@@ -655,6 +662,14 @@ class OperatorSocket(Socket):
 
             await db(do_mark_read)(self.membership.user_id, self.membership.company_id)
             await self.send_json({"type": "notifications_read", "ref": ref, "unread": 0})
+        elif kind == "move":
+            conversation = await db(get_conversation_for_member)(
+                self.membership, frame.get("conversation"))
+            event = await db(actions.do_move_stage)(self.membership, conversation,
+                                                    frame.get("to"), frame.get("expected"))
+            await self.send_json({"type": "moved", "ref": ref, "conversation": conversation.pk,
+                                  "stage": frame.get("to"), "seq": event.seq,
+                                  "metrics": await db(_metrics)(conversation)})
         elif kind == "reassign":
             conversation = await db(get_conversation_for_member)(
                 self.membership, frame.get("conversation"))

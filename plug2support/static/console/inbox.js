@@ -13,6 +13,25 @@ const transfers = new Map(); // id → transfer request (pending ones I asked, o
 const $ = (id) => document.getElementById(id);
 const listEl = $("conversations");
 
+const stageLabels = Object.fromEntries(state.stages.map((s) => [s.value, s.label]));
+function stageLabel(stage) { return stageLabels[stage] || stage; }
+let metrics = state.metrics;
+
+function duration(seconds) {
+  if (seconds < 60) return `${Math.round(seconds)} s`;
+  if (seconds < 3600) return `${Math.round(seconds / 60)} min`;
+  if (seconds < 86400) return `${(seconds / 3600).toFixed(1)} h`;
+  return `${(seconds / 86400).toFixed(1)} days`;
+}
+
+function renderMetrics() {
+  const parts = [];
+  if (metrics && metrics.first_response_seconds != null) parts.push(`First response in ${duration(metrics.first_response_seconds)}`);
+  else parts.push("Waiting for a first response");
+  if (metrics && metrics.resolution_seconds != null) parts.push(`resolved in ${duration(metrics.resolution_seconds)}`);
+  $("pane-metrics").textContent = parts.join(" · ");
+}
+
 function servedLabel(c) {
   if (!c.served_by) return "Waiting";
   return c.served_by.id === me.id ? "Served by you" : `Served by ${c.served_by.name}`;
@@ -40,10 +59,29 @@ function renderList() {
     const served = document.createElement("span");
     served.className = `badge ${c.served_by ? "served" : "waiting"}`;
     served.textContent = servedLabel(c);
+    const tags = document.createElement("span");
+    tags.className = "conv-tags";
+    const stage = document.createElement("span");
+    stage.className = `stage ${c.stage}`;
+    stage.textContent = stageLabel(c.stage);
+    tags.append(served, stage);
+    if (c.stage === "needs_response") { // D5: the team owes an answer
+      const reply = document.createElement("button");
+      reply.type = "button";
+      reply.className = "button small reply-now";
+      reply.textContent = "Reply";
+      reply.addEventListener("click", (event) => {
+        event.preventDefault();
+        event.stopPropagation();
+        select(c.id, true);
+        $("reply").focus();
+      });
+      tags.append(reply);
+    }
     const widget = document.createElement("span");
     widget.className = "conv-widget";
     widget.textContent = c.widget.name;
-    a.append(top, preview, served, widget);
+    a.append(top, preview, tags, widget);
     a.addEventListener("click", (event) => { event.preventDefault(); select(c.id, true); });
     li.append(a);
     return li;
@@ -59,6 +97,11 @@ function renderPane() {
   $("pane-title").textContent = c.visitor.name;
   $("pane-sub").textContent = `${c.widget.name} · started ${timeOf(c.created_at)}`;
   $("served").textContent = servedLabel(c);
+  const stageSelect = $("stage");
+  stageSelect.replaceChildren(new Option(stageLabel(c.stage), c.stage, true, true),
+    ...(state.moves[c.stage] || []).map((to) => new Option(`Move to ${stageLabel(to)}`, to)));
+  stageSelect.dataset.current = c.stage;
+  renderMetrics();
   $("served").className = `served ${c.served_by ? "" : "waiting"}`;
   $("claim").hidden = Boolean(c.served_by);
   const mine = !c.served_by || c.served_by.id === me.id;
@@ -261,7 +304,7 @@ function showError(text) {
 
 function select(id, push) {
   if (selectedId && selectedId !== id) socket.send({ type: "unsubscribe", conversation: selectedId });
-  if (selectedId !== id) thread = new Thread();
+  if (selectedId !== id) { thread = new Thread(); metrics = null; }
   selectedId = id;
   showError("");
   if (push) history.pushState({ id }, "", `/inbox/${id}/`);
@@ -333,6 +376,7 @@ const socket = new LiveSocket("/ws/operator", {
         break;
       case "subscribed":
         conversations.set(frame.conversation.id, frame.conversation);
+        metrics = frame.metrics;
         renderPane();
         break;
       case "event":
@@ -386,6 +430,12 @@ const socket = new LiveSocket("/ws/operator", {
 });
 
 $("claim").addEventListener("click", () => act({ type: "claim", conversation: selectedId }));
+$("stage").addEventListener("change", async (event) => {
+  const expected = event.target.dataset.current;
+  const reply = await act({ type: "move", conversation: selectedId, to: event.target.value, expected });
+  if (reply) metrics = reply.metrics;
+  renderPane();
+});
 
 $("ask-transfer").addEventListener("click", () => answer({ type: "transfer_request", conversation: selectedId }));
 $("withdraw-transfer").addEventListener("click", () => {
