@@ -150,3 +150,25 @@ def test_the_widget_is_closed_on_a_holiday_even_with_operators_online(acme: Tena
     assert frame["availability"]["operators_online"] is True
     assert frame["availability"]["open"] is False
     assert frame["availability"]["next_change"] == "2026-12-28T08:00:00+00:00"  # Monday 09:00
+
+
+def test_open_widgets_follow_hours_saved_while_they_are_open(live: str) -> None:
+    from .conftest import make_tenant, open_operator, open_visitor
+
+    acme = make_tenant("Acme")
+    open_operator(live, acme.operators[0])
+    visitor, welcome = open_visitor(live, acme.widget)
+    assert welcome["availability"]["mode"] == "live"
+    # Hours that are not open now: only the day after tomorrow (in Kiribati's time).
+    from zoneinfo import ZoneInfo
+
+    later = (datetime.now(ZoneInfo("Pacific/Kiritimati")).weekday() + 2) % 7
+    closed = hours_post(timezone="Pacific/Kiritimati", holidays="")
+    for day in range(7):
+        closed[f"opens_{day}"], closed[f"closes_{day}"] = "", ""
+    closed[f"opens_{later}"], closed[f"closes_{later}"] = "09:00", "17:00"
+    logged_in_client(acme.owner).post(f"/settings/widgets/{acme.widget.pk}/", closed)
+    frame = visitor.recv_until(lambda f: f["type"] == "availability"
+                               and not f["availability"]["open"])
+    assert frame["availability"]["mode"] == "offline"
+    assert frame["availability"]["next_change"] is not None

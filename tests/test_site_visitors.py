@@ -135,3 +135,11 @@ def test_email_conversation_action_refuses_a_foreign_widget(acme: Tenant, globex
         actions.do_start_email_conversation(acme.membership(acme.owner), globex.widget,
                                             email="a@b.example", client_id="c", body="Hi")
     assert error.value.code == "not_found"
+
+
+def test_an_invite_is_handed_to_the_browser_once(acme: Tenant, client: Client) -> None:
+    page_view(client, acme)
+    visit = SiteVisitor.objects.get()
+    logged_in_client(acme.operators[0]).post(f"/visitors/{visit.pk}/chat", {"body": "Hi!"})
+    assert page_view(client, acme).json()["invite"] is not None
+    assert page_view(client, acme).json()["invite"] is None  # not reopened on every beat

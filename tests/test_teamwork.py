@@ -89,21 +89,23 @@ def test_bad_transfer_moves_are_refused_and_change_nothing(acme: Tenant) -> None
         actions.do_answer_transfer(bob, request, accept=True)  # asked of Alice, not Bob
     assert error.value.code == "not_yours"
 
-    # Alice no longer serves (an admin reassigned it to the owner): her answer is refused.
-    actions.do_reassign(owner, conversation, acme.owner.pk)
-    before = conversation.events.count()
-    with pytest.raises(ConversationError) as error:
-        actions.do_answer_transfer(alice, request, accept=True)
-    assert error.value.code == "not_serving"
-    conversation.refresh_from_db()
-    assert conversation.assignee == acme.owner and conversation.events.count() == before
-
     # An accept of a withdrawn request is refused.
     actions.do_withdraw_transfer(bob, request)
     with pytest.raises(ConversationError) as error:
         actions.do_answer_transfer(alice, request, accept=True)
     assert error.value.code == "transfer_closed"
     assert TransferRequest.objects.get(pk=request.pk).status == "withdrawn"
+
+    # Alice no longer serves (an admin reassigned it to the owner): the request asked of her
+    # is closed, and her answer is refused with nothing changed.
+    request = actions.do_request_transfer(bob, conversation)
+    actions.do_reassign(owner, conversation, acme.owner.pk)
+    before = conversation.events.count()
+    with pytest.raises(ConversationError) as error:
+        actions.do_answer_transfer(alice, request, accept=True)
+    assert error.value.code == "transfer_closed" and "withdrawn" in error.value.message
+    conversation.refresh_from_db()
+    assert conversation.assignee == acme.owner and conversation.events.count() == before
 
 
 def test_only_owners_and_admins_reassign_and_only_to_their_own_people(
@@ -209,3 +211,19 @@ def test_a_reconnecting_visitor_replays_around_notes(live: str, tenants: Any) ->
     alice.request({"type": "message", "conversation": cid, "client_id": "a3", "body": "four"})
     nxt = back.recv_until(lambda f: f["type"] == "event")
     assert nxt["body"] == "four"
+
+
+def test_a_hand_over_closes_the_other_requests_and_tells_the_new_operator(acme: Tenant) -> None:
+    from plug2support.accounts.models import Membership, Role, User
+    from plug2support.notifications.models import Notification
+
+    conversation, _, _ = served_conversation(acme)
+    carol = User.objects.create_user(email="carol@acme.test", name="Carol", password="x")
+    Membership.objects.create(user=carol, company=acme.company, role=Role.OPERATOR)
+    bob = acme.membership(acme.operators[1])
+    first = actions.do_request_transfer(bob, conversation)
+    second = actions.do_request_transfer(acme.membership(carol), conversation)
+    actions.do_answer_transfer(acme.membership(acme.operators[0]), first, accept=True)
+    assert TransferRequest.objects.get(pk=second.pk).status == "withdrawn"
+    actions.do_reassign(acme.membership(acme.owner), conversation, carol.pk)
+    assert Notification.objects.filter(user=carol, kind="reassigned").count() == 1

@@ -444,6 +444,20 @@ def do_request_transfer(membership: Membership, conversation: Conversation) -> T
     return request
 
 
+def _close_other_requests(conversation: Conversation, keep: int | None = None) -> None:
+    """Whoever asked for the visitor before it changed hands asked the wrong person now."""
+    stale = TransferRequest.objects.filter(conversation=conversation,
+                                           status=TransferStatus.PENDING)
+    if keep is not None:
+        stale = stale.exclude(pk=keep)
+    stale = stale.select_related("requested_by", "asked_of")
+    for request in stale:
+        TransferRequest.objects.filter(pk=request.pk).update(
+            status=TransferStatus.WITHDRAWN, decided_at=timezone.now())
+        request.status = TransferStatus.WITHDRAWN
+        _publish_transfer(conversation, request)
+
+
 def _pending(request_id: int) -> TransferRequest:
     request = (TransferRequest.objects.select_for_update(of=("self",))
                .select_related("requested_by", "asked_of").get(pk=request_id))
@@ -472,6 +486,7 @@ def do_answer_transfer(membership: Membership, request: TransferRequest, *,
             if not moved:  # pragma: no cover - the row is locked; kept as a guard
                 raise ConversationError("not_serving", "You no longer serve this conversation.")
             locked.assignee = request.requested_by
+            _close_other_requests(locked, keep=request.pk)
             status, kind = TransferStatus.ACCEPTED, EventKind.TRANSFER_ACCEPTED
             body = f"{display_name(request.requested_by)} took over from {display_name(user)}"
         else:
@@ -521,6 +536,12 @@ def do_reassign(membership: Membership, conversation: Conversation, to_user_id: 
         Conversation.objects.filter(pk=locked.pk).update(assignee=target.user,
                                                          updated_at=timezone.now())
         locked.assignee = target.user
+        _close_other_requests(locked)
+        from plug2support.notifications.actions import do_notify
+
+        do_notify(company_id=locked.company_id, user_ids=[target.user_id], kind="reassigned",
+                  title=f"{display_name(membership.user)} handed you "
+                        f"{locked.visitor.display_name}", url=f"/inbox/{locked.pk}/")
         event = _append(locked, kind=EventKind.REASSIGNED, sender=Sender.SYSTEM,
                         author=membership.user,
                         body=f"{display_name(membership.user)} handed the visitor to "

@@ -76,11 +76,13 @@ def operators_online(company_id: int) -> bool:
     return online_members(company_id).exists()
 
 
-def publish_availability(company_id: int) -> None:
-    """Tell the company's widgets and consoles. Cheap enough to call on every change."""
+def publish_availability(company_id: int, hours_changed: int | None = None) -> None:
+    """Tell the company's widgets and consoles. Cheap enough to call on every change.
+    `hours_changed`: the widget whose business hours were just saved (its sockets reload)."""
     online = operators_online(company_id)
     hub.publish(availability_topic(company_id),
-                {"type": "_availability", "operators_online": online})
+                {"type": "_availability", "operators_online": online,
+                 "hours_changed": hours_changed})
     from plug2support.conversations.actions import company_topic
 
     hub.publish(company_topic(company_id),

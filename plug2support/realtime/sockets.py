@@ -414,6 +414,8 @@ class WidgetSocket(Socket):
 
     async def on_other(self, payload: dict[str, Any]) -> None:
         if payload.get("type") == "_availability":
+            if payload.get("hours_changed") == self.visitor.widget_id:
+                self.schedule = await db(_schedule_of)(self.visitor.widget_id)
             await self.send_json(availability_frame(self.schedule, payload["operators_online"]))
             return
         if payload.get("type") == "conversation_started":
@@ -422,7 +424,7 @@ class WidgetSocket(Socket):
                 await self.send_json(payload)
                 self.follow_conversation(payload["conversation"]["id"], 0)
             return
-        await self.send_json(payload)
+        await super().on_other(payload)
 
 
 def _is_id(value: object) -> TypeGuard[int]:
@@ -469,6 +471,12 @@ def _welcome(visitor: Any, token: str) -> tuple[Any, dict[str, Any]]:
         "availability": availability_frame(schedule, presence.operators_online(
             visitor.widget.company_id))["availability"],
     }
+
+
+def _schedule_of(widget_id: int) -> Any:
+    from plug2support.widgets.models import Widget
+
+    return Widget.objects.get(pk=widget_id).schedule()
 
 
 def availability_frame(schedule: Any, operators_online: bool) -> dict[str, Any]:
@@ -685,7 +693,7 @@ class OperatorSocket(Socket):
             self._closed = True
             await self._send({"type": "websocket.close", "code": CLOSE_UNAUTHORISED})
             return
-        await self.send_json(payload)
+        await super().on_other(payload)
 
 
 ENDPOINTS: dict[str, type[Socket]] = {

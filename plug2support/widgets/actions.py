@@ -42,4 +42,5 @@ def do_save_hours(widget: Widget, form: HoursForm) -> None:
                                 for d, n in data["holidays"])
     from plug2support.realtime.presence import publish_availability
 
-    transaction.on_commit(lambda: publish_availability(widget.company_id))
+    transaction.on_commit(lambda: publish_availability(widget.company_id,
+                                                       hours_changed=widget.pk))

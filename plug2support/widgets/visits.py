@@ -15,8 +15,12 @@ VID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 # A visit ends after this long without a page view or heartbeat; the next one is a new
 # session (and makes the visitor "returning").
 SESSION_GAP = timedelta(minutes=30)
-# The loader beats every 30 s while the page is visible: seen within this, "on site now".
-ON_SITE_WINDOW = timedelta(seconds=75)
+def on_site_window() -> timedelta:
+    """The loader beats every SITE_HEARTBEAT_SECONDS while the page is visible: seen within
+    two and a half beats, "on site now"."""
+    from django.conf import settings
+
+    return timedelta(seconds=settings.SITE_HEARTBEAT_SECONDS * 2.5)
 INVITE_LIFETIME = timedelta(hours=1)
 
 
@@ -57,16 +61,18 @@ def do_record_page_view(widget: Widget, *, vid: object, url: object, title: obje
         for name, value in fields.items():
             setattr(site_visitor, name, value)
         site_visitor.save()
+        # Handed out once: the loader opens the chat once, and a visitor who closes it is
+        # not pestered on every heartbeat. The code stays valid for the frame to redeem.
         invite = (ProactiveInvite.objects.select_for_update()
                   .filter(site_visitor=site_visitor, accepted_at__isnull=True,
-                          created_at__gte=now - INVITE_LIFETIME)
-                  .select_related("conversation").order_by("-created_at").first())
-        if invite is not None and invite.delivered_at is None:
+                          delivered_at__isnull=True, created_at__gte=now - INVITE_LIFETIME)
+                  .order_by("-created_at").first())
+        if invite is not None:
             ProactiveInvite.objects.filter(pk=invite.pk).update(delivered_at=now)
     return site_visitor, invite
 
 
 def on_site_now(company_id: int) -> QuerySet[SiteVisitor]:
-    since = timezone.now() - ON_SITE_WINDOW
+    since = timezone.now() - on_site_window()
     return (SiteVisitor.objects.filter(widget__company_id=company_id, last_seen_at__gte=since)
             .select_related("widget", "visitor").order_by("session_started_at"))
