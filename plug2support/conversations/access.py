@@ -13,7 +13,7 @@ from .models import Conversation, Event, TransferRequest
 def conversations_for(membership: Membership) -> QuerySet[Conversation]:
     return Conversation.objects.filter(company_id=membership.company_id).select_related(
         "assignee", "widget", "visitor"
-    )
+    ).prefetch_related("tag_links__tag")
 
 
 def get_conversation_for_member(membership: Membership, conversation_id: object) -> Conversation:

@@ -73,13 +73,16 @@ class EventKind(models.TextChoices):
     TRANSFER_WITHDRAWN = "transfer_withdrawn", "Transfer withdrawn"
     REASSIGNED = "reassigned", "Reassigned"
     STAGE_CHANGED = "stage_changed", "Stage changed"
+    TAGGED = "tagged", "Tagged"
+    UNTAGGED = "untagged", "Untagged"
 
 
 # Kinds that concern the team only: never published to the visitor's topic, never in the
 # widget's replay or HTTP API (C3, C4).
 STAFF_ONLY_KINDS = frozenset({
     EventKind.NOTE, EventKind.TRANSFER_REQUESTED, EventKind.TRANSFER_DECLINED,
-    EventKind.TRANSFER_WITHDRAWN, EventKind.STAGE_CHANGED,
+    EventKind.TRANSFER_WITHDRAWN, EventKind.STAGE_CHANGED, EventKind.TAGGED,
+    EventKind.UNTAGGED,
 })
 
 
@@ -162,3 +165,45 @@ class StageChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.conversation_id}: {self.from_stage} → {self.to_stage}"
+
+
+# D7: the seed's built-in tags. "Priority/Escalated" and "Fast/Slow Moving" are read as two
+# tags each; "Resolution" carries a value ("Resolution: refunded").
+BUILT_IN_TAGS = ("Stalled", "Priority", "Escalated", "Fast moving", "Slow moving", "Blocked",
+                 "Resolution")
+VALUE_TAGS = frozenset({"Resolution"})
+
+
+class Tag(models.Model):
+    """A company's tag: the built-in ones (created with the company) and its own."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="tags")
+    name = models.CharField(max_length=50)
+    built_in = models.BooleanField(default=False)
+    # A tag that needs a value when applied ("Resolution: refunded").
+    takes_value = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-built_in", "name"]
+        constraints = [models.UniqueConstraint(fields=["company", "name"],
+                                               name="one_tag_name_per_company")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ConversationTag(models.Model):
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE,
+                                     related_name="tag_links")
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="links")
+    value = models.CharField(max_length=100, blank=True, default="")
+    added_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                 null=True, related_name="+")
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["conversation", "tag"],
+                                               name="one_link_per_tag")]
+
+    def __str__(self) -> str:
+        return f"{self.tag}: {self.value}" if self.value else str(self.tag)

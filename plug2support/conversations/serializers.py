@@ -53,6 +53,8 @@ def conversation_summary(conversation: Conversation) -> dict[str, Any]:
         "served_by": user_ref(conversation.assignee),
         "last_seq": conversation.last_seq,
         "receipts": receipts(conversation),
+        "tags": [{"id": link.tag_id, "name": link.tag.name, "value": link.value}
+                 for link in conversation.tag_links.all()],
         "preview": conversation.preview,
         "created_at": conversation.created_at.isoformat(),
         "updated_at": conversation.updated_at.isoformat(),

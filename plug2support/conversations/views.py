@@ -49,6 +49,8 @@ def inbox(request: HttpRequest, membership: Membership,
             "stages": [{"value": v, "label": str(label)} for v, label in Stage.choices],
             "moves": {k: sorted(v) for k, v in stages.MANUAL_MOVES.items()},
             "metrics": for_conversation(selected).as_dict() if selected else None,
+            "tags": [{"id": t.pk, "name": t.name, "takes_value": t.takes_value}
+                     for t in actions.tags_for(membership.company_id)],
             "members": [user_ref(m.user) for m in Membership.objects.filter(
                 company_id=membership.company_id).select_related("user").order_by("user__name")],
         },

@@ -678,6 +678,22 @@ class OperatorSocket(Socket):
             await self.send_json({"type": "moved", "ref": ref, "conversation": conversation.pk,
                                   "stage": frame.get("to"), "seq": event.seq,
                                   "metrics": await db(_metrics)(conversation)})
+        elif kind in ("tag", "untag"):
+            conversation = await db(get_conversation_for_member)(
+                self.membership, frame.get("conversation"))
+            if kind == "tag":
+                event = await db(actions.do_tag)(self.membership, conversation, frame.get("tag"),
+                                                 frame.get("value", ""))
+            else:
+                event = await db(actions.do_untag)(self.membership, conversation,
+                                                   frame.get("tag"))
+            await self.send_json({"type": "tagged" if kind == "tag" else "untagged", "ref": ref,
+                                  "conversation": conversation.pk, "seq": event.seq})
+        elif kind == "create_tag":
+            tag = await db(actions.do_create_tag)(self.membership, frame.get("name"))
+            await self.send_json({"type": "tag_created", "ref": ref,
+                                  "tag": {"id": tag.pk, "name": tag.name,
+                                          "takes_value": tag.takes_value}})
         elif kind == "reassign":
             conversation = await db(get_conversation_for_member)(
                 self.membership, frame.get("conversation"))

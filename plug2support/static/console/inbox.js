@@ -32,6 +32,32 @@ function renderMetrics() {
   $("pane-metrics").textContent = parts.join(" · ");
 }
 
+const tagsById = new Map(state.tags.map((t) => [t.id, t]));
+
+function renderTags(c) {
+  $("chips").replaceChildren(...(c.tags || []).map((t) => {
+    const li = document.createElement("li");
+    li.className = "chip";
+    li.append(t.value ? `${t.name}: ${t.value}` : t.name);
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.textContent = "×";
+    remove.setAttribute("aria-label", `Remove the tag ${t.name}`);
+    remove.addEventListener("click", () => act({ type: "untag", conversation: c.id, tag: t.id }));
+    li.append(remove);
+    return li;
+  }));
+  const applied = new Set((c.tags || []).map((t) => t.id));
+  const pick = $("tag-pick");
+  const chosen = pick.value;
+  pick.replaceChildren(new Option("Add a tag…", ""),
+    ...[...tagsById.values()].filter((t) => !applied.has(t.id)).map((t) => new Option(t.name, t.id)),
+    new Option("New tag…", "new"));
+  pick.value = [...pick.options].some((o) => o.value === chosen) ? chosen : "";
+  const tag = tagsById.get(Number(pick.value));
+  $("tag-value").hidden = !(tag && tag.takes_value);
+}
+
 function servedLabel(c) {
   if (!c.served_by) return "Waiting";
   return c.served_by.id === me.id ? "Served by you" : `Served by ${c.served_by.name}`;
@@ -65,6 +91,12 @@ function renderList() {
     stage.className = `stage ${c.stage}`;
     stage.textContent = stageLabel(c.stage);
     tags.append(served, stage);
+    for (const t of c.tags || []) {
+      const chip = document.createElement("span");
+      chip.className = "conv-chip";
+      chip.textContent = t.value ? `${t.name}: ${t.value}` : t.name;
+      tags.append(chip);
+    }
     if (c.stage === "needs_response") { // D5: the team owes an answer
       const reply = document.createElement("button");
       reply.type = "button";
@@ -102,6 +134,7 @@ function renderPane() {
     ...(state.moves[c.stage] || []).map((to) => new Option(`Move to ${stageLabel(to)}`, to)));
   stageSelect.dataset.current = c.stage;
   renderMetrics();
+  renderTags(c);
   $("served").className = `served ${c.served_by ? "" : "waiting"}`;
   $("claim").hidden = Boolean(c.served_by);
   const mine = !c.served_by || c.served_by.id === me.id;
@@ -448,6 +481,25 @@ $("reassign").addEventListener("submit", (event) => {
   act({ type: "reassign", conversation: selectedId, to: Number($("reassign-to").value) });
 });
 for (const radio of document.querySelectorAll("input[name=mode]")) radio.addEventListener("change", renderPane);
+$("tag-pick").addEventListener("change", () => {
+  const tag = tagsById.get(Number($("tag-pick").value));
+  $("tag-value").hidden = !(tag && tag.takes_value);
+});
+$("add-tag").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  let choice = $("tag-pick").value;
+  if (!choice) return;
+  if (choice === "new") {
+    const name = prompt("Name of the new tag");
+    if (!name) return;
+    const created = await act({ type: "create_tag", name });
+    if (!created) return;
+    tagsById.set(created.tag.id, created.tag);
+    choice = String(created.tag.id);
+  }
+  const reply = await act({ type: "tag", conversation: selectedId, tag: Number(choice), value: $("tag-value").value });
+  if (reply) { $("tag-value").value = ""; $("tag-pick").value = ""; }
+});
 $("my-status").value = state.status;
 $("my-status").addEventListener("change", (event) => act({ type: "status", status: event.target.value }));
 

@@ -1,0 +1,89 @@
+"""Tags (D7): the built-in ones and the company's own; a tag of another company, a missing
+value or a duplicate name is refused and nothing changes."""
+
+from __future__ import annotations
+
+import pytest
+
+from plug2support.conversations import actions
+from plug2support.conversations.actions import ConversationError
+from plug2support.conversations.models import Conversation, ConversationTag, Tag
+
+from .conftest import Tenant, make_tenant, open_operator, open_visitor
+
+
+def conversation_of(tenant: Tenant) -> Conversation:
+    visitor, _ = actions.do_identify_visitor(tenant.widget, None)
+    posted = actions.do_post_visitor_message(visitor, client_id="v", body="Hi")
+    return Conversation.objects.get(pk=posted.event.conversation_id)
+
+
+def tag_named(tenant: Tenant, name: str) -> Tag:
+    return next(t for t in actions.tags_for(tenant.company.pk) if t.name == name)
+
+
+def test_every_company_has_the_built_in_tags(acme: Tenant) -> None:
+    names = [t.name for t in actions.tags_for(acme.company.pk) if t.built_in]
+    assert set(names) == {"Stalled", "Priority", "Escalated", "Fast moving", "Slow moving",
+                          "Blocked", "Resolution"}
+    actions.tags_for(acme.company.pk)  # idempotent
+    assert Tag.objects.filter(company=acme.company).count() == 7
+
+
+def test_tagging_with_and_without_a_value(acme: Tenant) -> None:
+    conversation = conversation_of(acme)
+    alice = acme.membership(acme.operators[0])
+    actions.do_tag(alice, conversation, tag_named(acme, "Escalated").pk)
+    with pytest.raises(ConversationError) as error:
+        actions.do_tag(alice, conversation, tag_named(acme, "Resolution").pk)
+    assert error.value.code == "value_required"
+    actions.do_tag(alice, conversation, tag_named(acme, "Resolution").pk, "refunded")
+    links = {str(link) for link in ConversationTag.objects.all()}
+    assert links == {"Escalated", "Resolution: refunded"}
+    actions.do_untag(alice, conversation, tag_named(acme, "Escalated").pk)
+    with pytest.raises(ConversationError) as error:
+        actions.do_untag(alice, conversation, tag_named(acme, "Escalated").pk)
+    assert error.value.code == "not_tagged"
+
+
+def test_a_company_makes_its_own_tags_once(acme: Tenant, globex: Tenant) -> None:
+    alice = acme.membership(acme.operators[0])
+    tag = actions.do_create_tag(alice, "  Billing   question ")
+    assert tag.name == "Billing question" and not tag.built_in
+    for bad, code in (("billing QUESTION", "tag_exists"), ("", "invalid_tag"),
+                      ("x" * 51, "invalid_tag"), (None, "invalid_tag")):
+        with pytest.raises(ConversationError) as error:
+            actions.do_create_tag(alice, bad)
+        assert error.value.code == code
+    # Globex may have its own tag of the same name.
+    actions.do_create_tag(globex.membership(globex.owner), "Billing question")
+
+
+def test_another_companys_tag_cannot_be_applied(acme: Tenant, globex: Tenant) -> None:
+    conversation = conversation_of(acme)
+    theirs = actions.do_create_tag(globex.membership(globex.owner), "Secret")
+    with pytest.raises(ConversationError) as error:
+        actions.do_tag(acme.membership(acme.owner), conversation, theirs.pk)
+    assert error.value.code == "not_found"
+    assert not ConversationTag.objects.exists()
+
+
+def test_tags_over_the_socket_show_in_the_summary(live: str) -> None:
+    acme, globex = make_tenant("Acme"), make_tenant("Globex")
+    visitor, _ = open_visitor(live, acme.widget)
+    cid = visitor.request({"type": "message", "client_id": "v", "body": "Hi"})["conversation"]
+    alice = open_operator(live, acme.operators[0])
+    created = alice.request({"type": "create_tag", "name": "VIP"})
+    assert created["type"] == "tag_created"
+    assert alice.request({"type": "tag", "conversation": cid,
+                          "tag": created["tag"]["id"]})["type"] == "tagged"
+    summary = alice.recv_until(lambda f: f["type"] == "conversation"
+                               and f["conversation"]["tags"])
+    assert summary["conversation"]["tags"] == [{"id": created["tag"]["id"], "name": "VIP",
+                                                "value": ""}]
+    intruder = open_operator(live, globex.owner)
+    assert intruder.request({"type": "tag", "conversation": cid,
+                             "tag": created["tag"]["id"]})["code"] == "not_found"
+    own = intruder.request({"type": "create_tag", "name": "Mine"})
+    refused = alice.request({"type": "tag", "conversation": cid, "tag": own["tag"]["id"]})
+    assert refused["code"] == "not_found"
