@@ -52,6 +52,7 @@ urlpatterns = [
     path("notifications/", notifications.notification_list, name="notifications"),
     # inbox
     path("inbox/", conversations.inbox, name="inbox"),
+    path("inbox/list", conversations.inbox_list, name="inbox_list"),
     path("inbox/<int:conversation_id>/", conversations.inbox, name="conversation"),
     path("visitors/", conversations.visitors, name="visitors"),
     path("visitors/<int:site_visitor_id>/chat", conversations.start_chat, name="start_chat"),

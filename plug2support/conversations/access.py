@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 
 from plug2support.accounts.models import Membership
 
-from .models import Conversation, Event, TransferRequest
+from .models import Conversation, ConversationTag, Event, TransferRequest
 
 
 def conversations_for(membership: Membership) -> QuerySet[Conversation]:
     return Conversation.objects.filter(company_id=membership.company_id).select_related(
         "assignee", "widget", "visitor"
-    ).prefetch_related("tag_links__tag")
+    ).prefetch_related(
+        # One query for the tags of the whole page, their names joined in.
+        Prefetch("tag_links", queryset=ConversationTag.objects.select_related("tag")))
 
 
 def get_conversation_for_member(membership: Membership, conversation_id: object) -> Conversation:

@@ -241,8 +241,8 @@ def do_post_visitor_message(visitor: Visitor, *, client_id: object, body: object
             )
         if conversation is None:
             conversation = Conversation.objects.create(
-                company_id=visitor.widget.company_id, widget=visitor.widget, visitor=visitor
-            )
+                company_id=visitor.widget.company_id, widget=visitor.widget, visitor=visitor,
+                priority=_initial_priority(visitor))
             conversation = _locked(conversation.pk)
             publish_after_commit(visitor_topic(visitor.pk), {
                 "type": "conversation_started", "conversation": {"id": conversation.pk}})
@@ -252,10 +252,33 @@ def do_post_visitor_message(visitor: Visitor, *, client_id: object, body: object
         moved = _auto_move(conversation, stages.after_customer_reply(conversation.stage),
                            "the customer replied")
         conversation.reply_by_email = conversation.reply_by_email or offline
+        conversation.waiting_since = conversation.waiting_since or event.created_at
         Conversation.objects.filter(pk=conversation.pk).update(
-            preview=conversation.preview, reply_by_email=conversation.reply_by_email)
+            preview=conversation.preview, reply_by_email=conversation.reply_by_email,
+            waiting_since=conversation.waiting_since)
         _publish(conversation, *[e for e in (event, moved) if e is not None])
     return Posted(event, duplicate=False)
+
+
+def _initial_priority(visitor: Visitor) -> int:
+    """D9: a visitor we know nothing about comes after one who told us who they are (the
+    customer-org rules of the contacts work refine this)."""
+    from .models import Priority
+
+    return Priority.NORMAL if visitor.email else Priority.LOW
+
+
+def do_set_priority(membership: Membership, conversation: Conversation, priority: object) -> None:
+    from .models import Priority
+
+    if not isinstance(priority, int) or isinstance(priority, bool) \
+            or priority not in Priority.values:
+        raise ConversationError("invalid_priority", "priority is 0 (low) to 3 (urgent).")
+    with transaction.atomic():
+        locked = _locked(conversation.pk)
+        Conversation.objects.filter(pk=locked.pk).update(priority=priority)
+        locked.priority = priority
+        _publish(locked)
 
 
 def _email_reply(conversation: Conversation, event: Event) -> None:
@@ -327,7 +350,9 @@ def do_post_operator_message(
             event = _append(locked, kind=EventKind.MESSAGE, sender=Sender.OPERATOR,
                             author=user, body=text, client_id=cid)
             locked.preview = _attach(event, ids, user)
-            Conversation.objects.filter(pk=locked.pk).update(preview=locked.preview)
+            locked.waiting_since = None  # the team has answered
+            Conversation.objects.filter(pk=locked.pk).update(preview=locked.preview,
+                                                             waiting_since=None)
             moved = _auto_move(locked, stages.after_team_reply(locked.stage), "the team replied")
             if locked.reply_by_email and locked.visitor.email:
                 _email_reply(locked, event)

@@ -27,6 +27,15 @@ class Stage(models.TextChoices):
     ARCHIVED = "archived", "Archived"
 
 
+class Priority(models.IntegerChoices):
+    """D9: unidentified visitors come after known customers; the team can raise it."""
+
+    LOW = 0, "Low"
+    NORMAL = 1, "Normal"
+    HIGH = 2, "High"
+    URGENT = 3, "Urgent"
+
+
 class Conversation(models.Model):
     company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="conversations")
     widget = models.ForeignKey(Widget, on_delete=models.CASCADE, related_name="conversations")
@@ -36,6 +45,10 @@ class Conversation(models.Model):
     assignee = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
                                  null=True, blank=True, related_name="served_conversations")
     last_seq = models.PositiveBigIntegerField(default=0)
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.LOW)
+    # Since when the customer has been waiting for the team (their first unanswered
+    # message); NULL when the team spoke last. The inbox orders by it (D9).
+    waiting_since = models.DateTimeField(null=True, blank=True)
     # Delivered/read state (C4): the highest seq each side's client has received / shown.
     visitor_delivered_seq = models.PositiveBigIntegerField(default=0)
     visitor_read_seq = models.PositiveBigIntegerField(default=0)
@@ -51,6 +64,7 @@ class Conversation(models.Model):
         indexes = [
             models.Index(fields=["company", "-updated_at"]),
             models.Index(fields=["visitor", "-created_at"]),
+            models.Index(fields=["company", "stage", "-priority", "waiting_since"]),
         ]
 
     def __str__(self) -> str:

@@ -50,6 +50,9 @@ def conversation_summary(conversation: Conversation) -> dict[str, Any]:
         "widget": {"id": conversation.widget_id, "name": conversation.widget.name},
         "visitor": {"id": conversation.visitor_id, "name": conversation.visitor.display_name},
         "stage": conversation.stage,
+        "priority": conversation.priority,
+        "waiting_since": conversation.waiting_since.isoformat()
+        if conversation.waiting_since else None,
         "served_by": user_ref(conversation.assignee),
         "last_seq": conversation.last_seq,
         "receipts": receipts(conversation),

@@ -8,7 +8,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -19,12 +19,11 @@ from plug2support.widgets.models import SiteVisitor, Widget
 from plug2support.widgets.visits import on_site_now
 
 from . import actions, stages
-from .access import conversations_for, events_after, get_conversation_for_member
+from .access import events_after, get_conversation_for_member
+from .inbox import VIEWS, Filters, InboxError, inbox_page
 from .metrics import for_conversation
-from .models import Stage
+from .models import Priority, Stage
 from .serializers import conversation_summary, event_payload, user_ref
-
-INBOX_PAGE_SIZE = 100
 
 
 @membership_required()
@@ -35,7 +34,7 @@ def inbox(request: HttpRequest, membership: Membership,
     if conversation_id is not None:
         selected = get_conversation_for_member(membership, conversation_id)
         events = [event_payload(e) for e in events_after(selected.pk, 0)]
-    conversations = conversations_for(membership).order_by("-updated_at")[:INBOX_PAGE_SIZE]
+    conversations = inbox_page(membership, Filters())
     return render(request, "conversations/inbox.html", {
         "selected": selected,
         "inbox_state": {
@@ -51,6 +50,10 @@ def inbox(request: HttpRequest, membership: Membership,
             "metrics": for_conversation(selected).as_dict() if selected else None,
             "tags": [{"id": t.pk, "name": t.name, "takes_value": t.takes_value}
                      for t in actions.tags_for(membership.company_id)],
+            "views": VIEWS,
+            "priorities": [{"value": v, "label": str(label)} for v, label in Priority.choices],
+            "widgets": [{"id": w.pk, "name": w.name} for w in Widget.objects.filter(
+                company_id=membership.company_id).order_by("name")],
             "members": [user_ref(m.user) for m in Membership.objects.filter(
                 company_id=membership.company_id).select_related("user").order_by("user__name")],
         },
@@ -118,3 +121,15 @@ def start_chat(request: HttpRequest, membership: Membership, site_visitor_id: in
         messages.error(request, error.message)
         return redirect("visitors")
     return redirect("conversation", conversation_id=posted.event.conversation_id)
+
+
+@membership_required()
+def inbox_list(request: HttpRequest, membership: Membership) -> HttpResponse:
+    """The inbox list as JSON, for a view, filters and a search (D10)."""
+    try:
+        filters = Filters.parse(request.GET)
+    except InboxError as error:
+        return JsonResponse({"error": {"code": "bad_filter", "message": error.message}},
+                            status=400)
+    return JsonResponse({"conversations": [conversation_summary(c)
+                                           for c in inbox_page(membership, filters)]})

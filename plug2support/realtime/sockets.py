@@ -689,6 +689,14 @@ class OperatorSocket(Socket):
                                                    frame.get("tag"))
             await self.send_json({"type": "tagged" if kind == "tag" else "untagged", "ref": ref,
                                   "conversation": conversation.pk, "seq": event.seq})
+        elif kind == "priority":
+            conversation = await db(get_conversation_for_member)(
+                self.membership, frame.get("conversation"))
+            await db(actions.do_set_priority)(self.membership, conversation,
+                                              frame.get("priority"))
+            await self.send_json({"type": "priority", "ref": ref,
+                                  "conversation": conversation.pk,
+                                  "priority": frame.get("priority")})
         elif kind == "create_tag":
             tag = await db(actions.do_create_tag)(self.membership, frame.get("name"))
             await self.send_json({"type": "tag_created", "ref": ref,

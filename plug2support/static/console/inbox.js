@@ -63,13 +63,78 @@ function servedLabel(c) {
   return c.served_by.id === me.id ? "Served by you" : `Served by ${c.served_by.name}`;
 }
 
+// The same order as the server: priority, then the longest-waiting customer first.
+function compare(a, b) {
+  if (a.priority !== b.priority) return b.priority - a.priority;
+  if (a.waiting_since && b.waiting_since && a.waiting_since !== b.waiting_since) return a.waiting_since.localeCompare(b.waiting_since);
+  if (a.waiting_since && !b.waiting_since) return -1;
+  if (!a.waiting_since && b.waiting_since) return 1;
+  return b.updated_at.localeCompare(a.updated_at);
+}
+
+// --- filters and views (D10): the server answers a filter; live updates keep it current ---
+const filters = { view: "all_open", stage: "", owner: "", tag: "", priority: "", widget: "", q: "" };
+const CLOSED = new Set(["resolved", "archived"]);
+
+function fillSelect(id, first, options) {
+  $(id).replaceChildren(new Option(first, ""), ...options.map(([v, l]) => new Option(l, v)));
+}
+
+function matches(c) {
+  const mine = c.served_by && c.served_by.id === me.id;
+  if (filters.view === "all_open" && (CLOSED.has(c.stage) || c.stage === "suspended")) return false;
+  if (filters.view === "needs_my_reply" && !(mine && (c.stage === "new" || c.stage === "needs_response"))) return false;
+  if (filters.view === "unassigned" && (c.served_by || CLOSED.has(c.stage))) return false;
+  if (filters.view === "mine" && !mine) return false;
+  if (filters.stage && c.stage !== filters.stage) return false;
+  if (filters.owner === "0" && c.served_by) return false;
+  if (filters.owner && filters.owner !== "0" && (!c.served_by || String(c.served_by.id) !== filters.owner)) return false;
+  if (filters.tag && !(c.tags || []).some((t) => String(t.id) === filters.tag)) return false;
+  if (filters.priority && String(c.priority) !== filters.priority) return false;
+  if (filters.widget && String(c.widget.id) !== filters.widget) return false;
+  return true;
+}
+
+let listRequest = 0;
+async function reloadList() {
+  const mine = ++listRequest;
+  const params = new URLSearchParams(Object.entries(filters).filter(([, v]) => v));
+  try {
+    const response = await fetch(`/inbox/list?${params}`, { credentials: "same-origin" });
+    const data = await response.json();
+    if (mine !== listRequest) return; // a newer filter answered first
+    if (!response.ok) { showError(data.error.message); return; }
+    conversations.clear();
+    for (const c of data.conversations) { conversations.set(c.id, c); seen.add(c.id); }
+    renderList();
+    renderPane();
+  } catch { /* offline: the next change or reconnect reloads */ }
+}
+
+function setupFilters() {
+  fillSelect("f-view", "All open", Object.entries(state.views).filter(([v]) => v !== "all_open"));
+  $("f-view").options[0].value = "all_open";
+  fillSelect("f-stage", "Any stage", state.stages.map((s) => [s.value, s.label]));
+  fillSelect("f-owner", "Anyone", [["0", "Nobody"], ...state.members.map((m) => [String(m.id), m.name])]);
+  fillSelect("f-tag", "Any tag", state.tags.map((t) => [String(t.id), t.name]));
+  fillSelect("f-priority", "Any priority", state.priorities.map((p) => [String(p.value), p.label]));
+  fillSelect("f-widget", "Any widget", state.widgets.map((w) => [String(w.id), w.name]));
+  let timer = null;
+  $("filters").addEventListener("input", (event) => {
+    filters[event.target.name] = event.target.value;
+    clearTimeout(timer);
+    timer = setTimeout(reloadList, event.target.name === "q" ? 250 : 0); // search as you type
+  });
+  $("filters").addEventListener("submit", (event) => event.preventDefault());
+}
+
 function renderList() {
-  const items = [...conversations.values()].sort((a, b) => b.updated_at.localeCompare(a.updated_at));
+  const items = [...conversations.values()].filter(matches).sort(compare);
   listEl.replaceChildren(...items.map((c) => {
     const li = document.createElement("li");
     const a = document.createElement("a");
     a.href = `/inbox/${c.id}/`;
-    a.className = `conv${c.id === selectedId ? " active" : ""}${c.served_by ? "" : " waiting"}`;
+    a.className = `conv${c.id === selectedId ? " active" : ""}${c.served_by ? "" : " waiting"} priority-${c.priority}`;
     a.dataset.id = c.id;
     if (c.id === selectedId) a.setAttribute("aria-current", "true");
     const top = document.createElement("span");
@@ -135,6 +200,8 @@ function renderPane() {
   stageSelect.dataset.current = c.stage;
   renderMetrics();
   renderTags(c);
+  const prio = $("priority");
+  prio.replaceChildren(...state.priorities.map((p) => new Option(`${p.label} priority`, p.value, false, p.value === c.priority)));
   $("served").className = `served ${c.served_by ? "" : "waiting"}`;
   $("claim").hidden = Boolean(c.served_by);
   const mine = !c.served_by || c.served_by.id === me.id;
@@ -377,6 +444,7 @@ function announce(c) {
 function upsert(c) {
   const known = conversations.get(c.id);
   if (known && known.last_seq > c.last_seq) return; // an older summary than the one shown
+  if (!known && filters.q) return; // a search shows what matched; new ones wait for the next search
   const isNew = !seen.has(c.id);
   seen.add(c.id);
   conversations.set(c.id, c);
@@ -396,11 +464,8 @@ const socket = new LiveSocket("/ws/operator", {
         transfers.clear();
         for (const t of frame.transfers || []) transfers.set(t.id, t);
         renderTransfers();
-        for (const c of frame.conversations) {
-          const known = conversations.get(c.id);
-          if (!known || known.last_seq <= c.last_seq) conversations.set(c.id, c);
-          seen.add(c.id);
-        }
+        for (const c of frame.conversations) seen.add(c.id);
+        reloadList(); // whatever changed while away, through the current filters
         renderList();
         renderPane();
         break;
@@ -481,6 +546,7 @@ $("reassign").addEventListener("submit", (event) => {
   act({ type: "reassign", conversation: selectedId, to: Number($("reassign-to").value) });
 });
 for (const radio of document.querySelectorAll("input[name=mode]")) radio.addEventListener("change", renderPane);
+$("priority").addEventListener("change", (event) => act({ type: "priority", conversation: selectedId, priority: Number(event.target.value) }));
 $("tag-pick").addEventListener("change", () => {
   const tag = tagsById.get(Number($("tag-pick").value));
   $("tag-value").hidden = !(tag && tag.takes_value);
@@ -547,6 +613,7 @@ window.addEventListener("popstate", () => {
   if (match) select(Number(match[1]), false);
 });
 
+setupFilters();
 renderList();
 renderPane();
 socket.connect();

@@ -1,0 +1,140 @@
+"""The inbox list (D9, D10): saved views, filters, full-text search on both databases,
+the order (priority, then the longest wait), a fixed number of queries, bad filters refused,
+and nothing of another company's."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import time_machine
+from django.test import Client
+from django.utils import timezone
+
+from plug2support.conversations import actions
+from plug2support.conversations.inbox import Filters, InboxError, inbox_page
+from plug2support.conversations.models import Conversation
+
+from .conftest import Tenant, logged_in_client
+
+
+def start(tenant: Tenant, body: str, client_id: str = "v1") -> Conversation:
+    visitor, _ = actions.do_identify_visitor(tenant.widget, None)
+    posted = actions.do_post_visitor_message(visitor, client_id=client_id, body=body)
+    return Conversation.objects.get(pk=posted.event.conversation_id)
+
+
+def ids(membership: Any, **filters: Any) -> list[int]:
+    return [c.pk for c in inbox_page(membership, Filters(**filters))]
+
+
+def test_saved_views(acme: Tenant) -> None:
+    alice, bob = (acme.membership(u) for u in acme.operators)
+    waiting = start(acme, "nobody has it")
+    alices = start(acme, "alice has it")
+    actions.do_claim(alice, alices)
+    answered = start(acme, "answered")
+    actions.do_post_operator_message(alice, answered, client_id="a", body="Hi")  # → WOU
+    done = start(acme, "done")
+    actions.do_move_stage(alice, done, "resolved")
+    assert set(ids(alice)) == {waiting.pk, alices.pk, answered.pk}  # all open
+    assert ids(alice, view="needs_my_reply") == [alices.pk]
+    assert set(ids(alice, view="unassigned")) == {waiting.pk}
+    assert set(ids(alice, view="mine")) == {alices.pk, answered.pk}
+    assert ids(bob, view="mine") == []
+    assert done.pk in ids(alice, view="all")
+
+
+def test_filters(acme: Tenant) -> None:
+    alice = acme.membership(acme.operators[0])
+    first, second = start(acme, "one"), start(acme, "two")
+    tag = next(t for t in actions.tags_for(acme.company.pk) if t.name == "Escalated")
+    actions.do_tag(alice, second, tag.pk)
+    actions.do_claim(alice, first)
+    actions.do_set_priority(alice, first, 3)
+    assert ids(alice, tag=tag.pk) == [second.pk]
+    assert ids(alice, owner=alice.user_id) == [first.pk]
+    assert ids(alice, owner=0) == [second.pk]
+    assert ids(alice, priority=3) == [first.pk]
+    assert ids(alice, stage="new") == [first.pk, second.pk]
+    assert set(ids(alice, widget=acme.widget.pk)) == {first.pk, second.pk}
+
+
+def test_order_is_priority_then_the_longest_wait(acme: Tenant) -> None:
+    alice = acme.membership(acme.operators[0])
+    now = timezone.now()
+    with time_machine.travel(now - timedelta(minutes=30)):
+        oldest = start(acme, "waiting 30 min")
+    with time_machine.travel(now - timedelta(minutes=10)):
+        newer = start(acme, "waiting 10 min")
+    urgent = start(acme, "urgent, just now")
+    actions.do_set_priority(alice, urgent, 3)
+    answered = start(acme, "answered")
+    actions.do_post_operator_message(alice, answered, client_id="a", body="Hello")
+    assert ids(alice) == [urgent.pk, oldest.pk, newer.pk, answered.pk]
+
+
+@pytest.mark.parametrize("query,expected", [
+    ("refund", {"refund"}), ("REFUND policy", {"refund"}), ("shipp", {"shipping"}),
+    ("parcel", set()), ('"; DROP TABLE x; --', set()), ("refund OR shipping", set()),
+])
+def test_full_text_search_over_messages(acme: Tenant, globex: Tenant, query: str,
+                                        expected: set[str]) -> None:
+    refund = start(acme, "What is your refund policy?")
+    shipping = start(acme, "How long does shipping take?")
+    start(globex, "refund for globex customer")  # never in Acme's results
+    alice = acme.membership(acme.operators[0])
+    names = {refund.pk: "refund", shipping.pk: "shipping"}
+    assert {names[i] for i in ids(alice, q=query)} == expected
+
+
+def test_search_finds_notes_and_replies_too(acme: Tenant) -> None:
+    conversation = start(acme, "hello")
+    alice = acme.membership(acme.operators[0])
+    actions.do_add_note(alice, conversation, client_id="n", body="customer wants a discount")
+    assert ids(alice, q="discount") == [conversation.pk]
+
+
+def test_the_list_costs_the_same_queries_whatever_its_length(
+        acme: Tenant, django_assert_num_queries: Any) -> None:
+    alice = acme.membership(acme.operators[0])
+    tag = next(t for t in actions.tags_for(acme.company.pk) if t.name == "Stalled")
+
+    def fill(n: int) -> None:
+        for i in range(n):
+            c = start(acme, f"message {i}", client_id=f"c{i}")
+            actions.do_tag(alice, c, tag.pk)
+            actions.do_claim(alice, c)
+
+    fill(3)
+    with django_assert_num_queries(2):  # the conversations, then their tags
+        few = inbox_page(alice, Filters(view="all"))
+        _ = [c.tag_links.all()[0].tag.name for c in few]
+    fill(30)
+    with django_assert_num_queries(2):
+        many = inbox_page(alice, Filters(view="all"))
+        _ = [c.tag_links.all()[0].tag.name for c in many]
+    assert len(many) == 33
+
+
+@pytest.mark.parametrize("params", [{"view": "everything"}, {"stage": "done"}, {"tag": "x"},
+                                    {"priority": "9"}, {"q": "x" * 201}, {"owner": "-1"}])
+def test_bad_filters_are_refused_clearly(params: dict[str, str]) -> None:
+    with pytest.raises(InboxError):
+        Filters.parse(params)
+
+
+def test_the_list_endpoint_is_scoped_to_the_company(acme: Tenant, globex: Tenant) -> None:
+    start(acme, "acme question")
+    theirs = start(globex, "globex question")
+    alice = logged_in_client(acme.operators[0])
+    listed = alice.get("/inbox/list?view=all").json()["conversations"]
+    assert [c["preview"] for c in listed] == ["acme question"]
+    assert theirs.pk not in [c["id"] for c in alice.get("/inbox/list?q=question").json()[
+        "conversations"]]
+    # A filter naming another company's widget or tag simply matches nothing.
+    assert alice.get(f"/inbox/list?widget={globex.widget.pk}").json()["conversations"] == []
+    bad = alice.get("/inbox/list?view=nope")
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_filter"
+    assert Client().get("/inbox/list").status_code == 302  # logged out: to the login page
