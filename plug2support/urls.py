@@ -5,6 +5,7 @@ from django.urls import include, path
 
 from plug2support.accounts import views as accounts
 from plug2support.accounts.forms import EmailAuthenticationForm, QueuedPasswordResetForm
+from plug2support.conversations import routing_views
 from plug2support.conversations import views as conversations
 from plug2support.notifications import views as notifications
 from plug2support.widgets import views as widgets
@@ -43,6 +44,8 @@ urlpatterns = [
     path("settings/widgets/", widgets.widget_list, name="widget_list"),
     path("settings/widgets/new/", widgets.widget_edit, name="widget_new"),
     path("settings/widgets/<int:widget_id>/", widgets.widget_edit, name="widget_edit"),
+    path("settings/routing/", routing_views.routing, name="routing"),
+    path("settings/routing/<int:rule_id>/delete", routing_views.delete_rule, name="delete_rule"),
     # widgets: public (docs/protocol.md)
     path("widget/api/<str:key>/config", widgets.widget_config, name="widget_config"),
     path("widget/api/<str:key>/session", widgets.visitor_session, name="visitor_session"),

@@ -12,7 +12,7 @@ from .models import Conversation, ConversationTag, Event, TransferRequest
 
 def conversations_for(membership: Membership) -> QuerySet[Conversation]:
     return Conversation.objects.filter(company_id=membership.company_id).select_related(
-        "assignee", "widget", "visitor"
+        "assignee", "widget", "visitor", "group"
     ).prefetch_related(
         # One query for the tags of the whole page, their names joined in.
         Prefetch("tag_links", queryset=ConversationTag.objects.select_related("tag")))

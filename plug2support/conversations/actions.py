@@ -211,7 +211,7 @@ def _publish(conversation: Conversation, *events: Event) -> None:
 def _locked(conversation_id: int) -> Conversation:
     return (
         Conversation.objects.select_for_update(of=("self",))
-        .select_related("assignee", "widget__company", "visitor")
+        .select_related("assignee", "widget__company", "visitor", "group")
         .get(pk=conversation_id)
     )
 
@@ -246,8 +246,12 @@ def do_post_visitor_message(visitor: Visitor, *, client_id: object, body: object
             conversation = _locked(conversation.pk)
             publish_after_commit(visitor_topic(visitor.pk), {
                 "type": "conversation_started", "conversation": {"id": conversation.pk}})
+            first = True
+        else:
+            first = False
         event = _append(conversation, kind=EventKind.MESSAGE, sender=Sender.VISITOR,
                         body=text, client_id=cid)
+        routed = _route(conversation, text) if first else None
         conversation.preview = _attach(event, ids, visitor)
         moved = _auto_move(conversation, stages.after_customer_reply(conversation.stage),
                            "the customer replied")
@@ -256,8 +260,42 @@ def do_post_visitor_message(visitor: Visitor, *, client_id: object, body: object
         Conversation.objects.filter(pk=conversation.pk).update(
             preview=conversation.preview, reply_by_email=conversation.reply_by_email,
             waiting_since=conversation.waiting_since)
-        _publish(conversation, *[e for e in (event, moved) if e is not None])
+        _publish(conversation, *[e for e in (event, routed, moved) if e is not None])
     return Posted(event, duplicate=False)
+
+
+def _route(conversation: Conversation, text: str) -> Event | None:
+    """D8: the first matching rule's operator or group gets the new conversation; without a
+    match it stays in the pool (every online operator, first to claim)."""
+    from .models import RoutingRule
+    from .routing import first_match
+
+    rules = (RoutingRule.objects.filter(company_id=conversation.company_id)
+             .select_related("target_user", "target_group"))
+    rule = first_match(rules, text)
+    if rule is None:
+        return None
+    from plug2support.notifications.actions import do_notify
+
+    url = f"/inbox/{conversation.pk}/"
+    if rule.target_user is not None:
+        if not Membership.objects.filter(company_id=conversation.company_id,
+                                         user=rule.target_user).exists():
+            return None  # the operator left the company: the pool takes it
+        Conversation.objects.filter(pk=conversation.pk).update(assignee=rule.target_user)
+        conversation.assignee = rule.target_user
+        target, people = display_name(rule.target_user), [rule.target_user.pk]
+    else:
+        group = rule.target_group
+        assert group is not None
+        Conversation.objects.filter(pk=conversation.pk).update(group=group)
+        conversation.group = group
+        target, people = f"the {group.name} group", list(
+            group.members.values_list("pk", flat=True))
+    do_notify(company_id=conversation.company_id, user_ids=people, kind="routed",
+              title=f"New conversation for {target}: {text[:80]}", url=url)
+    return _append(conversation, kind=EventKind.ROUTED, sender=Sender.SYSTEM,
+                   body=f"Routed to {target} (rule: {rule.name})")
 
 
 def _initial_priority(visitor: Visitor) -> int:
@@ -344,6 +382,7 @@ def do_post_operator_message(
                 return resent
             claimed = None
             if locked.assignee_id is None:
+                _check_group(locked, membership)
                 claimed = _claim(locked, user)
             elif locked.assignee_id != user.pk:
                 raise _served_by_other(locked)
@@ -389,12 +428,23 @@ def _claim(conversation: Conversation, user: User) -> Event:
                    body=f"{display_name(user)} joined the conversation")
 
 
+def _check_group(conversation: Conversation, membership: Membership) -> None:
+    """A conversation routed to a group is claimed by its members (admins may reassign)."""
+    if conversation.group_id is None or membership.is_admin:
+        return
+    if not conversation.group.members.filter(pk=membership.user_id).exists():  # type: ignore[union-attr]
+        raise ConversationError(
+            "routed_to_group", f"This conversation was routed to the "
+            f"{conversation.group.name} group.")  # type: ignore[union-attr]
+
+
 def do_claim(membership: Membership, conversation: Conversation) -> Event:
     """C2: the first operator to claim serves the visitor; the others are told who did."""
     with transaction.atomic():
         conversation = _locked(conversation.pk)
         if conversation.assignee_id == membership.user_id:
             raise ConversationError("already_yours", "You are already serving this visitor.")
+        _check_group(conversation, membership)
         event = _claim(conversation, membership.user)
         _publish(conversation, event)
     return event

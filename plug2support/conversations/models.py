@@ -44,6 +44,9 @@ class Conversation(models.Model):
     # The serving operator (C2); NULL while the conversation waits in the pool.
     assignee = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
                                  null=True, blank=True, related_name="served_conversations")
+    # Routed to a group (D8): only its members may claim it (admins may still reassign).
+    group = models.ForeignKey("conversations.OperatorGroup", on_delete=models.SET_NULL,
+                              null=True, blank=True, related_name="conversations")
     last_seq = models.PositiveBigIntegerField(default=0)
     priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.LOW)
     # Since when the customer has been waiting for the team (their first unanswered
@@ -86,6 +89,7 @@ class EventKind(models.TextChoices):
     TRANSFER_DECLINED = "transfer_declined", "Transfer declined"
     TRANSFER_WITHDRAWN = "transfer_withdrawn", "Transfer withdrawn"
     REASSIGNED = "reassigned", "Reassigned"
+    ROUTED = "routed", "Routed"
     STAGE_CHANGED = "stage_changed", "Stage changed"
     TAGGED = "tagged", "Tagged"
     UNTAGGED = "untagged", "Untagged"
@@ -96,7 +100,7 @@ class EventKind(models.TextChoices):
 STAFF_ONLY_KINDS = frozenset({
     EventKind.NOTE, EventKind.TRANSFER_REQUESTED, EventKind.TRANSFER_DECLINED,
     EventKind.TRANSFER_WITHDRAWN, EventKind.STAGE_CHANGED, EventKind.TAGGED,
-    EventKind.UNTAGGED,
+    EventKind.UNTAGGED, EventKind.ROUTED,
 })
 
 
@@ -221,3 +225,48 @@ class ConversationTag(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tag}: {self.value}" if self.value else str(self.tag)
+
+
+class OperatorGroup(models.Model):
+    """A team within the company that routing rules can send conversations to (D8)."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="groups")
+    name = models.CharField(max_length=80)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="operator_groups")
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["company", "name"],
+                                               name="one_group_name_per_company")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RoutingRule(models.Model):
+    """D8: whole-word keywords in a new conversation's first message → an operator or a
+    group. Rules are tried in `position` order; the first match wins."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="routing_rules")
+    name = models.CharField(max_length=80)
+    # One keyword (or phrase) per line, matched as whole words, case-insensitively.
+    keywords = models.TextField()
+    target_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                    null=True, blank=True, related_name="+")
+    target_group = models.ForeignKey(OperatorGroup, on_delete=models.CASCADE, null=True,
+                                     blank=True, related_name="rules")
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [models.CheckConstraint(
+            condition=(Q(target_user__isnull=False, target_group__isnull=True)
+                       | Q(target_user__isnull=True, target_group__isnull=False)),
+            name="rule_has_one_target")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def keyword_list(self) -> list[str]:
+        return [k.strip() for k in self.keywords.splitlines() if k.strip()]

@@ -44,6 +44,11 @@ def receipts(conversation: Conversation) -> dict[str, int]:
     }
 
 
+def _group(conversation: Conversation) -> dict[str, Any] | None:
+    group = conversation.group if conversation.group_id else None
+    return None if group is None else {"id": group.pk, "name": group.name}
+
+
 def conversation_summary(conversation: Conversation) -> dict[str, Any]:
     return {
         "id": conversation.pk,
@@ -54,6 +59,7 @@ def conversation_summary(conversation: Conversation) -> dict[str, Any]:
         "waiting_since": conversation.waiting_since.isoformat()
         if conversation.waiting_since else None,
         "served_by": user_ref(conversation.assignee),
+        "group": _group(conversation),
         "last_seq": conversation.last_seq,
         "receipts": receipts(conversation),
         "tags": [{"id": link.tag_id, "name": link.tag.name, "value": link.value}
