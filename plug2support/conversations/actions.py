@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -217,7 +218,8 @@ def _locked(conversation_id: int) -> Conversation:
 
 
 def do_post_visitor_message(visitor: Visitor, *, client_id: object, body: object,
-                            offline: bool = False, attachments: object = None) -> Posted:
+                            offline: bool = False, attachments: object = None,
+                            ip: str = "", honeypot: object = None) -> Posted:
     """C1/C8: store the visitor's message (creating the conversation on the first one)."""
     ids = check_attachments(attachments)
     text, cid = check_message(body, client_id, ids)
@@ -239,10 +241,18 @@ def do_post_visitor_message(visitor: Visitor, *, client_id: object, body: object
                 f"{VISITOR_MESSAGE_WINDOW_SECONDS} seconds. Please wait a moment.",
                 retry_after=VISITOR_MESSAGE_WINDOW_SECONDS,
             )
+        reason = None
         if conversation is None:
+            from .spam import suspicion
+
+            since = timezone.now() - timedelta(days=1)
+            reason = suspicion(text, honeypot=honeypot, visitor_id=visitor.pk, ip=ip,
+                               recent_conversations=visitor.conversations.filter(
+                                   created_at__gte=since).count())
             conversation = Conversation.objects.create(
                 company_id=visitor.widget.company_id, widget=visitor.widget, visitor=visitor,
-                priority=_initial_priority(visitor))
+                priority=_initial_priority(visitor),
+                stage=Stage.SUSPENDED if reason else Stage.NEW)
             conversation = _locked(conversation.pk)
             publish_after_commit(visitor_topic(visitor.pk), {
                 "type": "conversation_started", "conversation": {"id": conversation.pk}})
@@ -251,7 +261,13 @@ def do_post_visitor_message(visitor: Visitor, *, client_id: object, body: object
             first = False
         event = _append(conversation, kind=EventKind.MESSAGE, sender=Sender.VISITOR,
                         body=text, client_id=cid)
-        routed = _route(conversation, text) if first else None
+        if reason:
+            # Suspended: no routing, no notification; a reviewer releases it (D3).
+            routed: Event | None = _append(conversation, kind=EventKind.SUSPECTED,
+                                           sender=Sender.SYSTEM,
+                                           body=f"Suspended by the spam filter: {reason}")
+        else:
+            routed = _route(conversation, text) if first else None
         conversation.preview = _attach(event, ids, visitor)
         moved = _auto_move(conversation, stages.after_customer_reply(conversation.stage),
                            "the customer replied")
@@ -330,7 +346,7 @@ def _email_reply(conversation: Conversation, event: Event) -> None:
 
 
 def do_leave_offline_message(visitor: Visitor, *, client_id: object, body: object,
-                             email: object) -> Posted:
+                             email: object, ip: str = "", honeypot: object = None) -> Posted:
     """C6: nobody is there. Keep the visitor's address and message, tell the team (console
     and e-mail); the operators' replies will be e-mailed to that address."""
     from django.core.exceptions import ValidationError
@@ -347,8 +363,11 @@ def do_leave_offline_message(visitor: Visitor, *, client_id: object, body: objec
     with transaction.atomic():
         Visitor.objects.filter(pk=visitor.pk).update(email=email)
         visitor.email = email
-        posted = do_post_visitor_message(visitor, client_id=client_id, body=body, offline=True)
-        if not posted.duplicate:
+        posted = do_post_visitor_message(visitor, client_id=client_id, body=body, offline=True,
+                                         ip=ip, honeypot=honeypot)
+        suspended = Conversation.objects.filter(pk=posted.event.conversation_id,
+                                                stage=Stage.SUSPENDED).exists()
+        if not posted.duplicate and not suspended:
             _notify_offline_message(visitor, posted.event)
     return posted
 

@@ -90,6 +90,7 @@ class EventKind(models.TextChoices):
     TRANSFER_WITHDRAWN = "transfer_withdrawn", "Transfer withdrawn"
     REASSIGNED = "reassigned", "Reassigned"
     ROUTED = "routed", "Routed"
+    SUSPECTED = "suspected", "Suspected spam"
     STAGE_CHANGED = "stage_changed", "Stage changed"
     TAGGED = "tagged", "Tagged"
     UNTAGGED = "untagged", "Untagged"
@@ -100,7 +101,7 @@ class EventKind(models.TextChoices):
 STAFF_ONLY_KINDS = frozenset({
     EventKind.NOTE, EventKind.TRANSFER_REQUESTED, EventKind.TRANSFER_DECLINED,
     EventKind.TRANSFER_WITHDRAWN, EventKind.STAGE_CHANGED, EventKind.TAGGED,
-    EventKind.UNTAGGED, EventKind.ROUTED,
+    EventKind.UNTAGGED, EventKind.ROUTED, EventKind.SUSPECTED,
 })
 
 

@@ -395,14 +395,15 @@ class WidgetSocket(Socket):
             await self.send_json({**availability_frame(self.schedule, online),
                                   "ref": frame.get("ref")})
             return
+        ip = (self.scope.get("client") or ("", 0))[0]
         if kind == "message":
             posted = await db(actions.do_post_visitor_message)(
                 self.visitor, client_id=frame.get("client_id"), body=frame.get("body"),
-                attachments=frame.get("attachments"))
+                attachments=frame.get("attachments"), ip=ip, honeypot=frame.get("website"))
         elif kind == "offline_message":
             posted = await db(actions.do_leave_offline_message)(
                 self.visitor, client_id=frame.get("client_id"), body=frame.get("body"),
-                email=frame.get("email"))
+                email=frame.get("email"), ip=ip, honeypot=frame.get("website"))
         else:
             raise FrameError("unknown_type", f"Unknown frame type {kind!r}.")
         event = posted.event

@@ -216,7 +216,8 @@ def visitor_messages(request: HttpRequest, key: str) -> HttpResponse:
     try:
         posted = conversation_actions.do_post_visitor_message(
             visitor, client_id=body.get("client_id"), body=body.get("body"),
-            attachments=body.get("attachments"))
+            attachments=body.get("attachments"), ip=request.META.get("REMOTE_ADDR", ""),
+            honeypot=body.get("website"))
     except conversation_actions.ConversationError as error:
         status = 429 if error.code == "rate_limited" else 400
         return _error(error.code, error.message, status, **error.details)

@@ -448,7 +448,7 @@ function upsert(c) {
   const isNew = !seen.has(c.id);
   seen.add(c.id);
   conversations.set(c.id, c);
-  if (isNew && !c.served_by) announce(c);
+  if (isNew && !c.served_by && c.stage === "new") announce(c); // suspended spam makes no noise
   renderList();
   if (c.id === selectedId) renderPane();
 }

@@ -160,7 +160,8 @@ function sendReceipt() {
 
 function sendMessage(message) {
   socket.request({ type: "message", client_id: message.client_id, body: message.body,
-                   attachments: message.attachments || [] })
+                   attachments: message.attachments || [],
+                   website: document.getElementById("website").value })
     .then((reply) => {
       if (reply.type === "error") {
         showError(reply.message);
