@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "plug2support.ops",
     "plug2support.notifications",
     "plug2support.attachments",
+    "plug2support.contacts",
 ]
 
 MIDDLEWARE = [

@@ -5,7 +5,7 @@ from django.urls import include, path
 
 from plug2support.accounts import views as accounts
 from plug2support.accounts.forms import EmailAuthenticationForm, QueuedPasswordResetForm
-from plug2support.conversations import routing_views
+from plug2support.conversations import routing_views, ticket_views
 from plug2support.conversations import views as conversations
 from plug2support.notifications import views as notifications
 from plug2support.widgets import views as widgets
@@ -58,6 +58,9 @@ urlpatterns = [
     path("inbox/list", conversations.inbox_list, name="inbox_list"),
     path("inbox/<int:conversation_id>/", conversations.inbox, name="conversation"),
     path("visitors/", conversations.visitors, name="visitors"),
+    path("tickets/", ticket_views.tracker, name="tickets"),
+    path("tickets/<int:ticket_id>/stage", ticket_views.ticket_stage, name="ticket_stage"),
     path("visitors/<int:site_visitor_id>/chat", conversations.start_chat, name="start_chat"),
     path("", include("plug2support.attachments.urls")),
+    path("", include("plug2support.contacts.urls")),
 ]

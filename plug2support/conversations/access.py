@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 
@@ -69,3 +71,40 @@ def pending_transfers_for(membership: Membership) -> list[TransferRequest]:
                 | Q(asked_of_id=membership.user_id,
                     conversation__assignee_id=F("asked_of_id")))
         .select_related("requested_by", "asked_of").order_by("created_at"))
+
+
+def get_ticket_for_member(membership: Membership, ticket_id: object) -> Any:
+    from .models import Ticket
+
+    if not isinstance(ticket_id, int) or isinstance(ticket_id, bool):
+        raise Http404("No such ticket.")
+    ticket = (Ticket.objects.filter(pk=ticket_id, company_id=membership.company_id)
+              .select_related("owner").first())
+    if ticket is None:
+        raise Http404("No such ticket.")
+    return ticket
+
+
+def get_dependency_for_member(membership: Membership, dependency_id: object) -> Any:
+    from .models import Dependency
+
+    if not isinstance(dependency_id, int) or isinstance(dependency_id, bool):
+        raise Http404("No such dependency.")
+    dependency = Dependency.objects.filter(
+        pk=dependency_id, conversation__company_id=membership.company_id).first()
+    if dependency is None:
+        raise Http404("No such dependency.")
+    return dependency
+
+
+def work_of(conversation_id: int) -> dict[str, list[dict[str, Any]]]:
+    """The conversation's tickets and what it waits for, for the console."""
+    from .actions import dependency_payload, ticket_payload
+    from .models import Dependency, Ticket
+
+    return {
+        "tickets": [ticket_payload(t) for t in Ticket.objects.filter(
+            conversation_id=conversation_id).select_related("owner")],
+        "dependencies": [dependency_payload(d) for d in Dependency.objects.filter(
+            conversation_id=conversation_id).select_related("ticket__owner", "reviewer")],
+    }

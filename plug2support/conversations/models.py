@@ -91,6 +91,8 @@ class EventKind(models.TextChoices):
     REASSIGNED = "reassigned", "Reassigned"
     ROUTED = "routed", "Routed"
     SUSPECTED = "suspected", "Suspected spam"
+    TICKET = "ticket", "Ticket"
+    DEPENDENCY = "dependency", "Dependency"
     STAGE_CHANGED = "stage_changed", "Stage changed"
     TAGGED = "tagged", "Tagged"
     UNTAGGED = "untagged", "Untagged"
@@ -101,7 +103,8 @@ class EventKind(models.TextChoices):
 STAFF_ONLY_KINDS = frozenset({
     EventKind.NOTE, EventKind.TRANSFER_REQUESTED, EventKind.TRANSFER_DECLINED,
     EventKind.TRANSFER_WITHDRAWN, EventKind.STAGE_CHANGED, EventKind.TAGGED,
-    EventKind.UNTAGGED, EventKind.ROUTED, EventKind.SUSPECTED,
+    EventKind.UNTAGGED, EventKind.ROUTED, EventKind.SUSPECTED, EventKind.TICKET,
+    EventKind.DEPENDENCY,
 })
 
 
@@ -271,3 +274,74 @@ class RoutingRule(models.Model):
     @property
     def keyword_list(self) -> list[str]:
         return [k.strip() for k in self.keywords.splitlines() if k.strip()]
+
+
+class TicketKind(models.TextChoices):
+    TICKET = "ticket", "Ticket"
+    ISSUE = "issue", "Issue"
+
+
+class TicketStage(models.TextChoices):
+    OPEN = "open", "Open"
+    IN_PROGRESS = "in_progress", "In progress"
+    DONE = "done", "Done"
+    WONT_DO = "wont_do", "Won't do"
+
+
+CLOSED_TICKET_STAGES = frozenset({TicketStage.DONE, TicketStage.WONT_DO})
+
+
+class Ticket(models.Model):
+    """E1: work opened from a conversation. No code change → the Active Ticket Tracker; a
+    code change, or an issue → the Product Assist Tracker (work with product teams)."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="tickets")
+    conversation = models.ForeignKey(Conversation, on_delete=models.SET_NULL, null=True,
+                                     blank=True, related_name="tickets")
+    title = models.CharField(max_length=200)
+    kind = models.CharField(max_length=10, choices=TicketKind.choices,
+                            default=TicketKind.TICKET)
+    needs_code_change = models.BooleanField(default=False)
+    stage = models.CharField(max_length=12, choices=TicketStage.choices,
+                             default=TicketStage.OPEN)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                              blank=True, related_name="owned_tickets")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                   null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.title}"
+
+    @property
+    def tracker(self) -> str:
+        if self.kind == TicketKind.ISSUE or self.needs_code_change:
+            return "product_assist"
+        return "active"
+
+
+class Dependency(models.Model):
+    """E2: what a conversation on Hold waits for: a ticket, or a named person's review."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE,
+                                     related_name="dependencies")
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, null=True, blank=True,
+                               related_name="dependents")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                 null=True, blank=True, related_name="reviews")
+    done = models.BooleanField(default=False)
+    done_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(
+            condition=(Q(ticket__isnull=False, reviewer__isnull=True)
+                       | Q(ticket__isnull=True, reviewer__isnull=False)),
+            name="dependency_is_a_ticket_or_a_review")]
+
+    def __str__(self) -> str:
+        return f"{self.conversation_id} waits for {self.ticket or self.reviewer}"

@@ -26,7 +26,9 @@ from plug2support.conversations import actions
 from plug2support.conversations.access import (
     events_after,
     get_conversation_for_member,
+    get_dependency_for_member,
     get_transfer_for_member,
+    work_of,
 )
 from plug2support.conversations.serializers import (
     conversation_summary,
@@ -606,7 +608,8 @@ class OperatorSocket(Socket):
             after = _seq(frame.get("after"))
             await self.send_json({"type": "subscribed", "ref": ref,
                                   "conversation": conversation_summary(conversation),
-                                  "metrics": await db(_metrics)(conversation)})
+                                  "metrics": await db(_metrics)(conversation),
+                                  **await db(work_of)(conversation.pk)})
             self.follow_conversation(conversation.pk, after)
         elif kind == "unsubscribe":
             conversation_id = frame.get("conversation")
@@ -703,6 +706,29 @@ class OperatorSocket(Socket):
             await self.send_json({"type": "tag_created", "ref": ref,
                                   "tag": {"id": tag.pk, "name": tag.name,
                                           "takes_value": tag.takes_value}})
+        elif kind in ("open_ticket", "hold", "complete_review"):
+            if kind == "complete_review":
+                dependency = await db(get_dependency_for_member)(self.membership,
+                                                                 frame.get("dependency"))
+                await db(actions.do_complete_review)(self.membership, dependency)
+                conversation_id = dependency.conversation_id
+            else:
+                conversation = await db(get_conversation_for_member)(
+                    self.membership, frame.get("conversation"))
+                conversation_id = conversation.pk
+                if kind == "open_ticket":
+                    await db(actions.do_open_ticket)(
+                        self.membership, conversation, title=frame.get("title"),
+                        kind=frame.get("kind", "ticket"),
+                        needs_code_change=frame.get("needs_code_change", False),
+                        owner_id=frame.get("owner"))
+                else:
+                    await db(actions.do_hold)(self.membership, conversation,
+                                              tickets=frame.get("tickets", []),
+                                              reviewers=frame.get("reviewers", []),
+                                              expected=frame.get("expected"))
+            await self.send_json({"type": "work", "ref": ref, "conversation": conversation_id,
+                                  **await db(work_of)(conversation_id)})
         elif kind == "reassign":
             conversation = await db(get_conversation_for_member)(
                 self.membership, frame.get("conversation"))

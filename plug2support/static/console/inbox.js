@@ -33,6 +33,54 @@ function renderMetrics() {
 }
 
 const tagsById = new Map(state.tags.map((t) => [t.id, t]));
+let work = { tickets: [], dependencies: [] };
+
+function renderWork(c) {
+  const items = [];
+  for (const d of work.dependencies) {
+    const li = document.createElement("li");
+    li.className = d.done ? "done" : "";
+    if (d.ticket) li.textContent = `Waits for #${d.ticket.id} ${d.ticket.title}`;
+    else {
+      li.textContent = `Waits for ${d.reviewer.name}'s review`;
+      if (!d.done && d.reviewer.id === me.id) {
+        const done = document.createElement("button");
+        done.type = "button";
+        done.className = "linklike";
+        done.textContent = " — mark my review done";
+        done.addEventListener("click", () => act({ type: "complete_review", dependency: d.id }).then(applyWork));
+        li.append(done);
+      }
+    }
+    items.push(li);
+  }
+  for (const t of work.tickets) {
+    if (work.dependencies.some((d) => d.ticket && d.ticket.id === t.id)) continue;
+    const li = document.createElement("li");
+    li.textContent = `#${t.id} ${t.title} · ${t.stage.replace("_", " ")}`;
+    items.push(li);
+  }
+  $("work-list").replaceChildren(...items);
+  const open = work.tickets.filter((t) => t.stage !== "done" && t.stage !== "wont_do");
+  $("hold-tickets").replaceChildren(...open.map((t) => {
+    const label = document.createElement("label");
+    const box = document.createElement("input");
+    box.type = "checkbox";
+    box.value = t.id;
+    label.append(box, ` #${t.id}`);
+    return label;
+  }));
+  $("hold-reviewer").replaceChildren(new Option("and/or a person's review…", ""),
+    ...state.members.filter((m) => m.id !== me.id).map((m) => new Option(m.name, m.id)));
+  $("hold-form").hidden = !["waiting_on_user", "needs_response"].includes(c.stage);
+}
+
+function applyWork(reply) {
+  if (reply && reply.tickets) {
+    work = { tickets: reply.tickets, dependencies: reply.dependencies };
+    renderPane();
+  }
+}
 
 function renderTags(c) {
   $("chips").replaceChildren(...(c.tags || []).map((t) => {
@@ -200,6 +248,7 @@ function renderPane() {
   stageSelect.dataset.current = c.stage;
   renderMetrics();
   renderTags(c);
+  renderWork(c);
   const prio = $("priority");
   prio.replaceChildren(...state.priorities.map((p) => new Option(`${p.label} priority`, p.value, false, p.value === c.priority)));
   $("served").className = `served ${c.served_by ? "" : "waiting"}`;
@@ -283,7 +332,13 @@ function toast(notification) {
   link.href = notification.url || "/notifications/";
   link.textContent = notification.title;
   box.append(link);
-  document.body.append(box);
+  let stack = document.getElementById("toasts");
+  if (!stack) {
+    stack = document.createElement("div");
+    stack.id = "toasts";
+    document.body.append(stack);
+  }
+  stack.append(box);
   setTimeout(() => box.remove(), 8000);
 }
 
@@ -404,7 +459,7 @@ function showError(text) {
 
 function select(id, push) {
   if (selectedId && selectedId !== id) socket.send({ type: "unsubscribe", conversation: selectedId });
-  if (selectedId !== id) { thread = new Thread(); metrics = null; }
+  if (selectedId !== id) { thread = new Thread(); metrics = null; work = { tickets: [], dependencies: [] }; }
   selectedId = id;
   showError("");
   if (push) history.pushState({ id }, "", `/inbox/${id}/`);
@@ -475,10 +530,15 @@ const socket = new LiveSocket("/ws/operator", {
       case "subscribed":
         conversations.set(frame.conversation.id, frame.conversation);
         metrics = frame.metrics;
+        work = { tickets: frame.tickets, dependencies: frame.dependencies };
         renderPane();
         break;
       case "event":
-        if (frame.conversation === selectedId && thread.add(frame)) renderPane();
+        if (frame.conversation === selectedId && thread.add(frame)) {
+          renderPane();
+          // Tickets and dependencies changed: ask again (the reply carries them).
+          if (["ticket", "stage_changed"].includes(frame.kind)) socket.send({ type: "subscribe", conversation: selectedId, after: thread.lastSeq });
+        }
         break;
       case "typing":
         if (frame.conversation === selectedId && !(frame.who.type === "operator" && frame.who.id === me.id)) {
@@ -546,6 +606,20 @@ $("reassign").addEventListener("submit", (event) => {
   act({ type: "reassign", conversation: selectedId, to: Number($("reassign-to").value) });
 });
 for (const radio of document.querySelectorAll("input[name=mode]")) radio.addEventListener("change", renderPane);
+$("ticket-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const reply = await act({ type: "open_ticket", conversation: selectedId, title: $("ticket-title").value,
+                            kind: $("ticket-kind").value, needs_code_change: $("ticket-code").checked });
+  if (reply) { $("ticket-title").value = ""; $("ticket-code").checked = false; applyWork(reply); }
+});
+$("hold-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const tickets = [...$("hold-tickets").querySelectorAll("input:checked")].map((b) => Number(b.value));
+  const reviewer = $("hold-reviewer").value;
+  const c = conversations.get(selectedId);
+  applyWork(await act({ type: "hold", conversation: selectedId, tickets,
+                        reviewers: reviewer ? [Number(reviewer)] : [], expected: c && c.stage }));
+});
 $("priority").addEventListener("change", (event) => act({ type: "priority", conversation: selectedId, priority: Number(event.target.value) }));
 $("tag-pick").addEventListener("change", () => {
   const tag = tagsById.get(Number($("tag-pick").value));

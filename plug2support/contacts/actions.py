@@ -1,0 +1,204 @@
+"""The only code that changes contacts and customer orgs: check_* validates, do_* writes.
+
+Identification (B6) either is verified (the site's user id with its HMAC) or is a claim (an
+e-mail address the visitor typed). A claim never lands on a verified contact, and a visitor
+once verified is not moved by a later claim. A refused identification changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from plug2support.accounts.models import Membership, User
+from plug2support.widgets.models import Visitor
+
+from .domains import domain_and_parents, email_domain
+from .forms import DUPLICATE_DOMAIN, CustomerOrgForm
+from .identity import IdentityError, check_identity
+from .models import NAME_MAX, Contact, CustomerOrg, VisitorContact
+
+# The conversation priorities of D9 (conversations.models.Priority LOW and NORMAL).
+LOW_PRIORITY = 0
+NORMAL_PRIORITY = 1
+
+EMAIL_MAX = 254
+
+
+# --- checks -------------------------------------------------------------------------------
+
+def check_email(email: object) -> str:
+    message = "Give a valid e-mail address."
+    if not isinstance(email, str) or len(email) > EMAIL_MAX:
+        raise IdentityError("invalid_email", message)
+    email = email.strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise IdentityError("invalid_email", message) from None
+    return email
+
+
+def check_name(name: object) -> str:
+    """'' when no name was given."""
+    if name is None:
+        return ""
+    if not isinstance(name, str):
+        raise IdentityError("invalid_name", "The name must be text.")
+    name = " ".join(name.split())
+    if len(name) > NAME_MAX or not name.isprintable():
+        raise IdentityError("invalid_name",
+                            f"The name must be at most {NAME_MAX} printable characters.")
+    return name
+
+
+# --- reads --------------------------------------------------------------------------------
+
+def contact_of(visitor: Visitor) -> Contact | None:
+    return (Contact.objects.filter(visitor_links__visitor_id=visitor.pk)
+            .select_related("org", "org__default_owner").first())
+
+
+def org_for_email(company_id: int, email: str) -> CustomerOrg | None:
+    """The company's customer org for the address's domain; a sub-domain falls back to its
+    parent ('eu.example.com' → the org of 'example.com'), the most specific one winning."""
+    domain = email_domain(email)
+    if not domain:
+        return None
+    candidates = domain_and_parents(domain)
+    orgs = {org.domain: org for org in CustomerOrg.objects.filter(company_id=company_id,
+                                                                   domain__in=candidates)}
+    return next((orgs[d] for d in candidates if d in orgs), None)
+
+
+def priority_hint(visitor: Visitor, *, at: datetime | None = None) -> int:
+    """D9: normal for a contact of a customer org that existed before the conversation
+    (started `at`, now by default); low for the unidentified and for new orgs."""
+    contact = contact_of(visitor)
+    if contact is None or contact.org is None:
+        return LOW_PRIORITY
+    started = at or timezone.now()
+    return NORMAL_PRIORITY if contact.org.created_at < started else LOW_PRIORITY
+
+
+def default_owner_for(visitor: Visitor) -> User | None:
+    """D8: the default owner of the visitor's customer org, while still in the company."""
+    contact = contact_of(visitor)
+    if contact is None or contact.org is None or contact.org.default_owner is None:
+        return None
+    company_id = visitor.widget.company_id
+    owner = contact.org.default_owner
+    if contact.company_id != company_id or not Membership.objects.filter(
+            company_id=company_id, user=owner).exists():
+        return None
+    return owner
+
+
+# --- identification -----------------------------------------------------------------------
+
+def _link(visitor: Visitor, contact: Contact) -> None:
+    VisitorContact.objects.update_or_create(
+        visitor=visitor, defaults={"contact": contact, "linked_at": timezone.now()})
+
+
+def do_identify(visitor: Visitor, *, user_id: object, user_hash: object,
+                email: object = None, name: object = None) -> Contact:
+    """A verified identity (B6): the site vouches for its user with the widget's secret.
+    The visitor is linked to that user's contact (leaving an unverified one if it had one);
+    the e-mail address and name, when given, update the contact. Refused input raises
+    IdentityError (missing_user_id, malformed_hash, wrong_hash, invalid_email,
+    invalid_name) and changes nothing."""
+    widget = visitor.widget
+    uid = check_identity(widget, user_id, user_hash)
+    new_email = check_email(email) if email is not None and email != "" else ""
+    new_name = check_name(name)
+    now = timezone.now()
+    with transaction.atomic():
+        contact, _ = Contact.objects.get_or_create(
+            company_id=widget.company_id, external_id=uid, defaults={"verified": True})
+        contact = Contact.objects.select_for_update().get(pk=contact.pk)
+        if new_email:
+            contact.email = new_email
+        if new_name:
+            contact.name = new_name
+        if contact.org_id is None and contact.email:
+            contact.org = org_for_email(widget.company_id, contact.email)
+        contact.last_seen_at = now
+        contact.save(update_fields=["email", "name", "org", "last_seen_at"])
+        _link(visitor, contact)
+    return contact
+
+
+def do_claim_email(visitor: Visitor, email: object, name: object = None) -> Contact:
+    """An unverified claim (the offline form, C6): the visitor becomes the company's
+    unverified contact of that address. Never a verified contact, even one with the same
+    address; a visitor already verified stays with its verified contact, unchanged."""
+    address = check_email(email)
+    new_name = check_name(name)
+    company_id = visitor.widget.company_id
+    with transaction.atomic():
+        current = contact_of(visitor)
+        if current is not None and current.verified:
+            return current
+        contact, created = Contact.objects.get_or_create(
+            company_id=company_id, email=address, verified=False,
+            defaults={"name": new_name, "org": org_for_email(company_id, address)})
+        if not created:
+            contact = Contact.objects.select_for_update().get(pk=contact.pk)
+            if new_name:
+                contact.name = new_name
+            if contact.org_id is None:
+                contact.org = org_for_email(company_id, address)
+            contact.last_seen_at = timezone.now()
+            contact.save(update_fields=["name", "org", "last_seen_at"])
+        _link(visitor, contact)
+    return contact
+
+
+# --- customer orgs ------------------------------------------------------------------------
+
+def _check_admin(membership: Membership) -> None:
+    if not membership.is_admin:
+        raise PermissionDenied("Only owners and admins can change customer orgs.")
+
+
+def do_save_org(membership: Membership, form: CustomerOrgForm) -> CustomerOrg | None:
+    """Create or update an org from a valid form; contacts of its domain that belong to no
+    org join it. None (with the error on the form) when another admin took the domain in
+    the meantime."""
+    _check_admin(membership)
+    if form.company_id != membership.company_id:
+        raise PermissionDenied("This form is for another company.")
+    org: CustomerOrg = form.save(commit=False)
+    org.company_id = membership.company_id
+    try:
+        with transaction.atomic():
+            org.save()
+            if org.domain:
+                _adopt_contacts(org)
+    except IntegrityError:
+        form.add_error("domain", DUPLICATE_DOMAIN)
+        return None
+    return org
+
+
+def _adopt_contacts(org: CustomerOrg) -> None:
+    suffix_matches = (Contact.objects.filter(company_id=org.company_id, org__isnull=True)
+                      .filter(email__iendswith="@" + org.domain)
+                      | Contact.objects.filter(company_id=org.company_id, org__isnull=True,
+                                               email__iendswith="." + org.domain))
+    ids = [c.pk for c in suffix_matches.only("pk", "email")
+           if (found := org_for_email(org.company_id, c.email)) and found.pk == org.pk]
+    Contact.objects.filter(pk__in=ids, org__isnull=True).update(org=org)
+
+
+def do_delete_org(membership: Membership, org: CustomerOrg) -> None:
+    """The org goes; its contacts stay, without an org."""
+    _check_admin(membership)
+    if org.company_id != membership.company_id:
+        raise PermissionDenied("This customer org belongs to another company.")
+    org.delete()

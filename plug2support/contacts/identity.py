@@ -1,0 +1,67 @@
+"""Identity verification (B6): a site tells the widget who its logged-in user is by passing
+the user id with the hex HMAC-SHA256 of that id, keyed by the widget's secret. Only the site's
+server knows the secret, so only it can make the hash; a visitor cannot claim another user.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+
+from plug2support.widgets.models import Widget
+
+from .models import USER_ID_MAX
+
+HASH_RE = re.compile(r"[0-9a-f]{64}")
+
+
+class IdentityError(Exception):
+    """A refused identification. `code` is stable (for the widget API); `message` is for
+    the site's developer."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def expected_hash(secret: str, user_id: str) -> str:
+    """What the site's server computes: hex HMAC-SHA256 of the UTF-8 user id."""
+    return hmac.new(secret.encode(), user_id.encode(), hashlib.sha256).hexdigest()
+
+
+def check_user_id(user_id: object) -> str:
+    if not isinstance(user_id, str) or not user_id.strip():
+        raise IdentityError("missing_user_id", "Give the logged-in user's id (user_id).")
+    if len(user_id) > USER_ID_MAX or not user_id.isprintable():
+        raise IdentityError("missing_user_id", f"The user id must be 1 to {USER_ID_MAX} "
+                                               "printable characters.")
+    return user_id
+
+
+def check_hash_format(user_hash: object) -> str:
+    if not isinstance(user_hash, str) or not HASH_RE.fullmatch(user_hash):
+        raise IdentityError("malformed_hash", "user_hash must be the HMAC-SHA256 of the user "
+                                              "id made with the widget's secret, as 64 "
+                                              "lower-case hex characters.")
+    return user_hash
+
+
+def verify(widget: Widget, user_id: object, user_hash: object) -> bool:
+    """True when `user_hash` is the HMAC of `user_id` with this widget's secret. Malformed
+    input raises IdentityError (missing_user_id, malformed_hash) rather than answering."""
+    uid = check_user_id(user_id)
+    given = check_hash_format(user_hash)
+    if not widget.secret:
+        return False  # a widget without a secret cannot vouch for anyone
+    return hmac.compare_digest(expected_hash(widget.secret, uid), given)
+
+
+def check_identity(widget: Widget, user_id: object, user_hash: object) -> str:
+    """The verified user id, or IdentityError (missing_user_id, malformed_hash, wrong_hash)."""
+    if not verify(widget, user_id, user_hash):
+        raise IdentityError("wrong_hash", "user_hash does not match this user id: make it on "
+                                          "your server with this widget's secret.")
+    assert isinstance(user_id, str)
+    return user_id

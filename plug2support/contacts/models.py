@@ -1,0 +1,94 @@
+"""Contacts (identified visitors) and the customer orgs they belong to (B6, D8, D9).
+
+A visitor becomes a contact when it is identified: by an e-mail address it gave (an
+unverified claim) or by the site's user id signed with the widget's secret (verified).
+Unverified contacts are never merged into verified ones: anyone can type an address.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from plug2support.accounts.models import Company
+from plug2support.widgets.models import Visitor
+
+USER_ID_MAX = 200
+NAME_MAX = 150
+
+
+class CustomerOrg(models.Model):
+    """The organisation a contact belongs to (DevRev's "rev org"). Contacts join it by the
+    domain of their e-mail address; its default owner gets its new conversations (D8)."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE,
+                                related_name="customer_orgs")
+    name = models.CharField(max_length=200)
+    # Lower-case e-mail domain ("example.com"); empty = contacts are not matched by domain.
+    domain = models.CharField("e-mail domain", max_length=253, blank=True, default="")
+    default_owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                      null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "pk"]
+        verbose_name = "customer org"
+        constraints = [
+            models.UniqueConstraint(fields=["company", "domain"], condition=~Q(domain=""),
+                                    name="one_customer_org_per_domain"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Contact(models.Model):
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="contacts")
+    email = models.EmailField(blank=True, default="")
+    name = models.CharField(max_length=NAME_MAX, blank=True, default="")
+    # The site's own user id, set only once its HMAC was checked (B6).
+    external_id = models.CharField("site user id", max_length=USER_ID_MAX, null=True,
+                                   blank=True)
+    verified = models.BooleanField(default=False)
+    org = models.ForeignKey(CustomerOrg, on_delete=models.SET_NULL, null=True, blank=True,
+                            related_name="contacts")
+    created_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-last_seen_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["company", "external_id"],
+                                    condition=Q(external_id__isnull=False),
+                                    name="one_contact_per_site_user"),
+            # One unverified contact per address: two claims of one address are one person.
+            models.UniqueConstraint(fields=["company", "email"],
+                                    condition=Q(verified=False) & ~Q(email=""),
+                                    name="one_unverified_contact_per_email"),
+            models.CheckConstraint(
+                condition=Q(verified=True, external_id__isnull=False)
+                | Q(verified=False, external_id__isnull=True),
+                name="verified_contacts_have_a_site_user_id"),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.email or f"User {self.external_id}"
+
+
+class VisitorContact(models.Model):
+    """Which contact a visitor turned out to be (kept apart so widgets need not know)."""
+
+    visitor = models.OneToOneField(Visitor, on_delete=models.CASCADE,
+                                   related_name="contact_link")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE,
+                                related_name="visitor_links")
+    linked_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"visitor {self.visitor_id} → {self.contact_id}"
