@@ -284,17 +284,27 @@ def do_post_visitor_message(visitor: Visitor, *, client_id: object, body: object
 def _route(conversation: Conversation, text: str) -> Event | None:
     """D8: the first matching rule's operator or group gets the new conversation; without a
     match it stays in the pool (every online operator, first to claim)."""
+    from plug2support.notifications.actions import do_notify
+
     from .models import RoutingRule
     from .routing import first_match
 
     rules = (RoutingRule.objects.filter(company_id=conversation.company_id)
              .select_related("target_user", "target_group"))
     rule = first_match(rules, text)
-    if rule is None:
-        return None
-    from plug2support.notifications.actions import do_notify
-
     url = f"/inbox/{conversation.pk}/"
+    if rule is None:
+        from plug2support.contacts.actions import default_owner_for
+
+        owner = default_owner_for(conversation.visitor)
+        if owner is None:
+            return None  # the pool
+        Conversation.objects.filter(pk=conversation.pk).update(assignee=owner)
+        conversation.assignee = owner
+        do_notify(company_id=conversation.company_id, user_ids=[owner.pk], kind="routed",
+                  title=f"New conversation from your customer: {text[:80]}", url=url)
+        return _append(conversation, kind=EventKind.ROUTED, sender=Sender.SYSTEM,
+                       body=f"Routed to {display_name(owner)} (the customer org's owner)")
     if rule.target_user is not None:
         if not Membership.objects.filter(company_id=conversation.company_id,
                                          user=rule.target_user).exists():
@@ -316,11 +326,11 @@ def _route(conversation: Conversation, text: str) -> Event | None:
 
 
 def _initial_priority(visitor: Visitor) -> int:
-    """D9: a visitor we know nothing about comes after one who told us who they are (the
-    customer-org rules of the contacts work refine this)."""
-    from .models import Priority
+    """D9: conversations of an existing customer org come before those of new or
+    unidentified orgs."""
+    from plug2support.contacts.actions import priority_hint
 
-    return Priority.NORMAL if visitor.email else Priority.LOW
+    return priority_hint(visitor)
 
 
 def do_set_priority(membership: Membership, conversation: Conversation, priority: object) -> None:
@@ -364,6 +374,9 @@ def do_leave_offline_message(visitor: Visitor, *, client_id: object, body: objec
     with transaction.atomic():
         Visitor.objects.filter(pk=visitor.pk).update(email=email)
         visitor.email = email
+        from plug2support.contacts.actions import do_claim_email
+
+        do_claim_email(visitor, email)  # an unverified claim: never merged into a verified one
         posted = do_post_visitor_message(visitor, client_id=client_id, body=body, offline=True,
                                          ip=ip, honeypot=honeypot)
         suspended = Conversation.objects.filter(pk=posted.event.conversation_id,

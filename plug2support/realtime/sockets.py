@@ -392,6 +392,11 @@ class WidgetSocket(Socket):
                     conversation_id, side="visitor", delivered=frame.get("delivered"),
                     read=frame.get("read"))
             return
+        if kind == "identify":
+            contact = await db(_identify_contact)(self.visitor, frame)
+            await self.send_json({"type": "identified", "ref": frame.get("ref"),
+                                  "contact": contact})
+            return
         if kind == "availability":
             online = await db(presence.operators_online)(self.visitor.widget.company_id)
             await self.send_json({**availability_frame(self.schedule, online),
@@ -474,6 +479,25 @@ def _welcome(visitor: Any, token: str) -> tuple[Any, dict[str, Any]]:
         "availability": availability_frame(schedule, presence.operators_online(
             visitor.widget.company_id))["availability"],
     }
+
+
+def _identify_contact(visitor: Any, frame: dict[str, Any]) -> dict[str, Any]:
+    """B6: the site says who its logged-in user is, signed with the widget's secret."""
+    from plug2support.contacts.actions import do_identify
+    from plug2support.contacts.identity import IdentityError
+
+    try:
+        contact = do_identify(visitor, user_id=frame.get("user_id"),
+                              user_hash=frame.get("user_hash"), email=frame.get("email"),
+                              name=frame.get("name"))
+    except IdentityError as error:
+        raise FrameError(error.code, error.message) from None
+    if contact.email and not visitor.email:
+        # Replies by e-mail (offline form) go to the verified address.
+        type(visitor).objects.filter(pk=visitor.pk).update(email=contact.email)
+        visitor.email = contact.email
+    return {"id": contact.pk, "name": contact.name, "email": contact.email or None,
+            "verified": contact.verified, "org": contact.org.name if contact.org else None}
 
 
 def _schedule_of(widget_id: int) -> Any:

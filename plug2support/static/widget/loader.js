@@ -10,9 +10,20 @@
   if (window.Plug2Support) return; // the snippet pasted twice
   var key = script.getAttribute("data-widget");
   var base = new URL(script.src).origin;
-  var api = { open: noop, close: noop, toggle: noop };
+  // The page's API (B6): open, close, toggle, identify, and events (message, opened, closed).
+  var listeners = { message: [], opened: [], closed: [] };
+  var identity = null;
+  var api = {
+    open: noop, close: noop, toggle: noop,
+    identify: function (who) { identity = who; sendIdentity(); },
+    on: function (name, fn) { if (listeners[name]) listeners[name].push(fn); }
+  };
+  var sendIdentity = noop;
   window.Plug2Support = api;
   function noop() {}
+  function emit(name, detail) {
+    (listeners[name] || []).forEach(function (fn) { try { fn(detail); } catch (e) { /* theirs */ } });
+  }
 
   var api_base = base + "/widget/api/" + encodeURIComponent(key);
   fetch(api_base + "/config", { credentials: "omit" })
@@ -77,6 +88,7 @@
         frame.title = "Chat with us";
         // In the fragment: never sent to a server, read by the frame's script only.
         frame.src = config.frame_url + "#vid=" + vid + (invite ? "&invite=" + invite : "");
+        frame.addEventListener("load", sendIdentity);
         root.appendChild(frame);
       }
       frame.style.display = "block";
@@ -86,8 +98,10 @@
       button.setAttribute("aria-expanded", "true");
       button.setAttribute("aria-label", "Close chat");
       if (frame.contentWindow) frame.contentWindow.postMessage({ p2s: "opened" }, base);
+      emit("opened");
     }
     function close() {
+      if (isOpen) emit("closed");
       if (frame) {
         frame.style.display = "none";
         if (frame.contentWindow) frame.contentWindow.postMessage({ p2s: "closed" }, base);
@@ -96,6 +110,11 @@
       button.setAttribute("aria-expanded", "false");
       button.setAttribute("aria-label", "Open chat");
     }
+    sendIdentity = function () {
+      if (identity && frame && frame.contentWindow) {
+        frame.contentWindow.postMessage({ p2s: "identify", who: identity }, base);
+      }
+    };
     api.open = function () { open(); };
     api.close = function () { close(); button.focus(); };
     api.toggle = function () { if (isOpen) api.close(); else open(); };
@@ -104,6 +123,7 @@
       if (event.origin !== base || !frame || event.source !== frame.contentWindow) return;
       var data = event.data || {};
       if (data.p2s === "close") api.close();
+      if (data.p2s === "unread") emit("message", data.message || null);
       if (data.p2s === "unread" && !isOpen) {
         unread += 1;
         badge.textContent = String(unread);

@@ -23,6 +23,16 @@ const offlineEmail = document.getElementById("offline-email");
 const offlineBody = document.getElementById("offline-body");
 const offlineDone = document.getElementById("offline-done");
 let mode = "live";
+// B6: who the site's logged-in user is (id + HMAC); sent once connected, again on reconnect.
+let pendingIdentity = null;
+function sendIdentity() {
+  if (!pendingIdentity || !socket.isOpen) return;
+  const who = pendingIdentity;
+  socket.request({ type: "identify", user_id: who.user_id, user_hash: who.user_hash,
+                   email: who.email, name: who.name })
+    .then((reply) => { if (reply.type === "error") console.warn("Plug2Support identify:", reply.message); })
+    .catch(() => { /* sent again on reconnect */ });
+}
 let isOpen = true; // the loader says when the frame is hidden or shown
 let teamRead = 0; // the highest seq an operator has read
 const showTyping = typingDisplay(document.getElementById("typing"));
@@ -202,6 +212,7 @@ const socket = new LiveSocket(config.socket_path, {
       render();
       applyAvailability(frame.availability);
       flushOutbox();
+      sendIdentity();
     } else if (frame.type === "conversation_started") {
       if (frame.conversation.id !== conversationId) {
         conversationId = frame.conversation.id;
@@ -215,7 +226,9 @@ const socket = new LiveSocket(config.socket_path, {
           saveOutbox();
         }
         render();
-        if (frame.sender !== "visitor") parent.postMessage({ p2s: "unread" }, "*");
+        if (frame.sender !== "visitor") {
+          parent.postMessage({ p2s: "unread", message: { body: frame.body, author: frame.author && frame.author.name } }, "*");
+        }
       }
     } else if (frame.type === "typing") {
       showTyping(frame.who.name);
@@ -309,6 +322,10 @@ window.addEventListener("message", (event) => {
   if (!event.data) return;
   if (event.data.p2s === "opened") { isOpen = true; input.focus(); sendReceipt(); }
   if (event.data.p2s === "closed") isOpen = false;
+  if (event.data.p2s === "identify" && event.source === parent) {
+    pendingIdentity = event.data.who || null;
+    sendIdentity();
+  }
 });
 document.addEventListener("visibilitychange", sendReceipt);
 
