@@ -147,3 +147,12 @@ def test_another_companys_conversation_is_not_found(acme: Tenant, globex: Tenant
     assert "secret" not in acme_op.get("/inbox/").content.decode()
     globex_op = logged_in_client(globex.operators[0])
     assert globex_op.get(f"/inbox/{posted.event.conversation_id}/").status_code == 200
+
+
+def test_only_admins_of_the_company_see_the_identity_secret(acme: Tenant, globex: Tenant) -> None:
+    page = logged_in_client(acme.owner).get(f"/settings/widgets/{acme.widget.pk}/")
+    assert acme.widget.secret in page.content.decode()
+    assert logged_in_client(acme.operators[0]).get(
+        f"/settings/widgets/{acme.widget.pk}/").status_code == 403
+    assert logged_in_client(globex.owner).get(
+        f"/settings/widgets/{acme.widget.pk}/").status_code == 404
