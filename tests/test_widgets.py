@@ -156,3 +156,16 @@ def test_only_admins_of_the_company_see_the_identity_secret(acme: Tenant, globex
         f"/settings/widgets/{acme.widget.pk}/").status_code == 403
     assert logged_in_client(globex.owner).get(
         f"/settings/widgets/{acme.widget.pk}/").status_code == 404
+
+
+def test_config_is_revalidated_with_an_etag(acme: Tenant, client: Client) -> None:
+    url = f"/widget/api/{acme.widget.key}/config"
+    first = client.get(url, HTTP_ORIGIN="https://a.example")
+    tag = first["ETag"]
+    again = client.get(url, HTTP_ORIGIN="https://a.example", HTTP_IF_NONE_MATCH=tag)
+    assert again.status_code == 304 and again.content == b"" and again["ETag"] == tag
+    assert again["Access-Control-Allow-Origin"] == "https://a.example"
+    acme.widget.title = "New greeting"
+    acme.widget.save()
+    changed = client.get(url, HTTP_ORIGIN="https://a.example", HTTP_IF_NONE_MATCH=tag)
+    assert changed.status_code == 200 and changed.json()["title"] == "New greeting"

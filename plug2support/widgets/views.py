@@ -4,6 +4,7 @@ for the frame (same origin) and for server-side clients; it sends no CORS header
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -117,6 +118,12 @@ def widget_config(request: HttpRequest, key: str) -> HttpResponse:
         "frame_url": f"{settings.PUBLIC_URL}/widget/frame/{widget.key}/",
         "heartbeat_seconds": settings.SITE_HEARTBEAT_SECONDS,
     })
+    # Every page view of every customer site asks for this: a strong ETag lets browsers and
+    # caches revalidate with a 304 and no body.
+    tag = '"' + hashlib.sha256(response.content).hexdigest()[:32] + '"'
+    if tag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+        response = HttpResponse(status=304)
+    response["ETag"] = tag
     response["Cache-Control"] = "public, max-age=60"
     return _cors(response, origin)
 
