@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test check bench clean web worker
+.PHONY: run test check bench bench-quick clean web worker
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,17 @@ test: $(VENV)/.installed-dev
 check: $(VENV)/.installed-dev
 	$(BIN)/ruff check plug2support tests
 	$(BIN)/mypy plug2support tests
+
+## bench: the benchmark suite (bench/README.md); bench-quick: under 2 minutes
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $(VENV)/.installed $(VENV)/.installed-dev $@
+
+bench: $(VENV)/.installed-bench
+	$(BIN)/python -m bench.run
+
+bench-quick: $(VENV)/.installed-bench
+	$(BIN)/python -m bench.run --quick
 
 ## web / worker: the production processes (see README, "Production")
 web: $(VENV)/.installed

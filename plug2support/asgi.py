@@ -16,11 +16,17 @@ django_app = get_asgi_application()
 from plug2support.realtime.hub import hub  # noqa: E402
 from plug2support.realtime.presence import start_presence_heartbeat  # noqa: E402
 from plug2support.realtime.sockets import websocket_app  # noqa: E402
+from plug2support.widgets import fastpath  # noqa: E402
 
 
 async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "http":
-        await django_app(scope, receive, send)
+        # The widget configuration (every page view of every customer site) skips Django.
+        match = fastpath.PATH.match(scope["path"]) if scope["method"] == "GET" else None
+        if match:
+            await fastpath.serve(scope, receive, send, match.group(1))
+        else:
+            await django_app(scope, receive, send)
     elif scope["type"] == "websocket":
         await websocket_app(scope, receive, send)
     elif scope["type"] == "lifespan":
@@ -28,6 +34,7 @@ async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 await hub.start()
+                hub.subscribe(fastpath.invalidator, fastpath.WIDGETS_TOPIC)
                 start_presence_heartbeat()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":

@@ -11,9 +11,15 @@ from .models import Holiday, OpeningHours, Widget
 
 
 def do_save_widget(membership: Membership, form: WidgetForm) -> Widget:
+    from plug2support.realtime.hub import publish_after_commit
+
+    from .fastpath import WIDGETS_TOPIC
+
     widget: Widget = form.save(commit=False)
     widget.company_id = membership.company_id
     widget.save()
+    # Every process drops its cached configuration of this widget (title, origins).
+    publish_after_commit(WIDGETS_TOPIC, {"key": widget.key})
     return widget
 
 

@@ -1,0 +1,216 @@
+"""`make bench`: run the scenarios and write the results table into bench/README.md.
+
+python -m bench.run [--quick] [--only page_views,idle_widgets]
+Each figure is the median of the runs (3, or 1 with --quick) with min–max. The server is
+pinned to core 0 and the load generator to core 1 (taskset) when there are two cores; all
+traffic is loopback; every run stops by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gzip
+import json
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    PYTHON,
+    ROOT,
+    LOAD_CORE,
+    cpu_seconds,
+    free_port,
+    pinned,
+    product_env,
+    rss_bytes,
+    run_load,
+    server,
+    summary,
+    tcp_socket_memory_bytes,
+)
+
+README = ROOT / "bench" / "README.md"
+MARK_START, MARK_END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, headers=headers or {})  # noqa: S310 (loopback)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), b""
+
+
+def gz(data: bytes) -> int:
+    return len(gzip.compress(data, compresslevel=9))
+
+
+def prepared_db(visitors: int) -> tuple[str, str]:
+    var_dir = tempfile.mkdtemp(prefix="p2s-bench-")
+    out = subprocess.run([PYTHON, "-m", "bench.setup_data", json.dumps({"visitors": visitors})],
+                         cwd=ROOT, env={**os.environ, **product_env(var_dir)}, check=True,
+                         capture_output=True, text=True)
+    return var_dir, json.loads(out.stdout.strip().splitlines()[-1])["widget"]
+
+
+def product_server(var_dir: str, port: int, **options: Any) -> Any:
+    return server([PYTHON, "-m", "bench.serve", json.dumps({"port": port, **options})],
+                  product_env(var_dir), f"http://127.0.0.1:{port}/health")
+
+
+# --- scenario 4: page views ------------------------------------------------------------------
+
+def page_views(runs: int, seconds: float) -> list[dict[str, Any]]:
+    var_dir, widget = prepared_db(0)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    rows: list[dict[str, Any]] = []
+    try:
+        with product_server(var_dir, port):
+            loader = fetch(f"{base}/static/widget/loader.js")[2]
+            first_open = [fetch(f"{base}/widget/frame/{widget}/")[2]] + [
+                fetch(f"{base}/static/widget/{name}")[2]
+                for name in ("widget.css", "widget.js", "live.js")]
+            rows.append({"scenario": "Page views", "measure": "loader, gzipped",
+                         "value": f"{gz(loader) / 1024:.1f} KiB", "target": "≤ 5 KB"})
+            total = gz(loader) + sum(gz(part) for part in first_open)
+            rows.append({"scenario": "Page views",
+                         "measure": "everything on first open (loader, frame, CSS, JS), gzipped",
+                         "value": f"{total / 1024:.1f} KiB", "target": "≤ 40 KB"})
+            origin = {"Origin": "http://127.0.0.1:9"}
+            _, headers, _ = fetch(f"{base}/widget/api/{widget}/config", origin)
+            etag = headers.get("ETag", "")
+            for label, extra in (("cold", {}), ("ETag → 304", {"If-None-Match": etag})):
+                results = [run_load("bench.http_load", {
+                    "host": "127.0.0.1", "port": port, "path": f"/widget/api/{widget}/config",
+                    "headers": {**origin, **extra}, "seconds": seconds, "connections": 32})
+                    for _ in range(runs)]
+                rps = summary([r["rps"] for r in results])
+                p99 = summary([r["p99_ms"] for r in results])
+                rows.append({"scenario": "Page views",
+                             "measure": f"configuration request, {label}: requests/s",
+                             "value": fmt(rps, "{:,.0f}"), "target": "≥ 5 000"})
+                rows.append({"scenario": "Page views",
+                             "measure": f"configuration request, {label}: p99",
+                             "value": fmt(p99, "{:.1f} ms"), "target": ""})
+    finally:
+        shutil.rmtree(var_dir, ignore_errors=True)
+    return rows
+
+
+# --- scenario 3: idle widgets ---------------------------------------------------------------
+
+def idle_widgets(counts: list[int], runs: int, hold: float) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    var_dir, widget = prepared_db(max(counts))
+    try:
+        for count in counts:
+            per_socket, rates, idle_cpu = [], [], []
+            for _ in range(runs):
+                port = free_port()
+                with product_server(var_dir, port, ws_ping=20) as proc:
+                    time.sleep(1)  # let the server settle before the baseline
+                    rss0, kmem0 = rss_bytes(proc.pid), tcp_socket_memory_bytes()
+                    client = subprocess.Popen(
+                        pinned([PYTHON, "-m", "bench.ws_idle", json.dumps(
+                            {"port": port, "widget": widget, "count": count})], LOAD_CORE),
+                        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                    try:
+                        line = ""
+                        assert client.stdout is not None
+                        while not line.startswith("READY"):
+                            line = client.stdout.readline()
+                            if not line and client.poll() is not None:
+                                raise RuntimeError("the idle client died")
+                        ready = json.loads(line.split(" ", 1)[1])
+                        time.sleep(2)
+                        cpu0 = cpu_seconds(proc.pid)
+                        time.sleep(hold)  # idle, with heartbeats on
+                        cpu1 = cpu_seconds(proc.pid)
+                        rss1, kmem1 = rss_bytes(proc.pid), tcp_socket_memory_bytes()
+                    finally:
+                        if client.stdin:
+                            client.stdin.close()
+                        client.wait(timeout=30)
+                connected = ready["connected"]
+                # Kernel socket memory counts both ends on loopback: half is the server's.
+                per_socket.append(((rss1 - rss0) + (kmem1 - kmem0) / 2) / connected / 1024)
+                rates.append(ready["accept_rate"])
+                idle_cpu.append((cpu1 - cpu0) / hold * 100)
+            rows += [
+                {"scenario": f"Idle widgets ({count:,})", "measure": "memory per socket "
+                 "(RSS + server half of kernel TCP memory)",
+                 "value": fmt(summary(per_socket), "{:.1f} KiB"), "target": "≤ 16 KiB"},
+                {"scenario": f"Idle widgets ({count:,})", "measure": "accept rate (hello → welcome)",
+                 "value": fmt(summary(rates), "{:,.0f}/s"), "target": ""},
+                {"scenario": f"Idle widgets ({count:,})", "measure": "idle CPU, heartbeats on",
+                 "value": fmt(summary(idle_cpu), "{:.1f} %"), "target": ""},
+            ]
+    finally:
+        shutil.rmtree(var_dir, ignore_errors=True)
+    return rows
+
+
+def fmt(stats: dict[str, float], pattern: str) -> str:
+    if stats["min"] == stats["max"]:
+        return pattern.format(stats["median"])
+    return (f"{pattern.format(stats['median'])} "
+            f"({pattern.format(stats['min'])}–{pattern.format(stats['max'])})")
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in
+                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+               platform.processor())
+    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}"
+
+
+def write_readme(rows: list[dict[str, Any]], quick: bool) -> None:
+    table = ["| scenario | measure | result (median, min–max) | target |",
+             "| --- | --- | --- | --- |"]
+    table += [f"| {r['scenario']} | {r['measure']} | {r['value']} | {r['target']} |"
+              for r in rows]
+    block = "\n".join([
+        MARK_START,
+        f"Run on {dt.date.today().isoformat()}, {machine()}; "
+        f"{'quick mode (1 run each)' if quick else 'median of 3 runs'}.",
+        "",
+        *table,
+        MARK_END,
+    ])
+    text = README.read_text()
+    start, end = text.index(MARK_START), text.index(MARK_END) + len(MARK_END)
+    README.write_text(text[:start] + block + text[end:])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", default="page_views,idle_widgets")
+    options = parser.parse_args()
+    runs = 1 if options.quick else 3
+    chosen = options.only.split(",")
+    rows: list[dict[str, Any]] = []
+    started = time.monotonic()
+    if "page_views" in chosen:
+        rows += page_views(runs, seconds=2 if options.quick else 5)
+    if "idle_widgets" in chosen:
+        counts = [2000] if options.quick else [10_000, 20_000]
+        rows += idle_widgets(counts, runs, hold=5 if options.quick else 20)
+    for row in rows:
+        print(f"{row['scenario']:<24} {row['measure']:<70} {row['value']}")
+    write_readme(rows, options.quick)
+    print(f"done in {time.monotonic() - started:.0f} s; table written to {README}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,23 @@
+"""Start the product's ASGI app under uvicorn for a benchmark, with a raised file limit.
+Argument: JSON {"port", "ws_ping"}."""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+
+
+def main() -> None:
+    args = json.loads(sys.argv[1])
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    import uvicorn
+
+    uvicorn.run("plug2support.asgi:application", host="127.0.0.1", port=int(args["port"]),
+                lifespan="on", log_level="warning", access_log=False,
+                ws_ping_interval=float(args.get("ws_ping", 20)), backlog=4096)
+
+
+if __name__ == "__main__":
+    main()

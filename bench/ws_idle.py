@@ -1,0 +1,90 @@
+"""Open N widget sockets (raw WebSocket over loopback: a handshake, a hello, then only
+answers to the server's pings), print READY with the accept rate, hold until stdin closes."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import resource
+import struct
+import sys
+import time
+
+
+def frame(payload: bytes, opcode: int = 0x1) -> bytes:
+    mask = os.urandom(4)
+    length = len(payload)
+    head = bytes([0x80 | opcode])
+    if length < 126:
+        head += bytes([0x80 | length])
+    elif length < 65536:
+        head += bytes([0x80 | 126]) + struct.pack("!H", length)
+    else:
+        head += bytes([0x80 | 127]) + struct.pack("!Q", length)
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    first, second = await reader.readexactly(2)
+    length = second & 0x7F
+    if length == 126:
+        length = struct.unpack("!H", await reader.readexactly(2))[0]
+    elif length == 127:
+        length = struct.unpack("!Q", await reader.readexactly(8))[0]
+    return first & 0x0F, await reader.readexactly(length)
+
+
+async def widget_socket(host: str, port: int, widget: str, token: str,
+                        ready: asyncio.Event, opened: list[float]) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write((f"GET /ws/widget HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                  f"Sec-WebSocket-Version: 13\r\nOrigin: http://{host}:{port}\r\n\r\n").encode())
+    await reader.readuntil(b"\r\n\r\n")
+    writer.write(frame(json.dumps({"type": "hello", "widget": widget, "token": token}).encode()))
+    while True:  # until the welcome
+        opcode, payload = await read_frame(reader)
+        if opcode == 0x1 and b'"welcome"' in payload:
+            break
+    opened.append(time.perf_counter())
+    ready.set()
+    while True:  # idle: answer pings, ignore the rest
+        opcode, payload = await read_frame(reader)
+        if opcode == 0x9:
+            writer.write(frame(payload, opcode=0xA))
+        elif opcode == 0x8:
+            return
+
+
+async def main(args: dict[str, object]) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    host, port, widget = "127.0.0.1", int(args["port"]), str(args["widget"])  # type: ignore[call-overload]
+    count = int(args["count"])  # type: ignore[call-overload]
+    opened: list[float] = []
+    start = time.perf_counter()
+    tasks = []
+    batch = 200  # connect in waves: the listen backlog is finite
+    for i in range(0, count, batch):
+        ready = asyncio.Event()
+        for j in range(i, min(count, i + batch)):
+            tasks.append(asyncio.create_task(
+                widget_socket(host, port, widget, f"bench-{j}", ready, opened)))
+        while len(opened) < min(count, i + batch):
+            await asyncio.sleep(0.01)
+    elapsed = time.perf_counter() - start
+    print("READY " + json.dumps({"connected": len(opened), "seconds": elapsed,
+                                 "accept_rate": len(opened) / elapsed}), flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    for task in tasks:
+        task.cancel()
+
+
+if __name__ == "__main__":
+    import uvloop
+
+    uvloop.install()
+    asyncio.run(main(json.loads(sys.argv[1])))
