@@ -160,6 +160,73 @@ def idle_widgets(counts: list[int], runs: int, hold: float) -> list[dict[str, An
     return rows
 
 
+# --- scenario 1: fan-out core ---------------------------------------------------------------
+
+FANOUT_VARIANTS = [
+    ("the product's hub, in-process bus", "hub", False),
+    ("the product's hub, Redis bus", "hub", True),
+    ("Django Channels, in-memory layer", "channels", False),
+    ("Django Channels, RedisPubSubChannelLayer", "channels", True),
+    ("python-socketio", "socketio", False),
+    ("python-socketio, Redis manager", "socketio", True),
+]
+
+
+def fanout_once(kind: str, redis: str, pairs: int, seconds: float) -> dict[str, float]:
+    port = free_port()
+    cmd = [PYTHON, "-m", "bench.fanout_servers",
+           json.dumps({"kind": kind, "port": port, "redis": redis})]
+    var_dir = tempfile.mkdtemp(prefix="p2s-bench-")
+    try:
+        with server(cmd, product_env(var_dir), f"http://127.0.0.1:{port}/health") as proc:
+            load = subprocess.Popen(
+                pinned([PYTHON, "-m", "bench.fanout_load", json.dumps(
+                    {"kind": kind, "port": port, "pairs": pairs, "seconds": seconds})],
+                    LOAD_CORE), cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                text=True)
+            assert load.stdin is not None and load.stdout is not None
+            try:
+                line = load.stdout.readline()
+                if not line.startswith("READY"):
+                    raise RuntimeError(f"{kind}: the load generator did not connect")
+                cpu0 = cpu_seconds(proc.pid)
+                load.stdin.write("go\n")
+                load.stdin.flush()
+                result = json.loads(load.stdout.readline())
+                cpu1 = cpu_seconds(proc.pid)
+            finally:
+                load.kill()
+                load.wait()
+    finally:
+        shutil.rmtree(var_dir, ignore_errors=True)
+    cpu = max(cpu1 - cpu0, 1e-9)
+    return {**result, "per_core": result["deliveries"] / cpu,
+            "cpu_us_per_delivery": cpu / max(result["deliveries"], 1) * 1e6}
+
+
+def fanout_core(runs: int, seconds: float, pairs: int) -> list[dict[str, Any]]:
+    redis = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    rows: list[dict[str, Any]] = []
+    base = None
+    for label, kind, uses_redis in FANOUT_VARIANTS:
+        results = [fanout_once(kind, redis if uses_redis else "", pairs, seconds)
+                   for _ in range(runs)]
+        per_core = summary([r["per_core"] for r in results])
+        base = base or per_core["median"]
+        ratio = base / per_core["median"] if per_core["median"] else float("nan")
+        rows.append({"scenario": f"Fan-out core ({pairs} pairs, saturation)", "measure": label,
+                     "value": (f"{fmt(per_core, '{:,.0f}')} deliveries/s per server core; "
+                               f"{fmt(summary([r['per_second'] for r in results]), '{:,.0f}')}"
+                               f"/s wall; p50 {fmt(summary([r['p50_ms'] for r in results]), '{:.1f}')}"
+                               f" ms, p99 {fmt(summary([r['p99_ms'] for r in results]), '{:.1f}')}"
+                               f" ms, p99.9 {fmt(summary([r['p999_ms'] for r in results]), '{:.1f}')}"
+                               f" ms; the product is {ratio:.1f}× this"),
+                     "target": "≥ 15 000/core" if kind == "hub" and not uses_redis else
+                     ("product ≥ 4×" if kind == "channels" and not uses_redis else
+                      ("product ≥ 3×" if kind == "socketio" and not uses_redis else ""))})
+    return rows
+
+
 def fmt(stats: dict[str, float], pattern: str) -> str:
     if stats["min"] == stats["max"]:
         return pattern.format(stats["median"])
@@ -195,17 +262,19 @@ def write_readme(rows: list[dict[str, Any]], quick: bool) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", default="page_views,idle_widgets")
+    parser.add_argument("--only", default="fanout_core,page_views,idle_widgets")
     options = parser.parse_args()
     runs = 1 if options.quick else 3
     chosen = options.only.split(",")
     rows: list[dict[str, Any]] = []
     started = time.monotonic()
+    if "fanout_core" in chosen:
+        rows += fanout_core(runs, seconds=3 if options.quick else 5, pairs=25)
     if "page_views" in chosen:
         rows += page_views(runs, seconds=2 if options.quick else 5)
     if "idle_widgets" in chosen:
         counts = [2000] if options.quick else [10_000, 20_000]
-        rows += idle_widgets(counts, runs, hold=5 if options.quick else 20)
+        rows += idle_widgets(counts, runs, hold=5 if options.quick else 10)
     for row in rows:
         print(f"{row['scenario']:<24} {row['measure']:<70} {row['value']}")
     write_readme(rows, options.quick)

@@ -138,3 +138,23 @@ def test_the_list_endpoint_is_scoped_to_the_company(acme: Tenant, globex: Tenant
     bad = alice.get("/inbox/list?view=nope")
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_filter"
     assert Client().get("/inbox/list").status_code == 302  # logged out: to the login page
+
+
+def test_search_skips_the_systems_own_lines(acme: Tenant) -> None:
+    conversation = start(acme, "hello there")
+    alice = acme.membership(acme.operators[0])
+    actions.do_claim(alice, conversation)  # "… joined the conversation"
+    assert ids(alice, q="joined") == []
+
+
+def test_a_priority_change_is_in_the_history_and_newer(acme: Tenant) -> None:
+    conversation = start(acme, "hi")
+    alice = acme.membership(acme.operators[0])
+    before = conversation.last_seq
+    actions.do_set_priority(alice, conversation, 2)
+    conversation.refresh_from_db()
+    assert conversation.priority == 2 and conversation.last_seq == before + 1
+    assert "Low → High priority" in conversation.events.get(kind="priority").body
+    actions.do_set_priority(alice, conversation, 2)  # no change, no event
+    conversation.refresh_from_db()
+    assert conversation.last_seq == before + 1

@@ -77,6 +77,8 @@ def test_hold_waits_for_every_dependency_including_a_review(acme: Tenant) -> Non
 @pytest.mark.parametrize("kwargs,code", [
     ({}, "no_dependencies"), ({"tickets": "7"}, "no_dependencies"),
     ({"tickets": [999]}, "not_found"), ({"reviewers": [999]}, "not_found"),
+    ({"tickets": [[1]]}, "not_found"), ({"reviewers": [True]}, "not_found"),
+    ({"tickets": [{"id": 1}]}, "not_found"),
 ])
 def test_bad_holds_are_refused_and_change_nothing(acme: Tenant, kwargs: dict[str, object],
                                                   code: str) -> None:

@@ -341,9 +341,16 @@ def do_set_priority(membership: Membership, conversation: Conversation, priority
         raise ConversationError("invalid_priority", "priority is 0 (low) to 3 (urgent).")
     with transaction.atomic():
         locked = _locked(conversation.pk)
+        if locked.priority == priority:
+            return
+        labels = dict(Priority.choices)
         Conversation.objects.filter(pk=locked.pk).update(priority=priority)
+        event = _append(locked, kind=EventKind.PRIORITY, sender=Sender.SYSTEM,
+                        author=membership.user,
+                        body=f"{display_name(membership.user)}: {labels[locked.priority]} → "
+                             f"{labels[priority]} priority")
         locked.priority = priority
-        _publish(locked)
+        _publish(locked, event)
 
 
 def _email_reply(conversation: Conversation, event: Event) -> None:
@@ -986,6 +993,9 @@ def do_hold(membership: Membership, conversation: Conversation, *, tickets: obje
     if ticket_ids is None or reviewer_ids is None or not (ticket_ids or reviewer_ids):
         raise ConversationError("no_dependencies",
                                 "Name what it waits for: a ticket or a person's review.")
+    if not all(isinstance(i, int) and not isinstance(i, bool)
+               for i in (*ticket_ids, *reviewer_ids)):
+        raise ConversationError("not_found", "No such ticket or person in this company.")
     found = list(Ticket.objects.filter(company_id=membership.company_id,
                                        pk__in=[t for t in ticket_ids if isinstance(t, int)]))
     people = list(Membership.objects.filter(

@@ -111,6 +111,8 @@ def _filtered(conversations: QuerySet[Conversation], membership: Membership,
 
 
 WORD = re.compile(r"\w+", re.UNICODE)
+# What people wrote, not the system's lines ("joined the conversation").
+SEARCHED_KINDS = ("message", "note")
 
 
 def _matching_conversations(q: str) -> Any:
@@ -125,7 +127,8 @@ def _matching_conversations(q: str) -> Any:
         # the last one as a prefix (results while typing). The same expression as the GIN
         # index of migration 0008, so the index is used.
         raw = " & ".join(words[:-1] + [words[-1] + ":*"])
-        return (Event.objects.annotate(doc=SearchVector("body", config="simple"))
+        return (Event.objects.filter(kind__in=SEARCHED_KINDS)
+                .annotate(doc=SearchVector("body", config="simple"))
                 .filter(doc=SearchQuery(raw, config="simple", search_type="raw"))
                 .values("conversation_id"))
     # SQLite FTS5: every word quoted (no query syntax of the user's), all required, the last
@@ -133,5 +136,6 @@ def _matching_conversations(q: str) -> Any:
     terms = " ".join('"' + w.replace('"', '""') + '"' for w in words) + "*"
     matching = RawSQL("SELECT rowid FROM conversations_event_fts "  # noqa: S611 (bound param)
                       "WHERE conversations_event_fts MATCH %s", [terms])
-    return Event.objects.filter(pk__in=matching).values("conversation_id")
+    return (Event.objects.filter(pk__in=matching, kind__in=SEARCHED_KINDS)
+            .values("conversation_id"))
 

@@ -93,6 +93,7 @@ class EventKind(models.TextChoices):
     SUSPECTED = "suspected", "Suspected spam"
     TICKET = "ticket", "Ticket"
     DEPENDENCY = "dependency", "Dependency"
+    PRIORITY = "priority", "Priority changed"
     STAGE_CHANGED = "stage_changed", "Stage changed"
     TAGGED = "tagged", "Tagged"
     UNTAGGED = "untagged", "Untagged"
@@ -104,7 +105,7 @@ STAFF_ONLY_KINDS = frozenset({
     EventKind.NOTE, EventKind.TRANSFER_REQUESTED, EventKind.TRANSFER_DECLINED,
     EventKind.TRANSFER_WITHDRAWN, EventKind.STAGE_CHANGED, EventKind.TAGGED,
     EventKind.UNTAGGED, EventKind.ROUTED, EventKind.SUSPECTED, EventKind.TICKET,
-    EventKind.DEPENDENCY,
+    EventKind.DEPENDENCY, EventKind.PRIORITY,
 })
 
 

@@ -1,0 +1,129 @@
+"""The same fan-out workload behind four servers, for the fan-out core comparison:
+the product's hub (its real Socket and Hub classes; in-process or Redis bus), Django Channels
+(in-memory layer or RedisPubSubChannelLayer) and python-socketio (in-memory or Redis manager).
+
+Protocol (JSON text frames): the client sends {"join": group}; then {"group": g, "t": ...}
+frames, which the server publishes to every member of the group, the sender included.
+python-socketio speaks its own protocol: events "join" and "msg" with the same payloads.
+
+Run: python -m bench.fanout_servers '{"kind": "hub"|"channels"|"socketio", "port": N,
+"redis": "redis://…" or ""}'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+from typing import Any
+
+
+def hub_app() -> Any:
+    import django
+
+    django.setup()
+    from plug2support.realtime.hub import hub
+    from plug2support.realtime.sockets import Socket
+
+    class BenchSocket(Socket):
+        async def handle(self, frame: dict[str, Any]) -> None:
+            if frame["type"] == "join":
+                self.subscribe(f"bench:{frame['join']}")
+            else:
+                hub.publish(f"bench:{frame['group']}", frame)
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await hub.start()
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        elif scope["type"] == "http":
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"ok"})
+        else:
+            socket = BenchSocket(scope, receive, send)
+            await socket.run()
+
+    return app
+
+
+def channels_app(redis: str) -> Any:
+    import django
+    from django.conf import settings
+
+    settings.CHANNEL_LAYERS = {"default": (
+        {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+         "CONFIG": {"hosts": [redis]}} if redis else
+        {"BACKEND": "channels.layers.InMemoryChannelLayer"})}
+    django.setup()
+    from channels.generic.websocket import AsyncJsonWebsocketConsumer
+    from channels.routing import ProtocolTypeRouter, URLRouter
+    from django.core.asgi import get_asgi_application
+    from django.urls import path
+
+    class Consumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+        async def receive_json(self, content: dict[str, Any], **kwargs: Any) -> None:
+            if content["type"] == "join":
+                await self.channel_layer.group_add(f"bench{content['join']}", self.channel_name)
+            else:
+                await self.channel_layer.group_send(f"bench{content['group']}",
+                                                    {"type": "relay", "frame": content})
+
+        async def relay(self, event: dict[str, Any]) -> None:
+            await self.send_json(event["frame"])
+
+    return ProtocolTypeRouter({"http": get_asgi_application(),
+                               "websocket": URLRouter([path("ws/widget", Consumer.as_asgi())])})
+
+
+def socketio_app(redis: str) -> Any:
+    import socketio
+
+    manager = socketio.AsyncRedisManager(redis) if redis else None
+    sio = socketio.AsyncServer(async_mode="asgi", client_manager=manager,
+                               cors_allowed_origins="*")
+
+    @sio.on("join")  # type: ignore[misc]
+    async def join(sid: str, group: Any) -> None:
+        await sio.enter_room(sid, f"bench{group}")
+
+    @sio.on("msg")  # type: ignore[misc]
+    async def msg(sid: str, frame: dict[str, Any]) -> None:
+        await sio.emit("msg", frame, room=f"bench{frame['group']}")
+
+    async def health(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    return socketio.ASGIApp(sio, other_asgi_app=health)
+
+
+def main() -> None:
+    args = json.loads(sys.argv[1])
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "plug2support.settings")
+    redis = args.get("redis", "")
+    if args["kind"] == "hub":
+        os.environ["REDIS_URL"] = redis
+        app = hub_app()
+    elif args["kind"] == "channels":
+        os.environ["REDIS_URL"] = ""
+        app = channels_app(redis)
+    else:
+        app = socketio_app(redis)
+    import uvicorn
+
+    uvicorn.run(app, host="127.0.0.1", port=int(args["port"]), log_level="warning",
+                access_log=False, lifespan="auto" if args["kind"] != "hub" else "on",
+                ws_ping_interval=None)
+
+
+if __name__ == "__main__":
+    main()
