@@ -609,12 +609,19 @@ def do_answer_transfer(membership: Membership, request: TransferRequest, *,
             status, kind = TransferStatus.DECLINED, EventKind.TRANSFER_DECLINED
             body = (f"{display_name(user)} declined to transfer the visitor to "
                     f"{display_name(request.requested_by)}")
-        TransferRequest.objects.filter(pk=request.pk).update(status=status, decided_at=now)
-        request.status = status
-        event = _append(locked, kind=kind, sender=Sender.SYSTEM, author=user, body=body)
-        _publish(locked, event)
-        _publish_transfer(locked, request)
+        _decide(locked, request, status, kind, user, body)
     return request
+
+
+def _decide(conversation: Conversation, request: TransferRequest, status: str, kind: str,
+            author: User, body: str) -> None:
+    """Close a transfer request: its status, a history event, and everyone concerned told."""
+    TransferRequest.objects.filter(pk=request.pk).update(status=status,
+                                                         decided_at=timezone.now())
+    request.status = status
+    event = _append(conversation, kind=kind, sender=Sender.SYSTEM, author=author, body=body)
+    _publish(conversation, event)
+    _publish_transfer(conversation, request)
 
 
 def do_withdraw_transfer(membership: Membership, request: TransferRequest) -> TransferRequest:
@@ -624,13 +631,8 @@ def do_withdraw_transfer(membership: Membership, request: TransferRequest) -> Tr
         request = _pending(request.pk)
         if request.requested_by_id != user.pk:
             raise ConversationError("not_yours", "Only the operator who asked can withdraw.")
-        TransferRequest.objects.filter(pk=request.pk).update(
-            status=TransferStatus.WITHDRAWN, decided_at=timezone.now())
-        request.status = TransferStatus.WITHDRAWN
-        event = _append(locked, kind=EventKind.TRANSFER_WITHDRAWN, sender=Sender.SYSTEM,
-                        author=user, body=f"{display_name(user)} withdrew the transfer request")
-        _publish(locked, event)
-        _publish_transfer(locked, request)
+        _decide(locked, request, TransferStatus.WITHDRAWN, EventKind.TRANSFER_WITHDRAWN, user,
+                f"{display_name(user)} withdrew the transfer request")
     return request
 
 
