@@ -156,3 +156,31 @@ def test_a_hostile_host_page_neither_breaks_the_widget_nor_is_restyled_by_it(
                           "added": ["Plug2Support"]}
     finally:
         site.shutdown()
+
+
+def test_the_pages_message_event_fires_for_new_messages_only(
+        browser: Browser, demo: Any, live: str) -> None:
+    """B6's JS API: Plug2Support.on("message") hears operators' new messages, not the
+    history replayed when the chat opens again after a reload."""
+    tenant, site_url = demo
+    alice = login(browser, live, tenant.operators[0].email)
+    expect(alice.locator("#live")).to_have_text("live")
+    page, frame = open_widget(browser, site_url)
+    page.evaluate("() => { window.heard = []; "
+                  "Plug2Support.on('message', (m) => window.heard.push(m.body)); }")
+    frame.fill("#body", "Hello?")
+    frame.press("#body", "Enter")
+    alice.locator(".conv", has_text="Hello?").click()
+    alice.fill("#reply", "Hi there")
+    alice.press("#reply", "Enter")
+    page.wait_for_function("() => window.heard.length === 1")
+    assert page.evaluate("() => window.heard") == ["Hi there"]
+    page.reload()
+    page.evaluate("() => { window.heard = []; "
+                  "Plug2Support.on('message', (m) => window.heard.push(m.body)); }")
+    frame = click_launcher(page)
+    expect(frame.locator(".msg.theirs p")).to_have_text("Hi there")
+    alice.fill("#reply", "Still here")
+    alice.press("#reply", "Enter")
+    page.wait_for_function("() => window.heard.length === 1")
+    assert page.evaluate("() => window.heard") == ["Still here"]

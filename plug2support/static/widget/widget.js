@@ -35,6 +35,7 @@ function sendIdentity() {
 }
 let isOpen = true; // the loader says when the frame is hidden or shown
 let teamRead = 0; // the highest seq an operator has read
+let historyUpTo = 0; // events up to this seq existed before this page loaded
 const showTyping = typingDisplay(document.getElementById("typing"));
 let availabilityTimer = null;
 
@@ -206,6 +207,7 @@ const socket = new LiveSocket(config.socket_path, {
       const id = frame.conversation ? frame.conversation.id : null;
       if (id !== conversationId) { thread = new Thread(); conversationId = id; }
       teamRead = frame.conversation ? frame.conversation.receipts.team_read : 0;
+      if (firstWelcome && frame.conversation) historyUpTo = frame.conversation.last_seq;
       sentDelivered = 0;
       sentRead = 0;
       firstWelcome = false;
@@ -226,7 +228,9 @@ const socket = new LiveSocket(config.socket_path, {
           saveOutbox();
         }
         render();
-        if (frame.sender !== "visitor") {
+        // Only new messages count for the page's "message" event, not the history replayed
+        // when the frame loads.
+        if (frame.kind === "message" && frame.sender === "operator" && frame.seq > historyUpTo) {
           parent.postMessage({ p2s: "unread", message: { body: frame.body, author: frame.author && frame.author.name } }, "*");
         }
       }
