@@ -8,6 +8,7 @@ from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 
 from plug2support.accounts.models import Membership
+from plug2support.lib.ids import is_id
 
 from .models import Conversation, ConversationTag, Event, TransferRequest
 
@@ -25,7 +26,7 @@ def get_conversation_for_member(membership: Membership, conversation_id: object)
     if isinstance(conversation_id, str) and conversation_id.isascii() \
             and conversation_id.isdigit():
         conversation_id = int(conversation_id)
-    if not isinstance(conversation_id, int) or isinstance(conversation_id, bool):
+    if not is_id(conversation_id):
         raise Http404("No such conversation.")
     pk = conversation_id
     conversation = conversations_for(membership).filter(pk=pk).first()
@@ -50,14 +51,17 @@ def events_after(conversation_id: int, after: int, limit: int = 500,
     return events
 
 
+def _scoped(queryset: Any, pk: object, missing: str) -> Any:
+    """The row with this id in an already company-scoped queryset; anything else is 404."""
+    found = queryset.filter(pk=pk).first() if is_id(pk) else None
+    if found is None:
+        raise Http404(missing)
+    return found
+
+
 def get_transfer_for_member(membership: Membership, request_id: object) -> TransferRequest:
-    if not isinstance(request_id, int) or isinstance(request_id, bool):
-        raise Http404("No such transfer request.")
-    request = TransferRequest.objects.filter(
-        pk=request_id, conversation__company_id=membership.company_id).first()
-    if request is None:
-        raise Http404("No such transfer request.")
-    return request
+    return _scoped(TransferRequest.objects.filter(conversation__company_id=membership.company_id),
+                   request_id, "No such transfer request.")
 
 
 def pending_transfers_for(membership: Membership) -> list[TransferRequest]:
@@ -76,25 +80,15 @@ def pending_transfers_for(membership: Membership) -> list[TransferRequest]:
 def get_ticket_for_member(membership: Membership, ticket_id: object) -> Any:
     from .models import Ticket
 
-    if not isinstance(ticket_id, int) or isinstance(ticket_id, bool):
-        raise Http404("No such ticket.")
-    ticket = (Ticket.objects.filter(pk=ticket_id, company_id=membership.company_id)
-              .select_related("owner").first())
-    if ticket is None:
-        raise Http404("No such ticket.")
-    return ticket
+    return _scoped(Ticket.objects.filter(company_id=membership.company_id)
+                   .select_related("owner"), ticket_id, "No such ticket.")
 
 
 def get_dependency_for_member(membership: Membership, dependency_id: object) -> Any:
     from .models import Dependency
 
-    if not isinstance(dependency_id, int) or isinstance(dependency_id, bool):
-        raise Http404("No such dependency.")
-    dependency = Dependency.objects.filter(
-        pk=dependency_id, conversation__company_id=membership.company_id).first()
-    if dependency is None:
-        raise Http404("No such dependency.")
-    return dependency
+    return _scoped(Dependency.objects.filter(conversation__company_id=membership.company_id),
+                   dependency_id, "No such dependency.")
 
 
 def work_of(conversation_id: int) -> dict[str, list[dict[str, Any]]]:

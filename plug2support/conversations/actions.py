@@ -18,6 +18,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from plug2support.accounts.models import Membership, User
+from plug2support.lib.ids import is_id
 from plug2support.lib.ratelimit import hit
 from plug2support.realtime.hub import publish_after_commit
 from plug2support.widgets.models import (
@@ -336,8 +337,7 @@ def _initial_priority(visitor: Visitor) -> int:
 def do_set_priority(membership: Membership, conversation: Conversation, priority: object) -> None:
     from .models import Priority
 
-    if not isinstance(priority, int) or isinstance(priority, bool) \
-            or priority not in Priority.values:
+    if not is_id(priority) or priority not in Priority.values:
         raise ConversationError("invalid_priority", "priority is 0 (low) to 3 (urgent).")
     with transaction.atomic():
         locked = _locked(conversation.pk)
@@ -640,7 +640,7 @@ def do_reassign(membership: Membership, conversation: Conversation, to_user_id: 
     """Owners and admins hand a conversation to any operator of the company directly."""
     if not membership.is_admin:
         raise ConversationError("forbidden", "Only owners and admins can reassign.")
-    if not isinstance(to_user_id, int) or isinstance(to_user_id, bool):
+    if not is_id(to_user_id):
         raise ConversationError("not_found", "No such operator in this company.")
     target = (Membership.objects.filter(company_id=membership.company_id, user_id=to_user_id)
               .select_related("user").first())
@@ -682,7 +682,7 @@ def do_record_receipt(conversation_id: int, *, side: str, delivered: object = No
     with transaction.atomic():
         last_seq = Conversation.objects.values_list("last_seq", flat=True).get(pk=conversation_id)
         for mark, value in marks.items():
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            if not is_id(value) or value <= 0:
                 continue
             value = min(value, last_seq)
             column = f"{side}_{mark}_seq"
@@ -861,6 +861,9 @@ TAG_VALUE_MAX = 100
 def ensure_built_in_tags(company_id: int) -> None:
     from .models import BUILT_IN_TAGS, VALUE_TAGS
 
+    # A read on every call; the (write-locking) insert only for a company that lacks them.
+    if Tag.objects.filter(company_id=company_id, built_in=True).count() == len(BUILT_IN_TAGS):
+        return
     Tag.objects.bulk_create(
         [Tag(company_id=company_id, name=name, built_in=True, takes_value=name in VALUE_TAGS)
          for name in BUILT_IN_TAGS], ignore_conflicts=True)
@@ -886,7 +889,7 @@ def do_create_tag(membership: Membership, name: object) -> Tag:
 
 
 def _company_tag(membership: Membership, tag_id: object) -> Tag:
-    if not isinstance(tag_id, int) or isinstance(tag_id, bool):
+    if not is_id(tag_id):
         raise ConversationError("not_found", "No such tag in this company.")
     ensure_built_in_tags(membership.company_id)
     tag = Tag.objects.filter(pk=tag_id, company_id=membership.company_id).first()
@@ -965,7 +968,7 @@ def do_open_ticket(membership: Membership, conversation: Conversation, *, title:
     if owner_id is not None:
         member = (Membership.objects.filter(company_id=membership.company_id, user_id=owner_id)
                   .select_related("user").first()
-                  if isinstance(owner_id, int) and not isinstance(owner_id, bool) else None)
+                  if is_id(owner_id) else None)
         if member is None:
             raise ConversationError("not_found", "No such operator in this company.")
         owner = member.user
@@ -995,8 +998,7 @@ def do_hold(membership: Membership, conversation: Conversation, *, tickets: obje
     if ticket_ids is None or reviewer_ids is None or not (ticket_ids or reviewer_ids):
         raise ConversationError("no_dependencies",
                                 "Name what it waits for: a ticket or a person's review.")
-    if not all(isinstance(i, int) and not isinstance(i, bool)
-               for i in (*ticket_ids, *reviewer_ids)):
+    if not all(is_id(i) for i in (*ticket_ids, *reviewer_ids)):
         raise ConversationError("not_found", "No such ticket or person in this company.")
     found = list(Ticket.objects.filter(company_id=membership.company_id,
                                        pk__in=[t for t in ticket_ids if isinstance(t, int)]))

@@ -14,7 +14,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from http.cookies import SimpleCookie
-from typing import Any, TypeGuard, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from asgiref.sync import sync_to_async
@@ -36,6 +36,7 @@ from plug2support.conversations.serializers import (
     receipts,
     user_ref,
 )
+from plug2support.lib.ids import is_id
 
 from . import presence
 from .hub import hub, session_topic
@@ -373,7 +374,7 @@ class WidgetSocket(Socket):
             # `after` counts in the conversation the client names; any other gets it all.
             after = hello.get("after")
             named = hello.get("conversation")
-            same = _is_id(named) and named == conversation["id"]
+            same = is_id(named) and named == conversation["id"]
             after = _seq(after) if same else 0
             self.follow_conversation(conversation["id"], after)
 
@@ -435,13 +436,9 @@ class WidgetSocket(Socket):
         await super().on_other(payload)
 
 
-def _is_id(value: object) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _seq(value: object) -> int:
     """A sequence number from a frame: an int (not a bool) ≥ 0, else 0 (from the start)."""
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+    if is_id(value) and value >= 0:
         return value
     return 0
 
@@ -637,7 +634,7 @@ class OperatorSocket(Socket):
             self.follow_conversation(conversation.pk, after)
         elif kind == "unsubscribe":
             conversation_id = frame.get("conversation")
-            if _is_id(conversation_id):
+            if is_id(conversation_id):
                 self.sent_seq.pop(conversation_id, None)
                 for topic in self.conversation_topics(conversation_id):
                     self.unsubscribe(topic)
