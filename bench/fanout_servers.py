@@ -7,7 +7,8 @@ frames, which the server publishes to every member of the group, the sender incl
 python-socketio speaks its own protocol: events "join" and "msg" with the same payloads.
 
 Run: python -m bench.fanout_servers '{"kind": "hub"|"channels"|"socketio", "port": N,
-"redis": "redis://…" or ""}'
+"redis": "redis://…" or "", "idle": false, "ws_ping": null}'
+With "idle": true, Channels serves the idle-widgets comparison instead (IdleConsumer).
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def hub_app() -> Any:
     return app
 
 
-def channels_app(redis: str) -> Any:
+def channels_app(redis: str, idle: bool = False) -> Any:
     import django
     from django.conf import settings
 
@@ -78,8 +79,28 @@ def channels_app(redis: str) -> Any:
         async def relay(self, event: dict[str, Any]) -> None:
             await self.send_json(event["frame"])
 
+    class IdleConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+        """The idle-widgets comparison: the product's own hello (the same database reads, the
+        same welcome) behind a Channels consumer, joined to the same two groups."""
+
+        async def receive_json(self, content: dict[str, Any], **kwargs: Any) -> None:
+            from channels.db import database_sync_to_async
+
+            from plug2support.realtime.sockets import _identify, _welcome
+
+            if content.get("type") != "hello":
+                return
+            visitor, token, schedule = await database_sync_to_async(_identify)(
+                content, "127.0.0.1")
+            await self.channel_layer.group_add(f"visitor{visitor.pk}", self.channel_name)
+            await self.channel_layer.group_add(f"availability{visitor.widget.company_id}",
+                                               self.channel_name)
+            welcome = await database_sync_to_async(_welcome)(visitor, token, schedule)
+            await self.send_json(welcome)
+
+    consumer = IdleConsumer if idle else Consumer
     return ProtocolTypeRouter({"http": get_asgi_application(),
-                               "websocket": URLRouter([path("ws/widget", Consumer.as_asgi())])})
+                               "websocket": URLRouter([path("ws/widget", consumer.as_asgi())])})
 
 
 def socketio_app(redis: str) -> Any:
@@ -115,14 +136,14 @@ def main() -> None:
         app = hub_app()
     elif args["kind"] == "channels":
         os.environ["REDIS_URL"] = ""
-        app = channels_app(redis)
+        app = channels_app(redis, idle=bool(args.get("idle")))
     else:
         app = socketio_app(redis)
     import uvicorn
 
     uvicorn.run(app, host="127.0.0.1", port=int(args["port"]), log_level="warning",
                 access_log=False, lifespan="auto" if args["kind"] != "hub" else "on",
-                ws_ping_interval=None)
+                ws_ping_interval=args.get("ws_ping"), backlog=4096)
 
 
 if __name__ == "__main__":

@@ -109,57 +109,82 @@ def page_views(runs: int, seconds: float) -> list[dict[str, Any]]:
 
 # --- scenario 3: idle widgets ---------------------------------------------------------------
 
-def idle_widgets(counts: list[int], runs: int, hold: float) -> list[dict[str, Any]]:
-    """For each count, the sockets are opened once (the accept rate is that one run), then
-    memory and idle CPU are measured `runs` times over successive windows."""
+IDLE_VARIANTS = [("the product", "product"), ("Django Channels consumer", "channels")]
+
+
+def idle_server(kind: str, var_dir: str, port: int) -> Any:
+    """The product under uvicorn, or the same hello behind a Channels consumer (in-memory
+    layer), both with the server's WebSocket pings every 20 s."""
+    if kind == "product":
+        return product_server(var_dir, port, ws_ping=20)
+    return server([PYTHON, "-m", "bench.fanout_servers", json.dumps(
+        {"kind": "channels", "port": port, "redis": "", "idle": True, "ws_ping": 20})],
+        product_env(var_dir), f"http://127.0.0.1:{port}/health")
+
+
+def idle_widgets(counts: list[int], runs: int, hold: float,
+                 variants: list[tuple[str, str]]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     var_dir, widget = prepared_db(max(counts))
     try:
-        for count in counts:
-            per_socket, idle_cpu = [], []
-            port = free_port()
-            with product_server(var_dir, port, ws_ping=20) as proc:
-                time.sleep(1)  # let the server settle before the baseline
-                rss0, kmem0 = rss_bytes(proc.pid), tcp_socket_memory_bytes()
-                client = subprocess.Popen(
-                    pinned([PYTHON, "-m", "bench.ws_idle", json.dumps(
-                        {"port": port, "widget": widget, "count": count})], LOAD_CORE),
-                    cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-                try:
-                    line = ""
-                    assert client.stdout is not None
-                    while not line.startswith("READY"):
-                        line = client.stdout.readline()
-                        if not line and client.poll() is not None:
-                            raise RuntimeError("the idle client died")
-                    ready = json.loads(line.split(" ", 1)[1])
-                    connected = ready["connected"]
-                    for _ in range(runs):
-                        time.sleep(2)
-                        cpu0 = cpu_seconds(proc.pid)
-                        time.sleep(hold)  # idle, with heartbeats on
-                        cpu1 = cpu_seconds(proc.pid)
-                        rss1, kmem1 = rss_bytes(proc.pid), tcp_socket_memory_bytes()
-                        # Kernel socket memory counts both ends on loopback: half is ours.
-                        per_socket.append(((rss1 - rss0) + (kmem1 - kmem0) / 2)
-                                          / connected / 1024)
-                        idle_cpu.append((cpu1 - cpu0) / hold * 100)
-                finally:
-                    if client.stdin:
-                        client.stdin.close()
-                    client.wait(timeout=60)
-            rows += [
-                {"scenario": f"Idle widgets ({count:,})", "measure": "memory per socket "
-                 "(RSS + server half of kernel TCP memory)",
-                 "value": fmt(summary(per_socket), "{:.1f} KiB"), "target": "≤ 16 KiB"},
-                {"scenario": f"Idle widgets ({count:,})",
-                 "measure": "accept rate, hello → welcome (one run)",
-                 "value": f"{ready['accept_rate']:,.0f}/s ({connected:,} held)", "target": ""},
-                {"scenario": f"Idle widgets ({count:,})", "measure": "idle CPU, heartbeats on",
-                 "value": fmt(summary(idle_cpu), "{:.1f} %"), "target": ""},
-            ]
+        for label, kind in variants:
+            rows += idle_once(kind, label, counts, var_dir, widget, runs, hold)
     finally:
         shutil.rmtree(var_dir, ignore_errors=True)
+    return rows
+
+
+def idle_once(kind: str, label: str, counts: list[int], var_dir: str, widget: str, runs: int,
+              hold: float) -> list[dict[str, Any]]:
+    """One server; sockets are opened up to each count in turn (10 000, then 10 000 more), so
+    each is opened once and the accept rate is that one run; at each count, memory and idle
+    CPU are measured `runs` times over successive windows."""
+    rows: list[dict[str, Any]] = []
+    port = free_port()
+    with idle_server(kind, var_dir, port) as proc:
+        time.sleep(1)  # let the server settle before the baseline
+        rss0, kmem0 = rss_bytes(proc.pid), tcp_socket_memory_bytes()
+        client = subprocess.Popen(
+            pinned([PYTHON, "-m", "bench.ws_idle", json.dumps(
+                {"port": port, "widget": widget, "counts": counts})], LOAD_CORE),
+            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert client.stdin is not None and client.stdout is not None
+        try:
+            for count in counts:
+                line = ""
+                while not line.startswith("READY"):
+                    line = client.stdout.readline()
+                    if not line and client.poll() is not None:
+                        raise RuntimeError("the idle client died")
+                ready = json.loads(line.split(" ", 1)[1])
+                connected = ready["connected"]
+                per_socket, idle_cpu = [], []
+                for _ in range(runs):
+                    time.sleep(2)
+                    cpu0 = cpu_seconds(proc.pid)
+                    time.sleep(hold)  # idle, with heartbeats on
+                    cpu1 = cpu_seconds(proc.pid)
+                    rss1, kmem1 = rss_bytes(proc.pid), tcp_socket_memory_bytes()
+                    # Kernel socket memory counts both ends on loopback: half is ours.
+                    per_socket.append(((rss1 - rss0) + (kmem1 - kmem0) / 2) / connected / 1024)
+                    idle_cpu.append((cpu1 - cpu0) / hold * 100)
+                scenario = f"Idle widgets ({count:,}), {label}"
+                rows += [
+                    {"scenario": scenario,
+                     "measure": "memory per socket (RSS + server half of kernel TCP memory)",
+                     "value": fmt(summary(per_socket), "{:.1f} KiB"),
+                     "target": "≤ 16 KiB" if kind == "product" else ""},
+                    {"scenario": scenario, "measure": "accept rate, hello → welcome (one run)",
+                     "value": f"{ready['accept_rate']:,.0f}/s ({connected:,} held)",
+                     "target": ""},
+                    {"scenario": scenario, "measure": "idle CPU, heartbeats on",
+                     "value": fmt(summary(idle_cpu), "{:.1f} %"), "target": ""},
+                ]
+                client.stdin.write("more\n")
+                client.stdin.flush()
+        finally:
+            client.stdin.close()
+            client.wait(timeout=60)
     return rows
 
 
@@ -265,7 +290,8 @@ def write_readme(rows: list[dict[str, Any]], quick: bool) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", default="fanout_core,page_views,idle_widgets")
+    parser.add_argument("--only",
+                        default="fanout_core,page_views,end_to_end,idle_widgets,inbox_scale")
     options = parser.parse_args()
     runs = 1 if options.quick else 3
     chosen = options.only.split(",")
@@ -278,9 +304,15 @@ def main() -> None:
     if "page_views" in chosen:
         rows += page_views(runs, seconds=2 if options.quick else 5)
         write_readme(rows, options.quick)
+    if "end_to_end" in chosen:
+        from bench.e2e import end_to_end
+
+        rows += end_to_end(runs, options.quick)
+        write_readme(rows, options.quick)
     if "idle_widgets" in chosen:
         counts = [2000] if options.quick else [10_000, 20_000]
-        rows += idle_widgets(counts, runs, hold=5 if options.quick else 10)
+        rows += idle_widgets(counts, runs, hold=5 if options.quick else 10,
+                             variants=IDLE_VARIANTS)
     for row in rows:
         print(f"{row['scenario']:<24} {row['measure']:<70} {row['value']}")
     write_readme(rows, options.quick)

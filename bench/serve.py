@@ -1,5 +1,6 @@
-"""Start the product's ASGI app under uvicorn for a benchmark, with a raised file limit.
-Argument: JSON {"port", "ws_ping"}."""
+"""Start the product's ASGI app under uvicorn for a benchmark, with a raised file limit and
+the production options (plug2support/ops/server.py).
+Argument: JSON {"port", "ws_ping", "deflate" (optional: override per-message compression)}."""
 
 from __future__ import annotations
 
@@ -14,9 +15,14 @@ def main() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     import uvicorn
 
+    from plug2support.ops.server import SERVER_OPTIONS
+
+    options = {**SERVER_OPTIONS}
+    if "deflate" in args:
+        options["ws_per_message_deflate"] = bool(args["deflate"])
     uvicorn.run("plug2support.asgi:application", host="127.0.0.1", port=int(args["port"]),
-                lifespan="on", log_level="warning", access_log=False,
-                ws_ping_interval=float(args.get("ws_ping", 20)), backlog=4096)
+                log_level="warning", access_log=False,
+                ws_ping_interval=float(args.get("ws_ping", 20)), backlog=4096, **options)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
-"""Open N widget sockets (raw WebSocket over loopback: a handshake, a hello, then only
-answers to the server's pings), print READY with the accept rate, hold until stdin closes."""
+"""Open widget sockets (raw WebSocket over loopback: a handshake offering per-message
+compression as browsers do, a hello, then only answers to the server's pings). For each of
+the counts given, open sockets up to that count, print READY with the accept rate of that
+step, and wait for a line on stdin before the next step; hold until stdin closes."""
 
 from __future__ import annotations
 
@@ -11,6 +13,10 @@ import resource
 import struct
 import sys
 import time
+import zlib
+
+# What Chromium sends on every WebSocket handshake.
+BROWSER_EXTENSIONS = "permessage-deflate; client_max_window_bits"
 
 
 def frame(payload: bytes, opcode: int = 0x1) -> bytes:
@@ -33,7 +39,10 @@ async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
         length = struct.unpack("!H", await reader.readexactly(2))[0]
     elif length == 127:
         length = struct.unpack("!Q", await reader.readexactly(8))[0]
-    return first & 0x0F, await reader.readexactly(length)
+    payload = await reader.readexactly(length)
+    if first & 0x40:  # RSV1: compressed (a server that accepted permessage-deflate)
+        payload = zlib.decompressobj(-15).decompress(payload + b"\x00\x00\xff\xff")
+    return first & 0x0F, payload
 
 
 async def widget_socket(host: str, port: int, widget: str, token: str,
@@ -42,7 +51,8 @@ async def widget_socket(host: str, port: int, widget: str, token: str,
     key = base64.b64encode(os.urandom(16)).decode()
     writer.write((f"GET /ws/widget HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
                   f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                  f"Sec-WebSocket-Version: 13\r\nOrigin: http://{host}:{port}\r\n\r\n").encode())
+                  f"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Extensions: {BROWSER_EXTENSIONS}\r\n"
+                  f"Origin: http://{host}:{port}\r\n\r\n").encode())
     await reader.readuntil(b"\r\n\r\n")
     writer.write(frame(json.dumps({"type": "hello", "widget": widget, "token": token}).encode()))
     while True:  # until the welcome
@@ -63,22 +73,28 @@ async def main(args: dict[str, object]) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     host, port, widget = "127.0.0.1", int(args["port"]), str(args["widget"])  # type: ignore[call-overload]
-    count = int(args["count"])  # type: ignore[call-overload]
+    counts = [int(c) for c in args["counts"]]  # type: ignore[attr-defined]
     opened: list[float] = []
-    start = time.perf_counter()
     tasks = []
     batch = 200  # connect in waves: the listen backlog is finite
-    for i in range(0, count, batch):
-        ready = asyncio.Event()
-        for j in range(i, min(count, i + batch)):
-            tasks.append(asyncio.create_task(
-                widget_socket(host, port, widget, f"bench-{j}", ready, opened)))
-        while len(opened) < min(count, i + batch):
-            await asyncio.sleep(0.01)
-    elapsed = time.perf_counter() - start
-    print("READY " + json.dumps({"connected": len(opened), "seconds": elapsed,
-                                 "accept_rate": len(opened) / elapsed}), flush=True)
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    loop = asyncio.get_running_loop()
+    for step, count in enumerate(counts):
+        start = time.perf_counter()
+        before = len(opened)
+        for i in range(len(tasks), count, batch):
+            ready = asyncio.Event()
+            for j in range(i, min(count, i + batch)):
+                tasks.append(asyncio.create_task(
+                    widget_socket(host, port, widget, f"bench-{j}", ready, opened)))
+            while len(opened) < min(count, i + batch):
+                await asyncio.sleep(0.01)
+        elapsed = time.perf_counter() - start
+        print("READY " + json.dumps({"connected": len(opened), "seconds": elapsed,
+                                     "accept_rate": (len(opened) - before) / elapsed}),
+              flush=True)
+        if step < len(counts) - 1:
+            await loop.run_in_executor(None, sys.stdin.readline)
+    await loop.run_in_executor(None, sys.stdin.read)
     for task in tasks:
         task.cancel()
 

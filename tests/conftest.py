@@ -23,6 +23,7 @@ from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Origin
 
 from plug2support.accounts.models import Company, Membership, Role, User
+from plug2support.ops.server import SERVER_OPTIONS
 from plug2support.widgets.models import Widget
 
 PASSWORD = "a-Long-test-passw0rd"
@@ -100,8 +101,9 @@ def free_port() -> int:
 class ServerThread(threading.Thread):
     def __init__(self, port: int) -> None:
         super().__init__(daemon=True, name="uvicorn")
+        # The production options (plug2support/ops/server.py), so tests see what users get.
         config = uvicorn.Config("plug2support.asgi:application", host="127.0.0.1", port=port,
-                                lifespan="on", log_level="warning", ws_max_size=1024 * 1024)
+                                log_level="warning", **SERVER_OPTIONS)
         self.server = uvicorn.Server(config)
 
     def run(self) -> None:

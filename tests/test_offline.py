@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
@@ -17,7 +18,7 @@ from plug2support.conversations.models import Conversation
 from plug2support.notifications.models import Notification
 from plug2support.widgets.models import Visitor, Widget
 
-from .conftest import Inbox, Tenant, body_of, logged_in_client
+from .conftest import Inbox, Tenant, body_of, logged_in_client, open_visitor
 
 
 def test_an_offline_message_reaches_the_team_and_the_reply_reaches_the_visitor_by_email(
@@ -101,6 +102,23 @@ def test_an_admin_sets_business_hours_and_the_widget_follows_them(acme: Tenant) 
     assert not schedule.is_open(datetime(2026, 12, 25, 10, 0, tzinfo=UTC))  # Christmas
     page = owner.get(f"/settings/widgets/{acme.widget.pk}/").content.decode()
     assert "2026-12-25 Christmas" in page and 'value="09:00"' in page
+
+
+def test_saved_hours_reach_open_widgets_and_the_next_hello_at_once(live: str,
+                                                                  acme: Tenant) -> None:
+    """Each process caches a widget's hours for the sockets' hello (widgets/cache.py); saving
+    them drops that cache everywhere before the open widgets are told."""
+    first, welcome = open_visitor(live, acme.widget)
+    assert welcome["availability"]["open"] is True  # no business hours: always open
+    today = datetime.now(ZoneInfo("Europe/Paris")).date().isoformat()
+    owner = logged_in_client(acme.owner)
+    response = owner.post(f"/settings/widgets/{acme.widget.pk}/",
+                          hours_post(holidays=f"{today} Closed today"))
+    assert response.status_code == 302
+    told = first.recv_until(lambda f: f["type"] == "availability")
+    assert told["availability"]["open"] is False
+    _second, welcome = open_visitor(live, acme.widget)
+    assert welcome["availability"]["open"] is False
 
 
 @pytest.mark.parametrize("overrides,message", [

@@ -87,6 +87,18 @@ def test_widget_socket_from_another_origin_is_refused(live: str, tenants: Any) -
         ws_connect(live, "/ws/widget", "http://evil.example")
 
 
+def test_the_server_declines_per_message_compression(live: str, tenants: Any) -> None:
+    """Browsers offer permessage-deflate on every socket; accepting it would keep a zlib
+    state per idle widget (plug2support/ops/server.py)."""
+    connection = ws_connect(live, "/ws/widget")
+    try:
+        assert connection.request is not None and connection.response is not None
+        assert "permessage-deflate" in connection.request.headers["Sec-WebSocket-Extensions"]
+        assert "Sec-WebSocket-Extensions" not in connection.response.headers
+    finally:
+        connection.close()
+
+
 # --- bad frames ----------------------------------------------------------------------------
 
 def test_bad_frames_get_clear_errors_and_the_socket_keeps_working(live: str, tenants: Any) -> None:

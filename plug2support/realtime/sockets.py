@@ -250,10 +250,24 @@ class Socket:
             return
         self._outbox.append(payload)
         if not self._flushing:
-            self._flushing = True
-            # Its own context: the flush must not inherit the caller's (it may run a
-            # sync_to_async replay, which asgiref refuses inside another one's context).
-            asyncio.get_running_loop().create_task(self._flush(), context=contextvars.Context())
+            self._start_flush()
+
+    def _start_flush(self) -> None:
+        self._flushing = True
+        # Its own context: the flush must not inherit the caller's (it may run a
+        # sync_to_async replay, which asgiref refuses inside another one's context).
+        asyncio.get_running_loop().create_task(self._flush(), context=contextvars.Context())
+
+    def hold_deliveries(self) -> None:
+        """Queue what the hub delivers without sending it (until release_deliveries): a
+        welcome read after subscribing must reach the client before any later news."""
+        self._flushing = True
+
+    def release_deliveries(self) -> None:
+        if self._outbox:
+            self._start_flush()
+        else:
+            self._flushing = False
 
     async def _flush(self) -> None:
         try:
@@ -362,13 +376,17 @@ class WidgetSocket(Socket):
         if identified is None:
             await self.send_error("widget_not_found", "No widget has this key.")
             raise _Close(CLOSE_NOT_FOUND)
-        self.visitor, token = identified
+        self.visitor, token, self.schedule = identified
         # Subscribed before reading the current conversation: one that another tab starts
-        # in between is announced on this topic.
+        # in between is announced on this topic (after the welcome, which is held first).
+        self.hold_deliveries()
         self.subscribe(actions.visitor_topic(self.visitor.pk))
         self.subscribe(presence.availability_topic(self.visitor.widget.company_id))
-        self.schedule, payload = await db(_welcome)(self.visitor, token)
-        await self.send_json(payload)
+        try:
+            payload = await db(_welcome)(self.visitor, token, self.schedule)
+            await self.send_json(payload)
+        finally:
+            self.release_deliveries()
         conversation = payload["conversation"]
         if conversation is not None:
             # `after` counts in the conversation the client names; any other gets it all.
@@ -443,26 +461,27 @@ def _seq(value: object) -> int:
     return 0
 
 
-def _identify(hello: dict[str, Any], ip: str) -> tuple[Any, str] | None:
-    from plug2support.widgets.models import Widget
+def _identify(hello: dict[str, Any], ip: str) -> tuple[Any, str, Any] | None:
+    """The visitor a hello names (or a new one), its token and its widget's hours."""
+    from plug2support.widgets.cache import widget_for_hello
 
     key = hello.get("widget")
-    widget = Widget.objects.filter(key=key).first() if isinstance(key, str) else None
-    if widget is None:
+    found = widget_for_hello(key) if isinstance(key, str) else None
+    if found is None:
         return None
+    widget, schedule = found
     token = hello.get("token")
     token = token if isinstance(token, str) else None
     identified = actions.do_accept_invite(widget, hello.get("invite"), token)
     if identified is None:
         identified = actions.do_identify_visitor(widget, token, ip=ip)
     actions.do_link_site_visitor(identified[0], hello.get("vid"))
-    return identified
+    return identified[0], identified[1], schedule
 
 
-def _welcome(visitor: Any, token: str) -> tuple[Any, dict[str, Any]]:
+def _welcome(visitor: Any, token: str, schedule: Any) -> dict[str, Any]:
     conversation = actions.current_conversation(visitor)
-    schedule = visitor.widget.schedule()
-    return schedule, {
+    return {
         "type": "welcome",
         "token": token,
         "visitor": {"id": visitor.pk, "name": visitor.display_name,

@@ -46,7 +46,13 @@ def do_save_hours(widget: Widget, form: HoursForm) -> None:
     widget.holidays.all().delete()
     Holiday.objects.bulk_create(Holiday(widget=widget, date=d, name=n)
                                 for d, n in data["holidays"])
+    from plug2support.realtime.hub import publish_after_commit
     from plug2support.realtime.presence import publish_availability
 
+    from .fastpath import WIDGETS_TOPIC
+
+    # Every process drops the widget's cached hours (widgets/cache.py); then its open
+    # widgets reload them and tell their visitors.
+    publish_after_commit(WIDGETS_TOPIC, {"key": widget.key})
     transaction.on_commit(lambda: publish_availability(widget.company_id,
                                                        hours_changed=widget.pk))

@@ -59,12 +59,15 @@ def _load(key: str) -> Rendered | None:
 
 
 def forget(key: str) -> None:
+    from . import cache
+
     _cache.pop(key, None)
     _expiry.pop(key, None)
+    cache.forget(key)  # the widget sockets' hello reads it too
 
 
 class _Invalidator:
-    """Listens on the bus: a widget saved in any process is dropped here."""
+    """Listens on the bus: a widget (or its hours) saved in any process is dropped here."""
 
     def deliver(self, topic: str, payload: dict[str, Any]) -> None:
         forget(str(payload.get("key", "")))

@@ -17,6 +17,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from plug2support.ops.demo import DEMO_PASSWORD, load_demo
 from plug2support.ops.demo_site import start_demo_site
+from plug2support.ops.server import SERVER_OPTIONS
 from plug2support.widgets.views import snippet_for
 
 
@@ -51,8 +52,7 @@ class Command(BaseCommand):
             self.stdout.write(f"  {user.email}")
         try:
             uvicorn.run("plug2support.asgi:application", host=options["host"],
-                        port=options["port"], lifespan="on", ws_max_size=1024 * 1024,
-                        log_level="info")
+                        port=options["port"], log_level="info", **SERVER_OPTIONS)
         finally:
             worker.running = False
             site.shutdown()

@@ -4,6 +4,8 @@ import uvicorn
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from plug2support.ops.server import SERVER_OPTIONS
+
 
 class Command(BaseCommand):
     help = "Serve HTTP and WebSocket with uvicorn (production: several workers, REDIS_URL set)."
@@ -19,5 +21,4 @@ class Command(BaseCommand):
             # on another, and rate limits would count per process.
             raise CommandError("Several workers need REDIS_URL (the bus between processes).")
         uvicorn.run("plug2support.asgi:application", host=options["host"], port=options["port"],
-                    workers=options["workers"], proxy_headers=True, ws_max_size=1024 * 1024,
-                    lifespan="on")
+                    workers=options["workers"], proxy_headers=True, **SERVER_OPTIONS)

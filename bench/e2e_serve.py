@@ -1,0 +1,75 @@
+"""The product under uvicorn for the end-to-end scenario: bench/serve.py (the production
+options of plug2support/ops/server.py) plus two bench-only switches.
+Argument: JSON {"port", "ws_ping", "profile"}.
+
+- The visitor message rate limit (30 per 60 s per visitor, `VISITOR_MESSAGES_PER_WINDOW` in
+  conversations/actions.py, a module constant with no setting) is raised: the scenario
+  offers up to several messages per second per conversation, which a real visitor never
+  sends. The limit's cache hit still runs on every message (it is part of the path).
+- `profile` (a file path, optional): cProfile of the event loop's thread and of every other
+  thread (asgiref's database thread does the storing), written as pstats files
+  `<path>.<thread name>` when the server stops.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import threading
+from typing import Any
+
+
+def main() -> None:
+    args = json.loads(sys.argv[1])
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    profiles: list[tuple[str, Any]] = []
+    if args.get("profile"):
+        import cProfile
+
+        def start_thread_profile(*_: object) -> None:
+            sys.setprofile(None)
+            profile = cProfile.Profile()
+            profiles.append((threading.current_thread().name, profile))
+            profile.enable()
+
+        threading.setprofile(start_thread_profile)  # type: ignore[arg-type]
+        main_profile = cProfile.Profile()
+        profiles.append(("main", main_profile))
+        main_profile.enable()
+
+    import uvicorn
+
+    if args.get("profile"):
+        import signal
+
+        # uvicorn re-raises the SIGTERM it handled once it has shut down: a no-op handler
+        # lets this process go on to write the profiles instead of dying of it.
+        signal.signal(signal.SIGTERM, lambda *_: None)
+
+    from plug2support.asgi import application
+    from plug2support.conversations import actions
+
+    try:  # the production options, as bench/serve.py uses them
+        from plug2support.ops.server import SERVER_OPTIONS
+    except ImportError:
+        SERVER_OPTIONS = {"lifespan": "on"}
+
+    actions.VISITOR_MESSAGES_PER_WINDOW = 10**9  # type: ignore[misc]
+    uvicorn.run(application, host="127.0.0.1", port=int(args["port"]),
+                log_level="warning", access_log=False,
+                ws_ping_interval=float(args.get("ws_ping", 20)), backlog=4096,
+                **{"lifespan": "on", **SERVER_OPTIONS})
+    if args.get("profile"):
+        import pstats
+
+        for name, profile in profiles:
+            try:
+                pstats.Stats(profile).dump_stats(f"{args['profile']}.{name}")
+            except (TypeError, ValueError):  # a thread that never ran Python code
+                continue
+
+
+if __name__ == "__main__":
+    main()
