@@ -244,7 +244,10 @@ def run_config(config: Config, quick: bool, setup: dict[str, Any], env: dict[str
         for port in ports:
             server_env = {**env, "REDIS_URL": redis_url} if config.processes > 1 else env
             procs.append(stack.enter_context(server(
-                [PYTHON, "-m", "bench.e2e_serve", json.dumps({"port": port})], server_env,
+                [PYTHON, "-m", "bench.e2e_serve", json.dumps(
+                    # E2E_PROFILE=/path: cProfile of each server's threads (bench/e2e_serve.py)
+                    {"port": port, **({"profile": f"{os.environ['E2E_PROFILE']}.{port}"}
+                                      if os.environ.get("E2E_PROFILE") else {})})], server_env,
                 f"http://127.0.0.1:{port}/health")))
         load = LoadProcess({
             "widget_port": ports[0], "operator_port": ports[-1], "widget": setup["widget"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 
@@ -15,7 +16,7 @@ django_app = get_asgi_application()
 
 from plug2support.realtime.hub import hub  # noqa: E402
 from plug2support.realtime.presence import start_presence_heartbeat  # noqa: E402
-from plug2support.realtime.sockets import websocket_app  # noqa: E402
+from plug2support.realtime.sockets import close_db_threads, websocket_app  # noqa: E402
 from plug2support.widgets import fastpath  # noqa: E402
 
 
@@ -39,7 +40,9 @@ async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await hub.stop()
-                # The socket handlers' database connection lives in asgiref's shared thread.
+                # The socket handlers' database connections live in asgiref's shared thread
+                # or in the sockets' own database threads.
                 await sync_to_async(connections.close_all)()
+                await asyncio.to_thread(close_db_threads)
                 await send({"type": "lifespan.shutdown.complete"})
                 return

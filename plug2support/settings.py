@@ -180,6 +180,12 @@ SITE_HEARTBEAT_SECONDS = env.int("SITE_HEARTBEAT_SECONDS", default=30)
 # Limits stated in errors (see docs/protocol.md).
 MESSAGE_MAX_CHARS = env.int("MESSAGE_MAX_CHARS", default=5000)
 SOCKET_FRAME_MAX_BYTES = env.int("SOCKET_FRAME_MAX_BYTES", default=64 * 1024)
+# Threads the sockets' database work runs on (realtime/sockets.py `db`). PostgreSQL: several,
+# each with its own pooled connection, so one message's wait on the database (its commit)
+# does not hold up every other socket's; row locks keep each conversation in order. SQLite
+# writes one transaction at a time: one thread. Keep it below DB_POOL_MAX.
+SOCKET_DB_THREADS = env.int(
+    "SOCKET_DB_THREADS", default=4 if DATABASES["default"]["ENGINE"].endswith("postgresql") else 1)
 INVITATION_MAX_AGE_DAYS = 7
 # C4: an attachment is at most this many bytes (the error states the limit in MB).
 ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)

@@ -13,8 +13,8 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from plug2support.accounts.models import Membership, User
@@ -168,13 +168,20 @@ def _attach(event: Event, ids: list[object], uploader: Visitor | User) -> str:
     return (event.body or f"Attachment: {attached[0].name}")[:200]
 
 
+# One statement takes the next sequence number (every message runs it: written by hand, the
+# ORM has no UPDATE … RETURNING; PostgreSQL and SQLite ≥ 3.35 both have it).
+_NEXT_SEQ = (f"UPDATE {Conversation._meta.db_table} SET last_seq = last_seq + 1, "  # noqa: S608
+             "updated_at = %s WHERE id = %s RETURNING last_seq")  # (our table name; values bound)
+
+
 def _append(conversation: Conversation, *, kind: str, **fields: object) -> Event:
     # The UPDATE takes the row's write lock (PostgreSQL) inside the caller's transaction;
     # SQLite runs write transactions one at a time (transaction_mode=IMMEDIATE).
     now = timezone.now()
-    Conversation.objects.filter(pk=conversation.pk).update(
-        last_seq=F("last_seq") + 1, updated_at=now)
-    seq = Conversation.objects.values_list("last_seq", flat=True).get(pk=conversation.pk)
+    with connection.cursor() as cursor:
+        cursor.execute(_NEXT_SEQ, [connection.ops.adapt_datetimefield_value(now),
+                                   conversation.pk])
+        seq = cursor.fetchone()[0]
     conversation.last_seq = seq
     conversation.updated_at = now
     return Event.objects.create(  # type: ignore[misc]
@@ -211,12 +218,27 @@ def _publish(conversation: Conversation, *events: Event) -> None:
     )
 
 
+def _locked_queryset() -> QuerySet[Conversation]:
+    return (Conversation.objects.select_for_update(of=("self",))
+            .select_related("assignee", "widget__company", "visitor", "group"))
+
+
 def _locked(conversation_id: int) -> Conversation:
-    return (
-        Conversation.objects.select_for_update(of=("self",))
-        .select_related("assignee", "widget__company", "visitor", "group")
-        .get(pk=conversation_id)
-    )
+    return _locked_queryset().get(pk=conversation_id)
+
+
+def _locked_current(visitor: Visitor) -> Conversation | None:
+    """current_conversation, locked, in one statement (every visitor message runs it). None
+    also when it was archived while we waited for the lock: the caller then takes the slow
+    path. The visitor and its widget are the caller's: fewer joins to build and run."""
+    conversation = (Conversation.objects.select_for_update(of=("self",))
+                    .select_related("assignee", "group")
+                    .filter(visitor=visitor).exclude(stage=Stage.ARCHIVED)
+                    .order_by("-created_at", "-id").first())
+    if conversation is not None:
+        conversation.visitor = visitor
+        conversation.widget = visitor.widget
+    return conversation
 
 
 def do_post_visitor_message(visitor: Visitor, *, client_id: object, body: object,
@@ -226,12 +248,15 @@ def do_post_visitor_message(visitor: Visitor, *, client_id: object, body: object
     ids = check_attachments(attachments)
     text, cid = check_message(body, client_id, ids)
     with transaction.atomic():
-        # Locking the visitor makes "first message creates the conversation" safe when two
-        # tabs send at once: the second one finds the conversation the first created.
-        Visitor.objects.select_for_update().filter(pk=visitor.pk).first()
-        conversation = current_conversation(visitor)
+        conversation = _locked_current(visitor)
+        if conversation is None:
+            # Locking the visitor makes "first message creates the conversation" safe when
+            # two tabs send at once: the second one finds the conversation the first created.
+            Visitor.objects.select_for_update().filter(pk=visitor.pk).first()
+            conversation = current_conversation(visitor)
+            if conversation is not None:
+                conversation = _locked(conversation.pk)
         if conversation is not None:
-            conversation = _locked(conversation.pk)
             existing = _existing_message(conversation, Sender.VISITOR, cid)
             if existing is not None:
                 return Posted(existing, duplicate=True)

@@ -6,13 +6,16 @@ and answer; the frames are specified in docs/protocol.md.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import json
 import logging
 import secrets
+import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from http.cookies import SimpleCookie
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -57,10 +60,47 @@ REPLAY_BATCH = 500
 TYPING_INTERVAL_SECONDS = 2.0
 
 
+_db_executor: ThreadPoolExecutor | None = None
+
+
+def _executor() -> ThreadPoolExecutor | None:
+    """The sockets' database threads (settings.SOCKET_DB_THREADS); None: asgiref's one shared
+    thread, as Django's own async views use."""
+    global _db_executor
+    if settings.SOCKET_DB_THREADS <= 1:
+        return None
+    if _db_executor is None:
+        _db_executor = ThreadPoolExecutor(settings.SOCKET_DB_THREADS,
+                                          thread_name_prefix="socket-db")
+    return _db_executor
+
+
+def close_db_threads() -> None:
+    """At shutdown: every database thread closes its connection (a dropped test database or
+    a restarted PostgreSQL must not find them open), then the threads end. Blocking."""
+    global _db_executor
+    executor, _db_executor = _db_executor, None
+    if executor is None:
+        return
+    count = settings.SOCKET_DB_THREADS
+    # Each task waits for the others: `count` tasks at once take all `count` threads.
+    barrier = threading.Barrier(count)
+
+    def close() -> None:
+        connections.close_all()
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait(timeout=10)
+
+    for future in [executor.submit(close) for _ in range(count)]:
+        future.result()
+    executor.shutdown(wait=True)
+
+
 def db(fn: Callable[..., T]) -> Callable[..., Awaitable[T]]:
-    """Run `fn` on asgiref's shared database thread. Socket handlers never finish a request,
-    so Django never recycles that thread's connection: drop it after a database error, and
-    the next call opens (or takes from the pool) a sound one."""
+    """Run `fn` on a database thread. Socket handlers never finish a request, so Django
+    never recycles a thread's connection: drop it after a database error, and the next call
+    opens (or takes from the pool) a sound one. A socket awaits each call before it reads
+    its next frame, so its own frames stay in order whichever thread runs them."""
 
     def guarded(*args: Any, **kwargs: Any) -> T:
         try:
@@ -69,7 +109,10 @@ def db(fn: Callable[..., T]) -> Callable[..., Awaitable[T]]:
             connections.close_all()
             raise
 
-    return sync_to_async(guarded)
+    executor = _executor()
+    if executor is None:
+        return sync_to_async(guarded)
+    return sync_to_async(guarded, thread_sensitive=False, executor=executor)
 
 
 class FrameError(Exception):
