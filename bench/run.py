@@ -114,14 +114,18 @@ def page_views(runs: int, seconds: float) -> list[dict[str, Any]]:
 # the 10-minute budget, and memory per socket does not depend on the count (3 000 and 6 000
 # measured the same), so it is measured at 2 000.
 IDLE_VARIANTS = [("the product", "product", [10_000, 20_000], [2000]),
+                 ("bare ASGI app, same server (the floor)", "floor", [10_000], [2000]),
                  ("Django Channels consumer", "channels", [2000], [1000])]
 
 
 def idle_server(kind: str, var_dir: str, port: int) -> Any:
-    """The product under uvicorn, or the same hello behind a Channels consumer (in-memory
-    layer), both with the server's WebSocket pings every 20 s."""
+    """The product under uvicorn, a bare ASGI app under the same server, or the product's
+    hello behind a Channels consumer (in-memory layer); all with WebSocket pings every 20 s."""
     if kind == "product":
         return product_server(var_dir, port, ws_ping=20)
+    if kind == "floor":
+        return server([PYTHON, "-m", "bench.idle_floor", json.dumps({"port": port, "ws_ping": 20})],
+                      product_env(var_dir), f"http://127.0.0.1:{port}/health")
     return server([PYTHON, "-m", "bench.fanout_servers", json.dumps(
         {"kind": "channels", "port": port, "redis": "", "idle": True, "ws_ping": 20})],
         product_env(var_dir), f"http://127.0.0.1:{port}/health")

@@ -1,0 +1,49 @@
+"""The floor of the idle-widgets scenario: a bare ASGI app (accept, answer the hello with a
+welcome, then wait) under the same uvicorn with the product's server options. What one idle
+socket costs before any of the product's own objects exist.
+Argument: JSON {"port", "ws_ping"}."""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+from typing import Any
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            else:
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    if scope["type"] == "http":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+        return
+    await receive()  # websocket.connect
+    await send({"type": "websocket.accept"})
+    await receive()  # the hello
+    await send({"type": "websocket.send", "text": '{"type":"welcome"}'})
+    while (await receive())["type"] != "websocket.disconnect":
+        pass
+
+
+def main() -> None:
+    args = json.loads(sys.argv[1])
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    import uvicorn
+
+    from plug2support.ops.server import SERVER_OPTIONS
+
+    uvicorn.run(app, host="127.0.0.1", port=int(args["port"]), log_level="warning",
+                access_log=False, ws_ping_interval=float(args.get("ws_ping", 20)),
+                backlog=4096, **SERVER_OPTIONS)
+
+
+if __name__ == "__main__":
+    main()
