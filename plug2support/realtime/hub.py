@@ -33,6 +33,64 @@ class Listener(Protocol):
     def deliver(self, topic: str, payload: dict[str, Any]) -> None: ...
 
 
+class Frame(dict[str, Any]):
+    """A payload from the bus with its JSON text as published: a socket that sends it
+    unchanged sends `text`, so a message is encoded once per publish, not once per socket
+    (the fan-out benchmark). Any change to the frame drops the text."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, payload: dict[str, Any], text: str | None) -> None:
+        super().__init__(payload)
+        self.text = text
+
+    def _changed(self) -> None:
+        self.text = None
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._changed()
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self._changed()
+        super().__delitem__(key)
+
+    def __ior__(self, other: Any) -> Frame:  # type: ignore[override,misc]
+        self._changed()
+        return super().__ior__(other)  # type: ignore[no-any-return]
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        self._changed()
+        super().update(*args, **kwargs)
+
+    def pop(self, *args: Any) -> Any:
+        self._changed()
+        return super().pop(*args)
+
+    def popitem(self) -> tuple[str, Any]:
+        self._changed()
+        return super().popitem()
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        self._changed()
+        return super().setdefault(key, default)
+
+    def clear(self) -> None:
+        self._changed()
+        super().clear()
+
+
+_PREFIX = '{"t":'
+_SEPARATOR = ',"p":'
+
+
+def encode(topic: str, payload: dict[str, Any]) -> str:
+    """The bus message: `{"t":topic,"p":payload}`, the payload's text last, so that
+    `dispatch` can hand it on without encoding it again."""
+    return (_PREFIX + json.dumps(topic) + _SEPARATOR
+            + json.dumps(payload, separators=(",", ":")) + "}")
+
+
 class Hub:
     def __init__(self) -> None:
         self.topics: dict[str, set[Listener]] = {}
@@ -65,13 +123,19 @@ class Hub:
 
     def dispatch(self, raw: str | bytes) -> None:
         """A message from the bus: hand it to every local listener of its topic."""
+        if isinstance(raw, bytes):
+            raw = raw.decode()
         message = json.loads(raw)
-        listeners = self.topics.get(message["t"])
+        topic = message["t"]
+        listeners = self.topics.get(topic)
         if not listeners:
             return
+        # The payload's own text is the end of the message (encode): sliced, not re-encoded.
+        start = len(_PREFIX) + len(json.dumps(topic)) + len(_SEPARATOR)
+        frame = Frame(message["p"], raw[start:-1])
         for listener in tuple(listeners):
             try:
-                listener.deliver(message["t"], message["p"])
+                listener.deliver(topic, frame)
             except Exception:  # one broken socket must not starve the others
                 log.exception("delivery to a listener failed")
 
@@ -92,7 +156,7 @@ class Hub:
 
     def publish(self, topic: str, payload: dict[str, Any]) -> None:
         """Send to every listener of `topic` in every process. Callable from any thread."""
-        self.bus.publish(json.dumps({"t": topic, "p": payload}, separators=(",", ":")))
+        self.bus.publish(encode(topic, payload))
 
 
 class Bus(Protocol):

@@ -42,7 +42,7 @@ from plug2support.conversations.serializers import (
 from plug2support.lib.ids import is_id
 
 from . import presence
-from .hub import hub, session_topic
+from .hub import Frame, hub, session_topic
 
 log = logging.getLogger(__name__)
 
@@ -244,9 +244,10 @@ class Socket:
     async def send_json(self, payload: dict[str, Any]) -> None:
         if self._closed:
             return
+        text = payload.text if isinstance(payload, Frame) else None
         try:
             await self._send({"type": "websocket.send",
-                              "text": json.dumps(payload, separators=(",", ":"))})
+                              "text": text or json.dumps(payload, separators=(",", ":"))})
         except Exception:  # the peer went away; the read loop will see the disconnect
             self._closed = True
 
