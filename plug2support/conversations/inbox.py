@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
-from django.db.models import F, QuerySet
+from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 
 from plug2support.accounts.models import Membership
 
 from .access import conversations_for
-from .models import Conversation, Event, Priority, Stage
+from .models import HIDDEN_FROM_ALL_OPEN, INBOX_ORDER, Conversation, Event, Priority, Stage
 from .stages import GROUPS
 
 PAGE_SIZE = 100
@@ -76,16 +76,18 @@ class Filters:
 def inbox_page(membership: Membership, filters: Filters,
                limit: int = PAGE_SIZE) -> list[Conversation]:
     conversations = _filtered(conversations_for(membership), membership, filters)
-    ordered = conversations.order_by(
-        F("priority").desc(), F("waiting_since").asc(nulls_last=True), F("updated_at").desc())
-    return list(ordered[:limit])
+    # The order of the conversations' inbox indexes (models.py), which hand the first page
+    # over without sorting the company's conversations, however many it has.
+    return list(conversations.order_by(*INBOX_ORDER)[:limit])
 
 
 def _filtered(conversations: QuerySet[Conversation], membership: Membership,
               filters: Filters) -> QuerySet[Conversation]:
     closed = GROUPS["closed"]
     if filters.view == "all_open":
-        conversations = conversations.exclude(stage__in=closed + (Stage.SUSPENDED,))
+        # Term by term as in its partial index (models.py), so that both databases use it.
+        for stage in HIDDEN_FROM_ALL_OPEN:
+            conversations = conversations.exclude(stage=stage)
     elif filters.view == "needs_my_reply":
         conversations = conversations.filter(
             assignee_id=membership.user_id, stage__in=(Stage.NEW, Stage.NEEDS_RESPONSE))

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.lookups import IsNull
 
 from plug2support.accounts.models import Company
 from plug2support.widgets.models import Visitor, Widget
@@ -34,6 +35,24 @@ class Priority(models.IntegerChoices):
     NORMAL = 1, "Normal"
     HIGH = 2, "High"
     URGENT = 3, "Urgent"
+
+
+# The inbox (inbox.py, D9): by priority, then the longest wait with nobody waiting last, then
+# the latest change. "waiting_since IS NULL, waiting_since" is NULLS LAST spelt so that SQLite
+# can read the order from an index too (it cannot for NULLS LAST after the first column).
+INBOX_ORDER = (F("priority").desc(), IsNull(F("waiting_since"), True).asc(),
+               F("waiting_since").asc(), F("updated_at").desc())
+# What the "All open" view hides: the closed group (stages.py) and Suspended. The view and
+# its partial index say it as one `NOT (stage = x)` per stage, not `NOT IN`: SQLite matches
+# a partial index's terms one by one, and a bound parameter only outside an IN list.
+HIDDEN_FROM_ALL_OPEN = (Stage.RESOLVED, Stage.ARCHIVED, Stage.SUSPENDED)
+
+
+def _all_open_condition() -> Q:
+    condition = Q()
+    for stage in HIDDEN_FROM_ALL_OPEN:
+        condition &= ~Q(stage=stage)
+    return condition
 
 
 class Conversation(models.Model):
@@ -67,7 +86,16 @@ class Conversation(models.Model):
         indexes = [
             models.Index(fields=["company", "-updated_at"]),
             models.Index(fields=["visitor", "-created_at"]),
-            models.Index(fields=["company", "stage", "-priority", "waiting_since"]),
+            # The inbox's list (inbox.py), at any size: each of its views reads the first page
+            # from one of these in order and stops there, with no sort: All, a stage filter,
+            # Mine / Needs my reply / Unassigned / an owner filter, and All open.
+            models.Index(F("company"), *INBOX_ORDER, name="conv_inbox_all"),
+            models.Index(F("company"), F("stage"), *INBOX_ORDER, name="conv_inbox_stage"),
+            models.Index(F("company"), F("assignee"), *INBOX_ORDER, name="conv_inbox_assignee"),
+            # Last on purpose: without ANALYZE statistics SQLite costs it the same as
+            # conv_inbox_all for the All open view and takes the index created last.
+            models.Index(F("company"), *INBOX_ORDER, name="conv_inbox_open",
+                         condition=_all_open_condition()),
         ]
 
     def __str__(self) -> str:
