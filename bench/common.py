@@ -9,6 +9,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Sequence
@@ -25,6 +26,18 @@ SERVER_CORE, LOAD_CORE = "0", "1"
 def pinned(cmd: list[str], core: str) -> list[str]:
     """Server and load generator on different cores where there are two (taskset)."""
     return ["taskset", "-c", core, *cmd] if TWO_CORES else cmd
+
+
+def raise_file_limit(wanted: int = 65_536) -> None:
+    """Room for 20 000 sockets and more: the soft limit up to `wanted` (raising the hard
+    limit too where allowed, as root), else up to the hard limit."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(wanted, soft), max(wanted, hard)))
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def free_port() -> int:
@@ -48,8 +61,11 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> N
 
 @contextmanager
 def server(cmd: list[str], env: dict[str, str], health_url: str) -> Iterator[subprocess.Popen[bytes]]:
+    # The server's errors go to a file (a pipe nobody reads would block it once full), and
+    # their last lines are printed when it ends.
+    log = tempfile.TemporaryFile()
     proc = subprocess.Popen(pinned(cmd, SERVER_CORE), env={**os.environ, **env}, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=log)
     try:
         wait_http(health_url, proc)
         yield proc
@@ -59,6 +75,12 @@ def server(cmd: list[str], env: dict[str, str], health_url: str) -> Iterator[sub
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+        log.seek(0)
+        errors = log.read().decode(errors="replace").strip()
+        log.close()
+        if errors:
+            print(f"[{cmd[2] if len(cmd) > 2 else cmd[0]}] stderr (last lines):\n"
+                  + "\n".join(errors.splitlines()[-15:]), file=sys.stderr)
 
 
 def run_load(module: str, args: dict[str, Any], timeout: float = 300) -> dict[str, Any]:

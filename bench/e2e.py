@@ -236,7 +236,7 @@ def ladder(load: LoadProcess, config: Config, rates: list[int], seconds: float,
 def run_config(config: Config, quick: bool, setup: dict[str, Any], env: dict[str, str],
                redis_url: str) -> list[list[dict[str, Any]]]:
     rates = QUICK_RATES if quick else RATES
-    seconds = 2.0 if quick else 4.0
+    seconds = 2.0 if quick else 3.0
     passes: list[list[dict[str, Any]]] = []
     with ExitStack() as stack:
         ports = [free_port() for _ in range(config.processes)]

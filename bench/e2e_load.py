@@ -43,7 +43,6 @@ import asyncio
 import json
 import os
 import re
-import resource
 import secrets
 import struct
 import sys
@@ -410,8 +409,9 @@ def broken(result: dict[str, Any], p99_limit_ms: float, min_achieved: float) -> 
 
 
 async def main(args: dict[str, Any]) -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    from bench.common import raise_file_limit
+
+    raise_file_limit()
     load = Load(args)
     ready = await load.setup()
     seconds, drain = float(args.get("seconds", 5)), float(args.get("drain", 5))

@@ -14,7 +14,6 @@ Argument: JSON {"port", "ws_ping", "profile"}.
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import threading
 from typing import Any
@@ -22,8 +21,9 @@ from typing import Any
 
 def main() -> None:
     args = json.loads(sys.argv[1])
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    from bench.common import raise_file_limit
+
+    raise_file_limit()
     profiles: list[tuple[str, Any]] = []
     if args.get("profile"):
         import cProfile

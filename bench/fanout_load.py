@@ -9,7 +9,6 @@ import asyncio
 import base64
 import json
 import os
-import resource
 import sys
 import time
 
@@ -102,8 +101,9 @@ async def pair(kind: str, port: int, group: int, window: int, go: asyncio.Event,
 
 
 async def main(args: dict[str, object]) -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    from bench.common import raise_file_limit
+
+    raise_file_limit()
     kind, port = str(args["kind"]), int(args["port"])  # type: ignore[call-overload]
     pairs, window = int(args["pairs"]), int(args.get("window", 4))  # type: ignore[call-overload]
     seconds = float(args["seconds"])  # type: ignore[arg-type]

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import sys
 from typing import Any
 
@@ -127,8 +126,9 @@ def socketio_app(redis: str) -> Any:
 
 def main() -> None:
     args = json.loads(sys.argv[1])
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    from bench.common import raise_file_limit
+
+    raise_file_limit()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "plug2support.settings")
     redis = args.get("redis", "")
     if args["kind"] == "hub":

@@ -6,7 +6,6 @@ Argument: JSON {"port", "ws_ping"}."""
 from __future__ import annotations
 
 import json
-import resource
 import sys
 from typing import Any
 
@@ -34,8 +33,9 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 def main() -> None:
     args = json.loads(sys.argv[1])
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    from bench.common import raise_file_limit
+
+    raise_file_limit()
     import uvicorn
 
     from plug2support.ops.server import SERVER_OPTIONS

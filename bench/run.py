@@ -169,7 +169,7 @@ def idle_once(kind: str, label: str, counts: list[int], var_dir: str, widget: st
                 connected = ready["connected"]
                 per_socket, idle_cpu = [], []
                 for _ in range(runs):
-                    time.sleep(2)
+                    time.sleep(1)
                     cpu0 = cpu_seconds(proc.pid)
                     time.sleep(hold)  # idle, with heartbeats on
                     cpu1 = cpu_seconds(proc.pid)
@@ -184,7 +184,9 @@ def idle_once(kind: str, label: str, counts: list[int], var_dir: str, widget: st
                      "value": fmt(summary(per_socket), "{:.1f} KiB"),
                      "target": "≤ 16 KiB" if kind == "product" else ""},
                     {"scenario": scenario, "measure": "accept rate, hello → welcome (one run)",
-                     "value": f"{ready['accept_rate']:,.0f}/s ({connected:,} held)",
+                     "value": f"{ready['accept_rate']:,.0f}/s ({connected:,} held"
+                              + (f"; {ready['failed']:,} failed: {'; '.join(ready['why'])}"
+                                 if ready.get("failed") else "") + ")",
                      "target": ""},
                     {"scenario": scenario, "measure": "idle CPU, heartbeats on",
                      "value": fmt(summary(idle_cpu), "{:.1f} %"), "target": ""},
@@ -308,10 +310,10 @@ def main() -> None:
     started = time.monotonic()
     # The table is rewritten after each scenario, so a run cut short keeps what it measured.
     if "fanout_core" in chosen:
-        rows += fanout_core(runs, seconds=3 if options.quick else 4, pairs=25)
+        rows += fanout_core(runs, seconds=2 if options.quick else 3, pairs=25)
         write_readme(rows, options.quick)
     if "page_views" in chosen:
-        rows += page_views(runs, seconds=2 if options.quick else 5)
+        rows += page_views(runs, seconds=2 if options.quick else 3)
         write_readme(rows, options.quick)
     if "end_to_end" in chosen:
         from bench.e2e import end_to_end
@@ -319,7 +321,7 @@ def main() -> None:
         rows += end_to_end(runs, options.quick)
         write_readme(rows, options.quick)
     if "idle_widgets" in chosen:
-        rows += idle_widgets(runs, hold=5, quick=options.quick)
+        rows += idle_widgets(runs, hold=4, quick=options.quick)
         write_readme(rows, options.quick)
     if "inbox_scale" in chosen:
         from bench.inbox_scale import inbox_scale

@@ -5,14 +5,14 @@ Argument: JSON {"port", "ws_ping", "deflate" (optional: override per-message com
 from __future__ import annotations
 
 import json
-import resource
 import sys
 
 
 def main() -> None:
     args = json.loads(sys.argv[1])
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    from bench.common import raise_file_limit
+
+    raise_file_limit()
     import uvicorn
 
     from plug2support.ops.server import SERVER_OPTIONS

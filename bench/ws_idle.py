@@ -9,7 +9,6 @@ import asyncio
 import base64
 import json
 import os
-import resource
 import struct
 import sys
 import time
@@ -46,23 +45,39 @@ async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
 
 
 async def widget_socket(host: str, port: int, widget: str, token: str,
-                        ready: asyncio.Event, opened: list[float]) -> None:
-    reader, writer = await asyncio.open_connection(host, port)
-    key = base64.b64encode(os.urandom(16)).decode()
-    writer.write((f"GET /ws/widget HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                  f"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Extensions: {BROWSER_EXTENSIONS}\r\n"
-                  f"Origin: http://{host}:{port}\r\n\r\n").encode())
-    await reader.readuntil(b"\r\n\r\n")
-    writer.write(frame(json.dumps({"type": "hello", "widget": widget, "token": token}).encode()))
-    while True:  # until the welcome
-        opcode, payload = await read_frame(reader)
-        if opcode == 0x1 and b'"welcome"' in payload:
-            break
+                        opened: list[float], failed: list[str]) -> None:
+    """Connect, hello, wait for the welcome (answering pings meanwhile), then stay idle.
+    A socket that fails before its welcome is counted in `failed` with the reason."""
+    try:
+        reader, writer = await asyncio.open_connection(host, port)
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write((f"GET /ws/widget HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+                      f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                      f"Sec-WebSocket-Version: 13\r\n"
+                      f"Sec-WebSocket-Extensions: {BROWSER_EXTENSIONS}\r\n"
+                      f"Origin: http://{host}:{port}\r\n\r\n").encode())
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(frame(json.dumps({"type": "hello", "widget": widget,
+                                       "token": token}).encode()))
+        while True:  # until the welcome
+            opcode, payload = await read_frame(reader)
+            if opcode == 0x9:
+                writer.write(frame(payload, opcode=0xA))
+            elif opcode == 0x8:
+                raise ConnectionError(f"closed before the welcome: {payload[:2].hex()}")
+            elif opcode == 0x1 and b'"welcome"' in payload:
+                break
+            elif opcode == 0x1 and b'"error"' in payload:
+                raise ConnectionError(payload.decode(errors="replace")[:200])
+    except (OSError, asyncio.IncompleteReadError, ConnectionError) as error:
+        failed.append(f"{type(error).__name__}: {error}")
+        return
     opened.append(time.perf_counter())
-    ready.set()
     while True:  # idle: answer pings, ignore the rest
-        opcode, payload = await read_frame(reader)
+        try:
+            opcode, payload = await read_frame(reader)
+        except (OSError, asyncio.IncompleteReadError):
+            return
         if opcode == 0x9:
             writer.write(frame(payload, opcode=0xA))
         elif opcode == 0x8:
@@ -70,11 +85,13 @@ async def widget_socket(host: str, port: int, widget: str, token: str,
 
 
 async def main(args: dict[str, object]) -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    from bench.common import raise_file_limit
+
+    raise_file_limit()
     host, port, widget = "127.0.0.1", int(args["port"]), str(args["widget"])  # type: ignore[call-overload]
     counts = [int(c) for c in args["counts"]]  # type: ignore[attr-defined]
     opened: list[float] = []
+    failed: list[str] = []
     tasks = []
     batch = 200  # connect in waves: the listen backlog is finite
     loop = asyncio.get_running_loop()
@@ -82,15 +99,19 @@ async def main(args: dict[str, object]) -> None:
         start = time.perf_counter()
         before = len(opened)
         for i in range(len(tasks), count, batch):
-            ready = asyncio.Event()
             for j in range(i, min(count, i + batch)):
                 tasks.append(asyncio.create_task(
-                    widget_socket(host, port, widget, f"bench-{j}", ready, opened)))
-            while len(opened) < min(count, i + batch):
+                    widget_socket(host, port, widget, f"bench-{j}", opened, failed)))
+            # A wave is done when each of its sockets is welcomed or failed; a server that
+            # stalls for a minute ends the step (what was held is reported).
+            deadline = time.perf_counter() + 60
+            while (len(opened) + len(failed) < min(count, i + batch)
+                   and time.perf_counter() < deadline):
                 await asyncio.sleep(0.01)
         elapsed = time.perf_counter() - start
         print("READY " + json.dumps({"connected": len(opened), "seconds": elapsed,
-                                     "accept_rate": (len(opened) - before) / elapsed}),
+                                     "accept_rate": (len(opened) - before) / elapsed,
+                                     "failed": len(failed), "why": sorted(set(failed))[:3]}),
               flush=True)
         if step < len(counts) - 1:
             await loop.run_in_executor(None, sys.stdin.readline)
