@@ -3,10 +3,15 @@ per publish; a socket sends that text unless the frame was changed."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import uuid
 from typing import Any
 
-from plug2support.realtime.hub import Frame, Hub, encode
+import pytest
+
+from plug2support.realtime.hub import Frame, Hub, RedisBus, encode
 
 
 class Catcher:
@@ -51,3 +56,47 @@ def test_listeners_of_other_topics_hear_nothing() -> None:
     hub.subscribe(there, "company:2")
     hub.dispatch(encode("company:1", {"type": "conversation"}))
     assert len(here.got) == 1 and there.got == []
+
+
+REDIS = os.environ.get("REDIS_URL") or os.environ.get("TEST_REDIS_URL", "")
+
+
+@pytest.mark.skipif(not REDIS, reason="needs a Redis server: set REDIS_URL or TEST_REDIS_URL "
+                                      "(.ci/run sets them)")
+def test_a_burst_of_publishes_over_redis_arrives_whole_and_in_order() -> None:
+    """Thousands of publishes at once (a busy process) go out as pipelines over one
+    connection: none is refused for want of connections, and each thread's order holds."""
+    topic = f"test:{uuid.uuid4().hex}"
+    loop_count, thread_count = 3000, 300
+
+    async def scenario() -> list[dict[str, Any]]:
+        hub = Hub()
+        hub._bus = RedisBus(hub, REDIS)
+        got: list[dict[str, Any]] = []
+        done = asyncio.Event()
+
+        class Listener:
+            def deliver(self, topic: str, payload: dict[str, Any]) -> None:
+                got.append(payload)
+                if len(got) == loop_count + thread_count:
+                    done.set()
+
+        await hub.start()
+        try:
+            hub.subscribe(Listener(), topic)
+            for n in range(loop_count):
+                hub.publish(topic, {"from": "loop", "n": n})
+
+            def from_a_thread() -> None:
+                for n in range(thread_count):
+                    hub.publish(topic, {"from": "thread", "n": n})
+
+            await asyncio.to_thread(from_a_thread)
+            await asyncio.wait_for(done.wait(), timeout=30)
+        finally:
+            await hub.stop()
+        return got
+
+    got = asyncio.run(scenario())
+    for source, count in (("loop", loop_count), ("thread", thread_count)):
+        assert [p["n"] for p in got if p["from"] == source] == list(range(count))

@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import threading
+from collections import deque
 from typing import Any, Protocol
 
 from django.conf import settings
@@ -195,7 +196,14 @@ class InProcessBus:
 
 
 class RedisBus:
-    """One Redis pub/sub subscription per process; publishing works from any thread."""
+    """One Redis pub/sub subscription per process. Publishing works from any thread: in a
+    process whose hub runs (a web process), every publish — from the loop or from a database
+    thread — joins one queue on the loop, and one task sends what has gathered as a pipeline
+    (one round trip for many messages, in order; never more connections than one). Elsewhere
+    (a worker, a command) it is a plain synchronous publish."""
+
+    BATCH = 500  # messages per pipeline
+    RETRIES = 5
 
     def __init__(self, hub: Hub, url: str) -> None:
         import redis
@@ -207,10 +215,15 @@ class RedisBus:
         self._async = aioredis.Redis.from_url(url)
         self._sync_lock = threading.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._publisher: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
+        self._outbox: deque[str] = deque()
+        self._wake = asyncio.Event()
 
     async def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._listen())
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self._listen())
+        self._publisher = loop.create_task(self._publish_loop())
         # Publishing before the subscription exists would lose this process's own events.
         await asyncio.wait_for(self._subscribed.wait(), timeout=10)
 
@@ -231,7 +244,43 @@ class RedisBus:
                 log.exception("redis bus subscription lost; retrying in 1 s")
                 await asyncio.sleep(1)
 
+    async def _publish_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._outbox:
+                await self._send_batch()
+
+    async def _send_batch(self) -> None:
+        count = min(len(self._outbox), self.BATCH)
+        batch = [self._outbox[i] for i in range(count)]
+        for attempt in range(self.RETRIES):
+            try:
+                async with self._async.pipeline(transaction=False) as pipe:
+                    for raw in batch:
+                        pipe.publish(REDIS_CHANNEL, raw)
+                    await pipe.execute()
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("redis bus publish failed (attempt %d)", attempt + 1)
+                await asyncio.sleep(0.2 * (attempt + 1))
+        else:
+            # Stored events are not lost: clients fill the gap from the database at the next
+            # event or reconnect (sequence numbers). Only this live notice is dropped.
+            log.error("redis bus: %d messages not published", count)
+        for _ in range(count):
+            self._outbox.popleft()
+
     async def stop(self) -> None:
+        if self._publisher is not None:
+            with contextlib.suppress(Exception):
+                while self._outbox:  # what was published before the shutdown still goes
+                    await self._send_batch()
+            self._publisher.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._publisher
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -239,13 +288,25 @@ class RedisBus:
         await self._async.aclose()
         self._sync.close()
 
-    async def _publish_async(self, raw: str) -> None:
-        await self._async.publish(REDIS_CHANNEL, raw)
+    def _enqueue(self, raw: str) -> None:
+        self._outbox.append(raw)
+        self._wake.set()
 
     def publish(self, raw: str) -> None:
-        if _in_loop(self.hub.loop):
-            asyncio.get_running_loop().create_task(self._publish_async(raw))
-        else:
+        loop = self.hub.loop
+        running = (self._publisher is not None and not self._publisher.done()
+                   and loop is not None and not loop.is_closed())
+        if running and _in_loop(loop):
+            self._enqueue(raw)
+        elif running:
+            assert loop is not None
+            try:
+                # From a database thread: queued in call order, the thread does not wait.
+                loop.call_soon_threadsafe(self._enqueue, raw, context=contextvars.Context())
+                return
+            except RuntimeError:  # the loop closed meanwhile
+                pass
+        if not running or not _in_loop(loop):
             with self._sync_lock:
                 self._sync.publish(REDIS_CHANNEL, raw)
 
