@@ -219,6 +219,7 @@ class RedisBus:
         self._subscribed = asyncio.Event()
         self._outbox: deque[str] = deque()
         self._wake = asyncio.Event()
+        self._closing = False
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -250,6 +251,8 @@ class RedisBus:
             self._wake.clear()
             while self._outbox:
                 await self._send_batch()
+            if self._closing:
+                return
 
     async def _send_batch(self) -> None:
         count = min(len(self._outbox), self.BATCH)
@@ -275,12 +278,12 @@ class RedisBus:
 
     async def stop(self) -> None:
         if self._publisher is not None:
-            with contextlib.suppress(Exception):
-                while self._outbox:  # what was published before the shutdown still goes
-                    await self._send_batch()
-            self._publisher.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._publisher
+            # The publisher sends what was published before the shutdown, then ends (only
+            # it sends: a second sender would repeat the batch in flight).
+            self._closing = True
+            self._wake.set()
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError, Exception):
+                await asyncio.wait_for(self._publisher, timeout=5)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -289,6 +292,10 @@ class RedisBus:
         self._sync.close()
 
     def _enqueue(self, raw: str) -> None:
+        if self._publisher is None or self._publisher.done():  # shut down meanwhile
+            with self._sync_lock:
+                self._sync.publish(REDIS_CHANNEL, raw)
+            return
         self._outbox.append(raw)
         self._wake.set()
 
