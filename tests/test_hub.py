@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -97,6 +98,8 @@ def test_a_burst_of_publishes_over_redis_arrives_whole_and_in_order() -> None:
             await hub.stop()
         return got
 
-    got = asyncio.run(scenario())
+    # Its own thread and loop: the browser tests' Playwright keeps a loop running in this one.
+    with ThreadPoolExecutor(1) as thread:
+        got = thread.submit(lambda: asyncio.run(scenario())).result()
     for source, count in (("loop", loop_count), ("thread", thread_count)):
         assert [p["n"] for p in got if p["from"] == source] == list(range(count))
