@@ -115,7 +115,7 @@ def page_views(runs: int, seconds: float) -> list[dict[str, Any]]:
 # measured the same), so it is measured at 2 000.
 IDLE_VARIANTS = [("the product", "product", [10_000, 20_000], [2000]),
                  ("bare ASGI app, same server (the floor)", "floor", [10_000], [2000]),
-                 ("Django Channels consumer", "channels", [2000], [1000])]
+                 ("Django Channels consumer", "channels", [2000], [500])]
 
 
 def idle_server(kind: str, var_dir: str, port: int) -> Any:
