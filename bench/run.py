@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
+    LOAD_CORE,
     PYTHON,
     ROOT,
-    LOAD_CORE,
     cpu_seconds,
     free_port,
     pinned,
