@@ -29,8 +29,9 @@ marker is missing or different is dropped and made again, so a schema change can
 measured on stale data.
 
 The measuring process loads one operator of company 1 and calls, N times after a warm-up, what
-the inbox list view does (views.inbox_list): `inbox_page(membership, Filters(...))`, then
-`conversation_summary` for each row and the JSON encoding. It reports p50/p99 in ms, the
+the inbox list view does (views.inbox_list): `inbox_summaries(membership, Filters(...))` —
+the page's rows and tags read as plain values and shaped as conversation summaries — and the
+JSON encoding. It reports p50/p99 in ms, the
 queries of one call (django.test.utils.CaptureQueriesContext), the rows returned, p50/p99 of
 the same statements replayed through a bare cursor (the database's and driver's share), and
 with "explain" the plan of each statement.
@@ -471,8 +472,7 @@ def measure(args: dict[str, Any]) -> dict[str, Any]:
     from django.test.utils import CaptureQueriesContext
 
     from plug2support.accounts.models import Membership
-    from plug2support.conversations.inbox import Filters, inbox_page
-    from plug2support.conversations.serializers import conversation_summary
+    from plug2support.conversations.inbox import Filters, inbox_summaries
 
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT meta FROM {MARKER}")
@@ -486,8 +486,7 @@ def measure(args: dict[str, Any]) -> dict[str, Any]:
 
     def inbox_list(filters: Filters) -> str:
         # What views.inbox_list does once it has the membership and the filters.
-        return json.dumps({"conversations": [conversation_summary(c)
-                                             for c in inbox_page(membership, filters)]},
+        return json.dumps({"conversations": inbox_summaries(membership, filters)},
                           cls=DjangoJSONEncoder)
 
     iterations, warmup = int(args.get("iterations", 150)), int(args.get("warmup", 20))
@@ -501,7 +500,7 @@ def measure(args: dict[str, Any]) -> dict[str, Any]:
         executed = _executed(call)
         results[name] = {
             **_timed(call, iterations), "queries": len(captured.captured_queries),
-            "rows": len(inbox_page(membership, filters)),
+            "rows": len(inbox_summaries(membership, filters)),
             # The same statements with the same parameters through a bare cursor: the
             # database's share (and the driver's), without the ORM building the rows.
             "sql": _timed(lambda e=executed: _replay(e), iterations),
@@ -700,7 +699,7 @@ def inbox_scale(runs: int, quick: bool, iterations: int | None = None) -> list[d
             queries = "/".join(str(q) for q in sorted({c["queries"] for c in cases}))
             rows.append({
                 "scenario": scenario,
-                "measure": f"{label_}: p50 / p99 through inbox_page and the JSON; queries",
+                "measure": f"{label_}: p50 / p99 through the JSON list (inbox_summaries); queries",
                 "value": f"p50 {_ms(cases, 'p50_ms')}, "
                          f"p99 {_ms(cases, 'p99_ms')}; "
                          f"{queries} queries, {cases[0]['rows']} rows; the queries alone "

@@ -13,8 +13,10 @@ from django.test import Client
 from django.utils import timezone
 
 from plug2support.conversations import actions
-from plug2support.conversations.inbox import Filters, InboxError, inbox_page
-from plug2support.conversations.models import Conversation
+from plug2support.conversations.inbox import Filters, InboxError, inbox_page, inbox_summaries
+from plug2support.conversations.models import Conversation, OperatorGroup
+from plug2support.conversations.serializers import conversation_summary
+from plug2support.widgets.models import Visitor
 
 from .conftest import Tenant, logged_in_client
 
@@ -158,3 +160,37 @@ def test_a_priority_change_is_in_the_history_and_newer(acme: Tenant) -> None:
     actions.do_set_priority(alice, conversation, 2)  # no change, no event
     conversation.refresh_from_db()
     assert conversation.last_seq == before + 1
+
+
+def test_the_json_list_reads_plain_values_and_says_exactly_what_the_summaries_say(
+        acme: Tenant, globex: Tenant, django_assert_num_queries: Any) -> None:
+    """inbox_summaries (no model objects, for speed) against conversation_summary of the
+    same page, on every view, with tags, owners, a group, a visitor's address; and nothing
+    of another company's."""
+    alice, bob = (acme.membership(u) for u in acme.operators)
+    tags = actions.tags_for(acme.company.pk)
+    plain = start(acme, "plain")
+    owned = start(acme, "owned", client_id="v2")
+    actions.do_claim(alice, owned)
+    plain_tag = next(t for t in tags if not t.takes_value)
+    valued_tag = next(t for t in tags if t.takes_value)
+    actions.do_tag(alice, owned, plain_tag.pk)
+    actions.do_tag(alice, owned, valued_tag.pk, "a value")
+    actions.do_set_priority(alice, owned, 3)
+    grouped = start(acme, "grouped", client_id="v3")
+    actions.do_post_operator_message(bob, grouped, client_id="b", body="On it")
+    group = OperatorGroup.objects.create(company=acme.company, name="Billing")
+    Conversation.objects.filter(pk=grouped.pk).update(group=group)
+    Visitor.objects.filter(pk=plain.visitor_id).update(email="jane@example.com")
+    start(globex, "theirs")
+    for filters in (Filters(), Filters(view="all"), Filters(view="mine"),
+                    Filters(view="unassigned"), Filters(tag=plain_tag.pk), Filters(q="owned")):
+        expected = [conversation_summary(c) for c in inbox_page(alice, filters)]
+        assert inbox_summaries(alice, filters) == expected
+    with django_assert_num_queries(2):  # the rows, then their tags
+        listed = inbox_summaries(alice, Filters(view="all"))
+    assert {c["preview"] for c in listed} == {"plain", "owned", "On it"}
+    by_id = {c["id"]: c for c in listed}
+    assert by_id[plain.pk]["visitor"]["name"] == "jane@example.com"
+    assert [t["value"] for t in by_id[owned.pk]["tags"]] == ["", "a value"]
+    assert by_id[grouped.pk]["group"] == {"id": group.pk, "name": "Billing"}

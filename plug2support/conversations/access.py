@@ -18,7 +18,8 @@ def conversations_for(membership: Membership) -> QuerySet[Conversation]:
         "assignee", "widget", "visitor", "group"
     ).prefetch_related(
         # One query for the tags of the whole page, their names joined in.
-        Prefetch("tag_links", queryset=ConversationTag.objects.select_related("tag")))
+        Prefetch("tag_links", queryset=ConversationTag.objects.select_related("tag")
+                 .order_by("pk")))
 
 
 def get_conversation_for_member(membership: Membership, conversation_id: object) -> Conversation:

@@ -15,7 +15,15 @@ from django.db.models.expressions import RawSQL
 from plug2support.accounts.models import Membership
 
 from .access import conversations_for
-from .models import HIDDEN_FROM_ALL_OPEN, INBOX_ORDER, Conversation, Event, Priority, Stage
+from .models import (
+    HIDDEN_FROM_ALL_OPEN,
+    INBOX_ORDER,
+    Conversation,
+    ConversationTag,
+    Event,
+    Priority,
+    Stage,
+)
 from .stages import GROUPS
 
 PAGE_SIZE = 100
@@ -79,6 +87,25 @@ def inbox_page(membership: Membership, filters: Filters,
     # The order of the conversations' inbox indexes (models.py), which hand the first page
     # over without sorting the company's conversations, however many it has.
     return list(conversations.order_by(*INBOX_ORDER)[:limit])
+
+
+def inbox_summaries(membership: Membership, filters: Filters,
+                    limit: int = PAGE_SIZE) -> list[dict[str, Any]]:
+    """The same page as inbox_page, as conversation summaries read as plain values: two
+    queries (the rows with their widget, visitor, assignee and group names; then their tags)
+    and no model objects — the JSON list (views.inbox_list) and bench/inbox_scale.py."""
+    from .serializers import SUMMARY_VALUES, summary_from_values
+
+    base = Conversation.objects.filter(company_id=membership.company_id)
+    rows = list(_filtered(base, membership, filters).order_by(*INBOX_ORDER)
+                .values(*SUMMARY_VALUES)[:limit])
+    tags: dict[int, list[dict[str, Any]]] = {row["id"]: [] for row in rows}
+    if rows:
+        for link in (ConversationTag.objects.filter(conversation_id__in=list(tags))
+                     .order_by("pk").values("conversation_id", "tag_id", "tag__name", "value")):
+            tags[link["conversation_id"]].append(
+                {"id": link["tag_id"], "name": link["tag__name"], "value": link["value"]})
+    return [summary_from_values(row, tags[row["id"]]) for row in rows]
 
 
 def _filtered(conversations: QuerySet[Conversation], membership: Membership,

@@ -68,3 +68,46 @@ def conversation_summary(conversation: Conversation) -> dict[str, Any]:
         "created_at": conversation.created_at.isoformat(),
         "updated_at": conversation.updated_at.isoformat(),
     }
+
+
+# The columns summary_from_values reads: the inbox list fetches them as plain values (no model
+# objects: at a page of 100 rows, building ~400 objects was most of its cost).
+SUMMARY_VALUES = (
+    "id", "widget_id", "widget__name", "visitor_id", "visitor__email", "stage", "priority",
+    "waiting_since", "assignee_id", "assignee__name", "assignee__email", "group_id",
+    "group__name", "last_seq", "visitor_delivered_seq", "visitor_read_seq",
+    "team_delivered_seq", "team_read_seq", "preview", "created_at", "updated_at",
+)
+
+
+def summary_from_values(row: dict[str, Any], tags: list[dict[str, Any]]) -> dict[str, Any]:
+    """conversation_summary from a row of SUMMARY_VALUES and its tags ({id, name, value}):
+    the same shape (tests/test_inbox.py compares the two on every view)."""
+    from plug2support.widgets.models import visitor_name
+
+    waiting_since = row["waiting_since"]
+    return {
+        "id": row["id"],
+        "widget": {"id": row["widget_id"], "name": row["widget__name"]},
+        "visitor": {"id": row["visitor_id"],
+                    "name": visitor_name(row["visitor_id"], row["visitor__email"])},
+        "stage": row["stage"],
+        "priority": row["priority"],
+        "waiting_since": waiting_since.isoformat() if waiting_since else None,
+        "served_by": None if row["assignee_id"] is None else {
+            "id": row["assignee_id"],
+            "name": str(row["assignee__name"] or row["assignee__email"])},
+        "group": None if row["group_id"] is None else {"id": row["group_id"],
+                                                        "name": row["group__name"]},
+        "last_seq": row["last_seq"],
+        "receipts": {
+            "visitor_delivered": row["visitor_delivered_seq"],
+            "visitor_read": row["visitor_read_seq"],
+            "team_delivered": row["team_delivered_seq"],
+            "team_read": row["team_read_seq"],
+        },
+        "tags": tags,
+        "preview": row["preview"],
+        "created_at": row["created_at"].isoformat(),
+        "updated_at": row["updated_at"].isoformat(),
+    }

@@ -20,7 +20,7 @@ from plug2support.widgets.visits import on_site_now
 
 from . import actions, stages
 from .access import events_after, get_conversation_for_member
-from .inbox import VIEWS, Filters, InboxError, inbox_page
+from .inbox import VIEWS, Filters, InboxError, inbox_page, inbox_summaries
 from .metrics import for_conversation
 from .models import Priority, Stage
 from .serializers import conversation_summary, event_payload, user_ref
@@ -131,5 +131,4 @@ def inbox_list(request: HttpRequest, membership: Membership) -> HttpResponse:
     except InboxError as error:
         return JsonResponse({"error": {"code": "bad_filter", "message": error.message}},
                             status=400)
-    return JsonResponse({"conversations": [conversation_summary(c)
-                                           for c in inbox_page(membership, filters)]})
+    return JsonResponse({"conversations": inbox_summaries(membership, filters)})

@@ -89,7 +89,12 @@ class Visitor(models.Model):
 
     @property
     def display_name(self) -> str:
-        return self.email or f"Visitor #{self.pk}"
+        return visitor_name(self.pk, self.email)
+
+
+def visitor_name(pk: int, email: str | None) -> str:
+    """How a visitor is named to the team (also where rows are read as plain values)."""
+    return email or f"Visitor #{pk}"
 
 
 class OpeningHours(models.Model):
