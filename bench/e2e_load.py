@@ -44,13 +44,13 @@ import json
 import os
 import re
 import secrets
-import struct
 import sys
 import time
 from base64 import b64encode
 from typing import Any
 
 from bench.common import percentile
+from bench.ws_idle import frame
 
 ACK = re.compile(rb'^\{"type":"ack","ref":(\d+)')
 ERROR_REF = re.compile(rb'"ref":(\d+)')
@@ -59,20 +59,6 @@ PREVIEW = re.compile(rb'"preview":"#(\d+) ')
 BODY = re.compile(rb'"body":"#(\d+) ')
 BODY_TEXT = "Hello, I ordered a blue kettle last week and it has not arrived yet. Can you check?"
 
-
-def frame(payload: bytes, opcode: int = 0x1) -> bytes:
-    """A client frame: masked (RFC 6455), the XOR done on one big integer."""
-    mask = os.urandom(4)
-    length = len(payload)
-    head = bytes([0x80 | opcode])
-    if length < 126:
-        head += bytes([0x80 | length])
-    elif length < 65536:
-        head += bytes([0x80 | 126]) + struct.pack("!H", length)
-    else:
-        head += bytes([0x80 | 127]) + struct.pack("!Q", length)
-    key = int.from_bytes((mask * (length // 4 + 1))[:length], "big")
-    return head + mask + (int.from_bytes(payload, "big") ^ key).to_bytes(length, "big")
 
 
 class Conn(asyncio.Protocol):

@@ -21,12 +21,10 @@ from typing import Any
 
 def main() -> None:
     args = json.loads(sys.argv[1])
-    from bench.common import raise_file_limit
-
-    raise_file_limit()
     profiles: list[tuple[str, Any]] = []
     if args.get("profile"):
         import cProfile
+        import signal
 
         def start_thread_profile(*_: object) -> None:
             sys.setprofile(None)
@@ -38,29 +36,18 @@ def main() -> None:
         main_profile = cProfile.Profile()
         profiles.append(("main", main_profile))
         main_profile.enable()
-
-    import uvicorn
-
-    if args.get("profile"):
-        import signal
-
         # uvicorn re-raises the SIGTERM it handled once it has shut down: a no-op handler
         # lets this process go on to write the profiles instead of dying of it.
         signal.signal(signal.SIGTERM, lambda *_: None)
 
-    from plug2support.asgi import application
+    import django
+
+    django.setup()
+    from bench.serve import run
     from plug2support.conversations import actions
 
-    try:  # the production options, as bench/serve.py uses them
-        from plug2support.ops.server import SERVER_OPTIONS
-    except ImportError:
-        SERVER_OPTIONS = {"lifespan": "on"}
-
     actions.VISITOR_MESSAGES_PER_WINDOW = 10**9  # type: ignore[misc]
-    uvicorn.run(application, host="127.0.0.1", port=int(args["port"]),
-                log_level="warning", access_log=False,
-                ws_ping_interval=float(args.get("ws_ping", 20)), backlog=4096,
-                **{"lifespan": "on", **SERVER_OPTIONS})
+    run(args)
     if args.get("profile"):
         import pstats
 

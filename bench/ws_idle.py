@@ -19,6 +19,7 @@ BROWSER_EXTENSIONS = "permessage-deflate; client_max_window_bits"
 
 
 def frame(payload: bytes, opcode: int = 0x1) -> bytes:
+    """A client frame: masked (RFC 6455), the XOR done on one big integer."""
     mask = os.urandom(4)
     length = len(payload)
     head = bytes([0x80 | opcode])
@@ -28,7 +29,8 @@ def frame(payload: bytes, opcode: int = 0x1) -> bytes:
         head += bytes([0x80 | 126]) + struct.pack("!H", length)
     else:
         head += bytes([0x80 | 127]) + struct.pack("!Q", length)
-    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    key = int.from_bytes((mask * (length // 4 + 1))[:length], "big")
+    return head + mask + (int.from_bytes(payload, "big") ^ key).to_bytes(length, "big")
 
 
 async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:

@@ -17,6 +17,7 @@ django_app = get_asgi_application()
 from plug2support.realtime.hub import hub  # noqa: E402
 from plug2support.realtime.presence import start_presence_heartbeat  # noqa: E402
 from plug2support.realtime.sockets import close_db_threads, websocket_app  # noqa: E402
+from plug2support.widgets import cache as widget_cache  # noqa: E402
 from plug2support.widgets import fastpath  # noqa: E402
 
 
@@ -35,7 +36,7 @@ async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 await hub.start()
-                hub.subscribe(fastpath.invalidator, fastpath.WIDGETS_TOPIC)
+                hub.subscribe(widget_cache.invalidator, widget_cache.WIDGETS_TOPIC)
                 start_presence_heartbeat()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":

@@ -13,8 +13,13 @@ from plug2support.lib.ids import is_id
 from .models import Conversation, ConversationTag, Event, TransferRequest
 
 
+def company_conversations(membership: Membership) -> QuerySet[Conversation]:
+    """The scope of every read: the member's company's conversations, nothing loaded along."""
+    return Conversation.objects.filter(company_id=membership.company_id)
+
+
 def conversations_for(membership: Membership) -> QuerySet[Conversation]:
-    return Conversation.objects.filter(company_id=membership.company_id).select_related(
+    return company_conversations(membership).select_related(
         "assignee", "widget", "visitor", "group"
     ).prefetch_related(
         # One query for the tags of the whole page, their names joined in.

@@ -14,7 +14,7 @@ from django.db.models.expressions import RawSQL
 
 from plug2support.accounts.models import Membership
 
-from .access import conversations_for
+from .access import company_conversations, conversations_for
 from .models import (
     HIDDEN_FROM_ALL_OPEN,
     INBOX_ORDER,
@@ -96,9 +96,8 @@ def inbox_summaries(membership: Membership, filters: Filters,
     and no model objects — the JSON list (views.inbox_list) and bench/inbox_scale.py."""
     from .serializers import SUMMARY_VALUES, summary_from_values
 
-    base = Conversation.objects.filter(company_id=membership.company_id)
-    rows = list(_filtered(base, membership, filters).order_by(*INBOX_ORDER)
-                .values(*SUMMARY_VALUES)[:limit])
+    page = _filtered(company_conversations(membership), membership, filters)
+    rows = list(page.order_by(*INBOX_ORDER).values(*SUMMARY_VALUES)[:limit])
     tags: dict[int, list[dict[str, Any]]] = {row["id"]: [] for row in rows}
     if rows:
         for link in (ConversationTag.objects.filter(conversation_id__in=list(tags))

@@ -301,21 +301,19 @@ class RedisBus:
 
     def publish(self, raw: str) -> None:
         loop = self.hub.loop
-        running = (self._publisher is not None and not self._publisher.done()
-                   and loop is not None and not loop.is_closed())
-        if running and _in_loop(loop):
-            self._enqueue(raw)
-        elif running:
-            assert loop is not None
+        if (self._publisher is not None and not self._publisher.done()
+                and loop is not None and not loop.is_closed()):
+            if _in_loop(loop):
+                self._enqueue(raw)
+                return
             try:
                 # From a database thread: queued in call order, the thread does not wait.
                 loop.call_soon_threadsafe(self._enqueue, raw, context=contextvars.Context())
                 return
             except RuntimeError:  # the loop closed meanwhile
                 pass
-        if not running or not _in_loop(loop):
-            with self._sync_lock:
-                self._sync.publish(REDIS_CHANNEL, raw)
+        with self._sync_lock:
+            self._sync.publish(REDIS_CHANNEL, raw)
 
 
 hub = Hub()

@@ -13,12 +13,12 @@ from .models import Holiday, OpeningHours, Widget
 def do_save_widget(membership: Membership, form: WidgetForm) -> Widget:
     from plug2support.realtime.hub import publish_after_commit
 
-    from .fastpath import WIDGETS_TOPIC
+    from .cache import WIDGETS_TOPIC
 
     widget: Widget = form.save(commit=False)
     widget.company_id = membership.company_id
     widget.save()
-    # Every process drops its cached configuration of this widget (title, origins).
+    # Every process drops its cached entry of this widget (widgets/cache.py).
     publish_after_commit(WIDGETS_TOPIC, {"key": widget.key})
     return widget
 
@@ -49,7 +49,7 @@ def do_save_hours(widget: Widget, form: HoursForm) -> None:
     from plug2support.realtime.hub import publish_after_commit
     from plug2support.realtime.presence import publish_availability
 
-    from .fastpath import WIDGETS_TOPIC
+    from .cache import WIDGETS_TOPIC
 
     # Every process drops the widget's cached hours (widgets/cache.py); then its open
     # widgets reload them and tell their visitors.

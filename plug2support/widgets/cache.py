@@ -1,12 +1,14 @@
-"""Widgets as every widget socket's hello reads them, cached per process.
+"""Widgets as the hot paths read them, cached per process: the configuration request of every
+page view (widgets/fastpath.py: its rendered answer and allowed origins) and every widget
+socket's hello (the widget and its business hours).
 
-Each hello needs its widget (by key) and the widget's business hours; both change rarely,
-so they are read once per process and kept for WIDGET_CACHE_SECONDS. Saving a widget or
-its hours drops the entry in every process through the real-time bus (the same message
-that drops the configuration request's cache, widgets/fastpath.py), so a change is seen at
-once; the expiry is only a safety net.
+An entry is read once (one query, plus the hours when the widget has any) and kept for
+WIDGET_CACHE_SECONDS; unknown keys are remembered for 5 s, so a flood of them costs no
+queries. Saving a widget or its hours publishes its key on the `widgets` topic, and every
+process drops the entry (`invalidator`), so a change is seen at once; the expiry is only a
+safety net.
 
-Callers get their own copy of the widget: relations loaded through it later (its company,
+A hello gets its own copy of the widget: relations loaded through it later (its company,
 say) are then never shared between sockets nor kept past one socket's life.
 """
 
@@ -14,36 +16,75 @@ from __future__ import annotations
 
 import copy
 import time
+from dataclasses import dataclass
+from typing import Any
 
 from .hours import Schedule
 from .models import Widget
 
 WIDGET_CACHE_SECONDS = 30
+UNKNOWN_KEY_SECONDS = 5
 CACHE_MAX = 10_000
+WIDGETS_TOPIC = "widgets"
 
-# key → (widget or None for an unknown key, its schedule, when the entry expires). Read and
-# written from the database thread and dropped from the event loop: single dict operations,
-# atomic under the GIL.
-_entries: dict[str, tuple[Widget | None, Schedule | None, float]] = {}
+
+@dataclass(frozen=True)
+class Cached:
+    widget: Widget
+    schedule: Schedule
+    body: bytes  # the configuration request's answer, and its ETag
+    etag: str
+    origins: tuple[str, ...]  # empty: any origin
+
+
+# key → (entry or None for an unknown key, when it expires). Read and written from the event
+# loop and from database threads: single dict operations, atomic under the GIL.
+_entries: dict[str, tuple[Cached | None, float]] = {}
+MISSING = object()
+
+
+def peek(key: str) -> Cached | None | object:
+    """The cached entry (None: an unknown key), or MISSING; no I/O, for the event loop."""
+    found = _entries.get(key)
+    if found is None or found[1] <= time.monotonic():
+        return MISSING
+    return found[0]
+
+
+def get(key: str) -> Cached | None:
+    """The entry for this key, read from the database on a miss. Runs in a sync context."""
+    found = peek(key)
+    if found is not MISSING:
+        return found  # type: ignore[return-value]
+    from .fastpath import render
+
+    widget = Widget.objects.filter(key=key).first()
+    entry = None
+    if widget is not None:
+        body, etag = render(widget)
+        entry = Cached(widget, widget.schedule(), body, etag, tuple(widget.origin_list))
+    if len(_entries) >= CACHE_MAX:
+        _entries.clear()
+    seconds = WIDGET_CACHE_SECONDS if entry else UNKNOWN_KEY_SECONDS
+    _entries[key] = (entry, time.monotonic() + seconds)
+    return entry
 
 
 def widget_for_hello(key: str) -> tuple[Widget, Schedule] | None:
-    """The widget with this key and its business hours, or None. Runs in a sync context."""
-    now = time.monotonic()
-    entry = _entries.get(key)
-    if entry is None or entry[2] <= now:
-        widget = Widget.objects.filter(key=key).first()
-        schedule = widget.schedule() if widget is not None else None
-        if len(_entries) >= CACHE_MAX:
-            _entries.clear()
-        # Unknown keys are remembered briefly too, so a flood of them costs no queries.
-        entry = (widget, schedule, now + (WIDGET_CACHE_SECONDS if widget else 5))
-        _entries[key] = entry
-    widget, schedule, _expires = entry
-    if widget is None or schedule is None:
-        return None
-    return copy.copy(widget), schedule
+    """The widget with this key (a copy of its own) and its business hours, or None."""
+    entry = get(key)
+    return None if entry is None else (copy.copy(entry.widget), entry.schedule)
 
 
 def forget(key: str) -> None:
     _entries.pop(key, None)
+
+
+class _Invalidator:
+    """Listens on the bus: a widget (or its hours) saved in any process is dropped here."""
+
+    def deliver(self, topic: str, payload: dict[str, Any]) -> None:
+        forget(str(payload.get("key", "")))
+
+
+invalidator = _Invalidator()
