@@ -43,6 +43,23 @@ def test_a_resent_client_id_is_stored_once(acme: Tenant) -> None:
     assert Event.objects.filter(kind=EventKind.MESSAGE).count() == 1
 
 
+def test_a_resend_finds_its_own_message_among_others(acme: Tenant) -> None:
+    """The resend check is the visitor's own client id in the current conversation: not
+    another message of theirs, not an operator's message that happens to use the same id."""
+    visitor, _ = actions.do_identify_visitor(acme.widget, None)
+    first = actions.do_post_visitor_message(visitor, client_id="a", body="Hello")
+    actions.do_post_visitor_message(visitor, client_id="b", body="Anyone?")
+    conversation = Conversation.objects.get(pk=first.event.conversation_id)
+    actions.do_claim(acme.membership(acme.operators[0]), conversation)
+    actions.do_post_operator_message(acme.membership(acme.operators[0]), conversation,
+                                     client_id="c", body="Hi, how can I help?")
+    again = actions.do_post_visitor_message(visitor, client_id="a", body="Hello")
+    assert again.duplicate and again.event.pk == first.event.pk and again.event.seq == 1
+    mine = actions.do_post_visitor_message(visitor, client_id="c", body="My order")
+    assert not mine.duplicate and mine.event.body == "My order"
+    assert Event.objects.filter(conversation=conversation, kind=EventKind.MESSAGE).count() == 4
+
+
 def test_the_visitor_token_brings_back_the_same_visitor_and_conversation(acme: Tenant) -> None:
     visitor, token = actions.do_identify_visitor(acme.widget, None)
     actions.do_post_visitor_message(visitor, client_id="a", body="Hello")

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from plug2support.accounts.models import Membership, User
@@ -227,18 +227,23 @@ def _locked(conversation_id: int) -> Conversation:
     return _locked_queryset().get(pk=conversation_id)
 
 
-def _locked_current(visitor: Visitor) -> Conversation | None:
-    """current_conversation, locked, in one statement (every visitor message runs it). None
+def _locked_current(visitor: Visitor, client_id: str) -> tuple[Conversation | None, int | None]:
+    """current_conversation, locked, with the id of the visitor's message already stored
+    under `client_id` in it (a resend), in one statement: every visitor message runs it. None
     also when it was archived while we waited for the lock: the caller then takes the slow
     path. The visitor and its widget are the caller's: fewer joins to build and run."""
+    resent = Event.objects.filter(conversation=OuterRef("pk"), sender=Sender.VISITOR,
+                                  client_id=client_id).values("pk")[:1]
     conversation = (Conversation.objects.select_for_update(of=("self",))
                     .select_related("assignee", "group")
+                    .annotate(resent_id=Subquery(resent))
                     .filter(visitor=visitor).exclude(stage=Stage.ARCHIVED)
                     .order_by("-created_at", "-id").first())
-    if conversation is not None:
-        conversation.visitor = visitor
-        conversation.widget = visitor.widget
-    return conversation
+    if conversation is None:
+        return None, None
+    conversation.visitor = visitor
+    conversation.widget = visitor.widget
+    return conversation, conversation.resent_id  # type: ignore[attr-defined]
 
 
 def do_post_visitor_message(visitor: Visitor, *, client_id: object, body: object,
@@ -248,7 +253,10 @@ def do_post_visitor_message(visitor: Visitor, *, client_id: object, body: object
     ids = check_attachments(attachments)
     text, cid = check_message(body, client_id, ids)
     with transaction.atomic():
-        conversation = _locked_current(visitor)
+        conversation, resent_id = _locked_current(visitor, cid)
+        if resent_id is not None:
+            return Posted(Event.objects.select_related("author").get(pk=resent_id),
+                          duplicate=True)
         if conversation is None:
             # Locking the visitor makes "first message creates the conversation" safe when
             # two tabs send at once: the second one finds the conversation the first created.
@@ -256,10 +264,9 @@ def do_post_visitor_message(visitor: Visitor, *, client_id: object, body: object
             conversation = current_conversation(visitor)
             if conversation is not None:
                 conversation = _locked(conversation.pk)
-        if conversation is not None:
-            existing = _existing_message(conversation, Sender.VISITOR, cid)
-            if existing is not None:
-                return Posted(existing, duplicate=True)
+                existing = _existing_message(conversation, Sender.VISITOR, cid)
+                if existing is not None:
+                    return Posted(existing, duplicate=True)
         if not hit(f"visitor-msg:{visitor.pk}", VISITOR_MESSAGES_PER_WINDOW,
                    VISITOR_MESSAGE_WINDOW_SECONDS):
             raise ConversationError(
