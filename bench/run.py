@@ -167,6 +167,8 @@ def idle_once(kind: str, label: str, counts: list[int], var_dir: str, widget: st
                         raise RuntimeError("the idle client died")
                 ready = json.loads(line.split(" ", 1)[1])
                 connected = ready["connected"]
+                if not connected:
+                    raise RuntimeError(f"no idle socket connected: {ready}")
                 per_socket, idle_cpu = [], []
                 for _ in range(runs):
                     time.sleep(1)

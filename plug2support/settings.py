@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "plug2support.notifications",
     "plug2support.attachments",
     "plug2support.contacts",
+    "plug2support.billing",
 ]
 
 MIDDLEWARE = [

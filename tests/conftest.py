@@ -23,6 +23,7 @@ from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Origin
 
 from plug2support.accounts.models import Company, Membership, Role, User
+from plug2support.billing.models import Subscription
 from plug2support.ops.server import SERVER_OPTIONS
 from plug2support.widgets.models import Widget
 
@@ -71,6 +72,13 @@ def make_tenant(name: str, operators: int = 2, allowed_origins: str = "") -> Ten
         ops.append(user)
     widget = Widget.objects.create(company=company, name=f"{name} site",
                                    allowed_origins=allowed_origins)
+    if operators:
+        # More people than Free allows (H1): on Startup, billed outside the platform (no
+        # paid period, so no payment check); tests/test_billing.py sets up its own.
+        from plug2support.billing.access import standard_plan, subscription_of
+
+        Subscription.objects.filter(pk=subscription_of(company.pk).pk).update(
+            plan=standard_plan("startup"), seats=operators + 1)
     return Tenant(company, owner, ops, widget)
 
 

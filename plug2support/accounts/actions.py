@@ -23,6 +23,9 @@ def do_sign_up(*, email: str, name: str, password: str, company_name: str = "") 
         user = User.objects.create_user(email=email, password=password, name=name)
         company = Company.objects.create(name=company_name or f"{name}'s company")
         Membership.objects.create(user=user, company=company, role=Role.OWNER)
+        from plug2support.billing.access import subscription_of
+
+        subscription_of(company.pk)  # H1: on Free, its periods anchored now
     return user
 
 
@@ -33,6 +36,12 @@ def check_invite(company: Company, inviter: Membership, email: str, role: str) -
         raise AccountError("Only an owner can invite another owner.")
     if Membership.objects.filter(company=company, user__email__iexact=email).exists():
         raise AccountError(f"{email} is already a member of {company.name}.")
+    from plug2support.billing.actions import BillingError, check_invite_allowed
+
+    try:
+        check_invite_allowed(company)
+    except BillingError as error:
+        raise AccountError(str(error)) from None
 
 
 def do_invite(*, company: Company, inviter: Membership, email: str, role: str) -> Invitation:

@@ -8,7 +8,7 @@ never attached is removed by do_delete_unattached.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.files import File
@@ -170,3 +170,8 @@ def do_delete_unattached(older_than: timedelta = timedelta(days=1)) -> int:
             attachment.file.delete(save=False)
             count += 1
     return count
+
+
+def delete_unattached_for_slot(slot: datetime) -> dict[str, int]:
+    """The hourly periodic job (ops/periodic.py): idempotent, whatever the slot."""
+    return {"deleted": do_delete_unattached()}

@@ -246,6 +246,24 @@ def _locked_current(visitor: Visitor, client_id: str) -> tuple[Conversation | No
     return conversation, conversation.resent_id  # type: ignore[attr-defined]
 
 
+def _check_communication(company_id: int, *, operator: bool) -> None:
+    """H6: a blocked company's widgets take no messages and its operators cannot send
+    (a resend of a message stored before the block is still answered: checked after it)."""
+    from plug2support.billing.access import communication_block
+
+    reason = communication_block(company_id)
+    if reason is None:
+        return
+    if operator:
+        why = ("the traffic limit of this billing period was exceeded" if reason == "traffic"
+               else "the paid period has expired")
+        raise ConversationError(
+            "communication_blocked",
+            f"Sending is blocked because {why}. Conversations stay readable; the billing "
+            "page shows how to lift it.", reason=reason)
+    raise ConversationError("chat_unavailable", "The chat is unavailable at the moment.")
+
+
 def do_post_visitor_message(visitor: Visitor, *, client_id: object, body: object,
                             offline: bool = False, attachments: object = None,
                             ip: str = "", honeypot: object = None) -> Posted:
@@ -267,6 +285,7 @@ def do_post_visitor_message(visitor: Visitor, *, client_id: object, body: object
                 existing = _existing_message(conversation, Sender.VISITOR, cid)
                 if existing is not None:
                     return Posted(existing, duplicate=True)
+        _check_communication(visitor.widget.company_id, operator=False)
         if not hit(f"visitor-msg:{visitor.pk}", VISITOR_MESSAGES_PER_WINDOW,
                    VISITOR_MESSAGE_WINDOW_SECONDS):
             raise ConversationError(
@@ -452,6 +471,7 @@ def do_post_operator_message(
             resent = _operator_resend(locked, cid, user)
             if resent is not None:
                 return resent
+            _check_communication(locked.company_id, operator=True)
             claimed = None
             if locked.assignee_id is None:
                 _check_group(locked, membership)

@@ -160,6 +160,12 @@ class Event(models.Model):
                                     condition=Q(client_id__isnull=False),
                                     name="one_message_per_client_id"),
         ]
+        indexes = [
+            # The traffic counter (billing/traffic.py) reads the visitors' messages of the
+            # last month or so, of every company at once.
+            models.Index(fields=["created_at"], name="visitor_messages_by_time",
+                         condition=Q(kind="message", sender="visitor")),
+        ]
 
     def __str__(self) -> str:
         return f"{self.conversation_id}#{self.seq} {self.kind}"

@@ -37,8 +37,27 @@ def load_demo() -> Demo:
             user = User.objects.create_user(email=email, name=name, password=DEMO_PASSWORD)
         Membership.objects.get_or_create(user=user, company=company, defaults={"role": role})
         users.append(user)
+    _demo_subscription(company, len(users))
     widget = Widget.objects.filter(company=company, name="Demo website").first()
     if widget is None:
         widget = Widget.objects.create(company=company, name="Demo website",
                                        allowed_origins="\n".join(DEMO_SITE_ORIGINS))
     return Demo(company=company, widget=widget, users=users)
+
+
+def _demo_subscription(company: Company, seats: int) -> None:
+    """The demo has three people, more than Free allows: Startup, paid for a year from the
+    day the demo was first loaded (renewed by hand in the back office, like any company)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from plug2support.billing.access import standard_plan, subscription_of
+    from plug2support.billing.models import PlanKind
+
+    subscription = subscription_of(company.pk)
+    if subscription.plan.kind == PlanKind.FREE:
+        subscription.plan = standard_plan(PlanKind.STARTUP)
+        subscription.seats, subscription.term_months = seats, 12
+        subscription.paid_until = timezone.now() + timedelta(days=365)
+        subscription.save(update_fields=["plan", "seats", "term_months", "paid_until"])

@@ -79,9 +79,12 @@ def operators_online(company_id: int) -> bool:
 def publish_availability(company_id: int, hours_changed: int | None = None) -> None:
     """Tell the company's widgets and consoles. Cheap enough to call on every change.
     `hours_changed`: the widget whose business hours were just saved (its sockets reload)."""
+    from plug2support.billing.access import communication_block
+
     online = operators_online(company_id)
     hub.publish(availability_topic(company_id),
                 {"type": "_availability", "operators_online": online,
+                 "blocked": communication_block(company_id) is not None,
                  "hours_changed": hours_changed})
     from plug2support.conversations.actions import company_topic
 

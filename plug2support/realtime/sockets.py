@@ -461,8 +461,8 @@ class WidgetSocket(Socket):
                                   "contact": contact})
             return
         if kind == "availability":
-            online = await db(presence.operators_online)(self.visitor.widget.company_id)
-            await self.send_json({**availability_frame(self.schedule, online),
+            online, blocked = await db(_availability_of)(self.visitor.widget.company_id)
+            await self.send_json({**availability_frame(self.schedule, online, blocked),
                                   "ref": frame.get("ref")})
             return
         ip = (self.scope.get("client") or ("", 0))[0]
@@ -487,7 +487,8 @@ class WidgetSocket(Socket):
         if payload.get("type") == "_availability":
             if payload.get("hours_changed") == self.visitor.widget_id:
                 self.schedule = await db(_schedule_of)(self.visitor.widget_id)
-            await self.send_json(availability_frame(self.schedule, payload["operators_online"]))
+            await self.send_json(availability_frame(self.schedule, payload["operators_online"],
+                                                    bool(payload.get("blocked"))))
             return
         if payload.get("type") == "conversation_started":
             # Another tab of this visitor started the conversation: follow it here too.
@@ -536,9 +537,17 @@ def _welcome(visitor: Any, token: str, schedule: Any) -> dict[str, Any]:
             "last_seq": conversation.last_seq,
             "receipts": receipts(conversation),
         },
-        "availability": availability_frame(schedule, presence.operators_online(
-            visitor.widget.company_id))["availability"],
+        "availability": availability_frame(
+            schedule, *_availability_of(visitor.widget.company_id))["availability"],
     }
+
+
+def _availability_of(company_id: int) -> tuple[bool, bool]:
+    """Whether an operator is online, and whether the company's chat is blocked (H6)."""
+    from plug2support.billing.access import communication_block
+
+    return (presence.operators_online(company_id),
+            communication_block(company_id) is not None)
 
 
 def _identify_contact(visitor: Any, frame: dict[str, Any]) -> dict[str, Any]:
@@ -566,8 +575,10 @@ def _schedule_of(widget_id: int) -> Any:
     return Widget.objects.get(pk=widget_id).schedule()
 
 
-def availability_frame(schedule: Any, operators_online: bool) -> dict[str, Any]:
-    """Live chat when the business is open and someone is online; else the offline form."""
+def availability_frame(schedule: Any, operators_online: bool,
+                       blocked: bool = False) -> dict[str, Any]:
+    """Live chat when the business is open and someone is online; else the offline form;
+    "unavailable" (no form either) while the company's communication is blocked (H6)."""
     from datetime import UTC
 
     from django.utils import timezone
@@ -576,7 +587,8 @@ def availability_frame(schedule: Any, operators_online: bool) -> dict[str, Any]:
     is_open = schedule.is_open(now)
     change = schedule.next_change(now, days=8)
     return {"type": "availability", "availability": {
-        "mode": "live" if is_open and operators_online else "offline",
+        "mode": "unavailable" if blocked else "live" if is_open and operators_online
+        else "offline",
         "open": is_open,
         "operators_online": operators_online,
         "next_change": change.astimezone(UTC).isoformat() if change else None,

@@ -143,14 +143,19 @@ function render() {
 // (C6). The server says when the hours next change; we ask again then.
 function applyAvailability(availability) {
   mode = availability.mode;
-  offlineForm.hidden = mode === "live";
+  // "unavailable": the company's chat is blocked (H6); no form at all, the thread stays.
+  offlineForm.hidden = mode !== "offline";
   form.hidden = mode !== "live";
   hintEl.hidden = mode !== "live" || thread.events.size > 0 || outbox.length > 0;
   statusEl.textContent = mode === "live" ? "We reply as soon as we can"
+    : mode === "unavailable" ? "Chat is unavailable at the moment"
     : availability.open ? "Nobody is available right now" : "We're closed right now";
   clearTimeout(availabilityTimer);
-  if (availability.next_change) {
-    const wait = Math.min(Date.parse(availability.next_change) - Date.now() + 1000, 6 * 3600 * 1000);
+  // A block that ends with its billing period is not announced: ask again now and then.
+  const next = mode === "unavailable" ? Date.now() + 15 * 60 * 1000
+    : availability.next_change ? Date.parse(availability.next_change) : null;
+  if (next) {
+    const wait = Math.min(next - Date.now() + 1000, 6 * 3600 * 1000);
     availabilityTimer = setTimeout(() => socket.send({ type: "availability" }), Math.max(wait, 1000));
   }
 }

@@ -2,7 +2,8 @@
 
 uvicorn serves the product on :8000 (HTTP and WebSocket, in-process bus); a thread serves the
 demo customer website on :8001, a different origin, whose page embeds the widget snippet; a
-thread runs the background worker. Ctrl-C stops all three.
+thread runs the background worker and another the periodic jobs (ops/periodic.py: the daily
+subscription update, …). Ctrl-C stops them all.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from plug2support.ops.demo import DEMO_PASSWORD, load_demo
 from plug2support.ops.demo_site import start_demo_site
+from plug2support.ops.periodic import start_scheduler
 from plug2support.ops.server import SERVER_OPTIONS
 from plug2support.widgets.views import snippet_for
 
@@ -44,6 +46,7 @@ class Command(BaseCommand):
         demo = load_demo()
         site = start_demo_site(options["host"], options["demo_port"], snippet_for(demo.widget))
         worker = start_worker()
+        scheduler = start_scheduler()
         self.stdout.write(self.style.SUCCESS(
             f"\nPlug2Support is running at {settings.PUBLIC_URL}/  (Ctrl-C stops it)\n"
             f"Demo customer website:       http://{options['host']}:{options['demo_port']}/\n"
@@ -55,5 +58,6 @@ class Command(BaseCommand):
                         port=options["port"], log_level="info", **SERVER_OPTIONS)
         finally:
             worker.running = False
+            scheduler.set()
             site.shutdown()
             self.stdout.write("Stopped.")

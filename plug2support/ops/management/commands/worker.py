@@ -3,10 +3,17 @@ from typing import Any
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from plug2support.ops.periodic import start_scheduler
+
 
 class Command(BaseCommand):
-    help = ("Run background tasks (e-mail, later the scheduler). Safe to run many at once, "
-            "on several machines: tasks are claimed with row locks.")
+    help = ("Run background tasks (e-mail) and the periodic jobs (ops/periodic.py: the daily "
+            "subscription update, …). Safe to run many at once, on several machines: tasks "
+            "are claimed with row locks, each periodic slot by its unique row.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        call_command("db_worker", queue_name="*", interval=1.0)
+        stop = start_scheduler()
+        try:
+            call_command("db_worker", queue_name="*", interval=1.0)
+        finally:
+            stop.set()

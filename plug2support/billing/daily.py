@@ -1,0 +1,149 @@
+"""The subscription update (H4), run by ops/periodic.py at 02:00 UTC each day for every
+company at once, in the seed's order: (1) payment check, (2) statistics, (3) counter update,
+(4) limit check; then the alerts (H5) the new state calls for.
+
+Everything is decided as of the slot (02:00 of its day), from the data — the messages before
+that moment, the paid period and limits as they are when it runs — so a run is deterministic
+for its day: a second run of the same day, or two workers running it at once, write the same
+values, and the alerts' unique constraint lets each alert out once. A day missed while every
+worker was down is run later as of its own 02:00 (periodic.py catches up oldest first).
+
+Cost: a handful of statements for all companies — the subscriptions read once, the counter
+of every company in one aggregate (billing/traffic.py), the changed rows written in batches —
+not a loop of queries per company (bench/billing_daily.py: 100 000 companies).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+
+from plug2support.accounts.models import Company
+
+from . import alerts
+from .access import block_changed, free_plan, traffic_limit
+from .models import AlertCause, Subscription, TrafficStat
+from .periods import period_at
+from .traffic import count_traffic
+
+RUN_AT = time(2, 0)
+GRACE = timedelta(hours=24)  # H4: a block only once the cause is 24 h old
+BATCH = 1000
+FIELDS = ["period_start", "traffic", "over_limit_since", "traffic_blocked_period",
+          "payment_blocked", "last_update"]
+
+
+@dataclass
+class Outcome:
+    companies: int = 0
+    new_periods: int = 0
+    blocked_for_traffic: int = 0
+    blocked_for_payment: int = 0
+    alerts: dict[str, int] = field(default_factory=dict)
+
+
+def run_daily_update(slot: datetime) -> dict[str, Any]:
+    """The periodic job's entry point: the update of the slot's day."""
+    outcome = update_subscriptions(slot.astimezone(UTC).date())
+    return {"companies": outcome.companies, "new_periods": outcome.new_periods,
+            "blocked_for_traffic": outcome.blocked_for_traffic,
+            "blocked_for_payment": outcome.blocked_for_payment, "alerts": outcome.alerts}
+
+
+def _ensure_subscriptions(at: datetime) -> None:
+    """Companies made before `at` without a subscription get the Free one (H1), as
+    access.subscription_of would make on first use."""
+    missing = Company.objects.filter(created_at__lt=at).filter(
+        ~Exists(Subscription.objects.filter(company_id=OuterRef("pk"))))
+    plan = free_plan()
+    rows = [Subscription(company_id=pk, plan=plan, anchor=created,
+                         period_start=period_at(created, at)[0])
+            for pk, created in missing.values_list("pk", "created_at")]
+    Subscription.objects.bulk_create(rows, batch_size=BATCH, ignore_conflicts=True)
+
+
+def update_subscriptions(day: date) -> Outcome:
+    at = datetime.combine(day, RUN_AT, UTC)
+    _ensure_subscriptions(at)
+    subscriptions = list(Subscription.objects.select_related("plan").filter(
+        company__created_at__lt=at).order_by("pk"))
+    outcome = Outcome(companies=len(subscriptions))
+
+    # The period each subscription is in at `at`. A new one starts the counter again (step 3
+    # "reset on the first day of a new billing period": the count below is of the new period
+    # only) and forgets the old period's limit state.
+    moved = []
+    for sub in subscriptions:
+        start, _ = period_at(sub.anchor, at)
+        if start != sub.period_start:
+            sub.period_start = start
+            sub.traffic, sub.over_limit_since, sub.traffic_blocked_period = 0, None, None
+            moved.append(sub)
+    outcome.new_periods = len(moved)
+    with transaction.atomic():
+        Subscription.objects.bulk_update(moved, FIELDS, batch_size=BATCH)
+
+    counted = count_traffic(at)  # step 2, statistics: every company in one statement
+    to_alert: list[tuple[Subscription, str, datetime]] = []
+    changed: list[Subscription] = []
+    announce: list[int] = []
+    for sub in subscriptions:
+        before = [getattr(sub, name) for name in FIELDS]
+        blocked_before = _blocked(sub)
+        # (1) Payment check: a paid period over for 24 h or more blocks.
+        if sub.plan.is_paid and sub.paid_until is not None:
+            sub.payment_blocked = at - sub.paid_until >= GRACE
+            days_left = (sub.paid_until.astimezone(UTC).date() - day).days
+            if days_left == 3:
+                to_alert.append((sub, AlertCause.PAYMENT_3_DAYS, sub.paid_until))
+            elif days_left == 0:
+                to_alert.append((sub, AlertCause.PAYMENT_TODAY, sub.paid_until))
+            if sub.payment_blocked:
+                to_alert.append((sub, AlertCause.PAYMENT_BLOCKED, sub.paid_until))
+        else:
+            sub.payment_blocked = False
+        # (2, 3) Statistics and the counter.
+        found = counted.get(sub.company_id)
+        sub.traffic = found.interlocutors if found else 0
+        # (4) Limit check: over the limit for 24 h or more blocks, for this period.
+        limit = traffic_limit(sub, sub.period_start)
+        sub.over_limit_since = found.over_limit_since if found else None
+        over_for_a_day = sub.over_limit_since is not None and at - sub.over_limit_since >= GRACE
+        sub.traffic_blocked_period = sub.period_start if over_for_a_day else None
+        if over_for_a_day:
+            to_alert.append((sub, AlertCause.TRAFFIC_BLOCKED, sub.period_start))
+        if sub.traffic >= limit > 0:
+            to_alert.append((sub, AlertCause.TRAFFIC_100, sub.period_start))
+        elif sub.traffic * 10 > limit * 9:
+            to_alert.append((sub, AlertCause.TRAFFIC_90, sub.period_start))
+        sub.last_update = day
+        outcome.blocked_for_traffic += over_for_a_day
+        outcome.blocked_for_payment += sub.payment_blocked
+        if [getattr(sub, name) for name in FIELDS] != before:
+            changed.append(sub)
+        if _blocked(sub) != blocked_before:
+            announce.append(sub.company_id)
+
+    with transaction.atomic():
+        Subscription.objects.bulk_update(changed, FIELDS, batch_size=BATCH)
+        TrafficStat.objects.bulk_create(
+            [TrafficStat(company_id=sub.company_id, day=day, period_start=sub.period_start,
+                         interlocutors=sub.traffic) for sub in subscriptions if sub.traffic],
+            batch_size=BATCH, update_conflicts=True, unique_fields=["company", "day"],
+            update_fields=["period_start", "interlocutors"])
+    for company_id in announce:
+        block_changed(company_id)
+    for sub, cause, period in to_alert:
+        if alerts.send_once(sub, cause, period):
+            outcome.alerts[cause] = outcome.alerts.get(cause, 0) + 1
+    return outcome
+
+
+def _blocked(sub: Subscription) -> tuple[bool, bool]:
+    return sub.payment_blocked, sub.traffic_blocked_period is not None
+
+
