@@ -201,3 +201,23 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# Billing (docs/billing.md). Card payments need both Stripe keys; without them the billing
+# page offers bank transfer only. The seller and bank details are printed on every invoice.
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)  # seconds
+BILLING_SELLER = {
+    "name": env.str("BILLING_SELLER_NAME", default="Plug2Support"),
+    "address": env.str("BILLING_SELLER_ADDRESS", default="1 Example Street\n00000 Example City")
+    .replace("\\n", "\n"),
+    "vat": env.str("BILLING_SELLER_VAT", default=""),
+}
+BILLING_BANK_DETAILS = {
+    "holder": env.str("BILLING_BANK_HOLDER", default="Plug2Support"),
+    "iban": env.str("BILLING_BANK_IBAN", default="XX00 0000 0000 0000 0000 00"),
+    "bic": env.str("BILLING_BANK_BIC", default="XXXXXXXX"),
+}
+# Who hears of an invoice still undelivered 2 business days after it was issued (default:
+# every active staff user).
+BILLING_STAFF_EMAILS = env.list("BILLING_STAFF_EMAILS", default=[])

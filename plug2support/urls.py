@@ -5,6 +5,7 @@ from django.urls import include, path
 
 from plug2support.accounts import views as accounts
 from plug2support.accounts.forms import EmailAuthenticationForm, QueuedPasswordResetForm
+from plug2support.billing import views as billing
 from plug2support.conversations import routing_views, ticket_views
 from plug2support.conversations import views as conversations
 from plug2support.notifications import views as notifications
@@ -53,6 +54,11 @@ urlpatterns = [
     path("widget/api/<str:key>/pageview", widgets.page_view, name="page_view"),
     path("widget/frame/<str:key>/", widgets.widget_frame, name="widget_frame"),
     path("notifications/", notifications.notification_list, name="notifications"),
+    # billing (docs/billing.md)
+    path("billing/", billing.billing, name="billing"),
+    path("billing/invoices/<int:invoice_id>.pdf", billing.invoice_pdf, name="invoice_pdf"),
+    path("billing/invoices/<int:invoice_id>/pay", billing.pay_invoice, name="pay_invoice"),
+    path("billing/stripe/webhook", billing.stripe_webhook, name="stripe_webhook"),
     # inbox
     path("inbox/", conversations.inbox, name="inbox"),
     path("inbox/list", conversations.inbox_list, name="inbox_list"),

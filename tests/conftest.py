@@ -221,6 +221,14 @@ def open_visitor(base: str, widget: Widget, token: str | None = None, after: int
 class Inbox:
     def __init__(self) -> None:
         self.messages: list[Message] = []
+        self.refuse: set[str] = set()  # addresses the server answers 550 (a bounce)
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any,  # noqa: N802
+                          address: str, rcpt_options: Any) -> str:
+        if address in self.refuse:
+            return "550 5.1.1 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         self.messages.append(message_from_bytes(envelope.original_content))

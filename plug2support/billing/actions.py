@@ -3,14 +3,18 @@ do_* writes. Every change that can lift a block says so at once (access.block_ch
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from decimal import Decimal
+
 from django.db import transaction
 from django.utils import timezone
 
 from plug2support.accounts.models import Company, Invitation, Membership
 
 from .access import block_changed, subscription_of
-from .models import Plan, PlanKind, Subscription
+from .models import Invoice, InvoiceKind, Plan, PlanKind, Subscription
 from .periods import add_months, period_at
+from .pricing import Price, Proration, prorate, term_price
 
 
 class BillingError(Exception):
@@ -101,3 +105,123 @@ def do_renew(company_id: int, months: int) -> Subscription:
         subscription.save(update_fields=["paid_until", "payment_blocked"])
         block_changed(company_id)
     return subscription
+
+
+# --- self-serve changes on the billing page (H7, H8) ----------------------------------------
+
+SELF_SERVE = (PlanKind.FREE, PlanKind.STARTUP)
+MAX_SEATS = 1000
+
+
+@dataclass(frozen=True)
+class Quote:
+    """What a change costs, shown before it is confirmed."""
+
+    plan: Plan
+    seats: int
+    months: int
+    kind: str              # "subscribe" (a first paid term), "change" (mid-term), "free"
+    amount: Decimal        # due now (> 0) or credited (< 0)
+    proration: Proration | None
+    price: Price | None    # the full term, for "subscribe"
+    takes_effect: str      # "now", or "when paid"
+
+    @property
+    def summary(self) -> str:
+        if self.kind == "free":
+            credit = f" {-self.amount} {self.plan.currency} of unused time becomes account " \
+                     "credit." if self.amount < 0 else ""
+            return f"Switch to Free now.{credit}"
+        if self.kind == "subscribe":
+            return (f"{self.plan.name}, {self.seats} seat{'s' if self.seats != 1 else ''} for "
+                    f"{self.months} month{'s' if self.months != 1 else ''}: {self.amount} "
+                    f"{self.plan.currency}, invoiced now; it starts when paid.")
+        assert self.proration is not None
+        days = f"{self.proration.days_left} of {self.proration.days_in_term} days left"
+        if self.amount > 0:
+            return (f"{self.amount} {self.plan.currency} for the {days}, invoiced now; the "
+                    "change applies when paid.")
+        return (f"{-self.amount} {self.plan.currency} back as account credit for the {days}; "
+                "the change applies now.")
+
+
+def check_change(subscription: Subscription, plan: Plan, seats: object, months: object) -> \
+        tuple[int, int]:
+    if plan.kind not in SELF_SERVE:
+        raise BillingError("Custom plans are arranged with our support team.")
+    if not isinstance(seats, int) or isinstance(seats, bool) or not 1 <= seats <= MAX_SEATS:
+        raise BillingError(f"Seats are a whole number from 1 to {MAX_SEATS}.")
+    if not isinstance(months, int) or months not in (1, 3, 6, 12):
+        raise BillingError("A term is 1, 3, 6 or 12 months.")
+    in_use = seats_in_use(subscription.company_id)
+    if plan.kind != PlanKind.FREE and seats < in_use:
+        raise BillingError(f"This company has {in_use} people; choose at least {in_use} "
+                           "seats, or remove members first.")
+    check_plan(subscription, plan)
+    return seats, months
+
+
+def quote_change(company_id: int, plan: Plan, seats: object, months: object) -> Quote:
+    subscription = subscription_of(company_id)
+    seats_, months_ = check_change(subscription, plan, seats, months)
+    now = timezone.now()
+    if plan.kind == PlanKind.FREE:
+        proration = prorate(subscription, plan, 1, now)
+        return Quote(plan, 1, 1, "free", proration.amount, proration, None, "now")
+    paid_left = (subscription.plan.is_paid and subscription.paid_until is not None
+                 and subscription.paid_until > now)
+    if not paid_left:
+        price = term_price(plan, seats_, months_)
+        return Quote(plan, seats_, months_, "subscribe", price.total, None, price, "when paid")
+    proration = prorate(subscription, plan, seats_, now)
+    if plan == subscription.plan and seats_ == subscription.seats:
+        raise BillingError("That is the current plan and number of seats.")
+    return Quote(plan, seats_, subscription.term_months, "change", proration.amount, proration,
+                 None, "when paid" if proration.amount > 0 else "now")
+
+
+def do_change_subscription(company_id: int, plan: Plan, seats: object, months: object) -> \
+        tuple[Quote, Invoice | None]:
+    """Confirm what quote_change showed: an invoice to pay (the change applies when it is
+    paid), or the change now with any unused value as account credit."""
+    from .invoices import issue
+
+    quote = quote_change(company_id, plan, seats, months)
+    now = timezone.now()
+    with transaction.atomic():
+        subscription = Subscription.objects.select_for_update().select_related("plan").get(
+            company_id=company_id)
+        if quote.amount > 0:
+            if quote.kind == "subscribe":
+                invoice = issue(subscription, kind=InvoiceKind.CHANGE, plan=plan,
+                                seats=quote.seats, months=quote.months, period_start=now,
+                                now=now)
+            else:
+                assert quote.proration is not None and subscription.paid_until is not None
+                invoice = issue(
+                    subscription, kind=InvoiceKind.CHANGE, plan=plan, seats=quote.seats,
+                    months=quote.months, period_start=now, period_end=subscription.paid_until,
+                    now=now, subtotal=quote.amount, extra_lines=_change_lines(
+                        subscription, plan, quote))
+            return quote, invoice
+        subscription.credit += -quote.amount
+        subscription.plan, subscription.seats = plan, quote.seats
+        if plan.kind == PlanKind.FREE:
+            subscription.paid_until, subscription.payment_blocked = None, False
+        subscription.save(update_fields=["credit", "plan", "seats", "paid_until",
+                                         "payment_blocked"])
+        block_changed(company_id)
+    return quote, None
+
+
+def _change_lines(subscription: Subscription, plan: Plan, quote: Quote) -> list[dict[str, str]]:
+    assert quote.proration is not None
+    p = quote.proration
+    share = f"{p.days_left}/{p.days_in_term} of the term"
+    return [
+        {"description": f"{plan.name}, {quote.seats} seats, {share}", "quantity": "1",
+         "unit_price": str(p.new_value), "amount": str(p.new_value)},
+        {"description": f"Less {subscription.plan.name}, {subscription.seats} seats, {share}",
+         "quantity": "1", "unit_price": str(-p.current_value),
+         "amount": str(-p.current_value)},
+    ]

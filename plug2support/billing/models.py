@@ -136,3 +136,117 @@ class TrafficStat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.company_id} on {self.day}: {self.interlocutors}"
+
+
+class InvoiceKind(models.TextChoices):
+    RENEWAL = "renewal", "Renewal"   # the next paid term, issued on the 20th (H9)
+    CHANGE = "change", "Change"      # an upgrade or more seats, mid-term or from Free (H8)
+
+
+class InvoiceStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    PAID = "paid", "Paid"
+    VOID = "void", "Void"
+
+
+class InvoiceCounter(models.Model):
+    """The last invoice number issued. Its one row is locked while an invoice is numbered,
+    in the same transaction that stores it, so numbers have no gaps and no repeats."""
+
+    last_number = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return str(self.last_number)
+
+
+class Invoice(models.Model):
+    company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="invoices")
+    number = models.PositiveIntegerField(unique=True)
+    kind = models.CharField(max_length=10, choices=InvoiceKind.choices)
+    status = models.CharField(max_length=10, choices=InvoiceStatus.choices,
+                              default=InvoiceStatus.OPEN)
+    issued_at = models.DateTimeField()
+    due_at = models.DateTimeField()
+    # What it buys: this plan with these seats for [period_start, period_end).
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="+")
+    seats = models.PositiveIntegerField()
+    term_months = models.PositiveSmallIntegerField()
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    lines = models.JSONField(default=list)  # [{description, quantity, unit_price, amount}]
+    subtotal = models.DecimalField(max_digits=12, decimal_places=2)
+    credit_applied = models.DecimalField(max_digits=12, decimal_places=2,
+                                         default=Decimal("0.00"))
+    total = models.DecimalField(max_digits=12, decimal_places=2)
+    amount_paid = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0.00"))
+    currency = models.CharField(max_length=3, default="EUR")
+    # Who it is for, as it was when issued (an invoice never changes afterwards).
+    bill_to = models.JSONField(default=dict)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    # Delivery by e-mail (H9): retried until it succeeds; staff hear of one late.
+    emailed_to = models.EmailField(blank=True, default="")
+    emailed_at = models.DateTimeField(null=True, blank=True)
+    delivery_attempts = models.PositiveIntegerField(default=0)
+    delivery_error = models.TextField(blank=True, default="")
+    delivery_claimed_at = models.DateTimeField(null=True, blank=True)
+    staff_alerted_at = models.DateTimeField(null=True, blank=True)
+    stripe_session_id = models.CharField(max_length=255, blank=True, default="")
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [
+            # The 20th's run (and any re-run) issues one renewal invoice per paid term.
+            models.UniqueConstraint(fields=["company", "period_start"],
+                                    condition=models.Q(kind="renewal"),
+                                    name="one_renewal_invoice_per_term"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Invoice {self.display_number}"
+
+    @property
+    def display_number(self) -> str:
+        return f"{self.number:06d}"
+
+    @property
+    def reference(self) -> str:
+        """What a bank transfer quotes, so staff can match it to this invoice."""
+        return f"P2S-{self.number:06d}"
+
+    @property
+    def balance(self) -> Decimal:
+        return max(self.total - self.amount_paid, Decimal("0.00"))
+
+
+class PaymentMethod(models.TextChoices):
+    CARD = "card", "Card (Stripe)"
+    BANK_TRANSFER = "bank_transfer", "Bank transfer"
+
+
+class Payment(models.Model):
+    """Money received for an invoice: a card payment confirmed by Stripe's webhook, or a
+    bank transfer recorded by staff. `external_id` (Stripe's payment intent, the bank's
+    transaction id) is unique, so the same payment is never counted twice."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="payments")
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    method = models.CharField(max_length=20, choices=PaymentMethod.choices)
+    external_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    received_at = models.DateTimeField()
+    recorded_by = models.ForeignKey("accounts.User", on_delete=models.SET_NULL, null=True,
+                                    blank=True, related_name="+")
+    note = models.CharField(max_length=255, blank=True, default="")
+
+    def __str__(self) -> str:
+        return f"{self.amount} for invoice {self.invoice_id} ({self.method})"
+
+
+class StripeEvent(models.Model):
+    """Every Stripe webhook event applied, by its id: a redelivery changes nothing."""
+
+    event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.event_id

@@ -58,6 +58,12 @@ def hourly(after: datetime, until: datetime) -> list[datetime]:
     return found
 
 
+def _invoice_day_slots(after: datetime, until: datetime) -> list[datetime]:
+    from plug2support.billing.invoices import invoice_day_slots
+
+    return invoice_day_slots(after, until)
+
+
 @dataclass(frozen=True)
 class Job:
     name: str
@@ -69,6 +75,10 @@ JOBS: list[Job] = [
     # H4: the subscription update, at 02:00 UTC for every company at once.
     Job("billing.daily_update", daily_at(time(2, 0)),
         "plug2support.billing.daily.run_daily_update"),
+    # H9: on the 20th, invoices for the coming renewals; every hour, deliveries retried.
+    Job("billing.invoice_day", lambda after, until: _invoice_day_slots(after, until),
+        "plug2support.billing.invoices.run_invoice_day"),
+    Job("billing.deliver_invoices", hourly, "plug2support.billing.invoices.run_deliveries"),
     # Uploads never attached to a message (attachments/actions.py).
     Job("attachments.delete_unattached", hourly,
         "plug2support.attachments.actions.delete_unattached_for_slot"),

@@ -145,6 +145,7 @@ function applyAvailability(availability) {
   mode = availability.mode;
   // "unavailable": the company's chat is blocked (H6); no form at all, the thread stays.
   offlineForm.hidden = mode !== "offline";
+  document.getElementById("unavailable").hidden = mode !== "unavailable";
   form.hidden = mode !== "live";
   hintEl.hidden = mode !== "live" || thread.events.size > 0 || outbox.length > 0;
   statusEl.textContent = mode === "live" ? "We reply as soon as we can"

@@ -1,0 +1,81 @@
+"""Billing in a real browser: the owner reads the traffic balance (orange above 90 %), gets a
+quote and an invoice for Startup; a blocked company's widget says the chat is unavailable,
+and comes back live the moment a boost lifts the block."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+from playwright.sync_api import Browser, expect
+
+from plug2support.billing import actions as billing
+from plug2support.billing.access import standard_plan
+from plug2support.billing.models import Invoice, Plan, PlanKind, Subscription
+from plug2support.billing.periods import period_at
+from plug2support.conversations import actions
+
+from .conftest import login, screenshot
+from .test_live_chat import click_launcher
+
+
+def test_the_owner_sees_the_balance_gets_a_quote_and_an_invoice(
+        browser: Browser, demo: Any, live: str) -> None:
+    tenant, _ = demo
+    plan = Plan.objects.create(code="maple-small", name="Small", kind=PlanKind.CUSTOM,
+                               traffic_limit=20, invited_users_limit=5)
+    Subscription.objects.filter(company=tenant.company).update(plan=plan)
+    for _ in range(19):  # 95 %
+        visitor, _ = actions.do_identify_visitor(tenant.widget, None)
+        actions.do_post_visitor_message(visitor, client_id="x", body="Hello")
+    page = login(browser, live, tenant.owner.email)
+    page.goto(f"{live}/billing/")
+    expect(page.locator("#balance")).to_have_class("balance orange")
+    expect(page.locator(".balance-value")).to_have_text("19")
+    expect(page.locator(".chart rect")).to_have_count(1)
+    screenshot(page, "billing-balance")
+
+    # Back on a self-serve plan: Startup for 3 seats, a quarter.
+    Subscription.objects.filter(company=tenant.company).update(
+        plan=standard_plan(PlanKind.FREE))
+    page.goto(f"{live}/billing/")
+    page.check("input[name=plan][value=startup]")
+    page.fill("#seats", "3")
+    page.select_option("#months", "3")
+    page.click("text=See the price")
+    expect(page.locator("#quote")).to_contain_text("162.45 EUR, invoiced now")
+    page.click("#quote button")
+    expect(page.locator(".flash")).to_contain_text("is ready: 162.45 EUR")
+    invoice = Invoice.objects.get(company=tenant.company)
+    expect(page.locator(".bank-row")).to_contain_text(invoice.reference)
+    screenshot(page, "billing-invoice")
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone
+    screenshot(page, "billing-phone")
+    overflow = page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
+    assert not overflow  # the invoices table scrolls inside its card
+
+
+def test_a_blocked_widget_says_unavailable_and_comes_back_when_the_block_lifts(
+        browser: Browser, demo: Any, live: str) -> None:
+    tenant, site_url = demo
+    plan = Plan.objects.create(code="maple-tiny", name="Tiny", kind=PlanKind.CUSTOM,
+                               traffic_limit=1, invited_users_limit=5)
+    subscription = Subscription.objects.get(company=tenant.company)
+    start, _ = period_at(subscription.anchor, timezone.now())
+    # What the daily update leaves when the counter has been over the limit for a day.
+    Subscription.objects.filter(pk=subscription.pk).update(
+        plan=plan, period_start=start, traffic=2, traffic_blocked_period=start)
+    login(browser, live, tenant.operators[0].email)  # someone online: it would be live
+    page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    page.goto(site_url)
+    frame = click_launcher(page)
+    expect(frame.locator("#status")).to_have_text("Chat is unavailable at the moment")
+    expect(frame.locator("#composer")).to_be_hidden()
+    expect(frame.locator("#offline")).to_be_hidden()
+    expect(frame.locator("#unavailable")).to_be_visible()
+    screenshot(page, "widget-unavailable")
+
+    billing.do_add_boost(tenant.company.pk, 10)  # support sells a boost: lifted at once
+    expect(frame.locator("#status")).to_have_text("We reply as soon as we can")
+    expect(frame.locator("#composer")).to_be_visible()
+    expect(frame.locator("#unavailable")).to_be_hidden()
