@@ -177,8 +177,8 @@ def test_on_the_20th_paying_companies_get_one_invoice_each_with_its_pdf_by_email
     pdf = [part for part in mail.walk() if part.get_content_type() == "application/pdf"]
     assert len(pdf) == 1
     data = pdf[0].get_payload(decode=True)
-    assert data.startswith(b"%PDF") and pdf[0].get_filename() == \
-        f"invoice-{invoice.number:06d}.pdf"
+    assert isinstance(data, bytes) and data.startswith(b"%PDF")
+    assert pdf[0].get_filename() == f"invoice-{invoice.number:06d}.pdf"
     assert "547.20 EUR" in body_of(mail) and "IBAN" in body_of(mail)
 
 
