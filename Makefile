@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test check bench bench-quick clean web worker
+.PHONY: run test check bench bench-quick bench-billing clean web worker
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ bench: $(VENV)/.installed-bench
 
 bench-quick: $(VENV)/.installed-bench
 	$(BIN)/python -m bench.run --quick
+
+## bench-billing: the daily subscription update for 100 000 companies (bench/README.md)
+bench-billing: $(VENV)/.installed-bench
+	$(BIN)/python -m bench.billing_daily
 
 ## web / worker: the production processes (see README, "Production")
 web: $(VENV)/.installed

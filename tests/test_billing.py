@@ -416,3 +416,24 @@ def test_a_boost_must_be_a_positive_number(acme: Tenant) -> None:
         with pytest.raises(billing.BillingError):
             billing.do_add_boost(acme.company.pk, bad)
     assert state(acme).boost == 0
+
+
+def test_a_blocked_companys_visitor_api_answers_403_and_another_company_is_untouched(
+        acme: Tenant, globex: Tenant, client: Any) -> None:
+    import json
+
+    on_plan(acme, limit=1, anchor=at(2026, 3, 1, 8))
+    on_plan(globex, limit=1, anchor=at(2026, 3, 1, 8))
+    visitors_write(acme, 2, at(2026, 3, 10, 1))
+    daily(date(2026, 3, 12))
+    with time_machine.travel(at(2026, 3, 12, 9), tick=False):
+        for tenant, status in ((acme, 403), (globex, 201)):
+            session = client.post(f"/widget/api/{tenant.widget.key}/session", "{}",
+                                  content_type="application/json").json()
+            sent = client.post(f"/widget/api/{tenant.widget.key}/messages",
+                               json.dumps({"client_id": "c1", "body": "Hello"}),
+                               content_type="application/json",
+                               headers={"Authorization": f"Bearer {session['token']}"})
+            assert sent.status_code == status, sent.content
+            if status == 403:
+                assert sent.json()["error"]["code"] == "chat_unavailable"

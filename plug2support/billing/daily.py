@@ -19,20 +19,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 
 from plug2support.accounts.models import Company
 
 from . import alerts
 from .access import block_changed, free_plan, traffic_limit
-from .models import AlertCause, Subscription, TrafficStat
+from .models import Alert, AlertCause, Subscription, TrafficStat
 from .periods import period_at
 from .traffic import count_traffic
 
 RUN_AT = time(2, 0)
 GRACE = timedelta(hours=24)  # H4: a block only once the cause is 24 h old
 BATCH = 1000
+WRITE_BATCH = 20_000
 FIELDS = ["period_start", "traffic", "over_limit_since", "traffic_blocked_period",
           "payment_blocked", "last_update"]
 
@@ -85,7 +86,7 @@ def update_subscriptions(day: date) -> Outcome:
             moved.append(sub)
     outcome.new_periods = len(moved)
     with transaction.atomic():
-        Subscription.objects.bulk_update(moved, FIELDS, batch_size=BATCH)
+        _write(moved)
 
     counted = count_traffic(at)  # step 2, statistics: every company in one statement
     to_alert: list[tuple[Subscription, str, datetime]] = []
@@ -129,7 +130,7 @@ def update_subscriptions(day: date) -> Outcome:
             announce.append(sub.company_id)
 
     with transaction.atomic():
-        Subscription.objects.bulk_update(changed, FIELDS, batch_size=BATCH)
+        _write(changed)
         TrafficStat.objects.bulk_create(
             [TrafficStat(company_id=sub.company_id, day=day, period_start=sub.period_start,
                          interlocutors=sub.traffic) for sub in subscriptions if sub.traffic],
@@ -137,10 +138,42 @@ def update_subscriptions(day: date) -> Outcome:
             update_fields=["period_start", "interlocutors"])
     for company_id in announce:
         block_changed(company_id)
+    # Most candidates were sent on an earlier day (a block lasts): one read skips them; the
+    # unique constraint still decides for the rest.
+    sent = set(Alert.objects.filter(period__gte=min(p for _, _, p in to_alert)).values_list(
+        "company_id", "cause", "period")) if to_alert else set()
     for sub, cause, period in to_alert:
+        if (sub.company_id, cause, period) in sent:
+            continue
         if alerts.send_once(sub, cause, period):
             outcome.alerts[cause] = outcome.alerts.get(cause, 0) + 1
     return outcome
+
+
+def _write(subscriptions: list[Subscription]) -> None:
+    """FIELDS of these rows, in a few statements: Django's bulk_update builds a CASE per
+    field and row, which cost most of a 100 000-company run (bench/billing_daily.py)."""
+    table = Subscription._meta.db_table
+    adapt = connection.ops.adapt_datetimefield_value
+    rows = [(adapt(s.period_start), s.traffic, adapt(s.over_limit_since),
+             adapt(s.traffic_blocked_period), s.payment_blocked,
+             connection.ops.adapt_datefield_value(s.last_update), s.pk)
+            for s in subscriptions]
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            cursor.executemany(
+                f"UPDATE {table} SET period_start = %s, traffic = %s, "  # noqa: S608
+                "over_limit_since = %s, traffic_blocked_period = %s, payment_blocked = %s, "
+                "last_update = %s WHERE id = %s", rows)
+            return
+        for start in range(0, len(rows), WRITE_BATCH):
+            columns = list(zip(*rows[start:start + WRITE_BATCH], strict=True))
+            cursor.execute(
+                f"UPDATE {table} AS s SET period_start = v.p, traffic = v.t, "  # noqa: S608
+                "over_limit_since = v.o, traffic_blocked_period = v.b, payment_blocked = v.pb,"
+                " last_update = v.d FROM unnest(%s::timestamptz[], %s::int[], "
+                "%s::timestamptz[], %s::timestamptz[], %s::bool[], %s::date[], %s::bigint[]) "
+                "AS v(p, t, o, b, pb, d, id) WHERE s.id = v.id", [list(c) for c in columns])
 
 
 def _blocked(sub: Subscription) -> tuple[bool, bool]:

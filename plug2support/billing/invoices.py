@@ -158,7 +158,7 @@ def render_pdf(invoice: Invoice) -> bytes:
     pdf.set_font("Helvetica", "", 10)
     left = [invoice.bill_to.get("company", ""), invoice.bill_to.get("name", ""),
             invoice.bill_to.get("email", "")]
-    right = [f"Issued: {invoice.issued_at:%d %B %Y}",
+    right = [f"Reference: {invoice.reference}", f"Issued: {invoice.issued_at:%d %B %Y}",
              f"Due: {invoice.due_at:%d %B %Y}",
              f"Period: {invoice.period_start:%d %b %Y %H:%M} - "
              f"{invoice.period_end:%d %b %Y %H:%M} UTC",

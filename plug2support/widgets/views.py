@@ -221,7 +221,7 @@ def visitor_messages(request: HttpRequest, key: str) -> HttpResponse:
             attachments=body.get("attachments"), ip=request.META.get("REMOTE_ADDR", ""),
             honeypot=body.get("website"))
     except conversation_actions.ConversationError as error:
-        status = 429 if error.code == "rate_limited" else 400
+        status = {"rate_limited": 429, "chat_unavailable": 403}.get(error.code, 400)
         return _error(error.code, error.message, status, **error.details)
     return JsonResponse({"client_id": posted.event.client_id,
                          "conversation": posted.event.conversation_id,
