@@ -7,10 +7,10 @@ target under 60 s on this machine.
 1. A fresh database (BENCH_PG_URL's server, database p2s_bench_billing) is migrated and
    filled by set-based SQL: N companies made over the last year, an owner and a widget each,
    and their visitors' messages of the last 40 days — most companies have a handful of
-   interlocutors, one in fifty has 150 to 249 (around Free's limit of 200, so the traffic
-   alerts and blocks have work to do) — and a subscription each: 70 % on Free, 30 % on
-   Startup with paid periods ending from 40 days ago to 40 days ahead (payment alerts and
-   blocks). Every company's counter starts at its first period.
+   interlocutors, one in fifty has 150 to 299 in the last four days (around Free's limit of
+   200, so the traffic alerts and blocks have work to do) — and a subscription each: 70 %
+   on Free, 30 % on Startup with paid periods ending from 3 days ago to 39 days ahead
+   (payment alerts and blocks), each in the billing period it is in on the day before.
 2. The update of the day before the measured day runs once (not measured): the state a
    normal morning starts from. The database is then kept as a template.
 3. Each measured run copies the template (CREATE DATABASE … TEMPLATE) and runs the measured
@@ -106,14 +106,15 @@ def generate(args: dict[str, Any]) -> dict[str, Any]:
             SELECT i, 'Site', 'k' || i, 's' || i, 'Hi', '', {day} - interval '400 days', i,
                    false, 'UTC'
             FROM generate_series(1, {companies}) i""",
-        # Interlocutors per company: one in fifty (on Free) has 150–249, the others 0–12.
+        # Interlocutors per company: one in fifty (on Free) has 150–299, all writing in the
+        # last four days (some over the limit, some for more than a day); the others 0–12.
         "visitors": f"""
             INSERT INTO widgets_visitor (id, token_hash, created_at, last_seen_at, widget_id,
                                          email)
             SELECT row_number() OVER (), md5(c || ':' || v), {day} - interval '50 days',
                    {day} - interval '1 day', c, ''
             FROM generate_series(1, {companies}) c,
-                 generate_series(1, CASE WHEN c % 50 = 1 THEN 150 + c % 100 ELSE c % 13 END) v
+                 generate_series(1, CASE WHEN c % 50 = 5 THEN 150 + c * 37 % 150 ELSE c % 13 END) v
         """,
         "conversations": f"""
             INSERT INTO conversations_conversation (id, stage, last_seq, preview, created_at,
@@ -129,8 +130,9 @@ def generate(args: dict[str, Any]) -> dict[str, Any]:
             INSERT INTO conversations_event (conversation_id, seq, kind, sender, body,
                                              staff_only, created_at)
             SELECT c.id, s, 'message', 'visitor', 'Hello', false,
-                   {day} - (c.id * 7907 % (40 * 86400)) * interval '1 second'
-                   + (s - 1) * interval '1 day'
+                   {day} - (c.id * 7907 % (CASE WHEN c.company_id % 50 = 5 THEN 4 ELSE 40 END
+                                           * 86400)) * interval '1 second'
+                   + (s - 1) * interval '1 hour'
             FROM conversations_conversation c, generate_series(1, 2) s""",
         "subscriptions": f"""
             INSERT INTO billing_subscription (company_id, plan_id, anchor, seats, term_months,
@@ -138,9 +140,15 @@ def generate(args: dict[str, Any]) -> dict[str, Any]:
             SELECT c.id,
                    CASE WHEN c.id % 10 < 3 THEN startup.id ELSE free.id END,
                    c.created_at, 1, 1,
-                   CASE WHEN c.id % 10 < 3 THEN {day} + ((c.id % 80) - 40) * interval '1 day'
+                   CASE WHEN c.id % 10 < 3 THEN {day} + ((c.id % 43) - 3) * interval '1 day'
                         + (c.id % 86400) * interval '1 second' END,
-                   0, c.created_at, 0, 0, false
+                   0,
+                   -- The period the company is in on the day before (as periods.period_at:
+                   -- whole months from the anchor, the day clamped to the month's length).
+                   c.created_at + interval '1 month' * (
+                       extract(year from age({day} - interval '1 day', c.created_at)) * 12
+                       + extract(month from age({day} - interval '1 day', c.created_at))),
+                   0, 0, false
             FROM accounts_company c,
                  (SELECT id FROM billing_plan WHERE code = 'free') free,
                  (SELECT id FROM billing_plan WHERE code = 'startup') startup""",

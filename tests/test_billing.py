@@ -437,3 +437,19 @@ def test_a_blocked_companys_visitor_api_answers_403_and_another_company_is_untou
             assert sent.status_code == status, sent.content
             if status == 403:
                 assert sent.json()["error"]["code"] == "chat_unavailable"
+
+
+def test_a_31_january_anchor_restarts_the_counter_on_28_february_and_31_march(
+        acme: Tenant) -> None:
+    on_plan(acme, limit=100, anchor=at(2027, 1, 31, 9, 30))
+    visitors_write(acme, 3, at(2027, 2, 20, 12))
+    daily(date(2027, 2, 28))  # 02:00 on the 28th: still January's period
+    assert state(acme).traffic == 3 and state(acme).period_start == at(2027, 1, 31, 9, 30)
+    visitors_write(acme, 1, at(2027, 2, 28, 9, 30))  # the first minute of February's
+    daily(date(2027, 3, 1))
+    assert state(acme).traffic == 1 and state(acme).period_start == at(2027, 2, 28, 9, 30)
+    visitors_write(acme, 2, at(2027, 3, 30, 12))
+    daily(date(2027, 3, 31))  # the next period starts at 09:30 on the 31st, not the 28th
+    assert state(acme).traffic == 3 and state(acme).period_start == at(2027, 2, 28, 9, 30)
+    daily(date(2027, 4, 1))
+    assert state(acme).traffic == 0 and state(acme).period_start == at(2027, 3, 31, 9, 30)

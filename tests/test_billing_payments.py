@@ -438,3 +438,69 @@ def test_a_change_below_the_seats_in_use_is_refused_on_the_page(acme: Tenant) ->
     assert not Invoice.objects.exists() and subscription_of(acme.company.pk).seats == 3
     with pytest.raises(billing.BillingError):
         billing.do_change_subscription(acme.company.pk, standard_plan(PlanKind.FREE), 1, 1)
+
+
+def test_more_seats_mid_term_show_the_prorated_amount_then_apply_when_paid(
+        acme: Tenant) -> None:
+    paying(acme, seats=3, months=1, paid_until=at(2026, 5, 1))
+    owner = logged_in_client(acme.owner)
+    with time_machine.travel(at(2026, 4, 21, 12), tick=False):
+        quote = owner.post("/billing/", {"plan": "startup", "seats": "5", "months": "1"})
+        page = quote.content.decode()
+        assert "12.67 EUR for the 10 of 30 days left, invoiced now" in page
+        assert "New: 31.67 for 10 of 30 days, less the current 19.00." in page
+        owner.post("/billing/", {"plan": "startup", "seats": "5", "months": "1",
+                                 "confirm": "1"})
+        again = owner.post("/billing/", {"plan": "startup", "seats": "6", "months": "1",
+                                         "confirm": "1"}, follow=True)
+        assert "for a change is still open: pay it first" in again.content.decode()
+    invoice = Invoice.objects.get()
+    assert (invoice.total, invoice.period_end) == (Decimal("12.67"), at(2026, 5, 1))
+    assert [line["amount"] for line in invoice.lines] == ["31.67", "-19.00"]
+    assert subscription_of(acme.company.pk).seats == 3  # until paid
+    do_record_payment(invoice.pk, "12.67", method=PaymentMethod.CARD, external_id="pi_seats")
+    subscription = subscription_of(acme.company.pk)
+    assert subscription.seats == 5 and subscription.paid_until == at(2026, 5, 1)
+
+
+def test_fewer_seats_mid_term_apply_now_and_the_difference_becomes_credit(
+        acme: Tenant) -> None:
+    from plug2support.accounts.models import Membership
+
+    paying(acme, seats=5, months=1, paid_until=at(2026, 5, 1))
+    owner = logged_in_client(acme.owner)
+    with time_machine.travel(at(2026, 4, 21, 12), tick=False):
+        page = owner.post("/billing/", {"plan": "startup", "seats": "3", "months": "1"})
+        assert "12.67 EUR back as account credit for the 10 of 30 days left" in \
+            page.content.decode()
+        owner.post("/billing/", {"plan": "startup", "seats": "3", "months": "1",
+                                 "confirm": "1"})
+    subscription = subscription_of(acme.company.pk)
+    assert (subscription.seats, subscription.credit) == (3, Decimal("12.67"))
+    assert not Invoice.objects.exists()
+    assert Membership.objects.filter(company=acme.company).count() == 3
+
+
+def test_staff_sell_a_boost_and_put_a_company_on_a_custom_plan_in_the_back_office(
+        acme: Tenant, globex: Tenant) -> None:
+    from plug2support.accounts.models import User
+    from plug2support.billing.models import Plan
+
+    staff = User.objects.create_superuser(email="staff@plug2support.test", name="Staff",
+                                          password="x" * 12)
+    admin = logged_in_client(staff)
+    subscription = subscription_of(acme.company.pk)
+    url = f"/admin/billing/subscription/{subscription.pk}/change/"
+    free = standard_plan(PlanKind.FREE)
+    refused = admin.post(url, {"plan": free.pk, "seats": 3, "term_months": 1, "credit": "0"})
+    assert refused.status_code == 200 and "Remove members first" in refused.content.decode()
+    custom = Plan.objects.create(code="acme-deal", name="Acme deal", kind=PlanKind.CUSTOM,
+                                 traffic_limit=5000, invited_users_limit=20,
+                                 seat_price=Decimal("12.00"))
+    done = admin.post(url, {"plan": custom.pk, "seats": 3, "term_months": 1, "credit": "0",
+                            "add_boost": "300"})
+    assert done.status_code == 302
+    subscription.refresh_from_db()
+    assert subscription.plan == custom and subscription.boost == 300
+    other = subscription_of(globex.company.pk)
+    assert other.boost == 0 and other.plan.kind == PlanKind.STARTUP

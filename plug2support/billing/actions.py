@@ -12,7 +12,7 @@ from django.utils import timezone
 from plug2support.accounts.models import Company, Invitation, Membership
 
 from .access import block_changed, subscription_of
-from .models import Invoice, InvoiceKind, Plan, PlanKind, Subscription
+from .models import Invoice, InvoiceKind, InvoiceStatus, Plan, PlanKind, Subscription
 from .periods import add_months, period_at
 from .pricing import Price, Proration, prorate, term_price
 
@@ -191,6 +191,12 @@ def do_change_subscription(company_id: int, plan: Plan, seats: object, months: o
     with transaction.atomic():
         subscription = Subscription.objects.select_for_update().select_related("plan").get(
             company_id=company_id)
+        pending = Invoice.objects.filter(company_id=company_id, kind=InvoiceKind.CHANGE,
+                                         status=InvoiceStatus.OPEN).first()
+        if pending is not None:
+            # One change at a time: a second would be priced from a state the first changes.
+            raise BillingError(f"Invoice {pending.display_number} for a change is still open: "
+                               "pay it first, or ask our support team to cancel it.")
         if quote.amount > 0:
             if quote.kind == "subscribe":
                 invoice = issue(subscription, kind=InvoiceKind.CHANGE, plan=plan,
