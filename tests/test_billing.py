@@ -313,7 +313,7 @@ def test_the_daily_update_run_twice_changes_nothing_the_second_time(
     assert snapshot() == once
 
 
-def test_two_workers_at_once_run_the_day_once_with_the_same_result(
+def test_two_workers_at_once_give_the_result_of_one_run_and_claim_a_slot_once(
         transactional_db: Any) -> None:
     from .conftest import make_tenant
 
@@ -321,58 +321,59 @@ def test_two_workers_at_once_run_the_day_once_with_the_same_result(
     on_plan(acme, limit=2, anchor=at(2026, 3, 1, 8), paid_until=at(2026, 3, 5, 8))
     on_plan(globex, limit=5, anchor=at(2026, 3, 1, 8))
     visitors_write(acme, 4, at(2026, 3, 6, 1))
-    PeriodicRun.objects.create(job="billing.daily_update", slot=at(2026, 3, 7, 2),
-                               claimed_by="earlier", claimed_at=at(2026, 3, 7, 2),
-                               finished_at=at(2026, 3, 7, 2))
-    start = threading.Barrier(2)
-    ran: list[list[tuple[str, datetime]]] = []
+    visitors_write(globex, 5, at(2026, 3, 6, 1))
     errors: list[BaseException] = []
 
-    def worker(name: str) -> None:
-        from django.db import connection
+    def both(work: Any) -> list[Any]:
+        """`work` in two threads released at the same moment; what each returned."""
+        barrier = threading.Barrier(2)
+        results: list[Any] = []
 
-        try:
-            start.wait()
-            ran.append(periodic.tick(at(2026, 3, 8, 2, 0, 30), worker=name,
-                                     jobs=periodic.JOBS[:1]))
-        except BaseException as error:  # noqa: BLE001 (reported below)
-            errors.append(error)
-        finally:
-            connection.close()
+        def run() -> None:
+            from django.db import connection
 
-    with time_machine.travel(at(2026, 3, 8, 2, 0, 30), tick=False):
-        threads = [threading.Thread(target=worker, args=(n,)) for n in ("w1", "w2")]
+            try:
+                barrier.wait()
+                results.append(work())
+            except BaseException as error:  # noqa: BLE001 (reported below)
+                errors.append(error)
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=run) for _ in range(2)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
-    assert not errors
-    assert sorted(len(r) for r in ran) == [0, 1]  # one of them ran the day
-    run = PeriodicRun.objects.get(slot=at(2026, 3, 8, 2))
-    assert run.finished_at is not None and run.result["companies"] == 2
+        assert not errors
+        return results
+
+    # The update of 8 March, by two workers at once, from the state of the 7th.
+    with time_machine.travel(at(2026, 3, 8, 2, 1), tick=False):
+        both(lambda: update_subscriptions(date(2026, 3, 8)))
+    # What one run gives: Acme's paid period ended 3 days ago, and it is 2 over its limit
+    # since 01:00 on the 6th; Globex is at its limit. Each alert once.
+    assert (state(acme).traffic, state(acme).payment_blocked) == (4, True)
+    assert state(acme).traffic_blocked_period == at(2026, 3, 1, 8)
+    assert (state(globex).traffic, state(globex).traffic_blocked_period) == (5, None)
+    assert sorted(Alert.objects.values_list("company__name", "cause")) == [
+        ("Acme", "payment_blocked"), ("Acme", "traffic_100"), ("Acme", "traffic_blocked"),
+        ("Globex", "traffic_100")]
+    assert Notification.objects.filter(kind="billing").count() == 6  # 2 blocks × 3 people
     together = snapshot()
-    assert state(acme).payment_blocked and state(acme).traffic == 4
-
-    # The same day again, by both at once, calling the update itself: the same rows.
-    def again() -> None:
-        from django.db import connection
-
-        try:
-            start.wait()
-            update_subscriptions(date(2026, 3, 8))
-        except BaseException as error:  # noqa: BLE001 (reported below)
-            errors.append(error)
-        finally:
-            connection.close()
-
-    with time_machine.travel(at(2026, 3, 8, 3), tick=False):
-        threads = [threading.Thread(target=again) for _ in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    assert not errors
+    daily(date(2026, 3, 8))  # and one more, alone: nothing changes
     assert snapshot() == together
+
+    # The scheduler's claim: two workers ticking at once run the 9th's slot once.
+    PeriodicRun.objects.create(job="billing.daily_update", slot=at(2026, 3, 8, 2),
+                               claimed_by="earlier", claimed_at=at(2026, 3, 8, 2),
+                               finished_at=at(2026, 3, 8, 2, 1))
+    with time_machine.travel(at(2026, 3, 9, 2, 0, 30), tick=False):
+        ran = both(lambda: periodic.tick(worker=threading.current_thread().name,
+                                         jobs=periodic.JOBS[:1]))
+    assert sorted(len(r) for r in ran) == [0, 1]
+    run = PeriodicRun.objects.get(slot=at(2026, 3, 9, 2))
+    assert run.finished_at is not None and run.result["companies"] == 2
 
 
 def test_the_scheduler_catches_up_the_days_it_missed_oldest_first_and_only_once(
