@@ -29,10 +29,10 @@ marker is missing or different is dropped and made again, so a schema change can
 measured on stale data.
 
 The measuring process loads one operator of company 1 and calls, N times after a warm-up, what
-the inbox list view does (views.inbox_list): `inbox_summaries(membership, Filters(...))` —
-the page's rows and tags read as plain values and shaped as conversation summaries — and the
-JSON encoding. It reports p50/p99 in ms, the
-queries of one call (django.test.utils.CaptureQueriesContext), the rows returned, p50/p99 of
+the inbox list view does (views.inbox_list): `inbox_summaries(membership, Filters(...))` (the
+page in one statement: its rows, the names they point to as one-row subqueries, their tags
+as JSON; compiled once per company, person and filters, so the warm-up compiles it) and the
+JSON encoding. It reports p50/p99 in ms, the queries of one call (django.test.utils.CaptureQueriesContext), the rows returned, p50/p99 of
 the same statements replayed through a bare cursor (the database's and driver's share), and
 with "explain" the plan of each statement.
 """

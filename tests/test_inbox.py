@@ -187,10 +187,34 @@ def test_the_json_list_reads_plain_values_and_says_exactly_what_the_summaries_sa
                     Filters(view="unassigned"), Filters(tag=plain_tag.pk), Filters(q="owned")):
         expected = [conversation_summary(c) for c in inbox_page(alice, filters)]
         assert inbox_summaries(alice, filters) == expected
-    with django_assert_num_queries(2):  # the rows, then their tags
+    with django_assert_num_queries(1):  # the rows, their tags as JSON in a subquery
         listed = inbox_summaries(alice, Filters(view="all"))
     assert {c["preview"] for c in listed} == {"plain", "owned", "On it"}
     by_id = {c["id"]: c for c in listed}
     assert by_id[plain.pk]["visitor"]["name"] == "jane@example.com"
     assert [t["value"] for t in by_id[owned.pk]["tags"]] == ["", "a value"]
     assert by_id[grouped.pk]["group"] == {"id": group.pk, "name": "Billing"}
+
+
+def test_a_compiled_page_is_reused_only_for_the_same_company_person_and_filters(
+        acme: Tenant, globex: Tenant) -> None:
+    """The JSON list keeps each compiled statement for its exact inputs: another tag, another
+    view, another person or another company is another statement, and new rows show."""
+    alice = acme.membership(acme.operators[0])
+    tags = [t for t in actions.tags_for(acme.company.pk) if not t.takes_value][:2]
+    first, second = start(acme, "first"), start(acme, "second", client_id="v2")
+    actions.do_tag(alice, first, tags[0].pk)
+    actions.do_tag(alice, second, tags[1].pk)
+    start(globex, "theirs")
+    for _ in range(2):  # compiled, then reused
+        assert [c["preview"] for c in inbox_summaries(alice, Filters(tag=tags[0].pk))] == \
+            ["first"]
+        assert [c["preview"] for c in inbox_summaries(alice, Filters(tag=tags[1].pk))] == \
+            ["second"]
+    globex_op = globex.membership(globex.operators[0])
+    assert [c["preview"] for c in inbox_summaries(globex_op, Filters())] == ["theirs"]
+    actions.do_claim(alice, first)
+    assert [c["preview"] for c in inbox_summaries(alice, Filters(view="mine"))] == ["first"]
+    start(acme, "third", client_id="v3")
+    assert {c["preview"] for c in inbox_summaries(alice, Filters())} == {
+        "first", "second", "third"}

@@ -70,12 +70,12 @@ def conversation_summary(conversation: Conversation) -> dict[str, Any]:
     }
 
 
-# The columns summary_from_values reads: the inbox list fetches them as plain values (no model
-# objects: at a page of 100 rows, building ~400 objects was most of its cost).
+# The columns summary_from_values reads: the conversation's own, and the names of what it
+# points to, which inbox.inbox_summaries reads as one-row subqueries (named *_name/*_email).
 SUMMARY_VALUES = (
-    "id", "widget_id", "widget__name", "visitor_id", "visitor__email", "stage", "priority",
-    "waiting_since", "assignee_id", "assignee__name", "assignee__email", "group_id",
-    "group__name", "last_seq", "visitor_delivered_seq", "visitor_read_seq",
+    "id", "widget_id", "widget_name", "visitor_id", "visitor_email", "stage", "priority",
+    "waiting_since", "assignee_id", "assignee_name", "assignee_email", "group_id",
+    "group_name", "last_seq", "visitor_delivered_seq", "visitor_read_seq",
     "team_delivered_seq", "team_read_seq", "preview", "created_at", "updated_at",
 )
 
@@ -88,17 +88,17 @@ def summary_from_values(row: dict[str, Any], tags: list[dict[str, Any]]) -> dict
     waiting_since = row["waiting_since"]
     return {
         "id": row["id"],
-        "widget": {"id": row["widget_id"], "name": row["widget__name"]},
+        "widget": {"id": row["widget_id"], "name": row["widget_name"]},
         "visitor": {"id": row["visitor_id"],
-                    "name": visitor_name(row["visitor_id"], row["visitor__email"])},
+                    "name": visitor_name(row["visitor_id"], row["visitor_email"])},
         "stage": row["stage"],
         "priority": row["priority"],
         "waiting_since": waiting_since.isoformat() if waiting_since else None,
         "served_by": None if row["assignee_id"] is None else {
             "id": row["assignee_id"],
-            "name": str(row["assignee__name"] or row["assignee__email"])},
+            "name": str(row["assignee_name"] or row["assignee_email"])},
         "group": None if row["group_id"] is None else {"id": row["group_id"],
-                                                        "name": row["group__name"]},
+                                                        "name": row["group_name"]},
         "last_seq": row["last_seq"],
         "receipts": {
             "visitor_delivered": row["visitor_delivered_seq"],
