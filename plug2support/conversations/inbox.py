@@ -112,9 +112,7 @@ def inbox_summaries(membership: Membership, filters: Filters,
             for convert in functions:
                 values[position] = convert(values[position], expression, connection)
         row = dict(zip(names, values, strict=True))
-        summaries.append(summary_from_values(row, [
-            {"id": tag_id, "name": name, "value": value}
-            for tag_id, name, value in json.loads(row["tag_list"])]))
+        summaries.append(summary_from_values(row, tags_from_json(row["tag_list"])))
     return summaries
 
 
@@ -173,21 +171,29 @@ _NAMES = {
 }
 
 
-def _tags_json() -> RawSQL:
-    """Each row's tags ([[id, name, value], …] in the order they were added) as JSON text:
-    a correlated subquery on the tag links' conversation index. Table names are our own."""
+def tags_json_sql(outer_id: str) -> str:
+    """A correlated subquery: the tags ([[id, name, value], …] in the order they were added)
+    of the conversation whose id is `outer_id`, as JSON text, on the tag links' conversation
+    index. Also used by the visitor's message path (actions._locked_current)."""
     link, tag = ConversationTag._meta.db_table, Tag._meta.db_table
-    conversation = Conversation._meta.db_table
     if connection.vendor == "postgresql":
-        sql = (f"SELECT COALESCE(json_agg(json_build_array(l.tag_id, t.name, l.value) "  # noqa: S608
-               f"ORDER BY l.id), '[]'::json)::text FROM {link} l JOIN {tag} t "
-               f"ON t.id = l.tag_id WHERE l.conversation_id = {conversation}.id")
-    else:
-        # SQLite aggregates the rows in the order the inner query gives them.
-        sql = (f"SELECT json_group_array(json_array(tag_id, name, value)) FROM ("  # noqa: S608
-               f"SELECT l.tag_id, t.name, l.value FROM {link} l JOIN {tag} t "
-               f"ON t.id = l.tag_id WHERE l.conversation_id = {conversation}.id ORDER BY l.id)")
-    return RawSQL(sql, [])  # noqa: S611 (no parameters: our own table names)
+        return (f"SELECT COALESCE(json_agg(json_build_array(l.tag_id, t.name, l.value) "  # noqa: S608
+                f"ORDER BY l.id), '[]'::json)::text FROM {link} l JOIN {tag} t "
+                f"ON t.id = l.tag_id WHERE l.conversation_id = {outer_id}")
+    # SQLite aggregates the rows in the order the inner query gives them.
+    return (f"SELECT json_group_array(json_array(tag_id, name, value)) FROM ("  # noqa: S608
+            f"SELECT l.tag_id, t.name, l.value FROM {link} l JOIN {tag} t "
+            f"ON t.id = l.tag_id WHERE l.conversation_id = {outer_id} ORDER BY l.id)")
+
+
+def tags_from_json(text: str) -> list[dict[str, Any]]:
+    return [{"id": tag_id, "name": name, "value": value}
+            for tag_id, name, value in json.loads(text)]
+
+
+def _tags_json() -> RawSQL:
+    # Table names are our own; no parameters.
+    return RawSQL(tags_json_sql(f"{Conversation._meta.db_table}.id"), [])  # noqa: S611
 
 
 def _filtered(conversations: QuerySet[Conversation], membership: Membership,

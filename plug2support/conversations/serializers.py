@@ -49,6 +49,16 @@ def _group(conversation: Conversation) -> dict[str, Any] | None:
     return None if group is None else {"id": group.pk, "name": group.name}
 
 
+def _tags(conversation: Conversation) -> list[dict[str, Any]]:
+    # Read with the conversation when the caller had them (a visitor's message: no query),
+    # else from its tag links (prefetched by the lists).
+    read: list[dict[str, Any]] | None = getattr(conversation, "summary_tags", None)
+    if read is not None:
+        return read
+    return [{"id": link.tag_id, "name": link.tag.name, "value": link.value}
+            for link in conversation.tag_links.all()]
+
+
 def conversation_summary(conversation: Conversation) -> dict[str, Any]:
     return {
         "id": conversation.pk,
@@ -62,8 +72,7 @@ def conversation_summary(conversation: Conversation) -> dict[str, Any]:
         "group": _group(conversation),
         "last_seq": conversation.last_seq,
         "receipts": receipts(conversation),
-        "tags": [{"id": link.tag_id, "name": link.tag.name, "value": link.value}
-                 for link in conversation.tag_links.all()],
+        "tags": _tags(conversation),
         "preview": conversation.preview,
         "created_at": conversation.created_at.isoformat(),
         "updated_at": conversation.updated_at.isoformat(),
