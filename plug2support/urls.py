@@ -45,6 +45,9 @@ urlpatterns = [
     path("settings/widgets/", widgets.widget_list, name="widget_list"),
     path("settings/widgets/new/", widgets.widget_edit, name="widget_new"),
     path("settings/widgets/<int:widget_id>/", widgets.widget_edit, name="widget_edit"),
+    path("settings/widgets/<int:widget_id>/preview", widgets.widget_preview,
+         name="widget_preview"),
+    path("widget/assets/<str:key>/<str:name>", widgets.widget_asset, name="widget_asset"),
     path("settings/routing/", routing_views.routing, name="routing"),
     path("settings/routing/<int:rule_id>/delete", routing_views.delete_rule, name="delete_rule"),
     # widgets: public (docs/protocol.md)

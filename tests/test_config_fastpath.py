@@ -46,7 +46,10 @@ def test_a_saved_widget_is_served_fresh_at_once(live: str, settings: Any) -> Non
     assert json.loads(get(url, Origin="https://a.example")[2])["title"] == acme.widget.title
     owner = logged_in_client(acme.owner)
     owner.post(f"/settings/widgets/{acme.widget.pk}/",
-               {"name": "Site", "title": "Bonjour !", "allowed_origins": "https://b.example"})
+               {"name": "Site", "allowed_origins": "https://b.example"})
+    owner.post(f"/settings/widgets/{acme.widget.pk}/", {
+        "save_look": "1", "title": "Bonjour !", "alignment": "right", "spacing_side": "20",
+        "spacing_bottom": "20", "appearance": "light", "brand_color": "#4f46e5"})
     # The cache entry is dropped through the bus (asynchronously): poll for it, bounded.
     for _ in range(50):
         status, _, body = get(url, Origin="https://b.example")

@@ -6,8 +6,11 @@ from django.db import transaction
 
 from plug2support.accounts.models import Membership
 
-from .forms import HoursForm, WidgetForm
-from .models import Holiday, OpeningHours, Widget
+from .appearance import store_image
+from .forms import CardForm, HoursForm, LookForm, WidgetForm
+from .models import Holiday, OpeningHours, Widget, WidgetCard
+
+CARDS_MAX = 10
 
 
 def do_save_widget(membership: Membership, form: WidgetForm) -> Widget:
@@ -21,6 +24,70 @@ def do_save_widget(membership: Membership, form: WidgetForm) -> Widget:
     # Every process drops its cached entry of this widget (widgets/cache.py).
     publish_after_commit(WIDGETS_TOPIC, {"key": widget.key})
     return widget
+
+
+def _changed(widget: Widget) -> None:
+    """Every process drops its cached configuration of this widget (widgets/cache.py)."""
+    from plug2support.realtime.hub import publish_after_commit
+
+    from .cache import WIDGETS_TOPIC
+
+    publish_after_commit(WIDGETS_TOPIC, {"key": widget.key})
+
+
+@transaction.atomic
+def do_save_look(widget: Widget, form: LookForm) -> Widget:
+    """B3, B4: the look and layout; new images (checked by the form) are stored here."""
+    data = form.cleaned_data
+    widget = form.save(commit=False)
+    for name, kind in (("launcher_logo", "launcher"), ("brand_logo", "brand")):
+        if data.get(f"{name}_file") is not None:
+            setattr(widget, name, store_image(data[f"{name}_file"], widget_key=widget.key,
+                                              kind=kind))
+        elif data.get(f"remove_{name}"):
+            setattr(widget, name, "")
+    widget.save()
+    _changed(widget)
+    return widget
+
+
+class CardError(Exception):
+    pass
+
+
+@transaction.atomic
+def do_add_card(widget: Widget, form: CardForm) -> WidgetCard:
+    if widget.cards.count() >= CARDS_MAX:
+        raise CardError(f"A widget shows at most {CARDS_MAX} cards; delete one first.")
+    card: WidgetCard = form.save(commit=False)
+    card.widget = widget
+    card.position = (max(widget.cards.values_list("position", flat=True), default=-1) + 1)
+    image = form.cleaned_data.get("image_file")
+    if image is not None:
+        card.image = store_image(image, widget_key=widget.key, kind="card")
+    card.save()
+    _changed(widget)
+    return card
+
+
+@transaction.atomic
+def do_delete_card(widget: Widget, card: WidgetCard) -> None:
+    card.delete()
+    _changed(widget)
+
+
+@transaction.atomic
+def do_move_card(widget: Widget, card: WidgetCard, step: int) -> None:
+    """One place up (step -1) or down (+1); the order is kept as 0, 1, 2 …"""
+    cards = list(widget.cards.select_for_update().order_by("position", "pk"))
+    index = next(i for i, c in enumerate(cards) if c.pk == card.pk)
+    target = index + step
+    if 0 <= target < len(cards):
+        cards[index], cards[target] = cards[target], cards[index]
+    for position, each in enumerate(cards):
+        if each.position != position:
+            WidgetCard.objects.filter(pk=each.pk).update(position=position)
+    _changed(widget)
 
 
 def hours_initial(widget: Widget) -> dict[str, object]:

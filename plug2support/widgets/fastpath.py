@@ -24,12 +24,20 @@ PATH = re.compile(r"^/widget/api/([A-Za-z0-9_-]{1,32})/config$")
 
 
 def render(widget: Any) -> tuple[bytes, str]:
+    from .appearance import asset_url, palette
+
+    colors = palette(widget.brand_color)
     body = json.dumps({
         "widget": widget.key,
         "title": widget.title,
         "frame_url": f"{settings.PUBLIC_URL}/widget/frame/{widget.key}/",
         "heartbeat_seconds": settings.SITE_HEARTBEAT_SECONDS,
-    }).encode()
+        # What the loader draws before the frame exists (B3): the launcher and where it sits.
+        "look": {"alignment": widget.alignment, "side": widget.spacing_side,
+                 "bottom": widget.spacing_bottom, "brand": colors.brand,
+                 "on_brand": colors.on_brand,
+                 "launcher_logo": asset_url(widget.key, widget.launcher_logo) or None},
+    }, separators=(",", ":")).encode()
     return body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
 

@@ -4,11 +4,21 @@ import re
 import zoneinfo
 from datetime import date, time
 from typing import Any
+from urllib.parse import urlsplit
 
 from django import forms
+from django.core.validators import URLValidator
 
+from plug2support.attachments.validation import CheckedFile
+
+from .appearance import (
+    CARD_IMAGE_MAX_BYTES,
+    AppearanceError,
+    check_brand_color,
+    check_image,
+)
 from .hours import WEEKDAYS
-from .models import Widget, normalise_origin
+from .models import SPACING_MAX, Widget, WidgetCard, normalise_origin
 
 TIME_ZONES = sorted(zoneinfo.available_timezones() - {"localtime", "Factory"})
 HOLIDAY_LINE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:\s+(.*))?$")
@@ -17,7 +27,7 @@ HOLIDAY_LINE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:\s+(.*))?$")
 class WidgetForm(forms.ModelForm):
     class Meta:
         model = Widget
-        fields = ["name", "title", "allowed_origins"]
+        fields = ["name", "allowed_origins"]
         widgets = {"allowed_origins": forms.Textarea(attrs={"rows": 3,
                    "placeholder": "https://www.example.com\nhttps://shop.example.com"})}
         help_texts = {"allowed_origins": "One origin per line (scheme, host and port). "
@@ -104,3 +114,93 @@ class HoursForm(forms.Form):
                                         "business hours off.")
         data["intervals"] = intervals
         return data
+
+
+class LookForm(forms.ModelForm):
+    """The widget's look and layout (B3, B4); images are checked here, stored on save."""
+
+    launcher_logo_file = forms.FileField(
+        required=False, label="Launcher logo",
+        help_text="PNG, JPEG, GIF or WebP, at most 512 KB; a 20-px square is best (larger "
+                  "images are scaled down).")
+    remove_launcher_logo = forms.BooleanField(required=False, label="Remove the launcher logo")
+    brand_logo_file = forms.FileField(
+        required=False, label="Brand logo",
+        help_text="Shown in the top-right corner of the open widget. PNG, JPEG, GIF or WebP, "
+                  "at most 512 KB.")
+    remove_brand_logo = forms.BooleanField(required=False, label="Remove the brand logo")
+
+    class Meta:
+        model = Widget
+        fields = ["title", "alignment", "spacing_side", "spacing_bottom", "appearance",
+                  "brand_color", "search_enabled"]
+        labels = {"title": "Title (the greeting at the top)"}
+        widgets = {"brand_color": forms.TextInput(attrs={"type": "color"}),
+                   "alignment": forms.RadioSelect, "appearance": forms.RadioSelect,
+                   "spacing_side": forms.NumberInput(attrs={"min": 0, "max": SPACING_MAX}),
+                   "spacing_bottom": forms.NumberInput(attrs={"min": 0, "max": SPACING_MAX})}
+        help_texts = {
+            "spacing_side": f"From the aligned side of the page, 0–{SPACING_MAX} px.",
+            "spacing_bottom": f"From the bottom of the page, 0–{SPACING_MAX} px.",
+            "brand_color": "The header, the launcher and the visitor's messages. Their text "
+                           "is white or black, whichever reads better on it.",
+            "search_enabled": "Visitors can search your published help articles from the "
+                              "widget.",
+        }
+
+    def clean_brand_color(self) -> str:
+        try:
+            return check_brand_color(self.cleaned_data.get("brand_color"))
+        except AppearanceError as error:
+            raise forms.ValidationError(error.message) from None
+
+    def _image(self, field: str) -> CheckedFile | None:
+        upload = self.cleaned_data.get(field)
+        if not upload:
+            return None
+        try:
+            return check_image(upload, upload.name)
+        except AppearanceError as error:
+            raise forms.ValidationError(error.message) from None
+
+    def clean_launcher_logo_file(self) -> CheckedFile | None:
+        return self._image("launcher_logo_file")
+
+    def clean_brand_logo_file(self) -> CheckedFile | None:
+        return self._image("brand_logo_file")
+
+
+class CardForm(forms.ModelForm):
+    """An announcement card on the widget's home (B4)."""
+
+    image_file = forms.FileField(required=False, label="Image",
+                                 help_text="Optional. PNG, JPEG, GIF or WebP, at most 2 MB.")
+    # Checked here, so that a javascript: link gets its own reason (not "Enter a valid URL").
+    link = forms.CharField(required=False, max_length=500,
+                           help_text="Optional: where the card leads (https://…).")
+
+    class Meta:
+        model = WidgetCard
+        fields = ["title", "description", "link"]
+        widgets = {"description": forms.Textarea(attrs={"rows": 2})}
+
+    def clean_link(self) -> str:
+        link = (self.cleaned_data.get("link") or "").strip()
+        if not link:
+            return ""
+        if urlsplit(link).scheme.lower() not in ("http", "https"):
+            raise forms.ValidationError("Only http:// and https:// links are allowed.")
+        try:
+            URLValidator(schemes=["http", "https"])(link)
+        except forms.ValidationError:
+            raise forms.ValidationError("This is not a web address (https://…).") from None
+        return link
+
+    def clean_image_file(self) -> CheckedFile | None:
+        upload = self.cleaned_data.get("image_file")
+        if not upload:
+            return None
+        try:
+            return check_image(upload, upload.name, limit=CARD_IMAGE_MAX_BYTES)
+        except AppearanceError as error:
+            raise forms.ValidationError(error.message) from None

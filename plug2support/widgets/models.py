@@ -8,11 +8,24 @@ from datetime import time
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
 from plug2support.accounts.models import Company
 
 from .hours import ALWAYS_OPEN, WEEKDAYS, Schedule
+
+SPACING_MAX = 200
+
+
+class Alignment(models.TextChoices):
+    LEFT = "left", "Left"
+    RIGHT = "right", "Right"
+
+
+class Appearance(models.TextChoices):
+    LIGHT = "light", "Light"
+    DARK = "dark", "Dark"
 
 
 def _widget_key() -> str:
@@ -45,6 +58,24 @@ class Widget(models.Model):
     hours_enabled = models.BooleanField("use business hours", default=False)
     timezone = models.CharField("time zone", max_length=64, default="UTC")
     created_at = models.DateTimeField(auto_now_add=True)
+    # Look (B3). Images are checked by content (widgets/appearance.py) and stored under a
+    # name that changes with them, so they can be cached for good.
+    launcher_logo = models.CharField(max_length=200, blank=True, default="")
+    brand_logo = models.CharField(max_length=200, blank=True, default="")
+    alignment = models.CharField(max_length=5, choices=Alignment.choices,
+                                 default=Alignment.RIGHT)
+    spacing_side = models.PositiveSmallIntegerField(
+        "distance from the side (px)", default=20,
+        validators=[MinValueValidator(0), MaxValueValidator(SPACING_MAX)])
+    spacing_bottom = models.PositiveSmallIntegerField(
+        "distance from the bottom (px)", default=20,
+        validators=[MinValueValidator(0), MaxValueValidator(SPACING_MAX)])
+    appearance = models.CharField(max_length=5, choices=Appearance.choices,
+                                  default=Appearance.LIGHT)
+    brand_color = models.CharField("brand colour", max_length=7, default="#4f46e5",
+                                   validators=[RegexValidator(r"^#[0-9a-f]{6}$")])
+    # Layout (B4): the title is the greeting above; search of help articles (G1).
+    search_enabled = models.BooleanField("search help articles", default=False)
 
     def __str__(self) -> str:
         return self.name
@@ -67,6 +98,24 @@ class Widget(models.Model):
         if not allowed:
             return True
         return bool(origin) and normalise_origin(origin or "") in allowed
+
+
+class WidgetCard(models.Model):
+    """An announcement on the widget's home (B4): title, description, image, link; ordered."""
+
+    widget = models.ForeignKey(Widget, on_delete=models.CASCADE, related_name="cards")
+    position = models.PositiveSmallIntegerField(default=0)
+    title = models.CharField(max_length=80)
+    description = models.CharField(max_length=300, blank=True, default="")
+    image = models.CharField(max_length=200, blank=True, default="")
+    link = models.URLField(max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["position", "pk"]
+
+    def __str__(self) -> str:
+        return self.title
 
 
 def hash_token(token: str) -> str:

@@ -12,6 +12,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
@@ -23,9 +24,19 @@ from plug2support.conversations.serializers import event_payload
 from plug2support.lib.ratelimit import hit
 
 from . import fastpath
-from .actions import do_save_hours, do_save_widget, hours_initial
-from .forms import HoursForm, WidgetForm
-from .models import Visitor, Widget, hash_token
+from .actions import (
+    CardError,
+    do_add_card,
+    do_delete_card,
+    do_move_card,
+    do_save_hours,
+    do_save_look,
+    do_save_widget,
+    hours_initial,
+)
+from .appearance import asset_url
+from .forms import CardForm, HoursForm, LookForm, WidgetForm
+from .models import Visitor, Widget, WidgetCard, hash_token
 
 
 def snippet_for(widget: Widget) -> str:
@@ -47,23 +58,91 @@ def widget_edit(request: HttpRequest, membership: Membership,
     widget = None
     if widget_id is not None:
         widget = get_object_or_404(Widget, pk=widget_id, company_id=membership.company_id)
-    posted_hours = request.method == "POST" and "save_hours" in request.POST
-    form = WidgetForm(None if posted_hours else (request.POST or None), instance=widget)
-    hours_form = None
+    post = request.POST if request.method == "POST" else None
+    which = next((name for name in ("save_hours", "save_look", "add_card", "card_action")
+                  if post is not None and name in post), "save" if post is not None else "")
+    form = WidgetForm(post if which == "save" else None, instance=widget)
+    hours_form = look_form = card_form = None
     if widget is not None:
-        hours_form = HoursForm(request.POST if posted_hours else None,
+        hours_form = HoursForm(post if which == "save_hours" else None,
                                initial=hours_initial(widget))
-        if posted_hours and hours_form.is_valid():
+        look_form = LookForm(post if which == "save_look" else None,
+                             request.FILES if which == "save_look" else None, instance=widget)
+        card_form = CardForm(post if which == "add_card" else None,
+                             request.FILES if which == "add_card" else None)
+        if which == "save_hours" and hours_form.is_valid():
             do_save_hours(widget, hours_form)
             messages.success(request, "Business hours saved.")
             return redirect("widget_edit", widget_id=widget.pk)
-    if request.method == "POST" and not posted_hours and form.is_valid():
+        if which == "save_look" and look_form.is_valid():
+            do_save_look(widget, look_form)
+            messages.success(request, "Look and layout saved: the widget shows them now.")
+            return redirect("widget_edit", widget_id=widget.pk)
+        if which == "add_card" and card_form.is_valid():
+            try:
+                do_add_card(widget, card_form)
+            except CardError as error:
+                messages.error(request, str(error))
+            return redirect("widget_edit", widget_id=widget.pk)
+        if which == "card_action":
+            card = get_object_or_404(WidgetCard, pk=_int_or_none(post.get("card") if post
+                                                                  else None) or 0,
+                                     widget=widget)
+            action = post.get("card_action") if post else ""
+            if action == "delete":
+                do_delete_card(widget, card)
+            elif action in ("up", "down"):
+                do_move_card(widget, card, -1 if action == "up" else 1)
+            return redirect("widget_edit", widget_id=widget.pk)
+    if which == "save" and form.is_valid():
         widget = do_save_widget(membership, form)
         return redirect("widget_edit", widget_id=widget.pk)
     return render(request, "widgets/edit.html", {
-        "form": form, "widget": widget, "hours_form": hours_form,
+        "form": form, "widget": widget, "hours_form": hours_form, "look_form": look_form,
+        "card_form": card_form, "cards": widget.cards.all() if widget else [],
+        "launcher_logo_url": asset_url(widget.key, widget.launcher_logo) if widget else "",
         "snippet": snippet_for(widget) if widget else "",
     })
+
+
+def _int_or_none(raw: object) -> int | None:
+    return int(raw) if isinstance(raw, str) and raw.isascii() and raw.isdigit() \
+        and len(raw) < 18 else None
+
+
+@xframe_options_sameorigin
+@membership_required(admin=True)
+def widget_preview(request: HttpRequest, membership: Membership, widget_id: int) -> HttpResponse:
+    """The chat frame as the settings page previews it (B5): no socket, sample messages; the
+    page sends the settings being edited to it as they change."""
+    widget = get_object_or_404(Widget, pk=widget_id, company_id=membership.company_id)
+    return render(request, "widgets/frame.html", frame_context(widget, preview=True))
+
+
+def widget_asset(request: HttpRequest, key: str, name: str) -> HttpResponse:
+    """A widget's image (launcher logo, brand logo, a card's image), public: customer pages
+    show them. Only images the widget uses are served, and only as images."""
+    from django.core.files.storage import default_storage
+
+    from .appearance import CONTENT_TYPES
+
+    widget = Widget.objects.filter(key=key).first()
+    if widget is None:
+        raise Http404("No such image.")
+    stored = f"widgets/{key}/{name}"
+    used = {widget.launcher_logo, widget.brand_logo,
+            *widget.cards.exclude(image="").values_list("image", flat=True)}
+    extension = name.rsplit(".", 1)[-1]
+    if stored not in used or extension not in CONTENT_TYPES \
+            or not default_storage.exists(stored):
+        raise Http404("No such image.")
+    with default_storage.open(stored, "rb") as handle:
+        response = HttpResponse(handle.read(), content_type=CONTENT_TYPES[extension])
+    response["Cache-Control"] = "public, max-age=31536000, immutable"  # the name is its hash
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cross-Origin-Resource-Policy"] = "cross-origin"
+    return response
 
 
 # --- public: what the loader, the frame and third-party clients call ----------------------
@@ -123,14 +202,26 @@ def widget_config(request: HttpRequest, key: str) -> HttpResponse:
     return _cors(response, origin)
 
 
+def frame_context(widget: Widget, preview: bool = False) -> dict[str, Any]:
+    """What the chat frame is rendered with: its look (B3), its cards (B4), its config."""
+    from .appearance import asset_url, palette
+
+    colors = palette(widget.brand_color)
+    look = {"appearance": widget.appearance, "brand": colors.brand,
+            "on_brand": colors.on_brand,
+            "brand_logo": asset_url(widget.key, widget.brand_logo)}
+    cards = [{"title": c.title, "description": c.description, "link": c.link,
+              "image": asset_url(widget.key, c.image)} for c in widget.cards.all()]
+    return {"widget": widget, "look": look, "cards": cards,
+            "config": {"widget": widget.key, "title": widget.title,
+                       "socket_path": "/ws/widget", "max_chars": settings.MESSAGE_MAX_CHARS,
+                       "look": look, "preview": preview}}
+
+
 def widget_frame(request: HttpRequest, key: str) -> HttpResponse:
     widget = _widget_or_404(key)
     # Rendered without the request: the frame needs no session, user or CSRF token.
-    response = HttpResponse(render_to_string("widgets/frame.html", {
-        "widget": widget,
-        "config": {"widget": widget.key, "title": widget.title,
-                   "socket_path": "/ws/widget", "max_chars": settings.MESSAGE_MAX_CHARS},
-    }))
+    response = HttpResponse(render_to_string("widgets/frame.html", frame_context(widget)))
     # Browsers refuse to show the frame inside a site the company did not list (B6).
     ancestors = " ".join(widget.origin_list) or "*"
     response["Content-Security-Policy"] = (

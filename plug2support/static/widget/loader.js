@@ -50,11 +50,15 @@
   function mount(config) {
     // A custom element (no host rule for div/span reaches it) with every property inline and
     // !important: an inline important declaration beats the host page's important rules.
+    // B3: the side it sits on, how far from that side and from the bottom, the colours.
+    var look = config.look || {};
+    var side = look.alignment === "left" ? "left" : "right";
+    var dx = (look.side | 0) + "px", dy = (look.bottom | 0) + "px";
     var host = document.createElement("plug2support-widget");
     host.setAttribute("data-plug2support", "");
     host.style.cssText = [
-      "all:initial", "display:block", "position:fixed", "z-index:2147483000", "right:20px",
-      "bottom:20px", "width:56px", "height:56px", "margin:0", "padding:0", "border:0",
+      "all:initial", "display:block", "position:fixed", "z-index:2147483000", side + ":" + dx,
+      "bottom:" + dy, "width:56px", "height:56px", "margin:0", "padding:0", "border:0",
       "transform:none", "filter:none", "opacity:1", "visibility:visible", "contain:none"
     ].join(" !important;") + " !important;";
     var root = host.attachShadow({ mode: "closed" });
@@ -62,21 +66,29 @@
       "<style>" +
       ":host{all:initial}" +
       ".launcher{all:unset;box-sizing:border-box;width:56px;height:56px;border-radius:50%;" +
-      "background:#4f46e5;color:#fff;display:flex;align-items:center;justify-content:center;" +
+      "background:" + (look.brand || "#4f46e5") + ";color:" + (look.on_brand || "#fff") +
+      ";display:flex;align-items:center;justify-content:center;" +
       "cursor:pointer;box-shadow:0 6px 20px rgba(0,0,0,.25);transition:transform .15s}" +
       ".launcher:hover{transform:scale(1.06)}.launcher:focus-visible{outline:3px solid #a5b4fc;outline-offset:3px}" +
-      ".launcher svg{width:28px;height:28px}" +
+      ".launcher svg{width:28px;height:28px}.launcher img{width:28px;height:28px;object-fit:contain}" +
       ".badge{position:absolute;top:-2px;right:-2px;min-width:18px;height:18px;border-radius:9px;" +
       "background:#ef4444;color:#fff;font:700 11px/18px system-ui,sans-serif;text-align:center;display:none}" +
-      "iframe{position:fixed;right:20px;bottom:88px;width:380px;height:min(600px,calc(100vh - 108px));" +
+      "iframe{position:fixed;" + side + ":" + dx + ";bottom:calc(" + dy + " + 68px);width:380px;" +
+      "height:min(600px,calc(100vh - " + dy + " - 88px));" +
       "border:0;border-radius:16px;box-shadow:0 12px 48px rgba(0,0,0,.28);background:#fff;display:none}" +
-      "@media (max-width:480px){iframe{right:0;bottom:0;width:100vw;height:100%;border-radius:0}}" +
+      "@media (max-width:480px){iframe{" + side + ":0;bottom:0;width:100vw;height:100%;border-radius:0}}" +
       "</style>" +
       '<button class="launcher" type="button" aria-label="Open chat" aria-expanded="false">' +
       '<svg viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2" aria-hidden="true">' +
       '<path d="M21 12a8 8 0 0 1-11.6 7.1L4 20l1-4.6A8 8 0 1 1 21 12z"/></svg>' +
       '<span class="badge" aria-hidden="true"></span></button>';
     var button = root.querySelector(".launcher");
+    if (look.launcher_logo) {
+      var logo = document.createElement("img");
+      logo.alt = "";
+      logo.src = look.launcher_logo;
+      button.replaceChild(logo, button.querySelector("svg"));
+    }
     var badge = root.querySelector(".badge");
     var frame = null;
     var isOpen = false;

@@ -118,6 +118,17 @@ function files(attachments) {
   return box;
 }
 
+// B3: the brand colour and the text colour chosen to read on it; light or dark.
+function applyLook(look) {
+  const root = document.documentElement;
+  root.style.setProperty("--brand", look.brand);
+  root.style.setProperty("--on-brand", look.on_brand);
+  root.classList.toggle("dark", look.appearance === "dark");
+  root.classList.toggle("light", look.appearance !== "dark");
+}
+applyLook(config.look);
+const homeEl = document.getElementById("home");
+
 function render() {
   const events = thread.ordered();
   const mine = events.filter((e) => e.kind === "message" && e.sender === "visitor");
@@ -136,6 +147,8 @@ function render() {
   );
   sendReceipt();
   hintEl.hidden = mode !== "live" || thread.events.size > 0 || outbox.length > 0;
+  // The home's cards (B4) until the conversation starts.
+  homeEl.hidden = !homeEl.querySelector("li") || thread.events.size > 0 || outbox.length > 0;
   threadEl.scrollTop = threadEl.scrollHeight;
 }
 
@@ -196,7 +209,8 @@ function sendMessage(message) {
 
 function flushOutbox() { outbox.forEach(sendMessage); }
 
-const socket = new LiveSocket(config.socket_path, {
+// The settings page's live preview (B5) has no socket: a stand-in that sends nothing.
+const socket = config.preview ? { isOpen: false, send() {}, request: () => new Promise(() => {}) } : new LiveSocket(config.socket_path, {
   onOpen(s) {
     // The first connection of a page replays the whole history; a reconnect asks only for
     // what it missed.
@@ -342,3 +356,19 @@ document.addEventListener("visibilitychange", sendReceipt);
 render();
 socket.connect();
 input.focus();
+
+// B5: the settings page shows this frame as it will look, and sends what is being edited.
+if (config.preview) {
+  applyAvailability({ mode: "live", open: true, operators_online: true, next_change: null });
+  render();
+  window.addEventListener("message", (event) => {
+    if (event.origin !== location.origin || !event.data || event.data.p2s !== "preview") return;
+    const look = event.data.look;
+    applyLook(look);
+    document.getElementById("chat-title").textContent = look.title;
+    const logo = document.getElementById("brand-logo");
+    if (look.brand_logo) logo.src = look.brand_logo;
+    logo.hidden = !look.brand_logo;
+  });
+  parent.postMessage({ p2s: "preview-ready" }, location.origin);
+}
