@@ -210,7 +210,7 @@ function sendMessage(message) {
 function flushOutbox() { outbox.forEach(sendMessage); }
 
 // The settings page's live preview (B5) has no socket: a stand-in that sends nothing.
-const socket = config.preview ? { isOpen: false, send() {}, request: () => new Promise(() => {}) } : new LiveSocket(config.socket_path, {
+const socket = config.preview ? { isOpen: false, connect() {}, send() {}, request: () => new Promise(() => {}) } : new LiveSocket(config.socket_path, {
   onOpen(s) {
     // The first connection of a page replays the whole history; a reconnect asks only for
     // what it missed.
