@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "plug2support.attachments",
     "plug2support.contacts",
     "plug2support.billing",
+    "plug2support.knowledge",
 ]
 
 MIDDLEWARE = [

@@ -8,6 +8,7 @@ from plug2support.accounts.forms import EmailAuthenticationForm, QueuedPasswordR
 from plug2support.billing import views as billing
 from plug2support.conversations import routing_views, ticket_views
 from plug2support.conversations import views as conversations
+from plug2support.knowledge import views as knowledge
 from plug2support.notifications import views as notifications
 from plug2support.widgets import views as widgets
 
@@ -57,6 +58,15 @@ urlpatterns = [
     path("widget/api/<str:key>/pageview", widgets.page_view, name="page_view"),
     path("widget/frame/<str:key>/", widgets.widget_frame, name="widget_frame"),
     path("notifications/", notifications.notification_list, name="notifications"),
+    # help articles (G1)
+    path("articles/", knowledge.article_list, name="articles"),
+    path("articles/new/", knowledge.article_edit, name="article_new"),
+    path("articles/<int:article_id>/", knowledge.article_edit, name="article_edit"),
+    path("articles/search", knowledge.article_search, name="article_search"),
+    path("widget/api/<str:key>/articles", knowledge.widget_articles, name="widget_articles"),
+    path("widget/api/<str:key>/articles/<int:article_id>", knowledge.widget_article,
+         name="widget_article"),
+    path("help/<str:key>/<int:article_id>/", knowledge.help_page, name="help_page"),
     # billing (docs/billing.md)
     path("billing/", billing.billing, name="billing"),
     path("billing/invoices/<int:invoice_id>.pdf", billing.invoice_pdf, name="invoice_pdf"),

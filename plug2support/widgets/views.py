@@ -215,7 +215,8 @@ def frame_context(widget: Widget, preview: bool = False) -> dict[str, Any]:
     return {"widget": widget, "look": look, "cards": cards,
             "config": {"widget": widget.key, "title": widget.title,
                        "socket_path": "/ws/widget", "max_chars": settings.MESSAGE_MAX_CHARS,
-                       "look": look, "preview": preview}}
+                       "look": look, "preview": preview,
+                       "search_enabled": widget.search_enabled}}
 
 
 def widget_frame(request: HttpRequest, key: str) -> HttpResponse:

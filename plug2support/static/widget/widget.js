@@ -147,8 +147,9 @@ function render() {
   );
   sendReceipt();
   hintEl.hidden = mode !== "live" || thread.events.size > 0 || outbox.length > 0;
-  // The home's cards (B4) until the conversation starts.
-  homeEl.hidden = !homeEl.querySelector("li") || thread.events.size > 0 || outbox.length > 0;
+  // The home (search and cards, B4, G1) until the conversation starts.
+  homeEl.hidden = (!config.search_enabled && !homeEl.querySelector(".cards li"))
+    || thread.events.size > 0 || outbox.length > 0;
   threadEl.scrollTop = threadEl.scrollHeight;
 }
 
@@ -371,4 +372,70 @@ if (config.preview) {
     logo.hidden = !look.brand_logo;
   });
   parent.postMessage({ p2s: "preview-ready" }, location.origin);
+}
+
+// G1: the company's help articles, searched as the visitor types and read in the widget.
+if (config.search_enabled) {
+  const q = document.getElementById("search-q");
+  const results = document.getElementById("results");
+  const articleEl = document.getElementById("article");
+  const api = `/widget/api/${encodeURIComponent(config.widget)}/articles`;
+  let asked = 0;
+  let searchTimer = null;
+  const showArticle = (shown) => {
+    articleEl.hidden = !shown;
+    threadEl.hidden = shown;
+    homeEl.classList.toggle("reading", shown);
+  };
+  async function search() {
+    const text = q.value.trim();
+    const mine = ++asked;
+    if (!text) { results.hidden = true; results.replaceChildren(); return; }
+    const response = await fetch(`${api}?q=${encodeURIComponent(text)}`).catch(() => null);
+    if (mine !== asked || !response || !response.ok) return; // a later search answers
+    const data = await response.json();
+    const items = data.articles.map((a) => {
+      const li = document.createElement("li");
+      const button = document.createElement("button");
+      button.type = "button";
+      const title = document.createElement("strong");
+      title.textContent = a.title;
+      const excerpt = document.createElement("span");
+      excerpt.textContent = a.excerpt;
+      button.append(title, excerpt);
+      button.addEventListener("click", () => read(a.id));
+      li.append(button);
+      return li;
+    });
+    if (!items.length) {
+      const none = document.createElement("li");
+      none.className = "none";
+      none.textContent = "No article matches. Ask us below!";
+      items.push(none);
+    }
+    results.replaceChildren(...items);
+    results.hidden = false;
+  }
+  async function read(id) {
+    const response = await fetch(`${api}/${id}`).catch(() => null);
+    if (!response || !response.ok) { showError("This article could not be opened."); return; }
+    const article = await response.json();
+    document.getElementById("article-title").textContent = article.title;
+    // Rendered from Markdown and sanitised by the server (knowledge/markdown.py).
+    document.getElementById("article-body").innerHTML = article.html;
+    homeEl.hidden = true;
+    showArticle(true);
+    articleEl.focus();
+  }
+  function back() {
+    showArticle(false);
+    render();
+    q.focus();
+  }
+  q.addEventListener("input", () => { clearTimeout(searchTimer); searchTimer = setTimeout(search, 150); });
+  document.getElementById("search").addEventListener("submit", (event) => { event.preventDefault(); search(); });
+  document.getElementById("article-back").addEventListener("click", back);
+  articleEl.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") { event.stopPropagation(); back(); }
+  });
 }
