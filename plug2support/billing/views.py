@@ -23,6 +23,7 @@ from .invoices import render_pdf
 from .models import Invoice, PlanKind, Term, TrafficStat
 from .payments import PaymentError, WebhookRefused, create_checkout, handle_stripe_webhook
 from .periods import period_at
+from .pricing import DEFAULT_DISCOUNTS, discount_percent
 from .traffic import company_traffic
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,12 @@ def traffic_chart(company_id: int, start: datetime, end: datetime, today_value: 
     return {"bars": bars, "width": width, "height": height, "top": top}
 
 
+def terms() -> list[dict[str, object]]:
+    """The terms one can choose (staff's, else the standard 1, 3, 6 and 12 months)."""
+    months = list(Term.objects.values_list("months", flat=True)) or sorted(DEFAULT_DISCOUNTS)
+    return [{"months": m, "discount_percent": discount_percent(m)} for m in months]
+
+
 @membership_required(admin=True)
 def billing(request: HttpRequest, membership: Membership) -> HttpResponse:
     company_id = membership.company_id
@@ -104,7 +111,7 @@ def billing(request: HttpRequest, membership: Membership) -> HttpResponse:
         "level": balance_level(live.interlocutors, limit), "blocked": reason,
         "chart": traffic_chart(company_id, start, end, live.interlocutors),
         "plans": [standard_plan(PlanKind.FREE), standard_plan(PlanKind.STARTUP)],
-        "terms": Term.objects.all() or [1, 3, 6, 12], "chosen": chosen, "quote": quote,
+        "terms": terms(), "chosen": chosen, "quote": quote,
         "invoices": invoices, "card_payments": bool(settings.STRIPE_SECRET_KEY),
         "bank": settings.BILLING_BANK_DETAILS, "in_use": actions.seats_in_use(company_id),
     })

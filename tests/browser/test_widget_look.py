@@ -8,6 +8,7 @@ these tests with UPDATE_REFERENCES=1, look at the new images, and commit them.""
 from __future__ import annotations
 
 import os
+import re
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -131,6 +132,15 @@ def test_on_a_phone_the_open_widget_fills_the_screen(browser: Browser, live: str
         assert (round(frame_box["width"]), round(frame_box["height"])) == tuple(box)
         frame.locator("#body").blur()
         compare_with_reference(page, "widget-phone")
+        # The on-screen keyboard takes the lower part of the screen: the chat shrinks to
+        # what is left, and the composer stays in sight.
+        page.set_viewport_size({"width": 390, "height": 480})
+        page.wait_for_function("() => window.visualViewport.height === 480")
+        expect(frame.locator("#body")).to_be_in_viewport()
+        composer = frame.locator("#composer").bounding_box()
+        frame_box = frame.frame_element().bounding_box()
+        assert composer is not None and frame_box is not None
+        assert round(frame_box["height"]) == 480
     finally:
         site.shutdown()
 
@@ -162,3 +172,43 @@ def test_the_settings_preview_follows_the_form_before_saving(
     # Nothing was saved.
     tenant.widget.refresh_from_db()
     assert (tenant.widget.title, tenant.widget.appearance) == ("Hi! How can we help?", "light")
+
+
+RTL_PAGE = """<!doctype html><html lang="ar" dir="rtl"><head><meta charset="utf-8"></head>
+<body><h1>متجر القهوة</h1>{snippet}</body></html>"""
+
+
+def test_a_right_to_left_page_gets_a_right_to_left_chat_and_the_keyboard_works(
+        browser: Browser, live: str, transactional_db: Any) -> None:
+    tenant = make_tenant("Maple")
+    login(browser, live, tenant.operators[0].email)
+    port = free_port()
+    snippet = snippet_for(tenant.widget)
+    site = start_demo_site("127.0.0.1", port, snippet,
+                           page=RTL_PAGE.replace("{snippet}", snippet).encode())
+    try:
+        page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_function("() => document.querySelector('[data-plug2support]') !== null")
+        # Keyboard only: the launcher is reachable with Tab, opens with Enter, and the
+        # composer has the focus; Escape closes and gives the focus back to the launcher.
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.tagName") == "PLUG2SUPPORT-WIDGET"
+        page.keyboard.press("Enter")
+        frame = widget_frame(page)
+        expect(frame.locator("#status")).to_have_text("We reply as soon as we can")
+        assert frame.evaluate("document.documentElement.dir") == "rtl"
+        expect(frame.locator("#body")).to_be_focused()
+        page.keyboard.type("مرحبا")
+        page.keyboard.press("Enter")
+        mine = frame.locator(".msg.mine")
+        expect(mine).to_have_text(re.compile("مرحبا"))
+        # Right to left: the visitor's own message sits on the left side.
+        box, thread = mine.bounding_box(), frame.locator("#thread").bounding_box()
+        assert box is not None and thread is not None
+        assert box["x"] - thread["x"] < thread["x"] + thread["width"] - (box["x"] + box["width"])
+        page.keyboard.press("Escape")
+        expect(page.locator("[data-plug2support]")).to_be_focused()
+        assert frame.frame_element().is_hidden()
+    finally:
+        site.shutdown()

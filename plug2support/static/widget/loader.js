@@ -99,11 +99,16 @@
         frame = document.createElement("iframe");
         frame.title = "Chat with us";
         // In the fragment: never sent to a server, read by the frame's script only.
-        frame.src = config.frame_url + "#vid=" + vid + (invite ? "&invite=" + invite : "");
+        // The host page's writing direction (a right-to-left site gets a right-to-left chat).
+        var dir = (document.documentElement.dir || document.body.dir ||
+                   getComputedStyle(document.documentElement).direction) === "rtl" ? "rtl" : "ltr";
+        frame.src = config.frame_url + "#vid=" + vid + "&dir=" + dir +
+          (invite ? "&invite=" + invite : "");
         frame.addEventListener("load", sendIdentity);
         root.appendChild(frame);
       }
       frame.style.display = "block";
+      fitKeyboard();
       isOpen = true;
       unread = 0;
       badge.style.display = "none";
@@ -121,6 +126,21 @@
       isOpen = false;
       button.setAttribute("aria-expanded", "false");
       button.setAttribute("aria-label", "Open chat");
+    }
+    // On a phone the open chat fills the screen; when the on-screen keyboard opens, it
+    // fills what is left above it, so the composer stays in sight.
+    var viewport = window.visualViewport;
+    function fitKeyboard() {
+      if (!frame || !viewport || window.innerWidth > 480) {
+        if (frame) { frame.style.height = ""; frame.style.top = ""; }
+        return;
+      }
+      frame.style.height = viewport.height + "px";
+      frame.style.top = viewport.offsetTop + "px";
+    }
+    if (viewport) {
+      viewport.addEventListener("resize", fitKeyboard);
+      viewport.addEventListener("scroll", fitKeyboard);
     }
     sendIdentity = function () {
       if (identity && frame && frame.contentWindow) {

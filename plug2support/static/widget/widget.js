@@ -5,6 +5,7 @@ const config = JSON.parse(document.getElementById("p2s-config").textContent);
 // From the loader, in the fragment: this browser's site id, and an operator's invite.
 const fragment = new URLSearchParams(location.hash.slice(1));
 const vid = fragment.get("vid") || null;
+if (fragment.get("dir") === "rtl") document.documentElement.dir = "rtl";
 let invite = fragment.get("invite") || null;
 const storeKey = `p2s:${config.widget}`;
 const store = {
