@@ -48,6 +48,11 @@ def test_a_visitor_searches_an_article_from_the_widget_and_reads_it(
     expect(frame.locator("#search-q")).to_be_focused()
     frame.fill("#search-q", "nothing like this")
     expect(frame.locator("#results .none")).to_be_visible()
+    # Mid-conversation the search stays at hand.
+    frame.fill("#body", "Which grind for a moka pot?")
+    frame.press("#body", "Enter")
+    expect(frame.locator(".msg.mine p")).to_have_text("Which grind for a moka pot?")
+    expect(frame.locator("#search-q")).to_be_visible()
 
 
 def test_an_operator_inserts_an_article_link_into_a_reply(

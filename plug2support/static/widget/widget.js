@@ -129,6 +129,7 @@ function applyLook(look) {
 }
 applyLook(config.look);
 const homeEl = document.getElementById("home");
+const cardsEl = document.getElementById("cards");
 
 function render() {
   const events = thread.ordered();
@@ -148,9 +149,11 @@ function render() {
   );
   sendReceipt();
   hintEl.hidden = mode !== "live" || thread.events.size > 0 || outbox.length > 0;
-  // The home (search and cards, B4, G1) until the conversation starts.
-  homeEl.hidden = (!config.search_enabled && !homeEl.querySelector(".cards li"))
-    || thread.events.size > 0 || outbox.length > 0;
+  // The home: the cards (B4) until the conversation starts; the article search (G1)
+  // whenever it is on, so a visitor can still look something up mid-conversation.
+  const started = thread.events.size > 0 || outbox.length > 0;
+  cardsEl.hidden = started;
+  homeEl.hidden = !config.search_enabled && (started || !cardsEl.querySelector("li"));
   threadEl.scrollTop = threadEl.scrollHeight;
 }
 
