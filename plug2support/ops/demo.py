@@ -41,8 +41,36 @@ def load_demo() -> Demo:
     widget = Widget.objects.filter(company=company, name="Demo website").first()
     if widget is None:
         widget = Widget.objects.create(company=company, name="Demo website",
-                                       allowed_origins="\n".join(DEMO_SITE_ORIGINS))
+                                       allowed_origins="\n".join(DEMO_SITE_ORIGINS),
+                                       search_enabled=True)
+        _demo_help(company, widget)
     return Demo(company=company, widget=widget, users=users)
+
+
+DEMO_ARTICLES = [
+    ("Shipping", "When do you ship?",
+     "We roast on **Tuesdays** and ship on Wednesdays.\n\n- France: 1–2 days\n"
+     "- Europe: 3–5 days\n\nTracking arrives by e-mail."),
+    ("Brewing", "Which grind for my brewer?",
+     "- **Espresso**: fine\n- **Moka pot**: medium-fine\n- **Filter**: medium\n"
+     "- **French press**: coarse"),
+]
+
+
+def _demo_help(company: Company, widget: Widget) -> None:
+    """A new demo widget: search on, two help articles and a card to see (G1, B4)."""
+    from plug2support.knowledge.markdown import render_markdown
+    from plug2support.knowledge.models import Article, ArticleStatus, Category
+    from plug2support.widgets.models import WidgetCard
+
+    for category, title, body in DEMO_ARTICLES:
+        Article.objects.get_or_create(company=company, title=title, defaults={
+            "category": Category.objects.get_or_create(company=company, name=category)[0],
+            "body": body, "body_html": render_markdown(body),
+            "status": ArticleStatus.PUBLISHED})
+    WidgetCard.objects.get_or_create(widget=widget, title="New: the winter blend", defaults={
+        "description": "Cocoa and orange notes, roasted this Tuesday.",
+        "link": "https://example.com/winter"})
 
 
 def _demo_subscription(company: Company, seats: int) -> None:
