@@ -102,9 +102,12 @@ def generate(args: dict[str, Any]) -> dict[str, Any]:
             FROM generate_series(1, {companies}) i""",
         "widgets": f"""
             INSERT INTO widgets_widget (id, name, key, secret, title, allowed_origins,
-                                        created_at, company_id, hours_enabled, timezone)
+                                        created_at, company_id, hours_enabled, timezone,
+                                        launcher_logo, brand_logo, alignment, spacing_side,
+                                        spacing_bottom, appearance, brand_color,
+                                        search_enabled)
             SELECT i, 'Site', 'k' || i, 's' || i, 'Hi', '', {day} - interval '400 days', i,
-                   false, 'UTC'
+                   false, 'UTC', '', '', 'right', 20, 20, 'light', '#4f46e5', false
             FROM generate_series(1, {companies}) i""",
         # Interlocutors per company: one in fifty (on Free) has 150–299, all writing in the
         # last four days (some over the limit, some for more than a day); the others 0–12.
