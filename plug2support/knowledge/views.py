@@ -4,10 +4,13 @@ on), and the public page an article link opens."""
 
 from __future__ import annotations
 
+import html
+
 from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.html import strip_tags
 from django.views.decorators.http import require_GET
 
 from plug2support.accounts.access import membership_required
@@ -28,7 +31,8 @@ def public_url(widget_key: str, article: Article) -> str:
 
 
 def excerpt(article: Article, length: int = 140) -> str:
-    text = " ".join(article.body.replace("#", " ").replace("*", " ").split())
+    """The article's first words as plain text (from its rendered HTML: no Markdown marks)."""
+    text = " ".join(html.unescape(strip_tags(article.body_html)).split())
     return text if len(text) <= length else text[:length].rsplit(" ", 1)[0] + "…"
 
 
