@@ -9,18 +9,17 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from plug2support.accounts.models import Membership
+from plug2support.lib.ids import id_from
 from plug2support.widgets.models import Visitor
 
 from .models import Attachment
 
 
 def _pk(value: object) -> int:
-    # An int, or a string of ASCII digits (from a URL); anything else names nothing.
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool):
+    pk = id_from(value)  # anything else names nothing
+    if pk is None:
         raise Http404("No such attachment.")
-    return value
+    return pk
 
 
 def _with_urls(attachments: QuerySet[Attachment]) -> QuerySet[Attachment]:

@@ -37,19 +37,26 @@ def free_plan() -> Plan:
     return standard_plan(PlanKind.FREE)
 
 
+def new_subscription(company_id: int, created_at: datetime, at: datetime,
+                     plan: Plan) -> Subscription:
+    """H1: a company starts on Free, its billing periods anchored at the moment it was made;
+    unsaved (subscription_of saves one, the daily update many at once)."""
+    return Subscription(company_id=company_id, plan=plan, anchor=created_at,
+                        period_start=period_at(created_at, at)[0])
+
+
 def subscription_of(company_id: int) -> Subscription:
-    """The company's subscription, made on first use (H1: every company starts on Free, its
-    billing periods anchored at the moment it was created)."""
+    """The company's subscription, made on first use."""
     found = Subscription.objects.select_related("plan").filter(company_id=company_id).first()
     if found is not None:
         return found
     company = Company.objects.get(pk=company_id)
-    anchor = company.created_at
-    start, _ = period_at(anchor, timezone.now())
     try:
         with transaction.atomic():
-            return Subscription.objects.create(company=company, plan=free_plan(),
-                                               anchor=anchor, period_start=start)
+            subscription = new_subscription(company.pk, company.created_at, timezone.now(),
+                                            free_plan())
+            subscription.save(force_insert=True)
+            return subscription
     except IntegrityError:  # made meanwhile by another request
         return Subscription.objects.select_related("plan").get(company_id=company_id)
 
@@ -58,6 +65,16 @@ def traffic_limit(subscription: Subscription, period_start: datetime) -> int:
     """The plan's limit, plus a boost bought for this very period."""
     boost = subscription.boost if subscription.boost_period_start == period_start else 0
     return subscription.plan.traffic_limit + boost
+
+
+def traffic_level(traffic: int, limit: int) -> str:
+    """H5: "red" at or above the limit, "orange" above 90 % of it, else "ok" — the balance's
+    colour on the billing page and the traffic alert the daily update sends."""
+    if limit and traffic >= limit:
+        return "red"
+    if limit and traffic * 10 > limit * 9:
+        return "orange"
+    return "ok"
 
 
 def block_of(subscription: Subscription, now: datetime) -> tuple[str | None, datetime | None]:

@@ -25,7 +25,7 @@ from django.db.models import Exists, OuterRef
 from plug2support.accounts.models import Company
 
 from . import alerts
-from .access import block_changed, free_plan, traffic_limit
+from .access import block_changed, free_plan, new_subscription, traffic_level, traffic_limit
 from .models import Alert, AlertCause, Subscription, TrafficStat
 from .periods import period_at
 from .traffic import count_traffic
@@ -61,8 +61,7 @@ def _ensure_subscriptions(at: datetime) -> None:
     missing = Company.objects.filter(created_at__lt=at).filter(
         ~Exists(Subscription.objects.filter(company_id=OuterRef("pk"))))
     plan = free_plan()
-    rows = [Subscription(company_id=pk, plan=plan, anchor=created,
-                         period_start=period_at(created, at)[0])
+    rows = [new_subscription(pk, created, at, plan)
             for pk, created in missing.values_list("pk", "created_at")]
     Subscription.objects.bulk_create(rows, batch_size=BATCH, ignore_conflicts=True)
 
@@ -117,10 +116,10 @@ def update_subscriptions(day: date) -> Outcome:
         sub.traffic_blocked_period = sub.period_start if over_for_a_day else None
         if over_for_a_day:
             to_alert.append((sub, AlertCause.TRAFFIC_BLOCKED, sub.period_start))
-        if sub.traffic >= limit > 0:
-            to_alert.append((sub, AlertCause.TRAFFIC_100, sub.period_start))
-        elif sub.traffic * 10 > limit * 9:
-            to_alert.append((sub, AlertCause.TRAFFIC_90, sub.period_start))
+        level = traffic_level(sub.traffic, limit)
+        if level != "ok":
+            to_alert.append((sub, AlertCause.TRAFFIC_100 if level == "red"
+                             else AlertCause.TRAFFIC_90, sub.period_start))
         sub.last_update = day
         outcome.blocked_for_traffic += over_for_a_day
         outcome.blocked_for_payment += sub.payment_blocked

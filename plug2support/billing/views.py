@@ -4,7 +4,7 @@ card payments) and Stripe's webhook. Owners and admins only; invoices are compan
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib import messages
@@ -16,9 +16,10 @@ from django.views.decorators.http import require_POST
 
 from plug2support.accounts.access import membership_required
 from plug2support.accounts.models import Membership
+from plug2support.lib.ids import id_from
 
 from . import actions
-from .access import block_of, standard_plan, subscription_of, traffic_limit
+from .access import block_of, standard_plan, subscription_of, traffic_level, traffic_limit
 from .invoices import render_pdf
 from .models import Invoice, PlanKind, Term, TrafficStat
 from .payments import PaymentError, WebhookRefused, create_checkout, handle_stripe_webhook
@@ -27,19 +28,6 @@ from .pricing import DEFAULT_DISCOUNTS, discount_percent
 from .traffic import company_traffic
 
 log = logging.getLogger(__name__)
-
-
-def _int(raw: str | None) -> object:
-    return int(raw) if raw and raw.isascii() and raw.isdigit() and len(raw) < 7 else raw
-
-
-def balance_level(traffic: int, limit: int) -> str:
-    """H5: the balance turns orange above 90 % of the limit and red at 100 %."""
-    if limit and traffic >= limit:
-        return "red"
-    if limit and traffic * 10 > limit * 9:
-        return "orange"
-    return "ok"
 
 
 def traffic_chart(company_id: int, start: datetime, end: datetime, today_value: int) -> \
@@ -55,14 +43,13 @@ def traffic_chart(company_id: int, start: datetime, end: datetime, today_value: 
     step = width / days
     bars = []
     for i in range(days):
-        day = start.date().toordinal() + i
-        value = values.get(datetime.fromordinal(day).date(), None)
+        day = start.date() + timedelta(days=i)
+        value = values.get(day)
         if value is None:
             continue
         h = round(value / top * (height - 20), 1)
         bars.append({"x": round(i * step + 1, 1), "y": round(height - h, 1),
-                     "w": round(max(step - 2, 1), 1), "h": h, "value": value,
-                     "day": datetime.fromordinal(day).date()})
+                     "w": round(max(step - 2, 1), 1), "h": h, "value": value, "day": day})
     return {"bars": bars, "width": width, "height": height, "top": top}
 
 
@@ -92,7 +79,7 @@ def billing(request: HttpRequest, membership: Membership) -> HttpResponse:
                 else None
             if plan is None:
                 raise actions.BillingError("Choose Free or Startup.")
-            seats, months = _int(chosen["seats"]), _int(chosen["months"])
+            seats, months = id_from(chosen["seats"]), id_from(chosen["months"])
             if request.POST.get("confirm"):
                 quote, invoice = actions.do_change_subscription(company_id, plan, seats, months)
                 messages.success(request, quote.summary if invoice is None else
@@ -108,7 +95,7 @@ def billing(request: HttpRequest, membership: Membership) -> HttpResponse:
         "subscription": subscription, "period_start": start, "period_end": end,
         "traffic": live.interlocutors, "limit": limit,
         "percent": min(round(100 * live.interlocutors / limit), 100) if limit else 0,
-        "level": balance_level(live.interlocutors, limit), "blocked": reason,
+        "level": traffic_level(live.interlocutors, limit), "blocked": reason,
         "chart": traffic_chart(company_id, start, end, live.interlocutors),
         "plans": [standard_plan(PlanKind.FREE), standard_plan(PlanKind.STARTUP)],
         "terms": terms(), "chosen": chosen, "quote": quote,

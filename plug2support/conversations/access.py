@@ -8,7 +8,7 @@ from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 
 from plug2support.accounts.models import Membership
-from plug2support.lib.ids import is_id
+from plug2support.lib.ids import id_from, is_id
 
 from .models import Conversation, ConversationTag, Event, TransferRequest
 
@@ -28,13 +28,9 @@ def conversations_for(membership: Membership) -> QuerySet[Conversation]:
 
 
 def get_conversation_for_member(membership: Membership, conversation_id: object) -> Conversation:
-    # An int, or a string of digits (from a URL); anything else names nothing.
-    if isinstance(conversation_id, str) and conversation_id.isascii() \
-            and conversation_id.isdigit():
-        conversation_id = int(conversation_id)
-    if not is_id(conversation_id):
+    pk = id_from(conversation_id)  # anything else names nothing
+    if pk is None:
         raise Http404("No such conversation.")
-    pk = conversation_id
     conversation = conversations_for(membership).filter(pk=pk).first()
     if conversation is None:
         raise Http404("No such conversation.")

@@ -14,6 +14,7 @@ from django.db.models import Model, OuterRef, QuerySet, Subquery
 from django.db.models.expressions import RawSQL
 
 from plug2support.accounts.models import Membership, User
+from plug2support.lib.rows import Converters, apply_converters
 from plug2support.widgets.models import Visitor, Widget
 
 from .access import company_conversations, conversations_for
@@ -105,13 +106,11 @@ def inbox_summaries(membership: Membership, filters: Filters,
     with connection.cursor() as cursor:
         cursor.execute(statement.sql, statement.params)
         rows = cursor.fetchall()
-    names, converters = statement.names, statement.converters
     summaries = []
-    for values in map(list, rows):
-        for position, (functions, expression) in converters:
-            for convert in functions:
-                values[position] = convert(values[position], expression, connection)
-        row = dict(zip(names, values, strict=True))
+    for values in rows:
+        row = dict(zip(statement.names,
+                       apply_converters(list(values), statement.converters, connection),
+                       strict=True))
         summaries.append(summary_from_values(row, tags_from_json(row["tag_list"])))
     return summaries
 
@@ -121,7 +120,7 @@ class _Statement:
     sql: str
     params: tuple[Any, ...]
     names: tuple[str, ...]
-    converters: list[tuple[int, tuple[list[Any], Any]]]  # Django's, for what the driver gives
+    converters: Converters  # Django's, for what the driver gives
 
 
 # (database, company, user, filters, limit) → the page's compiled statement. Building and

@@ -12,6 +12,19 @@ from django.db.models import Field, Model
 M = TypeVar("M", bound=Model)
 
 
+# (column position, (converter functions, expression)), as Django's compilers list them.
+Converters = list[tuple[int, tuple[list[Any], Any]]]
+
+
+def apply_converters(values: list[Any], converters: Converters,
+                     connection: BaseDatabaseWrapper) -> list[Any]:
+    """Convert, in place, the row's columns that have converters (`converters`' positions)."""
+    for position, (functions, expression) in converters:
+        for convert in functions:
+            values[position] = convert(values[position], expression, connection)
+    return values
+
+
 class RowReader(Generic[M]):
     """Reads `fields` of `model` from consecutive columns of a row."""
 
@@ -20,7 +33,7 @@ class RowReader(Generic[M]):
         names = field_names or [f.name for f in model._meta.concrete_fields]
         self.fields = [cast("Field[Any, Any]", model._meta.get_field(name)) for name in names]
         self.attnames = [field.attname for field in self.fields]
-        self._converters: dict[str, list[tuple[list[Any], Any]]] = {}
+        self._converters: dict[str, Converters] = {}
 
     def __len__(self) -> int:
         return len(self.fields)
@@ -35,13 +48,12 @@ class RowReader(Generic[M]):
         converters = self._converters.get(connection.alias)
         if converters is None:
             converters = []
-            for field in self.fields:
+            for position, field in enumerate(self.fields):
                 column = field.get_col(self.model._meta.db_table)
-                converters.append((connection.ops.get_db_converters(column)
-                                   + column.get_db_converters(connection), column))
+                functions = (connection.ops.get_db_converters(column)
+                             + column.get_db_converters(connection))
+                if functions:
+                    converters.append((position, (functions, column)))
             self._converters[connection.alias] = converters
-        converted = list(values)
-        for position, (functions, column) in enumerate(converters):
-            for convert in functions:
-                converted[position] = convert(converted[position], column, connection)
+        converted = apply_converters(list(values), converters, connection)
         return self.model.from_db(connection.alias, self.attnames, converted)

@@ -76,7 +76,7 @@ JOBS: list[Job] = [
     Job("billing.daily_update", daily_at(time(2, 0)),
         "plug2support.billing.daily.run_daily_update"),
     # H9: on the 20th, invoices for the coming renewals; every hour, deliveries retried.
-    Job("billing.invoice_day", lambda after, until: _invoice_day_slots(after, until),
+    Job("billing.invoice_day", _invoice_day_slots,
         "plug2support.billing.invoices.run_invoice_day"),
     Job("billing.deliver_invoices", hourly, "plug2support.billing.invoices.run_deliveries"),
     # Uploads never attached to a message (attachments/actions.py).

@@ -11,7 +11,12 @@ from typing import IO, Any
 from django.core.files.base import File
 from django.core.files.storage import default_storage
 
-from plug2support.attachments.validation import AttachmentError, CheckedFile, check_upload
+from plug2support.attachments.validation import (
+    ALLOWED_KINDS,
+    AttachmentError,
+    CheckedFile,
+    check_upload,
+)
 
 LOGO_MAX_BYTES = 512 * 1024
 CARD_IMAGE_MAX_BYTES = 2 * 1024 * 1024
@@ -115,8 +120,9 @@ IMAGES_ONLY = ("This is not an image we accept: use a PNG, JPEG, GIF or WebP ima
                "not accepted: it can carry scripts).")
 
 
-CONTENT_TYPES = {"png": "image/png", "jpg": "image/jpeg", "gif": "image/gif",
-                 "webp": "image/webp"}
+# What a stored image's extension (the first of its kind's, store_image) is served as.
+CONTENT_TYPES = {kind.extensions[0]: kind.content_type for kind in ALLOWED_KINDS
+                 if kind.is_image}
 
 
 def asset_url(widget_key: str, stored: str) -> str:

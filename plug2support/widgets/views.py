@@ -21,6 +21,7 @@ from plug2support.accounts.models import Membership
 from plug2support.conversations import actions as conversation_actions
 from plug2support.conversations.access import events_after
 from plug2support.conversations.serializers import event_payload
+from plug2support.lib.ids import id_from
 from plug2support.lib.ratelimit import hit
 
 from . import fastpath
@@ -85,10 +86,10 @@ def widget_edit(request: HttpRequest, membership: Membership,
                 messages.error(request, str(error))
             return redirect("widget_edit", widget_id=widget.pk)
         if which == "card_action":
-            card = get_object_or_404(WidgetCard, pk=_int_or_none(post.get("card") if post
-                                                                  else None) or 0,
+            assert post is not None
+            card = get_object_or_404(WidgetCard, pk=id_from(post.get("card")) or 0,
                                      widget=widget)
-            action = post.get("card_action") if post else ""
+            action = post.get("card_action")
             if action == "delete":
                 do_delete_card(widget, card)
             elif action in ("up", "down"):
@@ -103,11 +104,6 @@ def widget_edit(request: HttpRequest, membership: Membership,
         "launcher_logo_url": asset_url(widget.key, widget.launcher_logo) if widget else "",
         "snippet": snippet_for(widget) if widget else "",
     })
-
-
-def _int_or_none(raw: object) -> int | None:
-    return int(raw) if isinstance(raw, str) and raw.isascii() and raw.isdigit() \
-        and len(raw) < 18 else None
 
 
 @xframe_options_sameorigin
