@@ -24,7 +24,7 @@ def hub_app() -> Any:
 
     django.setup()
     from plug2support.realtime.hub import hub
-    from plug2support.realtime.sockets import Socket
+    from plug2support.realtime.sockets import ENDPOINTS, Socket
 
     class BenchSocket(Socket):
         async def handle(self, frame: dict[str, Any]) -> None:
@@ -46,10 +46,10 @@ def hub_app() -> Any:
         elif scope["type"] == "http":
             await send({"type": "http.response.start", "status": 200, "headers": []})
             await send({"type": "http.response.body", "body": b"ok"})
-        else:
-            socket = BenchSocket(scope, receive, send)
-            await socket.run()
 
+    # Served by the product's own WebSocket protocol (plug2support/realtime/wire.py), as the
+    # product's sockets are.
+    ENDPOINTS["/ws/widget"] = BenchSocket
     return app
 
 
@@ -141,9 +141,14 @@ def main() -> None:
         app = socketio_app(redis)
     import uvicorn
 
+    from plug2support.ops.server import SERVER_OPTIONS
+
+    # Each server with uvicorn's defaults, but the product's hub with the product's own
+    # WebSocket protocol.
+    extra = {"ws": SERVER_OPTIONS["ws"]} if args["kind"] == "hub" else {}
     uvicorn.run(app, host="127.0.0.1", port=int(args["port"]), log_level="warning",
                 access_log=False, lifespan="auto" if args["kind"] != "hub" else "on",
-                ws_ping_interval=args.get("ws_ping"), backlog=4096)
+                ws_ping_interval=args.get("ws_ping"), backlog=4096, **extra)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
-"""The floor of the idle-widgets scenario: a bare ASGI app (accept, answer the hello with a
-welcome, then wait) under the same uvicorn with the product's server options. What one idle
-socket costs before any of the product's own objects exist.
+"""The ASGI floor of the idle-widgets scenario: a bare ASGI app (accept, answer the hello with
+a welcome, then wait) under uvicorn with the product's server options but uvicorn's own
+WebSocket protocol (`websockets-sansio`, what the product used before its own, wire.py).
+What one idle socket costs an ASGI application before any of its own objects exist.
 Argument: JSON {"port", "ws_ping"}."""
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def main() -> None:
 
     uvicorn.run(app, host="127.0.0.1", port=int(args["port"]), log_level="warning",
                 access_log=False, ws_ping_interval=float(args.get("ws_ping", 20)),
-                backlog=4096, **SERVER_OPTIONS)
+                backlog=4096, **{**SERVER_OPTIONS, "ws": "websockets-sansio"})
 
 
 if __name__ == "__main__":

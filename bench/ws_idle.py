@@ -92,6 +92,7 @@ async def main(args: dict[str, object]) -> None:
     raise_file_limit()
     host, port, widget = "127.0.0.1", int(args["port"]), str(args["widget"])  # type: ignore[call-overload]
     counts = [int(c) for c in args["counts"]]  # type: ignore[attr-defined]
+    offset = int(args.get("offset", 0))  # type: ignore[call-overload]
     opened: list[float] = []
     failed: list[str] = []
     tasks = []
@@ -103,7 +104,7 @@ async def main(args: dict[str, object]) -> None:
         for i in range(len(tasks), count, batch):
             for j in range(i, min(count, i + batch)):
                 tasks.append(asyncio.create_task(
-                    widget_socket(host, port, widget, f"bench-{j}", opened, failed)))
+                    widget_socket(host, port, widget, f"bench-{offset + j}", opened, failed)))
             # A wave is done when each of its sockets is welcomed or failed; a server that
             # stalls for a minute ends the step (what was held is reported).
             deadline = time.perf_counter() + 60

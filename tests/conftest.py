@@ -107,15 +107,27 @@ def free_port() -> int:
 
 
 class ServerThread(threading.Thread):
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, **overrides: Any) -> None:
         super().__init__(daemon=True, name="uvicorn")
-        # The production options (plug2support/ops/server.py), so tests see what users get.
+        # The production options (plug2support/ops/server.py), so tests see what users get;
+        # a test of one option (a short ping interval) overrides it.
         config = uvicorn.Config("plug2support.asgi:application", host="127.0.0.1", port=port,
-                                log_level="warning", **SERVER_OPTIONS)
+                                log_level="warning", **{**SERVER_OPTIONS, **overrides})
         self.server = uvicorn.Server(config)
 
     def run(self) -> None:
         asyncio.run(self.server.serve())
+
+    def wait_started(self) -> None:
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.join(timeout=15)
 
 
 @pytest.fixture(scope="session")
@@ -124,14 +136,9 @@ def live_server_url(django_db_setup: Any) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     thread = ServerThread(port)
     thread.start()
-    deadline = time.monotonic() + 20
-    while not thread.server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
+    thread.wait_started()
     yield url
-    thread.server.should_exit = True
-    thread.join(timeout=10)
+    thread.stop()
 
 
 @pytest.fixture

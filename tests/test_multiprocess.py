@@ -37,9 +37,10 @@ def database_url() -> str:
 def start_server(port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "DATABASE_URL": database_url(), "REDIS_URL": REDIS_FOR_SERVERS,
            "PUBLIC_URL": f"http://127.0.0.1:{port}"}
+    # The production command (`manage.py web`): the product's server options, its own
+    # WebSocket protocol and uvicorn's proxy headers.
     return subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "plug2support.asgi:application", "--host",
-         "127.0.0.1", "--port", str(port), "--lifespan", "on", "--log-level", "warning"],
+        [sys.executable, "manage.py", "web", "--host", "127.0.0.1", "--port", str(port)],
         env=env, cwd=Path(__file__).resolve().parent.parent)
 
 

@@ -37,16 +37,19 @@ class Listener(Protocol):
 class Frame(dict[str, Any]):
     """A payload from the bus with its JSON text as published: a socket that sends it
     unchanged sends `text`, so a message is encoded once per publish, not once per socket
-    (the fan-out benchmark). Any change to the frame drops the text."""
+    (the fan-out benchmark); `wire` keeps the WebSocket frame made from it, for the same
+    reason (realtime/wire.py). Any change to the frame drops both."""
 
-    __slots__ = ("text",)
+    __slots__ = ("text", "wire")
 
     def __init__(self, payload: dict[str, Any], text: str | None) -> None:
         super().__init__(payload)
         self.text = text
+        self.wire: bytes | None = None
 
     def _changed(self) -> None:
         self.text = None
+        self.wire = None
 
     def __setitem__(self, key: str, value: Any) -> None:
         self._changed()

@@ -14,10 +14,10 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from http.cookies import SimpleCookie
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from asgiref.sync import sync_to_async
@@ -149,62 +149,171 @@ def origin_allowed(scope: Scope) -> bool:
     return validate_host(domain, settings.ALLOWED_HOSTS)
 
 
-class Socket:
-    """One open WebSocket: reads frames, and writes hub events in order, per conversation,
-    filling any gap in the sequence from the database (so a client never sees seq 7 before
-    seq 6, nor one twice)."""
+class Connection(Protocol):
+    """What a Socket writes to: the product's WebSocket protocol under uvicorn
+    (realtime/wire.py) or, under another ASGI server, `AsgiConnection`. Writes never block:
+    a frame is queued on the connection at once, in call order."""
 
-    def __init__(self, scope: Scope, receive: Any, send: Any) -> None:
-        self.scope = scope
-        self._receive = receive
-        self._send = send
+    def accept(self) -> None: ...
+    def send_text(self, text: str) -> None: ...
+    def send_frame(self, frame: Frame) -> None: ...
+    def close(self, code: int) -> None: ...
+    def pause_reading(self) -> None: ...
+    def resume_reading(self) -> None: ...
+    async def drained(self) -> None: ...
+
+
+def dumps(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, separators=(",", ":"))
+
+
+_running: set[asyncio.Task[None]] = set()
+
+
+def _spawn(work: Coroutine[Any, Any, None]) -> None:
+    """A short task of a socket's (its opening, a run of frames, a flush). Its own context:
+    it must not inherit the caller's (it may run a sync_to_async call, which asgiref
+    refuses inside another one's context); kept referenced until it ends."""
+    task = asyncio.get_running_loop().create_task(work, context=contextvars.Context())
+    _running.add(task)
+    task.add_done_callback(_running.discard)
+
+
+# Frames read but not yet handled, per socket: past this many, stop reading from the peer
+# until the handlers catch up (the ASGI servers do the same with one).
+INBOX_PAUSE = 8
+
+
+class Socket:
+    """One open WebSocket, driven by calls from its connection — `connected`, `received`
+    (a frame), `disconnected` — with no task of its own while idle: a short task opens it,
+    handles a run of frames in order, or flushes deliveries. Writes hub events in order, per
+    conversation, filling any gap in the sequence from the database (so a client never sees
+    seq 7 before seq 6, nor one twice)."""
+
+    __slots__ = ("scope", "ip", "connection", "topics", "sent_seq", "_outbox", "_inbox",
+                 "_flushing", "_busy", "_closed", "_finished", "_socket_id", "_last_typing",
+                 "__weakref__")
+
+    def __init__(self, scope: Scope, connection: Connection) -> None:
+        # The request's headers are needed only to open the socket: dropped after that.
+        self.scope: Scope | None = scope
+        self.ip = _client_ip(scope)
+        self.connection = connection
         self.topics: set[str] = set()
         # conversation id → the last seq this socket has sent for it
         self.sent_seq: dict[int, int] = {}
-        self._outbox: deque[dict[str, Any]] = deque()
+        self._outbox: deque[dict[str, Any]] | None = None
+        self._inbox: deque[str | bytes] | None = None
         self._flushing = False
+        self._busy = False  # a task is opening the socket or handling its frames
         self._closed = False
+        self._finished = False
         # Typing indicators are throttled per socket and never stored.
-        self.socket_id = secrets.token_hex(6)
+        self._socket_id: str | None = None
         self._last_typing = 0.0
 
-    # --- lifecycle ---
-    async def run(self) -> None:
-        message = await self._receive()
-        if message["type"] != "websocket.connect":
+    @property
+    def socket_id(self) -> str:
+        if self._socket_id is None:
+            self._socket_id = secrets.token_hex(6)
+        return self._socket_id
+
+    # --- lifecycle (called by the connection) ---
+    def connected(self, proxy: Any = None) -> None:
+        """The handshake arrived: check it and accept or refuse. `proxy`: uvicorn's
+        X-Forwarded-For middleware, applied to the scope first (wire.py)."""
+        self._busy = True
+        _spawn(self._work(proxy, opening=True))
+
+    def received(self, raw: str | bytes) -> None:
+        if self._closed:
             return
-        await hub.start()
-        if not origin_allowed(self.scope):
-            await self._send({"type": "websocket.close", "code": CLOSE_FORBIDDEN})
+        inbox = self._inbox
+        if inbox is None:
+            inbox = self._inbox = deque()
+        inbox.append(raw)
+        if not self._busy:
+            self._busy = True
+            _spawn(self._work(None, opening=False))
+        elif len(inbox) >= INBOX_PAUSE:
+            self.connection.pause_reading()
+
+    def disconnected(self) -> None:
+        self._closed = True
+        if not self._busy:
+            self._finish()
+
+    def close(self, code: int) -> None:
+        if self._closed:
             return
-        authorised = await self.authorise()
-        await self._send({"type": "websocket.accept"})
-        if not authorised:
-            # Accepted, then closed with 4401: a browser sees this code (a refused handshake
-            # is only "1006"), so the console knows to stop reconnecting and log in again.
-            await self._send({"type": "websocket.close", "code": CLOSE_UNAUTHORISED})
-            return
+        self._closed = True
+        self.connection.close(code)
+        if not self._busy:
+            self._finish()
+
+    async def _work(self, proxy: Any, opening: bool) -> None:
         try:
-            await self.opened()
-            while True:
-                message = await self._receive()
-                if message["type"] == "websocket.disconnect":
-                    break
-                if message["type"] == "websocket.receive":
-                    await self._handle_raw(message.get("text") or message.get("bytes") or "")
+            if opening:
+                await self._open(proxy)
+            inbox = self._inbox
+            while inbox and not self._closed:
+                raw = inbox.popleft()
+                if len(inbox) == INBOX_PAUSE // 2:
+                    self.connection.resume_reading()
+                await self.receive_frame(raw)
         except _Close as close:
-            await self._send({"type": "websocket.close", "code": close.code})
+            self.close(close.code)
+        except Exception:
+            log.exception("socket failed")
+            self.close(1011)
         finally:
-            self._closed = True
-            for topic in self.topics:
-                hub.unsubscribe(self, topic)
-            self.topics.clear()
-            await self.closed()
+            self._busy = False
+            if not self._inbox:
+                self._inbox = None
+            if self._closed:
+                self._finish()
+
+    async def _open(self, proxy: Any) -> None:
+        scope = self.scope
+        assert scope is not None
+        try:
+            if proxy is not None:
+                await proxy(scope, None, None)
+                self.ip = _client_ip(scope)
+            await hub.start()
+            if not origin_allowed(scope):
+                self.close(CLOSE_FORBIDDEN)
+                return
+            authorised = await self.authorise()
+            if self._closed:
+                return
+            self.connection.accept()
+            if not authorised:
+                # Accepted, then closed with 4401: a browser sees this code (a refused
+                # handshake is only "1006"), so the console knows to stop reconnecting and
+                # log in again.
+                self.close(CLOSE_UNAUTHORISED)
+                return
+        finally:
+            self.scope = None
+        await self.opened()
+
+    def _finish(self) -> None:
+        """Once, when the socket is closed and no task of its is running."""
+        if self._finished:
+            return
+        self._finished = True
+        for topic in self.topics:
+            hub.unsubscribe(self, topic)
+        self.topics.clear()
+        self._outbox = self._inbox = None
+        self.closed()
 
     async def authorise(self) -> bool:
         return True
 
-    async def closed(self) -> None:
+    def closed(self) -> None:
         return None
 
     async def opened(self) -> None:
@@ -214,7 +323,7 @@ class Socket:
         raise FrameError("unknown_type", "Unknown frame type.")
 
     # --- reading ---
-    async def _handle_raw(self, raw: str | bytes) -> None:
+    async def receive_frame(self, raw: str | bytes) -> None:
         limit = settings.SOCKET_FRAME_MAX_BYTES
         ref: object = None
         try:
@@ -230,37 +339,35 @@ class Socket:
                 raise FrameError("bad_frame", "A frame must be a JSON object with a \"type\".")
             ref = frame.get("ref")
             if frame["type"] == "ping":
-                await self.send_json({"type": "pong", "ref": ref})
+                self.send_json({"type": "pong", "ref": ref})
                 return
             await self.handle(frame)
         except FrameError as error:
-            await self.send_error(error.code, error.message, ref=ref, **error.details)
+            self.send_error(error.code, error.message, ref=ref, **error.details)
         except actions.ConversationError as error:
-            await self.send_error(error.code, error.message, ref=ref, **error.details)
+            self.send_error(error.code, error.message, ref=ref, **error.details)
         except Http404 as error:
-            await self.send_error("not_found", str(error) or "Not found.", ref=ref)
+            self.send_error("not_found", str(error) or "Not found.", ref=ref)
 
     # --- writing ---
-    async def send_json(self, payload: dict[str, Any]) -> None:
+    def send_json(self, payload: dict[str, Any]) -> None:
         if self._closed:
             return
-        text = payload.text if isinstance(payload, Frame) else None
-        try:
-            await self._send({"type": "websocket.send",
-                              "text": text or json.dumps(payload, separators=(",", ":"))})
-        except Exception:  # the peer went away; the read loop will see the disconnect
-            self._closed = True
+        if isinstance(payload, Frame) and payload.text is not None:
+            self.connection.send_frame(payload)
+        else:
+            self.connection.send_text(dumps(payload))
 
-    async def send_error(self, code: str, message: str, ref: object = None,
-                         **details: object) -> None:
+    def send_error(self, code: str, message: str, ref: object = None,
+                   **details: object) -> None:
         frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
         if ref is not None:
             frame["ref"] = ref
         frame.update(details)
-        await self.send_json(frame)
+        self.send_json(frame)
 
     def subscribe(self, topic: str) -> None:
-        if topic not in self.topics:
+        if topic not in self.topics and not self._finished:
             self.topics.add(topic)
             hub.subscribe(self, topic)
 
@@ -286,21 +393,25 @@ class Socket:
         self._enqueue({"type": "_replay", "conversation": conversation_id})
 
     def deliver(self, topic: str, payload: dict[str, Any]) -> None:
-        """Called by the hub on the event loop; must not block."""
-        self._enqueue(payload)
+        """Called by the hub on the event loop; must not block. What needs no database is
+        written at once; the rest (a gap to fill, a replay) queues behind the outbox."""
+        if self._closed:
+            return
+        if self._flushing or self._outbox or not self._write_now(payload):
+            self._enqueue(payload)
 
     def _enqueue(self, payload: dict[str, Any]) -> None:
         if self._closed:
             return
+        if self._outbox is None:
+            self._outbox = deque()
         self._outbox.append(payload)
         if not self._flushing:
             self._start_flush()
 
     def _start_flush(self) -> None:
         self._flushing = True
-        # Its own context: the flush must not inherit the caller's (it may run a
-        # sync_to_async replay, which asgiref refuses inside another one's context).
-        asyncio.get_running_loop().create_task(self._flush(), context=contextvars.Context())
+        _spawn(self._flush())
 
     def hold_deliveries(self) -> None:
         """Queue what the hub delivers without sending it (until release_deliveries): a
@@ -321,8 +432,31 @@ class Socket:
             log.exception("socket flush failed")
         finally:
             self._flushing = False
+            if not self._outbox:
+                self._outbox = None
+
+    def _write_now(self, payload: dict[str, Any]) -> bool:
+        """Write `payload` if that needs no waiting (True: written or dropped); False: it
+        needs the database (`_write`), and nothing was done."""
+        kind = payload.get("type")
+        if kind == "_replay":
+            return False
+        if kind != "event":
+            return self.other_now(payload)
+        conversation_id = payload["conversation"]
+        last = self.sent_seq.get(conversation_id)
+        if last is None or payload["seq"] <= last:
+            return True  # not followed (any more), or already sent
+        if payload["seq"] > last + 1:
+            return False  # a gap: read what is missing first
+        if self.visible(payload):
+            self.send_json(payload)
+        self.sent_seq[conversation_id] = payload["seq"]
+        return True
 
     async def _write(self, payload: dict[str, Any]) -> None:
+        if self._write_now(payload):
+            return
         kind = payload.get("type")
         if kind == "_replay":
             await self._replay(payload["conversation"])
@@ -331,15 +465,11 @@ class Socket:
             await self.on_other(payload)
             return
         conversation_id = payload["conversation"]
-        last = self.sent_seq.get(conversation_id)
-        if last is None or payload["seq"] <= last:
-            return  # not followed (any more), or already sent
-        if payload["seq"] > last + 1:
-            await self._replay(conversation_id)  # a gap: read what is missing
-            if payload["seq"] <= self.sent_seq.get(conversation_id, payload["seq"]):
-                return  # replayed, or unsubscribed meanwhile
+        await self._replay(conversation_id)  # the gap
+        if payload["seq"] <= self.sent_seq.get(conversation_id, payload["seq"]):
+            return  # replayed, or unsubscribed meanwhile
         if self.visible(payload):
-            await self.send_json(payload)
+            self.send_json(payload)
         self.sent_seq[conversation_id] = payload["seq"]
 
     async def _replay(self, conversation_id: int) -> None:
@@ -347,25 +477,31 @@ class Socket:
             after = self.sent_seq[conversation_id]
             events = await db(events_after)(conversation_id, after, REPLAY_BATCH,
                                             visitor=not self.staff)
-            if conversation_id not in self.sent_seq:
-                return  # unsubscribed while the database answered
+            if conversation_id not in self.sent_seq or self._closed:
+                return  # unsubscribed or closed while the database answered
             for event in events:
-                if conversation_id not in self.sent_seq:
-                    return  # unsubscribed while this batch was being sent
                 payload = event_payload(event)
                 if self.visible(payload):
-                    await self.send_json(payload)
+                    self.send_json(payload)
                 self.sent_seq[conversation_id] = event.seq
             if len(events) < REPLAY_BATCH:
                 return
+            # A long history: let the client read this batch before the next is queued.
+            await self.connection.drained()
 
     def visible(self, payload: dict[str, Any]) -> bool:
         return self.staff or not payload.get("staff_only")
 
+    def other_now(self, payload: dict[str, Any]) -> bool:
+        """A live frame other than a conversation's event, written at once (True), or
+        False when it needs `on_other`'s waiting."""
+        if payload.get("type") == "typing" and payload.get("socket") == self._socket_id:
+            return True  # our own typing, back from the bus
+        self.send_json(payload)
+        return True
+
     async def on_other(self, payload: dict[str, Any]) -> None:
-        if payload.get("type") == "typing" and payload.get("socket") == self.socket_id:
-            return  # our own typing, back from the bus
-        await self.send_json(payload)
+        self.send_json(payload)
 
     def publish_typing(self, topic: str, conversation_id: int, who: dict[str, Any]) -> None:
         """At most one typing frame per TYPING_INTERVAL_SECONDS per socket; never stored."""
@@ -377,49 +513,74 @@ class Socket:
                             "socket": self.socket_id})
 
 
+def _client_ip(scope: Scope) -> str:
+    client = scope.get("client") or ("", 0)
+    return str(client[0])
+
+
 class _Close(Exception):
     def __init__(self, code: int) -> None:
         self.code = code
 
-
 # --- visitors ------------------------------------------------------------------------------
 
 class WidgetSocket(Socket):
-    schedule: Any = None
+    """The widget frame's socket. The frame is served from our origin, so the Origin check
+    is the same as the console's; the customer site's origin is checked when the frame
+    loads (CSP frame-ancestors) and on the config request. Its first frame is the hello."""
+
+    __slots__ = ("visitor", "schedule", "_hello_timer")
+
+    def __init__(self, scope: Scope, connection: Connection) -> None:
+        super().__init__(scope, connection)
+        self.visitor: Any = None
+        self.schedule: Any = None
+        self._hello_timer: asyncio.TimerHandle | None = None
 
     def current_conversation_id(self) -> int | None:
         """The conversation this visitor socket follows (the latest one)."""
         return max(self.sent_seq) if self.sent_seq else None
 
-    """The widget frame's socket. The frame is served from our origin, so the Origin check
-    is the same as the console's; the customer site's origin is checked when the frame
-    loads (CSP frame-ancestors) and on the config request."""
-
-    visitor: Any = None
-
     async def opened(self) -> None:
+        self._hello_timer = asyncio.get_running_loop().call_later(
+            HELLO_TIMEOUT_SECONDS, self._no_hello)
+
+    def _no_hello(self) -> None:
+        self._hello_timer = None
+        self.close(CLOSE_TIMEOUT)
+
+    def closed(self) -> None:
+        if self._hello_timer is not None:
+            self._hello_timer.cancel()
+            self._hello_timer = None
+
+    async def receive_frame(self, raw: str | bytes) -> None:
+        if self.visitor is None:
+            if self._hello_timer is not None:
+                self._hello_timer.cancel()
+                self._hello_timer = None
+            await self._hello(raw)
+        else:
+            await super().receive_frame(raw)
+
+    async def _hello(self, raw: str | bytes) -> None:
         try:
-            first = await asyncio.wait_for(self._receive(), timeout=HELLO_TIMEOUT_SECONDS)
-        except TimeoutError:
-            raise _Close(CLOSE_TIMEOUT) from None
-        if first["type"] != "websocket.receive":
-            raise _Close(1000)
-        try:
-            hello = json.loads(first.get("text") or "")
-        except ValueError:
+            hello = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
             hello = None
         if not isinstance(hello, dict) or hello.get("type") != "hello":
-            await self.send_error("hello_required", "The first frame must be a hello.")
+            self.send_error("hello_required", "The first frame must be a hello.")
             raise _Close(CLOSE_UNAUTHORISED)
-        client = self.scope.get("client") or ("", 0)
         try:
-            identified = await db(_identify)(hello, client[0])
+            identified = await db(_identify)(hello, self.ip)
         except actions.ConversationError as error:
-            await self.send_error(error.code, error.message, **error.details)
+            self.send_error(error.code, error.message, **error.details)
             raise _Close(CLOSE_RATE_LIMITED) from None
         if identified is None:
-            await self.send_error("widget_not_found", "No widget has this key.")
+            self.send_error("widget_not_found", "No widget has this key.")
             raise _Close(CLOSE_NOT_FOUND)
+        if self._closed:
+            return
         self.visitor, token, self.schedule = identified
         # Subscribed before reading the current conversation: one that another tab starts
         # in between is announced on this topic (after the welcome, which is held first).
@@ -428,7 +589,7 @@ class WidgetSocket(Socket):
         self.subscribe(presence.availability_topic(self.visitor.widget.company_id))
         try:
             payload = await db(_welcome)(self.visitor, token, self.schedule)
-            await self.send_json(payload)
+            self.send_json(payload)
         finally:
             self.release_deliveries()
         conversation = payload["conversation"]
@@ -457,15 +618,15 @@ class WidgetSocket(Socket):
             return
         if kind == "identify":
             contact = await db(_identify_contact)(self.visitor, frame)
-            await self.send_json({"type": "identified", "ref": frame.get("ref"),
+            self.send_json({"type": "identified", "ref": frame.get("ref"),
                                   "contact": contact})
             return
         if kind == "availability":
             online, blocked = await db(_availability_of)(self.visitor.widget.company_id)
-            await self.send_json({**availability_frame(self.schedule, online, blocked),
+            self.send_json({**availability_frame(self.schedule, online, blocked),
                                   "ref": frame.get("ref")})
             return
-        ip = (self.scope.get("client") or ("", 0))[0]
+        ip = self.ip
         if kind == "message":
             posted = await db(actions.do_post_visitor_message)(
                 self.visitor, client_id=frame.get("client_id"), body=frame.get("body"),
@@ -479,24 +640,31 @@ class WidgetSocket(Socket):
         event = posted.event
         if event.conversation_id not in self.sent_seq:
             self.follow_conversation(event.conversation_id, 0)
-        await self.send_json({"type": "ack", "ref": frame.get("ref"),
+        self.send_json({"type": "ack", "ref": frame.get("ref"),
                               "client_id": event.client_id, "conversation": event.conversation_id,
                               "seq": event.seq, "duplicate": posted.duplicate})
 
-    async def on_other(self, payload: dict[str, Any]) -> None:
-        if payload.get("type") == "_availability":
+    def other_now(self, payload: dict[str, Any]) -> bool:
+        kind = payload.get("type")
+        if kind == "_availability":
             if payload.get("hours_changed") == self.visitor.widget_id:
-                self.schedule = await db(_schedule_of)(self.visitor.widget_id)
-            await self.send_json(availability_frame(self.schedule, payload["operators_online"],
-                                                    bool(payload.get("blocked"))))
-            return
-        if payload.get("type") == "conversation_started":
+                return False  # the widget's hours changed: read them (on_other)
+            self.send_json(availability_frame(self.schedule, payload["operators_online"],
+                                              bool(payload.get("blocked"))))
+            return True
+        if kind == "conversation_started":
             # Another tab of this visitor started the conversation: follow it here too.
             if payload["conversation"]["id"] not in self.sent_seq:
-                await self.send_json(payload)
+                self.send_json(payload)
                 self.follow_conversation(payload["conversation"]["id"], 0)
-            return
-        await super().on_other(payload)
+            return True
+        return super().other_now(payload)
+
+    async def on_other(self, payload: dict[str, Any]) -> None:
+        # Only an availability notice with new hours gets here.
+        self.schedule = await db(_schedule_of)(self.visitor.widget_id)
+        self.send_json(availability_frame(self.schedule, payload["operators_online"],
+                                          bool(payload.get("blocked"))))
 
 
 def _seq(value: object) -> int:
@@ -649,20 +817,32 @@ def _inbox_snapshot(membership: Any) -> dict[str, Any]:
 
 
 class OperatorSocket(Socket):
-    membership: Any = None
+    __slots__ = ("membership", "session_key", "connection_id")
     staff = True
 
-    connection_id = ""
+    def __init__(self, scope: Scope, connection: Connection) -> None:
+        super().__init__(scope, connection)
+        self.membership: Any = None
+        self.session_key = ""
+        self.connection_id = ""
 
     async def authorise(self) -> bool:
+        assert self.scope is not None
         self.membership, self.session_key = await db(_operator_for)(self.scope)
         return self.membership is not None
 
-    async def closed(self) -> None:
-        if not self.connection_id:
-            return
+    def closed(self) -> None:
+        if self.connection_id:
+            _spawn(self._went_away())
+
+    async def _went_away(self) -> None:
         company_id = self.membership.company_id
-        await db(presence.disconnect)(self.connection_id, self.membership.pk)
+        try:
+            await db(presence.disconnect)(self.connection_id, self.membership.pk)
+        except Exception as error:  # the process or its database is shutting down
+            log.warning("presence disconnect for company %s failed: %s", company_id, error)
+            return
+
         # Still counted as connected for the grace period (a reload does not flap the
         # widgets); tell everyone once it has passed.
         async def recheck() -> None:
@@ -671,16 +851,15 @@ class OperatorSocket(Socket):
             except Exception as error:  # the process or its database is shutting down
                 log.warning("presence recheck for company %s failed: %s", company_id, error)
 
-        loop = asyncio.get_running_loop()
-        loop.call_later(settings.PRESENCE_GRACE_SECONDS + 0.05, lambda: loop.create_task(
-            recheck(), context=contextvars.Context()))
+        asyncio.get_running_loop().call_later(settings.PRESENCE_GRACE_SECONDS + 0.05,
+                                              lambda: _spawn(recheck()))
 
     async def opened(self) -> None:
         user = self.membership.user
         self.subscribe(actions.company_topic(self.membership.company_id))
         self.subscribe(session_topic(self.session_key))
         self.subscribe(actions.member_topic(self.membership.company_id, user.pk))
-        await self.send_json({
+        self.send_json({
             "type": "welcome",
             "user": user_ref(user),
             "company": {"id": self.membership.company_id, "name": self.membership.company.name},
@@ -702,7 +881,7 @@ class OperatorSocket(Socket):
             conversation = await db(get_conversation_for_member)(
                 self.membership, frame.get("conversation"))
             after = _seq(frame.get("after"))
-            await self.send_json({"type": "subscribed", "ref": ref,
+            self.send_json({"type": "subscribed", "ref": ref,
                                   "conversation": conversation_summary(conversation),
                                   "metrics": await db(_metrics)(conversation),
                                   **await db(work_of)(conversation.pk)})
@@ -713,13 +892,13 @@ class OperatorSocket(Socket):
                 self.sent_seq.pop(conversation_id, None)
                 for topic in self.conversation_topics(conversation_id):
                     self.unsubscribe(topic)
-            await self.send_json({"type": "unsubscribed", "ref": ref,
+            self.send_json({"type": "unsubscribed", "ref": ref,
                                   "conversation": conversation_id})
         elif kind == "claim":
             conversation = await db(get_conversation_for_member)(
                 self.membership, frame.get("conversation"))
             event = await db(actions.do_claim)(self.membership, conversation)
-            await self.send_json({"type": "claimed", "ref": ref,
+            self.send_json({"type": "claimed", "ref": ref,
                                   "conversation": conversation.pk, "seq": event.seq})
         elif kind in ("message", "note"):
             conversation = await db(get_conversation_for_member)(
@@ -728,14 +907,14 @@ class OperatorSocket(Socket):
             posted = await db(action)(
                 self.membership, conversation, client_id=frame.get("client_id"),
                 body=frame.get("body"), attachments=frame.get("attachments"))
-            await self.send_json({"type": "ack", "ref": ref, "client_id": posted.event.client_id,
+            self.send_json({"type": "ack", "ref": ref, "client_id": posted.event.client_id,
                                   "conversation": conversation.pk, "seq": posted.event.seq,
                                   "duplicate": posted.duplicate})
         elif kind == "transfer_request":
             conversation = await db(get_conversation_for_member)(
                 self.membership, frame.get("conversation"))
             request = await db(actions.do_request_transfer)(self.membership, conversation)
-            await self.send_json({"type": "transfer", "ref": ref,
+            self.send_json({"type": "transfer", "ref": ref,
                                   "request": actions.transfer_payload(request)})
         elif kind in ("transfer_accept", "transfer_decline", "transfer_withdraw"):
             request = await db(get_transfer_for_member)(self.membership, frame.get("request"))
@@ -744,7 +923,7 @@ class OperatorSocket(Socket):
             else:
                 request = await db(actions.do_answer_transfer)(
                     self.membership, request, accept=kind == "transfer_accept")
-            await self.send_json({"type": "transfer", "ref": ref,
+            self.send_json({"type": "transfer", "ref": ref,
                                   "request": actions.transfer_payload(request)})
         elif kind == "typing":
             conversation = await db(get_conversation_for_member)(
@@ -764,18 +943,18 @@ class OperatorSocket(Socket):
         elif kind == "status":
             await db(presence.do_set_status)(self.membership, frame.get("status"))
             await db(presence.publish_availability)(self.membership.company_id)
-            await self.send_json({"type": "status", "ref": ref, "status": self.membership.status})
+            self.send_json({"type": "status", "ref": ref, "status": self.membership.status})
         elif kind == "notifications_read":
             from plug2support.notifications.actions import do_mark_read
 
             await db(do_mark_read)(self.membership.user_id, self.membership.company_id)
-            await self.send_json({"type": "notifications_read", "ref": ref, "unread": 0})
+            self.send_json({"type": "notifications_read", "ref": ref, "unread": 0})
         elif kind == "move":
             conversation = await db(get_conversation_for_member)(
                 self.membership, frame.get("conversation"))
             event = await db(actions.do_move_stage)(self.membership, conversation,
                                                     frame.get("to"), frame.get("expected"))
-            await self.send_json({"type": "moved", "ref": ref, "conversation": conversation.pk,
+            self.send_json({"type": "moved", "ref": ref, "conversation": conversation.pk,
                                   "stage": frame.get("to"), "seq": event.seq,
                                   "metrics": await db(_metrics)(conversation)})
         elif kind in ("tag", "untag"):
@@ -787,19 +966,19 @@ class OperatorSocket(Socket):
             else:
                 event = await db(actions.do_untag)(self.membership, conversation,
                                                    frame.get("tag"))
-            await self.send_json({"type": "tagged" if kind == "tag" else "untagged", "ref": ref,
+            self.send_json({"type": "tagged" if kind == "tag" else "untagged", "ref": ref,
                                   "conversation": conversation.pk, "seq": event.seq})
         elif kind == "priority":
             conversation = await db(get_conversation_for_member)(
                 self.membership, frame.get("conversation"))
             await db(actions.do_set_priority)(self.membership, conversation,
                                               frame.get("priority"))
-            await self.send_json({"type": "priority", "ref": ref,
+            self.send_json({"type": "priority", "ref": ref,
                                   "conversation": conversation.pk,
                                   "priority": frame.get("priority")})
         elif kind == "create_tag":
             tag = await db(actions.do_create_tag)(self.membership, frame.get("name"))
-            await self.send_json({"type": "tag_created", "ref": ref,
+            self.send_json({"type": "tag_created", "ref": ref,
                                   "tag": {"id": tag.pk, "name": tag.name,
                                           "takes_value": tag.takes_value}})
         elif kind in ("open_ticket", "hold", "complete_review"):
@@ -823,24 +1002,23 @@ class OperatorSocket(Socket):
                                               tickets=frame.get("tickets", []),
                                               reviewers=frame.get("reviewers", []),
                                               expected=frame.get("expected"))
-            await self.send_json({"type": "work", "ref": ref, "conversation": conversation_id,
+            self.send_json({"type": "work", "ref": ref, "conversation": conversation_id,
                                   **await db(work_of)(conversation_id)})
         elif kind == "reassign":
             conversation = await db(get_conversation_for_member)(
                 self.membership, frame.get("conversation"))
             event = await db(actions.do_reassign)(self.membership, conversation, frame.get("to"))
-            await self.send_json({"type": "reassigned", "ref": ref,
+            self.send_json({"type": "reassigned", "ref": ref,
                                   "conversation": conversation.pk, "seq": event.seq})
         else:
             raise FrameError("unknown_type", f"Unknown frame type {kind!r}.")
 
-    async def on_other(self, payload: dict[str, Any]) -> None:
+    def other_now(self, payload: dict[str, Any]) -> bool:
         if payload.get("type") == "session_ended":
             # Logged out (in any tab): this socket spoke for that session, so it ends too.
-            self._closed = True
-            await self._send({"type": "websocket.close", "code": CLOSE_UNAUTHORISED})
-            return
-        await super().on_other(payload)
+            self.close(CLOSE_UNAUTHORISED)
+            return True
+        return super().other_now(payload)
 
 
 ENDPOINTS: dict[str, type[Socket]] = {
@@ -849,10 +1027,72 @@ ENDPOINTS: dict[str, type[Socket]] = {
 }
 
 
+class AsgiConnection:
+    """A Socket's connection over ASGI's `send`, for a server started without the
+    product's own WebSocket protocol (wire.py): frames queue in order and one task at a
+    time sends them."""
+
+    def __init__(self, send: Any) -> None:
+        self._send = send
+        self._out: deque[dict[str, Any]] = deque()
+        self._writer: asyncio.Task[None] | None = None
+
+    def _queue(self, message: dict[str, Any]) -> None:
+        self._out.append(message)
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(
+                self._write_all(), context=contextvars.Context())
+
+    async def _write_all(self) -> None:
+        try:
+            while self._out:
+                await self._send(self._out.popleft())
+        except Exception:  # the peer went away: nothing more can be sent
+            self._out.clear()
+        finally:
+            self._writer = None
+
+    def accept(self) -> None:
+        self._queue({"type": "websocket.accept"})
+
+    def send_text(self, text: str) -> None:
+        self._queue({"type": "websocket.send", "text": text})
+
+    def send_frame(self, frame: Frame) -> None:
+        self._queue({"type": "websocket.send", "text": frame.text})
+
+    def close(self, code: int) -> None:
+        self._queue({"type": "websocket.close", "code": code})
+
+    def pause_reading(self) -> None:
+        return None  # the server reads one frame ahead at most
+
+    def resume_reading(self) -> None:
+        return None
+
+    async def drained(self) -> None:
+        while self._writer is not None:
+            await asyncio.wait([self._writer])
+
+
 async def websocket_app(scope: Scope, receive: Any, send: Any) -> None:
+    """The ASGI path to the same sockets (wire.py is the one uvicorn uses with the
+    product's SERVER_OPTIONS). Here the one task per socket is this loop."""
     endpoint = ENDPOINTS.get(scope["path"].rstrip("/"))
     if endpoint is None:
         await receive()
         await send({"type": "websocket.close", "code": CLOSE_NOT_FOUND})
         return
-    await endpoint(scope, receive, send).run()
+    connection = AsgiConnection(send)
+    socket = endpoint(scope, connection)
+    if (await receive())["type"] != "websocket.connect":
+        return
+    socket.connected()
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            break
+        if message["type"] == "websocket.receive":
+            socket.received(message.get("text") or message.get("bytes") or "")
+    socket.disconnected()
+    await connection.drained()

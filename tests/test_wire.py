@@ -1,0 +1,372 @@
+"""The product's own WebSocket protocol (plug2support/realtime/wire.py), byte by byte over a
+raw TCP socket to a real uvicorn server: the handshake's refusals, fragmented messages,
+pings both ways, the close codes for frames no client may send, a peer that stops reading,
+a server that shuts down — and the ASGI path that serves the same sockets elsewhere."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import struct
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from plug2support.conversations import actions
+from plug2support.realtime import wire
+from plug2support.realtime.hub import hub
+
+from .conftest import WS, ServerThread, Tenant, free_port, make_tenant, ws_connect
+
+
+@pytest.fixture
+def tenants(live: str) -> tuple[Tenant, Tenant]:
+    return make_tenant("Acme"), make_tenant("Globex")
+
+
+class Raw:
+    """A WebSocket client written out by hand, to send what a library would refuse to."""
+
+    def __init__(self, base: str, path: str = "/ws/widget", origin: str | None = None,
+                 version: str = "13", extra: str = "") -> None:
+        parts = urlsplit(base)
+        self.sock = socket.create_connection((parts.hostname, parts.port), timeout=10)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall((
+            f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            f"Sec-WebSocket-Version: {version}\r\nOrigin: {origin or base}\r\n{extra}\r\n"
+        ).encode())
+        self.buffer = b""
+        head = self._read_until(b"\r\n\r\n")
+        self.status = int(head.split(b" ", 2)[1])
+
+    def _read_until(self, marker: bytes) -> bytes:
+        while marker not in self.buffer:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed")
+            self.buffer += chunk
+        head, _, self.buffer = self.buffer.partition(marker)
+        return head
+
+    def _read(self, count: int) -> bytes:
+        while len(self.buffer) < count:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed")
+            self.buffer += chunk
+        data, self.buffer = self.buffer[:count], self.buffer[count:]
+        return data
+
+    def send(self, payload: bytes | str | dict[str, Any], opcode: int = 0x1, fin: bool = True,
+             mask: bool = True) -> None:
+        if isinstance(payload, dict):
+            payload = json.dumps(payload)
+        if isinstance(payload, str):
+            payload = payload.encode()
+        length = len(payload)
+        head = bytes([(0x80 if fin else 0) | opcode])
+        flag = 0x80 if mask else 0
+        if length < 126:
+            head += bytes([flag | length])
+        elif length < 65536:
+            head += bytes([flag | 126]) + struct.pack("!H", length)
+        else:
+            head += bytes([flag | 127]) + struct.pack("!Q", length)
+        if mask:
+            key = os.urandom(4)
+            payload = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+            head += key
+        self.sock.sendall(head + payload)
+
+    def frame(self) -> tuple[int, bytes]:
+        first, second = self._read(2)
+        length = second & 0x7F
+        if length == 126:
+            length = struct.unpack("!H", self._read(2))[0]
+        elif length == 127:
+            length = struct.unpack("!Q", self._read(8))[0]
+        return first & 0x0F, self._read(length)
+
+    def json(self) -> dict[str, Any]:
+        """The next text frame (answering the server's pings meanwhile)."""
+        while True:
+            opcode, payload = self.frame()
+            if opcode == 0x9:
+                self.send(payload, opcode=0xA)
+            elif opcode == 0x1:
+                return json.loads(payload)  # type: ignore[no-any-return]
+            else:
+                raise AssertionError(f"frame {opcode:#x}: {payload!r}")
+
+    def close_code(self) -> int:
+        """Read until the server's close frame (ignoring anything before it): its code."""
+        while True:
+            opcode, payload = self.frame()
+            if opcode == 0x8:
+                return int(struct.unpack("!H", payload[:2])[0])
+
+    def hello(self, tenant: Tenant) -> dict[str, Any]:
+        self.send({"type": "hello", "widget": tenant.widget.key, "token": None})
+        welcome = self.json()
+        assert welcome["type"] == "welcome", welcome
+        return welcome
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+# --- the handshake ---------------------------------------------------------------------------
+
+def test_a_path_without_a_socket_is_not_found(live: str, tenants: Any) -> None:
+    assert Raw(live, "/ws/nothing-here").status == 404
+
+
+def test_a_handshake_with_an_unsupported_version_is_refused(live: str, tenants: Any) -> None:
+    """RFC 6455 4.2.1: only version 13; anything else is a bad request, never a socket."""
+    refused = Raw(live, version="8")
+    assert refused.status == 400
+    assert b"Sec-WebSocket-Version" in refused.sock.recv(4096) + refused.buffer
+
+
+def test_a_socket_from_another_site_is_refused_before_it_opens(live: str,
+                                                                tenants: Any) -> None:
+    assert Raw(live, origin="https://evil.example").status == 403
+
+
+# --- frames ----------------------------------------------------------------------------------
+
+def test_a_hello_sent_in_three_fragments_is_read_as_one_message(live: str,
+                                                                 tenants: Any) -> None:
+    acme, _ = tenants
+    client = Raw(live)
+    assert client.status == 101
+    hello = json.dumps({"type": "hello", "widget": acme.widget.key, "token": None}).encode()
+    client.send(hello[:10], opcode=0x1, fin=False)
+    client.send(hello[10:20], opcode=0x0, fin=False)
+    client.send(hello[20:], opcode=0x0, fin=True)
+    welcome = client.json()
+    assert welcome["type"] == "welcome" and welcome["visitor"]["id"]
+
+
+def test_frames_split_across_reads_and_joined_in_one_read_are_all_handled(
+        live: str, tenants: Any) -> None:
+    """Two frames in one TCP write, then one frame a byte at a time: every frame answered."""
+    acme, _ = tenants
+    client = Raw(live)
+    client.hello(acme)
+    pings = [json.dumps({"type": "ping", "ref": ref}).encode() for ref in (1, 2, 3)]
+    framed = []
+    for payload in pings:
+        key = os.urandom(4)
+        framed.append(bytes([0x81, 0x80 | len(payload)]) + key
+                      + bytes(b ^ key[i % 4] for i, b in enumerate(payload)))
+    client.sock.sendall(framed[0] + framed[1])
+    for byte in framed[2]:
+        client.sock.sendall(bytes([byte]))
+    assert [client.json()["ref"] for _ in range(3)] == [1, 2, 3]
+
+
+def test_a_ping_from_the_client_is_answered_with_its_payload(live: str, tenants: Any) -> None:
+    acme, _ = tenants
+    client = Raw(live)
+    client.hello(acme)
+    client.send(b"are you there", opcode=0x9)
+    assert client.frame() == (0xA, b"are you there")
+
+
+def test_an_unmasked_frame_closes_with_a_protocol_error(live: str, tenants: Any) -> None:
+    """RFC 6455 5.1: a server closes a connection whose client frames are not masked."""
+    acme, _ = tenants
+    client = Raw(live)
+    client.hello(acme)
+    client.send({"type": "ping"}, mask=False)
+    assert client.close_code() == 1002
+
+
+def test_text_that_is_not_utf8_closes_with_1007(live: str, tenants: Any) -> None:
+    acme, _ = tenants
+    client = Raw(live)
+    client.hello(acme)
+    client.send(b'{"type": "ping", "x": "\xff\xfe"}')
+    assert client.close_code() == 1007
+
+
+def test_a_message_over_the_size_limit_closes_with_1009(live: str, tenants: Any) -> None:
+    """Refused from the frame's header: the server does not wait for a 2 MiB body."""
+    acme, _ = tenants
+    client = Raw(live)
+    client.hello(acme)
+    client.sock.sendall(bytes([0x81, 0x80 | 127]) + struct.pack("!Q", 2 * 1024 * 1024)
+                        + os.urandom(4))
+    assert client.close_code() == 1009
+
+
+def test_fragments_over_the_size_limit_close_with_1009(live: str, tenants: Any) -> None:
+    acme, _ = tenants
+    client = Raw(live)
+    client.hello(acme)
+    chunk = b"x" * 600_000
+    client.send(chunk, opcode=0x1, fin=False)
+    client.send(chunk, opcode=0x0, fin=False)
+    assert client.close_code() == 1009
+
+
+def test_a_continuation_without_a_first_fragment_closes_with_1002(live: str,
+                                                                   tenants: Any) -> None:
+    acme, _ = tenants
+    client = Raw(live)
+    client.hello(acme)
+    client.send(b"orphan", opcode=0x0)
+    assert client.close_code() == 1002
+
+
+def test_the_client_closing_gets_the_close_answered(live: str, tenants: Any) -> None:
+    acme, _ = tenants
+    client = Raw(live)
+    client.hello(acme)
+    client.send(struct.pack("!H", 1000) + b"bye", opcode=0x8)
+    assert client.close_code() == 1000
+
+
+def test_binary_frames_carry_json_as_text_frames_do(live: str, tenants: Any) -> None:
+    acme, _ = tenants
+    client = Raw(live)
+    client.hello(acme)
+    client.send(json.dumps({"type": "ping", "ref": "b"}).encode(), opcode=0x2)
+    assert client.json() == {"type": "pong", "ref": "b"}
+
+
+# --- a peer that stops reading -------------------------------------------------------------
+
+def test_a_visitor_that_stops_reading_is_disconnected_and_the_other_company_is_not(
+        live: str, tenants: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Frames for a peer that reads nothing pile up in the server's memory: past the limit
+    the socket is dropped (the widget resumes from its sequence numbers when it comes back);
+    a visitor of another company, reading, keeps its socket."""
+    monkeypatch.setattr(wire, "WRITE_BUFFER_LIMIT", 256 * 1024)
+    acme, globex = tenants
+    stuck = Raw(live)
+    stuck_topic = actions.visitor_topic(stuck.hello(acme)["visitor"]["id"])
+    stuck.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    reader, _ = open_reader(live, globex)
+    big = "x" * 60_000
+    deadline = time.monotonic() + 30
+    while hub.listener_count(stuck_topic) and time.monotonic() < deadline:
+        # Published from this thread as actions do; each notice is 60 kB the peer never reads.
+        for _ in range(20):
+            hub.publish(stuck_topic, {"type": "notice", "text": big})
+        reader.send({"type": "ping", "ref": "still here"})
+        assert reader.recv()["ref"] == "still here"
+    assert hub.listener_count(stuck_topic) == 0
+    stuck.close()
+
+
+def open_reader(live: str, tenant: Tenant) -> tuple[WS, dict[str, Any]]:
+    ws = WS(ws_connect(live, "/ws/widget"))
+    ws.send({"type": "hello", "widget": tenant.widget.key, "token": None})
+    welcome = ws.recv()
+    assert welcome["type"] == "welcome"
+    return ws, welcome
+
+
+# --- keepalive and shutdown (a server of their own, with pings every 0.2 s) -----------------
+
+@pytest.fixture
+def pinging_server(live: str) -> Iterator[tuple[str, ServerThread]]:
+    port = free_port()
+    thread = ServerThread(port, ws_ping_interval=0.2, ws_ping_timeout=0.2)
+    thread.start()
+    thread.wait_started()
+    yield f"http://127.0.0.1:{port}", thread
+    thread.stop()
+
+
+def test_a_client_that_answers_no_ping_is_closed_and_one_that_answers_stays(
+        pinging_server: tuple[str, ServerThread], tenants: Any) -> None:
+    url, _ = pinging_server
+    acme, globex = tenants
+    silent = Raw(url)
+    silent.hello(acme)
+    answering = Raw(url)
+    answering.hello(globex)
+    # The silent one reads its frames but never answers a ping.
+    assert silent.close_code() == 1011
+    # The other answered every ping meanwhile (Raw.json does) and is still served.
+    answering.send({"type": "ping", "ref": "alive"})
+    assert answering.json() == {"type": "pong", "ref": "alive"}
+
+
+def test_a_server_that_stops_tells_its_sockets_to_come_back(
+        pinging_server: tuple[str, ServerThread], tenants: Any) -> None:
+    url, thread = pinging_server
+    acme, _ = tenants
+    client = Raw(url)
+    client.hello(acme)
+    thread.server.should_exit = True
+    assert client.close_code() == 1012
+
+
+# --- behind a proxy (uvicorn's proxy_headers, as `manage.py web` sets) ---------------------
+
+@pytest.fixture
+def proxied_server(live: str) -> Iterator[str]:
+    port = free_port()
+    thread = ServerThread(port, proxy_headers=True, forwarded_allow_ips="127.0.0.1")
+    thread.start()
+    thread.wait_started()
+    yield f"http://127.0.0.1:{port}"
+    thread.stop()
+
+
+def test_behind_a_trusted_proxy_the_new_visitor_limit_counts_the_forwarded_address(
+        proxied_server: str, tenants: Any) -> None:
+    """The limit on new visitors per address must count the visitors' addresses, not the
+    proxy's: one address is refused past the limit while another still gets in."""
+    from plug2support.conversations.actions import NEW_VISITORS_PER_IP_PER_MINUTE
+
+    acme, _ = tenants
+    for _ in range(NEW_VISITORS_PER_IP_PER_MINUTE):
+        Raw(proxied_server, extra="X-Forwarded-For: 203.0.113.7\r\n").hello(acme)
+    refused = Raw(proxied_server, extra="X-Forwarded-For: 203.0.113.7\r\n")
+    refused.send({"type": "hello", "widget": acme.widget.key, "token": None})
+    assert refused.json()["code"] == "rate_limited"
+    assert refused.close_code() == 4429
+    other = Raw(proxied_server, extra="X-Forwarded-For: 198.51.100.9\r\n")
+    assert other.hello(acme)["visitor"]["id"]
+
+
+# --- the ASGI path (another server than uvicorn with the product's options) ----------------
+
+@pytest.fixture
+def asgi_server(live: str) -> Iterator[str]:
+    port = free_port()
+    thread = ServerThread(port, ws="websockets-sansio")
+    thread.start()
+    thread.wait_started()
+    yield f"http://127.0.0.1:{port}"
+    thread.stop()
+
+
+def test_the_asgi_path_serves_the_same_widget_socket(asgi_server: str, tenants: Any) -> None:
+    acme, globex = tenants
+    ws, welcome = open_reader(asgi_server, acme)
+    ws.send({"type": "message", "client_id": "asgi-1", "body": "Hello over ASGI"})
+    frames: list[dict[str, Any]] = []
+    while not ({"ack", "event"} <= {f["type"] for f in frames if f.get("client_id")}):
+        frames.append(ws.recv())
+    ack = next(f for f in frames if f["type"] == "ack")
+    event = next(f for f in frames if f["type"] == "event" and f.get("client_id"))
+    assert ack["client_id"] == "asgi-1" and event["seq"] == ack["seq"]
+    assert event["body"] == "Hello over ASGI"
+    # A foreign widget key still gets the refusal and the close code.
+    other = WS(ws_connect(asgi_server, "/ws/widget"))
+    other.send({"type": "hello", "widget": "wk_unknown", "token": None})
+    assert other.recv()["code"] == "widget_not_found"
+    assert globex.company.conversations.count() == 0
