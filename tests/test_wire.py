@@ -243,6 +243,27 @@ def test_binary_frames_carry_json_as_text_frames_do(live: str, tenants: Any) -> 
     assert client.json() == {"type": "pong", "ref": "b"}
 
 
+def test_a_server_error_while_answering_closes_that_socket_with_1011_only(
+        live: str, tenants: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unexpected failure (here, injected into the identify handler) ends that socket with
+    1011 — the client reconnects and resumes — and every other socket goes on."""
+    from plug2support.realtime import sockets
+
+    def broken(visitor: Any, frame: dict[str, Any]) -> dict[str, Any]:
+        raise RuntimeError("injected")
+
+    monkeypatch.setattr(sockets, "_identify_contact", broken)
+    acme, globex = tenants
+    failing = Raw(live)
+    failing.hello(acme)
+    other = Raw(live)
+    other.hello(globex)
+    failing.send({"type": "identify", "user_id": "u1", "user_hash": "x"})
+    assert failing.close_code() == 1011
+    other.send({"type": "ping", "ref": "fine"})
+    assert other.json() == {"type": "pong", "ref": "fine"}
+
+
 # --- a peer that stops reading -------------------------------------------------------------
 
 def test_a_visitor_that_stops_reading_is_disconnected_and_the_other_company_is_not(
