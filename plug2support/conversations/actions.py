@@ -175,6 +175,12 @@ def _attach(event: Event, ids: list[object], uploader: Visitor | User) -> str:
 # ORM has no UPDATE … RETURNING; PostgreSQL and SQLite ≥ 3.35 both have it).
 _NEXT_SEQ = (f"UPDATE {Conversation._meta.db_table} SET last_seq = last_seq + 1, "  # noqa: S608
              "updated_at = %s WHERE id = %s RETURNING last_seq")  # (our table name; values bound)
+# The same for a visitor's message without attachments, which also sets the inbox preview
+# and the waiting time in the same statement (one statement less on the busiest path).
+_NEXT_SEQ_VISITOR_MESSAGE = (
+    f"UPDATE {Conversation._meta.db_table} SET last_seq = last_seq + 1, "  # noqa: S608
+    "updated_at = %s, preview = %s, reply_by_email = %s, "
+    "waiting_since = COALESCE(waiting_since, %s) WHERE id = %s RETURNING last_seq")
 
 
 # Every event is inserted by this statement (the ORM's create built it anew each time: a
@@ -186,14 +192,21 @@ _EVENT_FIELDS = ("sender", "author", "body", "client_id")
 
 
 def _append(conversation: Conversation, *, kind: str, sender: str, author: User | None = None,
-            body: str = "", client_id: str | None = None) -> Event:
+            body: str = "", client_id: str | None = None,
+            visitor_message: tuple[str, bool] | None = None) -> Event:
+    """`visitor_message`: (preview, reply_by_email) of a visitor's message, set with the
+    sequence number (`_NEXT_SEQ_VISITOR_MESSAGE`)."""
     # The UPDATE takes the row's write lock (PostgreSQL) inside the caller's transaction;
     # SQLite runs write transactions one at a time (transaction_mode=IMMEDIATE).
     now = timezone.now()
     stamp = connection.ops.adapt_datetimefield_value(now)
     staff_only = kind in STAFF_ONLY_KINDS
     with connection.cursor() as cursor:
-        cursor.execute(_NEXT_SEQ, [stamp, conversation.pk])
+        if visitor_message is None:
+            cursor.execute(_NEXT_SEQ, [stamp, conversation.pk])
+        else:
+            cursor.execute(_NEXT_SEQ_VISITOR_MESSAGE, [stamp, *visitor_message, stamp,
+                                                       conversation.pk])
         seq = cursor.fetchone()[0]
         cursor.execute(_INSERT_EVENT, [conversation.pk, seq, kind, sender,
                                        author.pk if author else None, body, client_id,
@@ -366,8 +379,11 @@ def do_post_visitor_message(visitor: Visitor, *, client_id: object, body: object
             first = True
         else:
             first = False
+        reply_by_email = conversation.reply_by_email or offline
         event = _append(conversation, kind=EventKind.MESSAGE, sender=Sender.VISITOR,
-                        body=text, client_id=cid)
+                        body=text, client_id=cid,
+                        # The preview of a message with attachments names them: set below.
+                        visitor_message=None if ids else (text[:200], reply_by_email))
         if reason:
             # Suspended: no routing, no notification; a reviewer releases it (D3).
             routed: Event | None = _append(conversation, kind=EventKind.SUSPECTED,
@@ -378,13 +394,14 @@ def do_post_visitor_message(visitor: Visitor, *, client_id: object, body: object
         conversation.preview = _attach(event, ids, visitor)
         moved = _auto_move(conversation, stages.after_customer_reply(conversation.stage),
                            "the customer replied")
-        conversation.reply_by_email = conversation.reply_by_email or offline
+        conversation.reply_by_email = reply_by_email
         conversation.waiting_since = conversation.waiting_since or event.created_at
-        with connection.cursor() as cursor:
-            cursor.execute(_AFTER_VISITOR_MESSAGE, [
-                conversation.preview, conversation.reply_by_email,
-                connection.ops.adapt_datetimefield_value(conversation.waiting_since),
-                conversation.pk])
+        if ids:
+            with connection.cursor() as cursor:
+                cursor.execute(_AFTER_VISITOR_MESSAGE, [
+                    conversation.preview, conversation.reply_by_email,
+                    connection.ops.adapt_datetimefield_value(conversation.waiting_since),
+                    conversation.pk])
         _publish(conversation, *[e for e in (event, routed, moved) if e is not None])
     return Posted(event, duplicate=False)
 
