@@ -264,6 +264,22 @@ def test_a_server_error_while_answering_closes_that_socket_with_1011_only(
     assert other.json() == {"type": "pong", "ref": "fine"}
 
 
+def test_a_widget_socket_without_a_hello_is_closed_and_one_that_said_hello_is_not(
+        live: str, tenants: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hello is awaited by a timer, not a task: a socket that never says it is closed
+    with 4408 when the timer fires; one opened at the same moment that said hello stays."""
+    from plug2support.realtime import sockets
+
+    monkeypatch.setattr(sockets, "HELLO_TIMEOUT_SECONDS", 1.0)
+    acme, _ = tenants
+    greeted = Raw(live)
+    silent = Raw(live)
+    greeted.hello(acme)
+    assert silent.close_code() == 4408
+    greeted.send({"type": "ping", "ref": "after the timeout"})
+    assert greeted.json() == {"type": "pong", "ref": "after the timeout"}
+
+
 # --- a peer that stops reading -------------------------------------------------------------
 
 def test_a_visitor_that_stops_reading_is_disconnected_and_the_other_company_is_not(
