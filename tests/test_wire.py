@@ -12,6 +12,7 @@ import socket
 import struct
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -120,6 +121,25 @@ class Raw:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def assert_served(client: Raw, ref: str) -> None:
+    """The socket still answers: a ping frame gets its pong."""
+    client.send({"type": "ping", "ref": ref})
+    assert client.json() == {"type": "pong", "ref": ref}
+
+
+@contextmanager
+def own_server(**overrides: Any) -> Iterator[tuple[str, ServerThread]]:
+    """A server of the test's own, with one option changed (its pings, proxy headers…)."""
+    port = free_port()
+    thread = ServerThread(port, **overrides)
+    thread.start()
+    thread.wait_started()
+    try:
+        yield f"http://127.0.0.1:{port}", thread
+    finally:
+        thread.stop()
 
 
 # --- the handshake ---------------------------------------------------------------------------
@@ -260,8 +280,7 @@ def test_a_server_error_while_answering_closes_that_socket_with_1011_only(
     other.hello(globex)
     failing.send({"type": "identify", "user_id": "u1", "user_hash": "x"})
     assert failing.close_code() == 1011
-    other.send({"type": "ping", "ref": "fine"})
-    assert other.json() == {"type": "pong", "ref": "fine"}
+    assert_served(other, "fine")
 
 
 def test_a_widget_socket_without_a_hello_is_closed_and_one_that_said_hello_is_not(
@@ -276,8 +295,7 @@ def test_a_widget_socket_without_a_hello_is_closed_and_one_that_said_hello_is_no
     silent = Raw(live)
     greeted.hello(acme)
     assert silent.close_code() == 4408
-    greeted.send({"type": "ping", "ref": "after the timeout"})
-    assert greeted.json() == {"type": "pong", "ref": "after the timeout"}
+    assert_served(greeted, "after the timeout")
 
 
 # --- a peer that stops reading -------------------------------------------------------------
@@ -317,12 +335,8 @@ def open_reader(live: str, tenant: Tenant) -> tuple[WS, dict[str, Any]]:
 
 @pytest.fixture
 def pinging_server(live: str) -> Iterator[tuple[str, ServerThread]]:
-    port = free_port()
-    thread = ServerThread(port, ws_ping_interval=0.2, ws_ping_timeout=0.2)
-    thread.start()
-    thread.wait_started()
-    yield f"http://127.0.0.1:{port}", thread
-    thread.stop()
+    with own_server(ws_ping_interval=0.2, ws_ping_timeout=0.2) as server:
+        yield server
 
 
 def test_a_client_that_answers_no_ping_is_closed_and_one_that_answers_stays(
@@ -336,8 +350,7 @@ def test_a_client_that_answers_no_ping_is_closed_and_one_that_answers_stays(
     # The silent one reads its frames but never answers a ping.
     assert silent.close_code() == 1011
     # The other answered every ping meanwhile (Raw.json does) and is still served.
-    answering.send({"type": "ping", "ref": "alive"})
-    assert answering.json() == {"type": "pong", "ref": "alive"}
+    assert_served(answering, "alive")
 
 
 def test_a_server_that_stops_tells_its_sockets_to_come_back(
@@ -354,12 +367,8 @@ def test_a_server_that_stops_tells_its_sockets_to_come_back(
 
 @pytest.fixture
 def proxied_server(live: str) -> Iterator[str]:
-    port = free_port()
-    thread = ServerThread(port, proxy_headers=True, forwarded_allow_ips="127.0.0.1")
-    thread.start()
-    thread.wait_started()
-    yield f"http://127.0.0.1:{port}"
-    thread.stop()
+    with own_server(proxy_headers=True, forwarded_allow_ips="127.0.0.1") as (url, _):
+        yield url
 
 
 def test_behind_a_trusted_proxy_the_new_visitor_limit_counts_the_forwarded_address(
@@ -383,12 +392,8 @@ def test_behind_a_trusted_proxy_the_new_visitor_limit_counts_the_forwarded_addre
 
 @pytest.fixture
 def asgi_server(live: str) -> Iterator[str]:
-    port = free_port()
-    thread = ServerThread(port, ws="websockets-sansio")
-    thread.start()
-    thread.wait_started()
-    yield f"http://127.0.0.1:{port}"
-    thread.stop()
+    with own_server(ws="websockets-sansio") as (url, _):
+        yield url
 
 
 def test_the_asgi_path_serves_the_same_widget_socket(asgi_server: str, tenants: Any) -> None:
