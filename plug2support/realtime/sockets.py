@@ -80,6 +80,7 @@ def close_db_threads() -> None:
     a restarted PostgreSQL must not find them open), then the threads end. Blocking."""
     global _db_executor
     executor, _db_executor = _db_executor, None
+    _wrapped.clear()
     if executor is None:
         return
     count = settings.SOCKET_DB_THREADS
@@ -96,11 +97,19 @@ def close_db_threads() -> None:
     executor.shutdown(wait=True)
 
 
+_wrapped: dict[tuple[Callable[..., Any], ThreadPoolExecutor | None], Callable[..., Any]] = {}
+
+
 def db(fn: Callable[..., T]) -> Callable[..., Awaitable[T]]:
     """Run `fn` on a database thread. Socket handlers never finish a request, so Django
     never recycles a thread's connection: drop it after a database error, and the next call
     opens (or takes from the pool) a sound one. A socket awaits each call before it reads
-    its next frame, so its own frames stay in order whichever thread runs them."""
+    its next frame, so its own frames stay in order whichever thread runs them. The wrapper
+    is made once per function (asgiref inspects the function each time one is made)."""
+    executor = _executor()
+    wrapper = _wrapped.get((fn, executor))
+    if wrapper is not None:
+        return wrapper
 
     def guarded(*args: Any, **kwargs: Any) -> T:
         try:
@@ -109,10 +118,12 @@ def db(fn: Callable[..., T]) -> Callable[..., Awaitable[T]]:
             connections.close_all()
             raise
 
-    executor = _executor()
     if executor is None:
-        return sync_to_async(guarded)
-    return sync_to_async(guarded, thread_sensitive=False, executor=executor)
+        wrapper = sync_to_async(guarded)
+    else:
+        wrapper = sync_to_async(guarded, thread_sensitive=False, executor=executor)
+    _wrapped[(fn, executor)] = wrapper
+    return wrapper
 
 
 class FrameError(Exception):

@@ -36,6 +36,9 @@ if TYPE_CHECKING:
     from .sockets import Socket
 
 log = logging.getLogger(__name__)
+# websockets logs every handshake ("connection open") at INFO: one line per widget opened.
+_handshake_log = logging.getLogger(__name__ + ".handshake")
+_handshake_log.setLevel(logging.WARNING)
 
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 CLOSE_PROTOCOL_ERROR = 1002
@@ -202,7 +205,7 @@ class WebSocketProtocol(asyncio.Protocol):
         from .sockets import ENDPOINTS  # Django is set up by now (uvicorn loaded the app)
 
         # No extensions offered back: compression is declined (ops/server.py says why).
-        protocol = ServerProtocol(max_size=self.config.ws_max_size)
+        protocol = ServerProtocol(max_size=self.config.ws_max_size, logger=_handshake_log)
         protocol.receive_data(data)
         request = next(iter(protocol.events_received()), None)
         if not isinstance(request, Request):
