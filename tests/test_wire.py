@@ -10,8 +10,10 @@ import json
 import os
 import socket
 import struct
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,10 +21,20 @@ from urllib.parse import urlsplit
 import pytest
 
 from plug2support.conversations import actions
+from plug2support.conversations.models import Conversation, Event
 from plug2support.realtime import wire
 from plug2support.realtime.hub import hub
 
-from .conftest import WS, ServerThread, Tenant, free_port, make_tenant, ws_connect
+from .conftest import (
+    WS,
+    ServerThread,
+    Tenant,
+    free_port,
+    make_tenant,
+    open_operator,
+    open_visitor,
+    ws_connect,
+)
 
 
 @pytest.fixture
@@ -298,6 +310,132 @@ def test_a_widget_socket_without_a_hello_is_closed_and_one_that_said_hello_is_no
     assert_served(greeted, "after the timeout")
 
 
+@pytest.mark.parametrize(("payload", "answer"), [
+    (struct.pack("!H", 1005), 1002),  # reserved: never sent in a frame
+    (struct.pack("!H", 2000), 1002),  # unassigned
+    (b"\x03", 1002),  # one byte: no code can be read
+    (struct.pack("!H", 1000) + b"\xff\xfe", 1007),  # a reason that is not UTF-8
+    (struct.pack("!H", 4000) + b"bye", 4000),  # an application's own code is echoed
+])
+def test_a_close_frame_is_answered_by_its_code_or_the_reason_it_is_invalid(
+        live: str, tenants: Any, payload: bytes, answer: int) -> None:
+    acme, _ = tenants
+    client = Raw(live)
+    client.hello(acme)
+    client.send(payload, opcode=0x8)
+    assert client.close_code() == answer
+
+
+def test_a_64_bit_length_with_its_top_bit_set_is_a_protocol_error(live: str,
+                                                                  tenants: Any) -> None:
+    acme, _ = tenants
+    client = Raw(live)
+    client.hello(acme)
+    client.sock.sendall(bytes([0x81, 0x80 | 127]) + struct.pack("!Q", 1 << 63) + os.urandom(4))
+    assert client.close_code() == 1002
+
+
+# --- long histories and following again -----------------------------------------------------
+
+def test_a_long_history_reaches_a_reading_client_whole_however_large(
+        live: str, tenants: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reconnecting visitor is sent its whole conversation as fast as it reads: the guard
+    against peers that stop reading must not cut off one that reads (1.8 MB of history
+    here, against a 512 KiB guard)."""
+    monkeypatch.setattr(wire, "WRITE_BUFFER_LIMIT", 512 * 1024)
+    acme, _ = tenants
+    visitor, welcome = open_visitor(live, acme.widget)
+    first = visitor.request({"type": "message", "client_id": "v0", "body": "hi"})
+    visitor.close()
+    conversation = Conversation.objects.get(pk=first["conversation"])
+    membership = acme.membership(acme.operators[0])
+    body = "\u4e2d" * 5000  # six bytes each once escaped in JSON
+    for i in range(60):
+        actions.do_post_operator_message(membership, conversation, client_id=f"o{i}",
+                                         body=body, attachments=None)
+    visible = list(Event.objects.filter(conversation=conversation, staff_only=False)
+                   .order_by("seq").values_list("seq", flat=True))
+    assert len(visible) > 60
+    with own_server(ws_ping_interval=None) as (url, thread):
+        # Small kernel buffers on the server's side: the history waits in the server.
+        for server in thread.server.servers:
+            for listening in server.sockets:
+                listening.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        client = Raw(url)
+        client.send({"type": "hello", "widget": acme.widget.key, "token": welcome["token"],
+                     "conversation": conversation.pk, "after": 0})
+        seqs: list[int] = []
+        while len(seqs) < len(visible):
+            frame = client.json()
+            if frame["type"] == "event":
+                seqs.append(frame["seq"])
+        assert seqs == visible
+        client.close()
+
+
+def test_a_history_that_cannot_be_read_closes_the_socket_to_be_resumed(
+        live: str, tenants: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A replay that fails (the database) must not leave the socket open without its
+    history: it is closed with 1011, and the client resumes from its sequence numbers."""
+    from plug2support.realtime import sockets
+
+    acme, _ = tenants
+    visitor, welcome = open_visitor(live, acme.widget)
+    first = visitor.request({"type": "message", "client_id": "v0", "body": "hi"})
+    visitor.close()
+
+    def unreadable(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("injected")
+
+    monkeypatch.setattr(sockets, "events_after", unreadable)
+    client = Raw(live)
+    client.send({"type": "hello", "widget": acme.widget.key, "token": welcome["token"],
+                 "conversation": first["conversation"], "after": 0})
+    assert client.close_code() == 1011
+
+
+def test_following_a_conversation_again_while_its_history_is_read_sends_all_of_it(
+        live: str, tenants: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An operator subscribes from seq 3, then again from 0 while the first read is still at
+    the database (several database threads, as on PostgreSQL): the first, stale read must
+    not count for the second — every event comes, once, in order."""
+    from plug2support.realtime import sockets
+
+    pool = ThreadPoolExecutor(4, thread_name_prefix="test-db")
+    monkeypatch.setattr(sockets, "_executor", lambda: pool)
+    acme, _ = tenants
+    visitor, _ = open_visitor(live, acme.widget)
+    for i in range(5):
+        conversation_id = visitor.request(
+            {"type": "message", "client_id": f"v{i}", "body": f"m{i}"})["conversation"]
+    operator = open_operator(live, acme.operators[0])
+    real = sockets.events_after
+    release = threading.Event()
+    calls: list[int] = []
+
+    def held_first(conversation: int, after: int, limit: int, visitor: bool = False) -> Any:
+        calls.append(after)
+        if len(calls) == 1:
+            assert release.wait(timeout=10)  # until the second subscribe is answered
+        return real(conversation, after, limit, visitor=visitor)
+
+    monkeypatch.setattr(sockets, "events_after", held_first)
+    try:
+        operator.send({"type": "subscribe", "conversation": conversation_id, "after": 3})
+        operator.request({"type": "subscribe", "conversation": conversation_id, "after": 0})
+        release.set()
+        last = Conversation.objects.get(pk=conversation_id).last_seq
+        seqs: list[int] = []
+        while len(seqs) < last:
+            frame = operator.recv_until(
+                lambda f: f["type"] == "event" and f["conversation"] == conversation_id)
+            seqs.append(frame["seq"])
+        assert seqs == list(range(1, last + 1))
+    finally:
+        release.set()
+        pool.shutdown(wait=True)
+
+
 # --- a peer that stops reading -------------------------------------------------------------
 
 def test_a_visitor_that_stops_reading_is_disconnected_and_the_other_company_is_not(
@@ -321,6 +459,38 @@ def test_a_visitor_that_stops_reading_is_disconnected_and_the_other_company_is_n
         assert reader.recv()["ref"] == "still here"
     assert hub.listener_count(stuck_topic) == 0
     stuck.close()
+
+
+def test_a_server_that_stops_does_not_wait_for_ever_on_a_client_that_reads_nothing(
+        live: str, tenants: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its close frame queued behind frames the peer never reads, the connection is dropped
+    after the close timeout, and the server's shutdown completes."""
+    monkeypatch.setattr(wire, "CLOSE_TIMEOUT_SECONDS", 0.5)
+    acme, _ = tenants
+    with own_server(ws_ping_interval=None) as (url, thread):
+        stuck = Raw(url)
+        stuck.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        topic = actions.visitor_topic(stuck.hello(acme)["visitor"]["id"])
+        (connection,) = [c for c in thread.server.server_state.connections
+                         if isinstance(c, wire.WebSocketProtocol)]
+        connection.transport.get_extra_info("socket").setsockopt(
+            socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        deadline = time.monotonic() + 10
+        while connection.transport.get_write_buffer_size() < 100_000:  # bytes stuck for it
+            assert time.monotonic() < deadline
+            hub.publish(topic, {"type": "notice", "text": "x" * 20_000})
+            assert_served(open_reader_at(url, tenants[1]), "meanwhile")
+        thread.server.should_exit = True
+        thread.join(timeout=10)
+        assert not thread.is_alive()
+        assert hub.listener_count(topic) == 0
+        stuck.close()
+
+
+def open_reader_at(url: str, tenant: Tenant) -> Raw:
+    client = Raw(url)
+    client.hello(tenant)
+    return client
 
 
 def open_reader(live: str, tenant: Tenant) -> tuple[WS, dict[str, Any]]:

@@ -440,7 +440,10 @@ class Socket:
             while self._outbox and not self._closed:
                 await self._write(self._outbox.popleft())
         except Exception:
+            # A replay or a gap that could not be read (the database): the client comes
+            # back and resumes from its sequence numbers rather than miss what was dropped.
             log.exception("socket flush failed")
+            self.close(1011)
         finally:
             self._flushing = False
             if not self._outbox:
@@ -490,15 +493,20 @@ class Socket:
                                             visitor=not self.staff)
             if conversation_id not in self.sent_seq or self._closed:
                 return  # unsubscribed or closed while the database answered
+            if self.sent_seq[conversation_id] != after:
+                continue  # followed again meanwhile, from elsewhere: this batch is stale
             for event in events:
                 payload = event_payload(event)
                 if self.visible(payload):
                     self.send_json(payload)
                 self.sent_seq[conversation_id] = event.seq
+                # A long history is sent as fast as the client reads it, no faster (the
+                # connection drops a peer that lets too much pile up).
+                await self.connection.drained()
+                if self.sent_seq.get(conversation_id) != event.seq or self._closed:
+                    break  # unsubscribed or followed again while waiting
             if len(events) < REPLAY_BATCH:
                 return
-            # A long history: let the client read this batch before the next is queued.
-            await self.connection.drained()
 
     def visible(self, payload: dict[str, Any]) -> bool:
         return self.staff or not payload.get("staff_only")
@@ -1043,12 +1051,28 @@ class AsgiConnection:
     product's own WebSocket protocol (wire.py): frames queue in order and one task at a
     time sends them."""
 
+    # Unsent text past which the peer is taken to have stopped reading (as wire.py does).
+    QUEUED_LIMIT = 4 * 1024 * 1024
+
     def __init__(self, send: Any) -> None:
         self._send = send
         self._out: deque[dict[str, Any]] = deque()
+        self._queued = 0  # characters of text waiting in _out
         self._writer: asyncio.Task[None] | None = None
+        self.readable = asyncio.Event()  # cleared while the Socket's frame queue is full
+        self.readable.set()
+        self._dropped = False
 
     def _queue(self, message: dict[str, Any]) -> None:
+        if self._dropped:
+            return
+        self._queued += len(message.get("text") or "")
+        if self._queued > self.QUEUED_LIMIT:
+            # Nothing more for this peer but a close; the read loop ends when it goes.
+            log.warning("closing a socket whose peer stopped reading")
+            self._dropped = True
+            self._out.clear()
+            message = {"type": "websocket.close", "code": 1013}
         self._out.append(message)
         if self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(
@@ -1057,7 +1081,9 @@ class AsgiConnection:
     async def _write_all(self) -> None:
         try:
             while self._out:
-                await self._send(self._out.popleft())
+                message = self._out.popleft()
+                self._queued -= len(message.get("text") or "")
+                await self._send(message)
         except Exception:  # the peer went away: nothing more can be sent
             self._out.clear()
         finally:
@@ -1074,12 +1100,13 @@ class AsgiConnection:
 
     def close(self, code: int) -> None:
         self._queue({"type": "websocket.close", "code": code})
+        self.readable.set()  # the read loop must go on to see the disconnect
 
     def pause_reading(self) -> None:
-        return None  # the server reads one frame ahead at most
+        self.readable.clear()
 
     def resume_reading(self) -> None:
-        return None
+        self.readable.set()
 
     async def drained(self) -> None:
         while self._writer is not None:
@@ -1100,6 +1127,7 @@ async def websocket_app(scope: Scope, receive: Any, send: Any) -> None:
         return
     socket.connected()
     while True:
+        await connection.readable.wait()  # the Socket's queue of frames has room
         message = await receive()
         if message["type"] == "websocket.disconnect":
             break

@@ -138,8 +138,8 @@ class WebSocketProtocol(asyncio.Protocol):
 
     __slots__ = ("config", "server_state", "transport", "socket", "_state", "_accept",
                  "_buffer", "_fragments", "_fragment_opcode", "_fragment_size",
-                 "_awaiting_pong", "_close_sent", "_paused", "_drain_waiter", "_close_timer",
-                 "_beat")
+                 "_awaiting_pong", "_close_sent", "_paused", "_read_paused", "_drain_waiter",
+                 "_close_timer", "_beat")
 
     def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any],
                  _loop: asyncio.AbstractEventLoop | None = None) -> None:
@@ -156,6 +156,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self._awaiting_pong = False
         self._close_sent = False
         self._paused = False
+        self._read_paused = False  # the Socket's queue of frames is full (sockets.INBOX_PAUSE)
         self._drain_waiter: asyncio.Future[None] | None = None
         self._close_timer: asyncio.TimerHandle | None = None
         self._beat: Heartbeat | None = None
@@ -240,7 +241,16 @@ class WebSocketProtocol(asyncio.Protocol):
         self._state = _CLOSED
         if not self.transport.is_closing():
             self.transport.write(answer)
-            self.transport.close()
+            self._end()
+
+    def _end(self) -> None:
+        """Close the transport once what is queued for it is written. A peer that reads
+        nothing would keep it open for ever (and uvicorn's shutdown waiting): after
+        CLOSE_TIMEOUT_SECONDS it is dropped, so `connection_lost` always comes."""
+        self.transport.close()
+        if self._close_timer is None:
+            self._close_timer = asyncio.get_running_loop().call_later(
+                CLOSE_TIMEOUT_SECONDS, self.transport.abort)
 
     # --- what a Socket calls (sockets.Connection) ---
     def accept(self) -> None:
@@ -293,12 +303,25 @@ class WebSocketProtocol(asyncio.Protocol):
         self.resume_reading()  # the peer's answering close must be read
 
     def pause_reading(self) -> None:
+        """The Socket has frames enough queued: read nothing more, not even what is already
+        here (the rest of this read waits in `_buffer`)."""
+        self._read_paused = True
         if not self.transport.is_closing():
             self.transport.pause_reading()
 
     def resume_reading(self) -> None:
+        if not self._read_paused:
+            return
+        self._read_paused = False
         if not self.transport.is_closing():
             self.transport.resume_reading()
+        if self._buffer:
+            # Soon, not now: the caller may be inside this connection's own reading.
+            asyncio.get_running_loop().call_soon(self._read_buffered)
+
+    def _read_buffered(self) -> None:
+        if self._state == _OPEN and not self._read_paused and self._buffer:
+            self._read_frames(b"")
 
     async def drained(self) -> None:
         """Until the transport's buffer is below its high-water mark again (or closed)."""
@@ -309,8 +332,8 @@ class WebSocketProtocol(asyncio.Protocol):
 
     # --- keepalive and shutdown ---
     def heartbeat(self) -> None:
-        if self._close_sent or self.transport.is_closing():
-            return
+        if self._close_sent or self.transport.is_closing() or self._read_paused:
+            return  # (paused: the answer may be waiting unread behind the queued frames)
         if self._awaiting_pong:
             self._fail(CLOSE_KEEPALIVE_TIMEOUT)
             return
@@ -325,7 +348,7 @@ class WebSocketProtocol(asyncio.Protocol):
         if not self._close_sent and not self.transport.is_closing():
             self.transport.write(frame_bytes(close_payload(CLOSE_SERVICE_RESTART), OP_CLOSE))
         self._close_sent = True
-        self.transport.close()
+        self._end()
 
     def _fail(self, code: int) -> None:
         """A protocol error or a dead peer: close at once, without waiting for an answer."""
@@ -333,7 +356,7 @@ class WebSocketProtocol(asyncio.Protocol):
             self.transport.write(frame_bytes(close_payload(code), OP_CLOSE))
         self._close_sent = True
         self._state = _CLOSED
-        self.transport.close()
+        self._end()
 
     # --- reading frames (RFC 6455, section 5) ---
     def _read_frames(self, data: bytes) -> None:
@@ -346,7 +369,7 @@ class WebSocketProtocol(asyncio.Protocol):
         size = len(data)
         offset = 0
         max_size = self.config.ws_max_size
-        while self._state == _OPEN:
+        while self._state == _OPEN and not self._read_paused:
             if size - offset < 2:
                 break
             first, second = data[offset], data[offset + 1]
@@ -362,6 +385,9 @@ class WebSocketProtocol(asyncio.Protocol):
                     break
                 length = int.from_bytes(view[start:start + 8], "big")
                 start += 8
+                if length >> 63:  # RFC 6455 5.2: the most significant bit must be 0
+                    self._fail(CLOSE_PROTOCOL_ERROR)
+                    return
             if first & 0x70 or not second & 0x80:  # no extension is agreed; clients mask
                 self._fail(CLOSE_PROTOCOL_ERROR)
                 return
@@ -425,16 +451,28 @@ class WebSocketProtocol(asyncio.Protocol):
 
     def _closing_handshake(self, payload: bytes) -> None:
         if self._close_sent:
-            self.transport.close()  # the answer to our close: done
+            self._end()  # the answer to our close: done
             return
         self._close_sent = True
-        if len(payload) >= 2:
-            code = struct.unpack("!H", payload[:2])[0]
-            answer = close_payload(code if 1000 <= code < 5000 else CLOSE_PROTOCOL_ERROR)
-        else:
-            answer = b""
+        answer = b""
+        if payload:
+            code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 0
+            if not _sendable_close_code(code):  # a 1-byte body, or a code no peer may send
+                answer = close_payload(CLOSE_PROTOCOL_ERROR)
+            else:
+                try:
+                    payload[2:].decode()
+                    answer = close_payload(code)
+                except UnicodeDecodeError:
+                    answer = close_payload(CLOSE_INVALID_DATA)
         self.transport.write(frame_bytes(answer, OP_CLOSE))
-        self.transport.close()
+        self._end()
+
+
+def _sendable_close_code(code: int) -> bool:
+    """RFC 6455 7.4: the codes an endpoint may put in a close frame (1004–1006 and 1015 are
+    reserved, 1016–2999 unassigned)."""
+    return 1000 <= code <= 1014 and code not in (1004, 1005, 1006) or 3000 <= code <= 4999
 
 
 def _address(value: Any) -> tuple[str, int] | None:
