@@ -116,7 +116,11 @@ class ServerThread(threading.Thread):
         self.server = uvicorn.Server(config)
 
     def run(self) -> None:
-        asyncio.run(self.server.serve())
+        asyncio.run(self._serve())
+
+    async def _serve(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        await self.server.serve()
 
     def wait_started(self) -> None:
         deadline = time.monotonic() + 20
@@ -130,6 +134,20 @@ class ServerThread(threading.Thread):
         self.join(timeout=15)
 
 
+LIVE_SERVERS: list[ServerThread] = []
+
+
+def move_hub_to(thread: ServerThread) -> None:
+    """The process's hub serves one event loop, as in production (one server per process).
+    A test that starts a second server in this process (one option changed) moves the hub
+    to that server's loop while it runs, and back to the live server's after."""
+    from plug2support.realtime.hub import hub
+
+    if hub.loop is not None and not hub.loop.is_closed():
+        asyncio.run_coroutine_threadsafe(hub.stop(), hub.loop).result(timeout=10)
+    asyncio.run_coroutine_threadsafe(hub.start(), thread.loop).result(timeout=10)
+
+
 @pytest.fixture(scope="session")
 def live_server_url(django_db_setup: Any) -> Iterator[str]:
     port = free_port()
@@ -137,7 +155,9 @@ def live_server_url(django_db_setup: Any) -> Iterator[str]:
     thread = ServerThread(port)
     thread.start()
     thread.wait_started()
+    LIVE_SERVERS.append(thread)
     yield url
+    LIVE_SERVERS.remove(thread)
     thread.stop()
 
 

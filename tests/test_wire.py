@@ -26,11 +26,13 @@ from plug2support.realtime import wire
 from plug2support.realtime.hub import hub
 
 from .conftest import (
+    LIVE_SERVERS,
     WS,
     ServerThread,
     Tenant,
     free_port,
     make_tenant,
+    move_hub_to,
     open_operator,
     open_visitor,
     ws_connect,
@@ -143,14 +145,17 @@ def assert_served(client: Raw, ref: str) -> None:
 
 @contextmanager
 def own_server(**overrides: Any) -> Iterator[tuple[str, ServerThread]]:
-    """A server of the test's own, with one option changed (its pings, proxy headers…)."""
+    """A server of the test's own, with one option changed (its pings, proxy headers…),
+    holding the process's hub while it runs (conftest.move_hub_to)."""
     port = free_port()
     thread = ServerThread(port, **overrides)
     thread.start()
     thread.wait_started()
+    move_hub_to(thread)
     try:
         yield f"http://127.0.0.1:{port}", thread
     finally:
+        move_hub_to(LIVE_SERVERS[0])
         thread.stop()
 
 
@@ -475,11 +480,12 @@ def test_a_server_that_stops_does_not_wait_for_ever_on_a_client_that_reads_nothi
                          if isinstance(c, wire.WebSocketProtocol)]
         connection.transport.get_extra_info("socket").setsockopt(
             socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        reader = open_reader_at(url, tenants[1])
         deadline = time.monotonic() + 10
         while connection.transport.get_write_buffer_size() < 100_000:  # bytes stuck for it
             assert time.monotonic() < deadline
             hub.publish(topic, {"type": "notice", "text": "x" * 20_000})
-            assert_served(open_reader_at(url, tenants[1]), "meanwhile")
+            assert_served(reader, "meanwhile")  # paces the publishes; the server serves on
         thread.server.should_exit = True
         thread.join(timeout=10)
         assert not thread.is_alive()
