@@ -13,7 +13,6 @@ import struct
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
@@ -400,14 +399,16 @@ def test_a_history_that_cannot_be_read_closes_the_socket_to_be_resumed(
 
 
 def test_following_a_conversation_again_while_its_history_is_read_sends_all_of_it(
-        live: str, tenants: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        live: str, tenants: Any, monkeypatch: pytest.MonkeyPatch, settings: Any) -> None:
     """An operator subscribes from seq 3, then again from 0 while the first read is still at
     the database (several database threads, as on PostgreSQL): the first, stale read must
     not count for the second — every event comes, once, in order."""
     from plug2support.realtime import sockets
 
-    pool = ThreadPoolExecutor(4, thread_name_prefix="test-db")
-    monkeypatch.setattr(sockets, "_executor", lambda: pool)
+    # Several database threads, as on PostgreSQL (SQLite's default is one).
+    own_threads = settings.SOCKET_DB_THREADS <= 1
+    if own_threads:
+        settings.SOCKET_DB_THREADS = 4
     acme, _ = tenants
     visitor, _ = open_visitor(live, acme.widget)
     for i in range(5):
@@ -438,7 +439,8 @@ def test_following_a_conversation_again_while_its_history_is_read_sends_all_of_i
         assert seqs == list(range(1, last + 1))
     finally:
         release.set()
-        pool.shutdown(wait=True)
+        if own_threads:
+            sockets.close_db_threads()  # their connections closed, the threads ended
 
 
 # --- a peer that stops reading -------------------------------------------------------------
