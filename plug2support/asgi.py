@@ -40,8 +40,7 @@ async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 start_presence_heartbeat()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if hub.loop is asyncio.get_running_loop():  # (tests run several servers)
-                    await hub.stop()
+                await hub.stop()
                 # The socket handlers' database connections live in asgiref's shared thread
                 # or in the sockets' own database threads.
                 await sync_to_async(connections.close_all)()

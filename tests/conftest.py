@@ -168,6 +168,12 @@ def live(live_server_url: str, transactional_db: Any, settings: Any) -> str:
     return live_server_url
 
 
+@pytest.fixture
+def tenants(live: str) -> tuple[Tenant, Tenant]:
+    """Two companies with committed data, for tests against the live server."""
+    return make_tenant("Acme"), make_tenant("Globex")
+
+
 def ws_url(base: str, path: str) -> str:
     return base.replace("http://", "ws://") + path
 

@@ -13,18 +13,11 @@ from plug2support.conversations.models import Conversation, Event
 
 from .conftest import (
     WS,
-    Tenant,
-    make_tenant,
     open_operator,
     open_visitor,
     session_cookie,
     ws_connect,
 )
-
-
-@pytest.fixture
-def tenants(live: str) -> tuple[Tenant, Tenant]:
-    return make_tenant("Acme"), make_tenant("Globex")
 
 
 def visitor_says(ws: WS, client_id: str, body: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from plug2support.conversations.actions import ConversationError
 from plug2support.conversations.models import Conversation, EventKind, TransferRequest
 from plug2support.widgets.models import Visitor
 
-from .conftest import Tenant, make_tenant, open_operator, open_visitor
+from .conftest import Tenant, open_operator, open_visitor
 
 
 def served_conversation(tenant: Tenant) -> tuple[Conversation, Visitor, str]:
@@ -127,11 +127,6 @@ def test_only_owners_and_admins_reassign_and_only_to_their_own_people(
 
 
 # --- over the sockets ----------------------------------------------------------------------
-
-@pytest.fixture
-def tenants(live: str) -> tuple[Tenant, Tenant]:
-    return make_tenant("Acme"), make_tenant("Globex")
-
 
 def test_a_follower_hears_notes_and_transfers_live_and_the_visitor_never_does(
         live: str, tenants: Any) -> None:

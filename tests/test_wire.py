@@ -30,17 +30,11 @@ from .conftest import (
     ServerThread,
     Tenant,
     free_port,
-    make_tenant,
     move_hub_to,
     open_operator,
     open_visitor,
     ws_connect,
 )
-
-
-@pytest.fixture
-def tenants(live: str) -> tuple[Tenant, Tenant]:
-    return make_tenant("Acme"), make_tenant("Globex")
 
 
 class Raw:

@@ -152,7 +152,9 @@ class Hub:
         await self.bus.start()
 
     async def stop(self) -> None:
-        if self._started:
+        """Only from the loop the hub serves: a server on another loop of the process (the
+        tests run several) stops its own work, not this hub's bus."""
+        if self._started and self.loop is asyncio.get_running_loop():
             await self.bus.stop()
             self._started = False
             self.loop = None

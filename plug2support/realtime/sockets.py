@@ -41,7 +41,7 @@ from plug2support.conversations.serializers import (
 )
 from plug2support.lib.ids import is_id
 
-from . import presence
+from . import presence, wire
 from .hub import Frame, hub, session_topic
 
 log = logging.getLogger(__name__)
@@ -1051,9 +1051,6 @@ class AsgiConnection:
     product's own WebSocket protocol (wire.py): frames queue in order and one task at a
     time sends them."""
 
-    # Unsent text past which the peer is taken to have stopped reading (as wire.py does).
-    QUEUED_LIMIT = 4 * 1024 * 1024
-
     def __init__(self, send: Any) -> None:
         self._send = send
         self._out: deque[dict[str, Any]] = deque()
@@ -1067,7 +1064,7 @@ class AsgiConnection:
         if self._dropped:
             return
         self._queued += len(message.get("text") or "")
-        if self._queued > self.QUEUED_LIMIT:
+        if self._queued > wire.WRITE_BUFFER_LIMIT:  # the same limit as wire.py's
             # Nothing more for this peer but a close; the read loop ends when it goes.
             log.warning("closing a socket whose peer stopped reading")
             self._dropped = True

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
+import weakref
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -248,6 +249,10 @@ class WebSocketProtocol(asyncio.Protocol):
         nothing would keep it open for ever (and uvicorn's shutdown waiting): after
         CLOSE_TIMEOUT_SECONDS it is dropped, so `connection_lost` always comes."""
         self.transport.close()
+        self._arm_abort()
+
+    def _arm_abort(self) -> None:
+        """Drop the connection CLOSE_TIMEOUT_SECONDS from now unless it is lost first."""
         if self._close_timer is None:
             self._close_timer = asyncio.get_running_loop().call_later(
                 CLOSE_TIMEOUT_SECONDS, self.transport.abort)
@@ -298,8 +303,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self._close_sent = True
         if not self.transport.is_closing():
             self.transport.write(frame_bytes(close_payload(code), OP_CLOSE))
-            self._close_timer = asyncio.get_running_loop().call_later(
-                CLOSE_TIMEOUT_SECONDS, self.transport.abort)
+            self._arm_abort()  # the peer's answering close, or the end
         self.resume_reading()  # the peer's answering close must be read
 
     def pause_reading(self) -> None:
@@ -481,7 +485,7 @@ def _address(value: Any) -> tuple[str, int] | None:
     return None
 
 
-_trusted: dict[int, Any] = {}
+_trusted: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
 def _trusted_scope(config: Any) -> Any:
@@ -489,13 +493,13 @@ def _trusted_scope(config: Any) -> Any:
     applied to the socket's scope as the ASGI path would have it, or None when off."""
     if not getattr(config, "proxy_headers", False):
         return None
-    middleware = _trusted.get(id(config))
+    middleware = _trusted.get(config)
     if middleware is None:
         from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
         async def keep(scope: Any, receive: Any, send: Any) -> None:
             return None
 
-        middleware = _trusted[id(config)] = ProxyHeadersMiddleware(
+        middleware = _trusted[config] = ProxyHeadersMiddleware(
             keep, trusted_hosts=config.forwarded_allow_ips)
     return middleware
