@@ -29,10 +29,11 @@ marker is missing or different is dropped and made again, so a schema change can
 measured on stale data.
 
 The measuring process loads one operator of company 1 and calls, N times after a warm-up, what
-the inbox list view does (views.inbox_list): `inbox_summaries(membership, Filters(...))` (the
-page in one statement: its rows, the names they point to as one-row subqueries, their tags
-as JSON; compiled once per company, person and filters, so the warm-up compiles it) and the
-JSON encoding. It reports p50/p99 in ms, the queries of one call (django.test.utils.CaptureQueriesContext), the rows returned, p50/p99 of
+the inbox list view does (views.inbox_list): `inbox_summaries_json(membership, Filters(...))`
+(the page in one statement: its rows, the names they point to as one-row subqueries, their
+tags; on PostgreSQL the statement builds the summaries' JSON itself, on SQLite Python shapes
+and encodes them; compiled once per company, person and filters, so the warm-up compiles
+it) and the response body around it. It reports p50/p99 in ms, the queries of one call (django.test.utils.CaptureQueriesContext), the rows returned, p50/p99 of
 the same statements replayed through a bare cursor (the database's and driver's share), and
 with "explain" the plan of each statement.
 """
@@ -470,12 +471,11 @@ def measure(args: dict[str, Any]) -> dict[str, Any]:
     import django
 
     django.setup()
-    from django.core.serializers.json import DjangoJSONEncoder
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     from plug2support.accounts.models import Membership
-    from plug2support.conversations.inbox import Filters, inbox_summaries
+    from plug2support.conversations.inbox import Filters, inbox_summaries_json
 
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT meta FROM {MARKER}")
@@ -489,8 +489,7 @@ def measure(args: dict[str, Any]) -> dict[str, Any]:
 
     def inbox_list(filters: Filters) -> str:
         # What views.inbox_list does once it has the membership and the filters.
-        return json.dumps({"conversations": inbox_summaries(membership, filters)},
-                          cls=DjangoJSONEncoder)
+        return f'{{"conversations": {inbox_summaries_json(membership, filters)}}}'
 
     iterations, warmup = int(args.get("iterations", 150)), int(args.get("warmup", 20))
     results: dict[str, Any] = {}
@@ -503,7 +502,7 @@ def measure(args: dict[str, Any]) -> dict[str, Any]:
         executed = _executed(call)
         results[name] = {
             **_timed(call, iterations), "queries": len(captured.captured_queries),
-            "rows": len(inbox_summaries(membership, filters)),
+            "rows": len(json.loads(inbox_summaries_json(membership, filters))),
             # The same statements with the same parameters through a bare cursor: the
             # database's share (and the driver's), without the ORM building the rows.
             "sql": _timed(lambda e=executed: _replay(e), iterations),
@@ -702,7 +701,7 @@ def inbox_scale(runs: int, quick: bool, iterations: int | None = None) -> list[d
             queries = "/".join(str(q) for q in sorted({c["queries"] for c in cases}))
             rows.append({
                 "scenario": scenario,
-                "measure": f"{label_}: p50 / p99 through the JSON list (inbox_summaries); queries",
+                "measure": f"{label_}: p50 / p99 through the JSON list (inbox_summaries_json); queries",
                 "value": f"p50 {_ms(cases, 'p50_ms')}, "
                          f"p99 {_ms(cases, 'p99_ms')}; "
                          f"{queries} queries, {cases[0]['rows']} rows; the queries alone "

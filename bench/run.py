@@ -26,6 +26,7 @@ from bench.common import (
     LOAD_CORE,
     PYTHON,
     ROOT,
+    SERVER_CORE,
     cpu_seconds,
     free_port,
     pinned,
@@ -299,6 +300,21 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}"
 
 
+def calibration() -> float:
+    """Seconds for a fixed pure-Python loop (10 M additions), the best of 3, on the server
+    core: the same machine's speed moved by up to half from one hour to the next here, so
+    the table says how fast the machine was while it ran."""
+    code = ("import time\nbest = 9e9\nfor _ in range(3):\n    t = time.perf_counter()\n"
+            "    s = 0\n    for i in range(10_000_000):\n        s += i\n"
+            "    best = min(best, time.perf_counter() - t)\nprint(best)")
+    out = subprocess.run(pinned([PYTHON, "-c", code], SERVER_CORE), capture_output=True,
+                         text=True, check=True, timeout=120)
+    return float(out.stdout.strip())
+
+
+CALIBRATION: list[float] = []  # at the start and at the end of the run
+
+
 def write_readme(rows: list[dict[str, Any]], quick: bool) -> None:
     table = ["| scenario | measure | result (median, min–max) | target |",
              "| --- | --- | --- | --- |"]
@@ -307,7 +323,10 @@ def write_readme(rows: list[dict[str, Any]], quick: bool) -> None:
     block = "\n".join([
         MARK_START,
         f"Run on {dt.date.today().isoformat()}, {machine()}; "
-        f"{'quick mode (1 run each)' if quick else 'median of 3 runs'}.",
+        f"{'quick mode (1 run each)' if quick else 'median of 3 runs'}. "
+        "Machine speed (a pure-Python loop of 10 M additions, best of 3, lower is faster): "
+        + " at the start, ".join(f"{c:.2f} s" for c in CALIBRATION)
+        + (" at the end." if len(CALIBRATION) > 1 else " at the start."),
         "",
         *table,
         MARK_END,
@@ -327,6 +346,7 @@ def main() -> None:
     chosen = options.only.split(",")
     rows: list[dict[str, Any]] = []
     started = time.monotonic()
+    CALIBRATION.append(calibration())
     # The table is rewritten after each scenario, so a run cut short keeps what it measured.
     if "fanout_core" in chosen:
         rows += fanout_core(runs, seconds=2 if options.quick else 3, pairs=25)
@@ -348,6 +368,7 @@ def main() -> None:
         rows += inbox_scale(runs, options.quick)
     for row in rows:
         print(f"{row['scenario']:<24} {row['measure']:<70} {row['value']}")
+    CALIBRATION.append(calibration())
     write_readme(rows, options.quick)
     print(f"done in {time.monotonic() - started:.0f} s; table written to {README}")
 

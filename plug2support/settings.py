@@ -101,6 +101,12 @@ else:
         "timeout": 10,
     }
 
+# PostgreSQL: the statements every visitor message runs (lib/rows.hot_cursor) are prepared on
+# each connection's first use, so PostgreSQL parses and plans them once. Django leaves
+# prepared statements off for transaction-mode PgBouncer before 1.21 (max_prepared_statements);
+# behind one of those, set DB_PREPARED_STATEMENTS=false. Django's own cursors never prepare.
+DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=True)
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import socket
 import threading
@@ -114,6 +115,7 @@ class ServerThread(threading.Thread):
         config = uvicorn.Config("plug2support.asgi:application", host="127.0.0.1", port=port,
                                 log_level="warning", **{**SERVER_OPTIONS, **overrides})
         self.server = uvicorn.Server(config)
+        self.frozen_at_startup = 0
 
     def run(self) -> None:
         asyncio.run(self._serve())
@@ -128,6 +130,11 @@ class ServerThread(threading.Thread):
             if time.monotonic() > deadline or not self.is_alive():
                 raise RuntimeError("uvicorn did not start")
             time.sleep(0.02)
+        # The lifespan startup froze the heap (asgi.settle_heap), which in production is the
+        # server's own. Here it is the test process's, whose objects (the database wrappers
+        # of ended threads among them) must stay collectable: unfreeze, noting the count.
+        self.frozen_at_startup = gc.get_freeze_count()
+        gc.unfreeze()
 
     def stop(self) -> None:
         self.server.should_exit = True

@@ -4,7 +4,8 @@ and nothing of another company's."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,7 +14,13 @@ from django.test import Client
 from django.utils import timezone
 
 from plug2support.conversations import actions
-from plug2support.conversations.inbox import Filters, InboxError, inbox_page, inbox_summaries
+from plug2support.conversations.inbox import (
+    Filters,
+    InboxError,
+    inbox_page,
+    inbox_summaries,
+    inbox_summaries_json,
+)
 from plug2support.conversations.models import Conversation, OperatorGroup
 from plug2support.conversations.serializers import conversation_summary
 from plug2support.widgets.models import Visitor
@@ -194,6 +201,39 @@ def test_the_json_list_reads_plain_values_and_says_exactly_what_the_summaries_sa
     assert by_id[plain.pk]["visitor"]["name"] == "jane@example.com"
     assert [t["value"] for t in by_id[owned.pk]["tags"]] == ["", "a value"]
     assert by_id[grouped.pk]["group"] == {"id": group.pk, "name": "Billing"}
+
+
+def test_the_json_list_writes_times_names_and_order_as_the_summaries_do(
+        acme: Tenant) -> None:
+    """On PostgreSQL the statement writes the page's JSON itself: its timestamps as
+    isoformat() writes them (no fraction when there are no microseconds, six digits when
+    there are some, even with trailing zeros), a visitor without an address by number, a
+    person without a display name by address, and the page's order (priority first)."""
+    alice = acme.membership(acme.operators[0])
+    whole = start(acme, "whole second")
+    fraction = start(acme, "a fraction", client_id="v2")
+    Conversation.objects.filter(pk=whole.pk).update(
+        created_at=datetime(2026, 3, 2, 9, 0, tzinfo=UTC),
+        waiting_since=datetime(2026, 3, 2, 9, 0, 5, tzinfo=UTC))
+    Conversation.objects.filter(pk=fraction.pk).update(
+        created_at=datetime(2026, 3, 2, 9, 0, 0, 120000, tzinfo=UTC),
+        waiting_since=datetime(2026, 3, 2, 9, 0, 0, 5, tzinfo=UTC), priority=2)
+    acme.operators[1].name = ""
+    acme.operators[1].save(update_fields=["name"])
+    actions.do_claim(acme.membership(acme.operators[1]), Conversation.objects.get(pk=whole.pk))
+    listed = json.loads(inbox_summaries_json(alice, Filters(view="all")))
+    assert listed == [conversation_summary(c) for c in inbox_page(alice, Filters(view="all"))]
+    assert [c["id"] for c in listed] == [fraction.pk, whole.pk]
+    by_id = {c["id"]: c for c in listed}
+    assert by_id[whole.pk]["created_at"] == "2026-03-02T09:00:00+00:00"
+    assert by_id[whole.pk]["waiting_since"] == "2026-03-02T09:00:05+00:00"
+    assert by_id[fraction.pk]["created_at"] == "2026-03-02T09:00:00.120000+00:00"
+    assert by_id[fraction.pk]["waiting_since"] == "2026-03-02T09:00:00.000005+00:00"
+    assert by_id[fraction.pk]["visitor"]["name"] == f"Visitor #{fraction.visitor_id}"
+    assert by_id[whole.pk]["served_by"] == {"id": acme.operators[1].pk,
+                                            "name": acme.operators[1].email}
+    assert json.loads(logged_in_client(acme.operators[0]).get(
+        "/inbox/list?view=all").content)["conversations"] == listed
 
 
 def test_a_compiled_page_is_reused_only_for_the_same_company_person_and_filters(

@@ -295,3 +295,49 @@ def test_logging_out_closes_the_sockets_of_that_session(live: str, tenants: Any)
     again = WS(ws_connect(live, "/ws/operator", cookie=cookie))
     with pytest.raises(ConnectionClosed):
         again.recv()
+
+
+# --- the sockets' database threads ----------------------------------------------------------
+
+def test_a_database_call_ending_after_its_threads_close_leaves_no_connection_open(
+        transactional_db: Any, settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """close_db_threads closes each thread's connection, then ends the threads; a call that
+    reaches a thread after that closing must close its own connection too, or the ended
+    thread leaves a PostgreSQL session open until the garbage collector finds it."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    from plug2support.realtime import sockets
+
+    settings.SOCKET_DB_THREADS = 2  # the sockets' own threads (SQLite's default is asgiref's)
+    threads = ThreadPoolExecutor(1, thread_name_prefix="test-socket-db")
+    monkeypatch.setattr(sockets, "_db_executor", threads)
+    monkeypatch.setattr(sockets, "_wrapped", {})
+    used: list[Any] = []
+
+    def query() -> None:
+        with connections["default"].cursor() as cursor:
+            cursor.execute("SELECT 1")
+        used.append(connections["default"])
+
+    wrapped = sockets.db(query)  # bound to `threads`, as a socket's call under way is
+
+    async def awaited() -> None:
+        await wrapped()
+
+    def call() -> None:
+        # In a thread of its own: the browser tests' Playwright keeps a loop in this one.
+        with ThreadPoolExecutor(1) as caller:
+            caller.submit(asyncio.run, awaited()).result()
+
+    try:
+        call()
+        assert used[0].connection is not None  # a working thread keeps its connection
+        monkeypatch.setattr(sockets, "_db_executor", None)  # as close_db_threads begins
+        call()
+        assert used[1] is used[0] and used[1].connection is None
+    finally:
+        threads.submit(connections.close_all).result()
+        threads.shutdown(wait=True)

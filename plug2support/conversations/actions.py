@@ -20,7 +20,7 @@ from django.utils import timezone
 from plug2support.accounts.models import Membership, User
 from plug2support.lib.ids import is_id
 from plug2support.lib.ratelimit import hit
-from plug2support.lib.rows import RowReader
+from plug2support.lib.rows import RowReader, hot_cursor
 from plug2support.realtime.hub import publish_after_commit
 from plug2support.widgets.models import (
     ProactiveInvite,
@@ -201,7 +201,7 @@ def _append(conversation: Conversation, *, kind: str, sender: str, author: User 
     now = timezone.now()
     stamp = connection.ops.adapt_datetimefield_value(now)
     staff_only = kind in STAFF_ONLY_KINDS
-    with connection.cursor() as cursor:
+    with hot_cursor(connection) as cursor:
         if visitor_message is None:
             cursor.execute(_NEXT_SEQ, [stamp, conversation.pk])
         else:
@@ -290,7 +290,7 @@ def _locked_current(visitor: Visitor, client_id: str) -> tuple[Conversation | No
     under `client_id` in it (a resend) and its tags for the summary, in one statement: every
     visitor message runs it. None also when it was archived while we waited for the lock:
     the caller then takes the slow path. The visitor and its widget are the caller's."""
-    with connection.cursor() as cursor:
+    with hot_cursor(connection) as cursor:
         cursor.execute(_current_statement(),
                        [Sender.VISITOR, client_id, visitor.pk, Stage.ARCHIVED])
         row = cursor.fetchone()

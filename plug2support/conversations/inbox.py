@@ -98,8 +98,10 @@ def inbox_summaries(membership: Membership, filters: Filters,
                     limit: int = PAGE_SIZE) -> list[dict[str, Any]]:
     """The same page as inbox_page, as conversation summaries read as plain values: one
     query (the rows with their widget, visitor, assignee and group names, and their tags as
-    JSON) and no model objects — the JSON list (views.inbox_list) and bench/inbox_scale.py.
-    A second query for the tags cost a third of the call at 1 000 000 conversations."""
+    JSON) and no model objects — tests and callers that want Python values. A second query
+    for the tags cost a third of the call at 1 000 000 conversations."""
+    if connection.vendor == "postgresql":
+        return json.loads(inbox_summaries_json(membership, filters, limit))  # type: ignore[no-any-return]
     from .serializers import summary_from_values
 
     statement = _statement(membership, filters, limit)
@@ -113,6 +115,66 @@ def inbox_summaries(membership: Membership, filters: Filters,
                        strict=True))
         summaries.append(summary_from_values(row, tags_from_json(row["tag_list"])))
     return summaries
+
+
+def inbox_summaries_json(membership: Membership, filters: Filters,
+                         limit: int = PAGE_SIZE) -> str:
+    """inbox_summaries as JSON text, for the JSON list (views.inbox_list) and
+    bench/inbox_scale.py. On PostgreSQL the statement builds the JSON itself: shaping 100
+    rows into summaries and encoding them was more than half of the call in Python
+    (bench/README.md); a test holds its output equal to conversation_summary's."""
+    if connection.vendor != "postgresql":
+        return json.dumps(inbox_summaries(membership, filters, limit))
+    statement = _statement(membership, filters, limit, as_json=True)
+    # Not prepared: the views' best plans differ by company and person (a generic plan made
+    # the Mine view three times slower, bench/README.md).
+    with connection.cursor() as cursor:
+        cursor.execute(statement.sql, statement.params)
+        (text,) = cursor.fetchone()
+    return str(text)
+
+
+def _iso(column: str) -> str:
+    """PostgreSQL: a timestamptz column written as Python's datetime.isoformat() writes an
+    aware UTC datetime (the microseconds only when there are some), or NULL."""
+    utc = f"({column} AT TIME ZONE 'UTC')"
+    return (f"CASE WHEN {column} IS NULL THEN NULL ELSE "
+            f"to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN "
+            f"mod(date_part('microseconds', {column})::bigint, 1000000) = 0 THEN '' "
+            f"ELSE to_char({utc}, '.US') END || '+00:00' END")
+
+
+def _summaries_json_sql(page_sql: str) -> str:
+    """PostgreSQL: the page (`page_sql`, its SUMMARY_VALUES columns) as one JSON array of
+    conversation summaries, in the page's order; serializers.summary_from_values in SQL.
+    Only our own table names and fixed text go into it; the page's values stay bound."""
+    summary = ", ".join([
+        "'id', p.id",
+        "'widget', json_build_object('id', p.widget_id, 'name', p.widget_name)",
+        # widgets.models.visitor_name
+        "'visitor', json_build_object('id', p.visitor_id, 'name', "
+        "COALESCE(NULLIF(p.visitor_email, ''), 'Visitor #' || p.visitor_id))",
+        "'stage', p.stage", "'priority', p.priority",
+        f"'waiting_since', {_iso('p.waiting_since')}",
+        "'served_by', CASE WHEN p.assignee_id IS NULL THEN NULL ELSE json_build_object("
+        "'id', p.assignee_id, 'name', COALESCE(NULLIF(p.assignee_name, ''), "
+        "p.assignee_email)) END",
+        "'group', CASE WHEN p.group_id IS NULL THEN NULL ELSE json_build_object("
+        "'id', p.group_id, 'name', p.group_name) END",
+        "'last_seq', p.last_seq",
+        "'receipts', json_build_object('visitor_delivered', p.visitor_delivered_seq, "
+        "'visitor_read', p.visitor_read_seq, 'team_delivered', p.team_delivered_seq, "
+        "'team_read', p.team_read_seq)",
+        "'tags', " + _pg_tags_sql(
+            "p.id", "json_build_object('id', l.tag_id, 'name', t.name, 'value', l.value)"),
+        "'preview', p.preview",
+        f"'created_at', {_iso('p.created_at')}", f"'updated_at', {_iso('p.updated_at')}",
+    ])
+    # models.INBOX_ORDER, which the page's own ORDER BY follows.
+    order = ("p.priority DESC, (p.waiting_since IS NULL) ASC, p.waiting_since ASC, "
+             "p.updated_at DESC")
+    return (f"SELECT COALESCE(json_agg(json_build_object({summary}) ORDER BY {order}), "  # noqa: S608
+            f"'[]'::json)::text FROM ({page_sql}) p")
 
 
 @dataclass(frozen=True)
@@ -130,19 +192,27 @@ _statements: dict[tuple[Any, ...], _Statement] = {}
 STATEMENTS_MAX = 1000
 
 
-def _statement(membership: Membership, filters: Filters, limit: int) -> _Statement:
+def _statement(membership: Membership, filters: Filters, limit: int,
+               as_json: bool = False) -> _Statement:
+    """`as_json` (PostgreSQL): the page as one JSON text (_summaries_json_sql)."""
     from .serializers import SUMMARY_VALUES
 
     key = (connection.alias, connection.vendor, membership.company_id, membership.user_id,
-           filters, limit)
+           filters, limit, as_json)
     found = _statements.get(key)
     if found is not None:
         return found
     page = _filtered(company_conversations(membership), membership, filters)
-    query = page.order_by(*INBOX_ORDER).annotate(**_NAMES, tag_list=_tags_json()).values(
-        *SUMMARY_VALUES, "tag_list")[:limit].query
+    if as_json:  # the tags are read by the JSON's own subquery
+        query = page.order_by(*INBOX_ORDER).annotate(**_NAMES).values(
+            *SUMMARY_VALUES)[:limit].query
+    else:
+        query = page.order_by(*INBOX_ORDER).annotate(**_NAMES, tag_list=_tags_json()).values(
+            *SUMMARY_VALUES, "tag_list")[:limit].query
     compiler = query.get_compiler(connection=connection)
     sql, params = compiler.as_sql()
+    if as_json:
+        sql = _summaries_json_sql(sql)
     # As QuerySet.values() names and converts its columns (ValuesIterable).
     names = tuple(query.selected) if query.selected else (
         *query.extra_select, *query.values_select, *query.annotation_select)
@@ -170,15 +240,22 @@ _NAMES = {
 }
 
 
+def _pg_tags_sql(outer_id: str, element: str) -> str:
+    """PostgreSQL: the JSON array of `element` (over the link `l` and its tag `t`) for each
+    tag of the conversation `outer_id`, in the order they were added."""
+    link, tag = ConversationTag._meta.db_table, Tag._meta.db_table
+    return (f"(SELECT COALESCE(json_agg({element} ORDER BY l.id), '[]'::json) "  # noqa: S608
+            f"FROM {link} l JOIN {tag} t ON t.id = l.tag_id "
+            f"WHERE l.conversation_id = {outer_id})")
+
+
 def tags_json_sql(outer_id: str) -> str:
     """A correlated subquery: the tags ([[id, name, value], …] in the order they were added)
     of the conversation whose id is `outer_id`, as JSON text, on the tag links' conversation
     index. Also used by the visitor's message path (actions._locked_current)."""
     link, tag = ConversationTag._meta.db_table, Tag._meta.db_table
     if connection.vendor == "postgresql":
-        return (f"SELECT COALESCE(json_agg(json_build_array(l.tag_id, t.name, l.value) "  # noqa: S608
-                f"ORDER BY l.id), '[]'::json)::text FROM {link} l JOIN {tag} t "
-                f"ON t.id = l.tag_id WHERE l.conversation_id = {outer_id}")
+        return _pg_tags_sql(outer_id, "json_build_array(l.tag_id, t.name, l.value)") + "::text"
     # SQLite aggregates the rows in the order the inner query gives them.
     return (f"SELECT json_group_array(json_array(tag_id, name, value)) FROM ("  # noqa: S608
             f"SELECT l.tag_id, t.name, l.value FROM {link} l JOIN {tag} t "
@@ -186,6 +263,8 @@ def tags_json_sql(outer_id: str) -> str:
 
 
 def tags_from_json(text: str) -> list[dict[str, Any]]:
+    if text == "[]":  # most conversations have no tags: no parse
+        return []
     return [{"id": tag_id, "name": name, "value": value}
             for tag_id, name, value in json.loads(text)]
 

@@ -20,7 +20,7 @@ from plug2support.widgets.visits import on_site_now
 
 from . import actions, stages
 from .access import events_after, get_conversation_for_member
-from .inbox import VIEWS, Filters, InboxError, inbox_page, inbox_summaries
+from .inbox import VIEWS, Filters, InboxError, inbox_page, inbox_summaries_json
 from .metrics import for_conversation
 from .models import Priority, Stage
 from .serializers import conversation_summary, event_payload, user_ref
@@ -131,4 +131,6 @@ def inbox_list(request: HttpRequest, membership: Membership) -> HttpResponse:
     except InboxError as error:
         return JsonResponse({"error": {"code": "bad_filter", "message": error.message}},
                             status=400)
-    return JsonResponse({"conversations": inbox_summaries(membership, filters)})
+    # The page's summaries come as JSON text (built by the database on PostgreSQL).
+    return HttpResponse(f'{{"conversations": {inbox_summaries_json(membership, filters)}}}',
+                        content_type="application/json")

@@ -4,9 +4,12 @@ costs more than running it (conversations/actions.py: a visitor's message)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Generic, TypeVar, cast
 
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models import Field, Model
 
 M = TypeVar("M", bound=Model)
@@ -57,3 +60,59 @@ class RowReader(Generic[M]):
             self._converters[connection.alias] = converters
         converted = apply_converters(list(values), converters, connection)
         return self.model.from_db(connection.alias, self.attnames, converted)
+
+
+class _DebugCursor(CursorDebugWrapper):
+    """Django's query log (DEBUG, tests' query captures) for the hot cursor: it shows the
+    statement as written, with its parameters beside it. Django's own rebuilds the statement
+    from what the driver last sent, which psycopg does not keep for a prepared one."""
+
+    def debug_sql(self, sql: Any = None, params: Any = None,
+                  use_last_executed_query: bool = False,
+                  many: bool = False) -> AbstractContextManager[None]:
+        return super().debug_sql(sql, params, use_last_executed_query=False, many=many)
+
+
+@contextmanager
+def hot_cursor(connection: BaseDatabaseWrapper) -> Iterator[Any]:
+    """A cursor for the few statements every visitor message runs, wrapped by Django as its
+    own (query logging, error translation, execute wrappers all apply).
+
+    On PostgreSQL it binds parameters on the server and prepares each statement on its first
+    use on a connection (settings.DB_PREPARED_STATEMENTS), so PostgreSQL parses and plans it
+    once per connection (once per combination of integer widths, which psycopg picks by
+    value) instead of on every call — for statements whose one plan suits every call (a row
+    by its key). Preparing is switched on for this cursor's statements only: Django's own
+    cursors bind on the client and never prepare, and with preparing on for the connection
+    psycopg would also keep the text of each of their statements (a bulk insert's megabytes
+    among them) in its per-connection cache of candidates."""
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            yield cursor
+        return
+    import psycopg
+    from django.conf import settings
+    from django.db.backends.postgresql.psycopg_any import register_tzloader
+    from psycopg.pq import Format
+
+    # As Django's connection.cursor() does (create_cursor and _prepare_cursor), with a
+    # server-binding cursor.
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    pg = connection.connection
+    with connection.wrap_database_errors:
+        raw = psycopg.Cursor(pg)
+    loader = pg.adapters.get_loader(psycopg.adapters.types["timestamptz"].oid, Format.TEXT)
+    if getattr(loader, "timezone", None) != connection.timezone:
+        register_tzloader(connection.timezone, raw)
+    connection.validate_thread_sharing()
+    cursor = (_DebugCursor(raw, connection) if connection.queries_logged
+              else CursorWrapper(raw, connection))
+    threshold = pg.prepare_threshold
+    try:
+        if settings.DB_PREPARED_STATEMENTS:
+            pg.prepare_threshold = 0  # prepare on first use; set back below
+        with cursor:
+            yield cursor
+    finally:
+        pg.prepare_threshold = threshold

@@ -117,6 +117,13 @@ def db(fn: Callable[..., T]) -> Callable[..., Awaitable[T]]:
         except (DatabaseError, InterfaceError):
             connections.close_all()
             raise
+        finally:
+            if executor is not None and executor is not _db_executor:
+                # Its threads are being shut down (close_db_threads), and this call came
+                # after their own closing: a thread must not end holding a connection,
+                # which only the garbage collector would close (a PostgreSQL session left
+                # open, holding its pool slot, after the pool itself was closed).
+                connections.close_all()
 
     if executor is None:
         wrapper = sync_to_async(guarded)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,8 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from plug2support.ops.demo_site import start_demo_site
+from plug2support.realtime import sockets
+from plug2support.realtime.models import ConsoleConnection
 from plug2support.widgets.views import snippet_for
 
 from ..conftest import PASSWORD, Tenant, free_port, make_tenant
@@ -35,6 +38,25 @@ def browser(live_server_url: str) -> Iterator[Browser]:
                   "--disable-component-update", "--disable-sync"])
         yield browser
         browser.close()
+
+
+@pytest.fixture(autouse=True)
+def closes_its_pages(browser: Browser, live: str) -> Iterator[None]:
+    """Each test's pages end with the test, before its data are flushed.
+
+    Set up after `live`, so torn down before it: a page left open goes on beating (the
+    visitor's page view, the console's socket) into the next tests, and on PostgreSQL a write
+    of its that takes row locks on two tables can deadlock with the flush's TRUNCATE, which
+    then fails (seen in CI). After closing, wait for the server to finish what the closed
+    sockets left it to do (an operator's presence row is deleted on disconnect)."""
+    yield
+    for context in browser.contexts:
+        context.close()
+    deadline = time.monotonic() + 10
+    while sockets._running or ConsoleConnection.objects.exists():
+        if time.monotonic() > deadline:
+            raise AssertionError("the server still works for the closed pages after 10 s")
+        time.sleep(0.02)
 
 
 @pytest.fixture

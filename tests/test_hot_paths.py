@@ -1,0 +1,94 @@
+"""The hot paths' database cursor (lib/rows.hot_cursor) and the server's startup heap: what
+makes a visitor message and an inbox look cheap must not change what they do."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from plug2support.conversations import actions
+from plug2support.conversations.models import Conversation
+from plug2support.lib.rows import hot_cursor
+
+from . import conftest
+from .conftest import Tenant
+
+
+def _prepared() -> set[tuple[str, str]]:
+    """(name, statement) of this connection's prepared statements: a statement prepared
+    again gets a new name."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name, statement FROM pg_prepared_statements")
+        return {(row[0], row[1]) for row in cursor.fetchall()}
+
+
+def test_a_visitor_message_on_the_hot_cursor_is_logged_and_stored_once(acme: Tenant) -> None:
+    """Its statements go through Django's cursor wrapper (query log, execute wrappers); on
+    PostgreSQL they are prepared on the connection, and a second message reuses them."""
+    visitor, _ = actions.do_identify_visitor(acme.widget, None)
+    actions.do_post_visitor_message(visitor, client_id="m1", body="Hello")
+    with CaptureQueriesContext(connection) as first:
+        second = actions.do_post_visitor_message(visitor, client_id="m2", body="Still there?")
+    logged = " ".join(query["sql"] for query in first.captured_queries)
+    assert "RETURNING last_seq" in logged and "RETURNING id" in logged
+    assert second.event.seq == 2 and not second.duplicate
+    on_postgresql = connection.vendor == "postgresql"
+    prepared = _prepared() if on_postgresql else set()
+    if on_postgresql:
+        assert any("RETURNING last_seq" in statement for _, statement in prepared)
+        assert any(statement.startswith("INSERT INTO") for _, statement in prepared)
+    actions.do_post_visitor_message(visitor, client_id="m3", body="Hello again")
+    if on_postgresql:
+        assert _prepared() == prepared  # reused, not prepared again
+        # Only the hot cursor's statements: psycopg keeps no count of Django's own.
+        assert connection.connection.prepare_threshold is None
+    assert list(Conversation.objects.filter(visitor=visitor).values_list(
+        "last_seq", flat=True)) == [3]
+
+
+def test_errors_on_the_hot_cursor_are_django_errors_and_change_nothing(acme: Tenant) -> None:
+    """The same exceptions as Django's own cursors (the socket's database guard and every
+    caller catch those), on both databases."""
+    visitor, _ = actions.do_identify_visitor(acme.widget, None)
+    posted = actions.do_post_visitor_message(visitor, client_id="m1", body="Hello")
+    event = posted.event
+    with pytest.raises(IntegrityError), transaction.atomic(), hot_cursor(connection) as cursor:
+        # The same sequence number twice in one conversation: refused by its unique index.
+        cursor.execute(actions._INSERT_EVENT, [event.conversation_id, event.seq, "message",
+                                               "visitor", None, "again", "m9", False,
+                                               event.created_at])
+    assert list(Conversation.objects.get(pk=event.conversation_id).events.values_list(
+        "body", flat=True)) == ["Hello"]
+
+
+def test_the_server_keeps_what_it_started_with_out_of_full_collections(live: str) -> None:
+    """The ASGI startup freezes the heap it loaded (asgi.settle_heap): a full collection
+    then walks only what came after, not the whole of Django (a 50–97 ms pause). The live
+    server's test thread reads the count right after its startup, then unfreezes: the test
+    process's own objects must stay collectable."""
+    assert conftest.LIVE_SERVERS[0].frozen_at_startup > 10_000
+    assert gc.get_freeze_count() == 0
+
+
+def test_settle_heap_keeps_no_garbage(live: str) -> None:
+    """What is already garbage at startup is collected, not frozen for the process's life."""
+    from plug2support.asgi import settle_heap
+
+    class Cycle:
+        def __init__(self) -> None:
+            self.me = self
+
+    gc.disable()  # so that only settle_heap's own collection can free the cycle
+    try:
+        garbage = weakref.ref(Cycle())  # unreachable: only a collection frees a cycle
+        assert garbage() is not None
+        settle_heap()
+        assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()
+        gc.enable()
+    assert garbage() is None
