@@ -315,6 +315,25 @@ def calibration() -> float:
 CALIBRATION: list[float] = []  # at the start and at the end of the run
 
 
+def cpu_ticks() -> tuple[int, int]:
+    """(steal, all) CPU ticks of the machine since boot, from /proc/stat. Steal is the time
+    the hypervisor gave this virtual machine's cores to others: on a shared host it is the
+    other half of why the same code measures differently an hour later."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
+
+
+TICKS_AT_START: list[tuple[int, int]] = []
+
+
+def steal_share() -> str:
+    if not TICKS_AT_START:
+        return ""
+    (steal0, all0), (steal1, all1) = TICKS_AT_START[0], cpu_ticks()
+    share = (steal1 - steal0) / max(all1 - all0, 1) * 100
+    return f" CPU time taken by the hypervisor (steal) during the run: {share:.1f} %."
+
+
 def write_readme(rows: list[dict[str, Any]], quick: bool) -> None:
     table = ["| scenario | measure | result (median, min–max) | target |",
              "| --- | --- | --- | --- |"]
@@ -326,7 +345,7 @@ def write_readme(rows: list[dict[str, Any]], quick: bool) -> None:
         f"{'quick mode (1 run each)' if quick else 'median of 3 runs'}. "
         "Machine speed (a pure-Python loop of 10 M additions, best of 3, lower is faster): "
         + " at the start, ".join(f"{c:.2f} s" for c in CALIBRATION)
-        + (" at the end." if len(CALIBRATION) > 1 else " at the start."),
+        + (" at the end." if len(CALIBRATION) > 1 else " at the start.") + steal_share(),
         "",
         *table,
         MARK_END,
@@ -346,6 +365,7 @@ def main() -> None:
     chosen = options.only.split(",")
     rows: list[dict[str, Any]] = []
     started = time.monotonic()
+    TICKS_AT_START.append(cpu_ticks())
     CALIBRATION.append(calibration())
     # The table is rewritten after each scenario, so a run cut short keeps what it measured.
     if "fanout_core" in chosen:

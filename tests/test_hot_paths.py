@@ -4,7 +4,9 @@ makes a visitor message and an inbox look cheap must not change what they do."""
 from __future__ import annotations
 
 import gc
+import threading
 import weakref
+from collections.abc import Callable
 
 import pytest
 from django.db import IntegrityError, connection, transaction
@@ -33,14 +35,17 @@ def test_a_visitor_message_on_the_hot_cursor_is_logged_and_stored_once(acme: Ten
     actions.do_post_visitor_message(visitor, client_id="m1", body="Hello")
     with CaptureQueriesContext(connection) as first:
         second = actions.do_post_visitor_message(visitor, client_id="m2", body="Still there?")
-    logged = " ".join(query["sql"] for query in first.captured_queries)
-    assert "RETURNING last_seq" in logged and "RETURNING id" in logged
-    assert second.event.seq == 2 and not second.duplicate
+    logged = [query["sql"] for query in first.captured_queries]
+    numbering = [sql for sql in logged if "RETURNING last_seq" in sql]
     on_postgresql = connection.vendor == "postgresql"
+    # PostgreSQL numbers and inserts in one statement (a writable WITH); SQLite in two.
+    assert len(numbering) == 1
+    assert ("INSERT INTO" in numbering[0]) is on_postgresql
+    assert sum("INSERT INTO" in sql for sql in logged) == 1
+    assert second.event.seq == 2 and not second.duplicate
     prepared = _prepared() if on_postgresql else set()
     if on_postgresql:
-        assert any("RETURNING last_seq" in statement for _, statement in prepared)
-        assert any(statement.startswith("INSERT INTO") for _, statement in prepared)
+        assert any(statement.startswith("WITH n AS (UPDATE") for _, statement in prepared)
     actions.do_post_visitor_message(visitor, client_id="m3", body="Hello again")
     if on_postgresql:
         assert _prepared() == prepared  # reused, not prepared again
@@ -48,6 +53,49 @@ def test_a_visitor_message_on_the_hot_cursor_is_logged_and_stored_once(acme: Ten
         assert connection.connection.prepare_threshold is None
     assert list(Conversation.objects.filter(visitor=visitor).values_list(
         "last_seq", flat=True)) == [3]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_writers_at_once_number_one_conversation_without_gaps(acme: Tenant) -> None:
+    """The visitor, its operator and a teammate's notes, each on its own connection at
+    once: every event gets its own number, in order, none skipped, and the conversation's
+    counter ends at the last (the numbering statement also inserts, on PostgreSQL)."""
+    visitor, _ = actions.do_identify_visitor(acme.widget, None)
+    first = actions.do_post_visitor_message(visitor, client_id="v0", body="Hi").event
+    conversation = Conversation.objects.get(pk=first.conversation_id)
+    alice, bob = (acme.membership(user) for user in acme.operators)
+    actions.do_post_operator_message(alice, conversation, client_id="a0", body="Hello")
+    barrier = threading.Barrier(3)
+    failures: list[BaseException] = []
+
+    def write(send: Callable[[int], object]) -> None:
+        try:
+            barrier.wait(timeout=10)
+            for n in range(1, 16):
+                send(n)
+        except BaseException as error:  # noqa: BLE001 (reported by the assertion below)
+            failures.append(error)
+        finally:
+            connection.close()
+
+    writers = [
+        lambda n: actions.do_post_visitor_message(visitor, client_id=f"v{n}", body=f"v{n}"),
+        lambda n: actions.do_post_operator_message(alice, conversation, client_id=f"a{n}",
+                                                   body=f"a{n}"),
+        lambda n: actions.do_add_note(bob, conversation, client_id=f"b{n}", body=f"b{n}"),
+    ]
+    threads = [threading.Thread(target=write, args=(send,)) for send in writers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert failures == []
+    seqs = list(conversation.events.order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(1, len(seqs) + 1))
+    bodies = set(conversation.events.values_list("body", flat=True))
+    assert {f"{who}{n}" for who in "vab" for n in range(1, 16)} <= bodies
+    conversation.refresh_from_db()
+    assert conversation.last_seq == seqs[-1]
 
 
 def test_errors_on_the_hot_cursor_are_django_errors_and_change_nothing(acme: Tenant) -> None:

@@ -8,11 +8,19 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Generic, TypeVar, cast
 
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models import Field, Model
 
 M = TypeVar("M", bound=Model)
+
+
+def current_connection() -> BaseDatabaseWrapper:
+    """This thread's default database connection itself. `django.db.connection` is a proxy
+    that looks the connection up (in asgiref's Local) on every attribute read: some thirty
+    reads a visitor message, measured at a sixth of its database thread's time."""
+    return connections[DEFAULT_DB_ALIAS]
 
 
 # (column position, (converter functions, expression)), as Django's compilers list them.
@@ -86,6 +94,7 @@ def hot_cursor(connection: BaseDatabaseWrapper) -> Iterator[Any]:
     cursors bind on the client and never prepare, and with preparing on for the connection
     psycopg would also keep the text of each of their statements (a bulk insert's megabytes
     among them) in its per-connection cache of candidates."""
+    connection = connections[connection.alias]  # the connection itself, not the proxy
     if connection.vendor != "postgresql":
         with connection.cursor() as cursor:
             yield cursor
