@@ -341,3 +341,48 @@ def test_a_database_call_ending_after_its_threads_close_leaves_no_connection_ope
     finally:
         threads.submit(connections.close_all).result()
         threads.shutdown(wait=True)
+
+
+def test_a_database_thread_keeps_one_cache_backend_for_every_socket_task(
+        settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each socket task starts from an empty context (sockets._spawn), and Django keeps its
+    cache backends per context: run there, every message built a new backend, and with Redis
+    a new connection pool and connection. A thread now keeps one backend across tasks."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.core.cache import caches
+
+    from plug2support.realtime import sockets
+
+    settings.SOCKET_DB_THREADS = 2
+    threads = ThreadPoolExecutor(1, thread_name_prefix="test-socket-db")
+    monkeypatch.setattr(sockets, "_db_executor", threads)
+    monkeypatch.setattr(sockets, "_wrapped", {})
+    backends: list[Any] = []
+
+    def rate_limited() -> None:  # what every visitor message does (lib/ratelimit.hit)
+        caches["default"].add("test-socket-cache", 1)
+        backends.append(caches["default"])
+
+    wrapped = sockets.db(rate_limited)
+
+    async def tasks() -> None:
+        done = asyncio.Event()
+
+        async def one() -> None:
+            await wrapped()
+            if len(backends) == 3:
+                done.set()
+
+        for _ in range(3):
+            sockets._spawn(one())  # each in a context of its own, as a socket's frames are
+        await done.wait()
+
+    try:
+        with ThreadPoolExecutor(1) as caller:  # Playwright may keep a loop in this thread
+            caller.submit(asyncio.run, tasks()).result()
+    finally:
+        threads.shutdown(wait=True)
+    assert len(backends) == 3
+    assert backends[0] is backends[1] is backends[2]
