@@ -59,7 +59,9 @@ def test_a_visitor_message_on_the_hot_cursor_is_logged_and_stored_once(acme: Ten
 def test_writers_at_once_number_one_conversation_without_gaps(acme: Tenant) -> None:
     """The visitor, its operator and a teammate's notes, each on its own connection at
     once: every event gets its own number, in order, none skipped, and the conversation's
-    counter ends at the last (the numbering statement also inserts, on PostgreSQL)."""
+    counter ends at the last. The writers queue on the conversation's lock before they
+    number; this holds that the numbering statement (on PostgreSQL it also inserts) keeps
+    that order and leaves no gap."""
     visitor, _ = actions.do_identify_visitor(acme.widget, None)
     first = actions.do_post_visitor_message(visitor, client_id="v0", body="Hi").event
     conversation = Conversation.objects.get(pk=first.conversation_id)
@@ -89,6 +91,7 @@ def test_writers_at_once_number_one_conversation_without_gaps(acme: Tenant) -> N
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads)
     assert failures == []
     seqs = list(conversation.events.order_by("seq").values_list("seq", flat=True))
     assert seqs == list(range(1, len(seqs) + 1))

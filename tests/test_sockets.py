@@ -377,7 +377,7 @@ def test_a_database_thread_keeps_one_cache_backend_for_every_socket_task(
 
         for _ in range(3):
             sockets._spawn(one())  # each in a context of its own, as a socket's frames are
-        await done.wait()
+        await asyncio.wait_for(done.wait(), 10)
 
     try:
         with ThreadPoolExecutor(1) as caller:  # Playwright may keep a loop in this thread

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
-from django.db.models import Model, OuterRef, QuerySet, Subquery
+from django.db.models import Model, OuterRef, QuerySet, Subquery, Value
 from django.db.models.expressions import RawSQL
 
 from plug2support.accounts.models import Membership, User
@@ -281,13 +281,28 @@ def _tags_json() -> RawSQL:
     return RawSQL(tags_json_sql(f"{Conversation._meta.db_table}.id"), [])  # noqa: S611
 
 
+class _Constant(Value):
+    """One of our own constants written into the statement as a literal, not bound. A
+    prepared statement's generic plan sees only placeholders, and PostgreSQL uses a partial
+    index only where it can prove the index's condition from the query's: with the stages
+    bound, the opening view read a company's closed conversations too (87 ms at 40 000
+    conversations with 20 open, against 0.7 ms, found in review)."""
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        if not (isinstance(self.value, str) and re.fullmatch(r"[a-z_]+", self.value)):
+            raise ValueError(f"not a constant to write into SQL: {self.value!r}")
+        return f"'{self.value}'", []
+
+
 def _filtered(conversations: QuerySet[Conversation], membership: Membership,
               filters: Filters) -> QuerySet[Conversation]:
     closed = GROUPS["closed"]
     if filters.view == "all_open":
-        # Term by term as in its partial index (models.py), so that both databases use it.
+        # Term by term as in its partial index (models.py), so that both databases use it,
+        # and with the stages written into the statement (_Constant): the opening view is
+        # prepared, and a generic plan, which sees placeholders, cannot use a partial index.
         for stage in HIDDEN_FROM_ALL_OPEN:
-            conversations = conversations.exclude(stage=stage)
+            conversations = conversations.exclude(stage=_Constant(stage.value))
     elif filters.view == "needs_my_reply":
         conversations = conversations.filter(
             assignee_id=membership.user_id, stage__in=(Stage.NEW, Stage.NEEDS_RESPONSE))

@@ -18,8 +18,8 @@ from typing import Any
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 
 _lock = threading.Lock()
-_pools: dict[tuple[Any, ...], Any] = {}
-_clients: dict[int, Any] = {}
+# (pool class, server, options) → (pool, client); entries are never removed.
+_shared: dict[tuple[Any, ...], tuple[Any, Any]] = {}
 
 
 class SharedRedisCacheClient(RedisCacheClient):
@@ -30,26 +30,30 @@ class SharedRedisCacheClient(RedisCacheClient):
     _client: Any
     _get_connection_pool_index: Callable[[bool], int]
 
-    def _get_connection_pool(self, write: bool) -> Any:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._keys: dict[int, tuple[Any, ...]] = {}  # server index → its key in _shared
+
+    def _pool_and_client(self, write: bool) -> tuple[Any, Any]:
         index = self._get_connection_pool_index(write)
-        key = (self._pool_class, self._servers[index],
-               tuple(sorted((name, repr(value)) for name, value in self._pool_options.items())))
-        pool = _pools.get(key)
-        if pool is None:
+        key = self._keys.get(index)
+        if key is None:
+            key = self._keys[index] = (self._pool_class, self._servers[index], tuple(sorted(
+                (name, repr(value)) for name, value in self._pool_options.items())))
+        found = _shared.get(key)
+        if found is None:
             with _lock:
-                pool = _pools.get(key)
-                if pool is None:
-                    pool = _pools[key] = self._pool_class.from_url(
-                        self._servers[index], **self._pool_options)
-        return pool
+                found = _shared.get(key)
+                if found is None:
+                    pool = self._pool_class.from_url(self._servers[index], **self._pool_options)
+                    found = _shared[key] = (pool, self._client(connection_pool=pool))
+        return found
+
+    def _get_connection_pool(self, write: bool) -> Any:
+        return self._pool_and_client(write)[0]
 
     def get_client(self, key: Any = None, *, write: bool = False) -> Any:
-        pool = self._get_connection_pool(write)
-        client = _clients.get(id(pool))
-        if client is None:
-            with _lock:
-                client = _clients.setdefault(id(pool), self._client(connection_pool=pool))
-        return client
+        return self._pool_and_client(write)[1]
 
 
 class SharedRedisCache(RedisCache):

@@ -105,6 +105,8 @@ _wrapped: dict[tuple[Callable[..., Any], ThreadPoolExecutor | None], Callable[..
 # new backend, and with Redis a new connection pool — a new Redis connection a message,
 # never reused (found by the two-process end-to-end benchmark). In the thread's own context
 # a thread keeps one backend, as under WSGI. Database connections are thread-local anyway.
+# What a call leaves in that context stays for the thread's next calls, as a WSGI worker's
+# thread-locals do: switch a language or a time zone with `override`, never `activate`.
 _thread_context = threading.local()
 
 
