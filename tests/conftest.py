@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import os
 import socket
 import threading
 import time
@@ -29,6 +30,12 @@ from plug2support.ops.server import SERVER_OPTIONS
 from plug2support.widgets.models import Widget
 
 PASSWORD = "a-Long-test-passw0rd"
+
+# A Redis server for the tests that need one even on the in-process bus: REDIS_URL, else
+# TEST_REDIS_URL (.ci/run sets it for the SQLite pass too).
+REDIS = os.environ.get("REDIS_URL") or os.environ.get("TEST_REDIS_URL", "")
+needs_redis = pytest.mark.skipif(
+    not REDIS, reason="needs a Redis server: set REDIS_URL or TEST_REDIS_URL (.ci/run sets them)")
 
 
 @pytest.fixture(autouse=True)

@@ -7,17 +7,15 @@ import contextvars
 import os
 import secrets
 
-import pytest
 import redis
 from django.core.cache import caches
 
 from plug2support.lib.cache import SharedRedisCache
 
-REDIS = os.environ.get("REDIS_URL") or os.environ.get("TEST_REDIS_URL", "")
+from .conftest import REDIS, needs_redis
 
 
-@pytest.mark.skipif(not REDIS, reason="needs a Redis server: set REDIS_URL or TEST_REDIS_URL "
-                                      "(.ci/run sets them)")
+@needs_redis
 def test_backends_of_many_contexts_share_one_connection() -> None:
     """Twenty backends alive at once, as twenty requests in contexts of their own build
     them: what one writes the others read, over one connection to Redis (Django's own

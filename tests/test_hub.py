@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import pytest
-
 from plug2support.realtime.hub import Frame, Hub, RedisBus, encode
+
+from .conftest import REDIS, needs_redis
 
 
 class Catcher:
@@ -59,11 +58,7 @@ def test_listeners_of_other_topics_hear_nothing() -> None:
     assert len(here.got) == 1 and there.got == []
 
 
-REDIS = os.environ.get("REDIS_URL") or os.environ.get("TEST_REDIS_URL", "")
-
-
-@pytest.mark.skipif(not REDIS, reason="needs a Redis server: set REDIS_URL or TEST_REDIS_URL "
-                                      "(.ci/run sets them)")
+@needs_redis
 def test_a_burst_of_publishes_over_redis_arrives_whole_and_in_order() -> None:
     """Thousands of publishes at once (a busy process) go out as pipelines over one
     connection: none is refused for want of connections, and each thread's order holds."""

@@ -15,15 +15,10 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from .conftest import free_port, make_tenant, open_operator, open_visitor
+from .conftest import REDIS, free_port, make_tenant, needs_redis, open_operator, open_visitor
 
-# The servers under test need Redis even when this suite runs on the in-process bus:
-# REDIS_URL, else TEST_REDIS_URL (.ci/run sets it for the SQLite pass too).
-REDIS_FOR_SERVERS = os.environ.get("REDIS_URL") or os.environ.get("TEST_REDIS_URL", "")
-
-pytestmark = pytest.mark.skipif(
-    not REDIS_FOR_SERVERS,
-    reason="needs a Redis server: set REDIS_URL or TEST_REDIS_URL (.ci/run sets them)")
+# The servers under test need Redis even when this suite runs on the in-process bus.
+pytestmark = needs_redis
 
 
 def database_url() -> str:
@@ -35,7 +30,7 @@ def database_url() -> str:
 
 
 def start_server(port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "DATABASE_URL": database_url(), "REDIS_URL": REDIS_FOR_SERVERS,
+    env = {**os.environ, "DATABASE_URL": database_url(), "REDIS_URL": REDIS,
            "PUBLIC_URL": f"http://127.0.0.1:{port}"}
     # The production command (`manage.py web`): the product's server options, its own
     # WebSocket protocol and uvicorn's proxy headers.

@@ -203,7 +203,6 @@ def _numbered_insert(next_seq: str) -> str:
 
 _NUMBERED_INSERT = _numbered_insert(_NEXT_SEQ)
 _NUMBERED_VISITOR_MESSAGE = _numbered_insert(_NEXT_SEQ_VISITOR_MESSAGE)
-_EVENT_FIELDS = ("sender", "author", "body", "client_id")
 
 
 def _append(conversation: Conversation, *, kind: str, sender: str, author: User | None = None,

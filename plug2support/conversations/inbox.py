@@ -130,8 +130,9 @@ def inbox_summaries_json(membership: Membership, filters: Filters,
         return json.dumps(inbox_summaries(membership, filters, limit))
     statement = _statement(membership, filters, limit, as_json=True)
     # The view every operator opens on (all open, nothing filtered) is prepared: planning it
-    # was a sixth of the call, and its one plan suits every company (the inbox index, in
-    # its order, up to the page). The others are planned each time: their best plans differ
+    # was a sixth of the call, and its one plan suits every company (the open conversations'
+    # partial index, in order, up to the page; _Constant). The others are planned each
+    # time: their best plans differ
     # by company and person (a generic plan made the Mine view four times slower,
     # bench/README.md).
     prepared = filters == OPENING_VIEW
@@ -260,9 +261,9 @@ def tags_json_sql(outer_id: str) -> str:
     """A correlated subquery: the tags ([[id, name, value], …] in the order they were added)
     of the conversation whose id is `outer_id`, as JSON text, on the tag links' conversation
     index. Also used by the visitor's message path (actions._locked_current)."""
-    link, tag = ConversationTag._meta.db_table, Tag._meta.db_table
     if connection.vendor == "postgresql":
         return _pg_tags_sql(outer_id, "json_build_array(l.tag_id, t.name, l.value)") + "::text"
+    link, tag = ConversationTag._meta.db_table, Tag._meta.db_table
     # SQLite aggregates the rows in the order the inner query gives them.
     return (f"SELECT json_group_array(json_array(tag_id, name, value)) FROM ("  # noqa: S608
             f"SELECT l.tag_id, t.name, l.value FROM {link} l JOIN {tag} t "

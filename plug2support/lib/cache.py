@@ -18,12 +18,13 @@ from typing import Any
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 
 _lock = threading.Lock()
-# (pool class, server, options) → (pool, client); entries are never removed.
-_shared: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+# (pool class, server, options) → the client over its pool; entries are never removed.
+_clients: dict[tuple[Any, ...], Any] = {}
 
 
 class SharedRedisCacheClient(RedisCacheClient):
-    # Set and defined by Django's RedisCacheClient (django-stubs does not declare them).
+    # Set and defined by Django's RedisCacheClient (django-stubs does not declare them). Its
+    # operations all go through get_client, the one method replaced.
     _servers: list[str]
     _pool_class: Any
     _pool_options: dict[str, Any]
@@ -32,28 +33,22 @@ class SharedRedisCacheClient(RedisCacheClient):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._keys: dict[int, tuple[Any, ...]] = {}  # server index → its key in _shared
-
-    def _pool_and_client(self, write: bool) -> tuple[Any, Any]:
-        index = self._get_connection_pool_index(write)
-        key = self._keys.get(index)
-        if key is None:
-            key = self._keys[index] = (self._pool_class, self._servers[index], tuple(sorted(
-                (name, repr(value)) for name, value in self._pool_options.items())))
-        found = _shared.get(key)
-        if found is None:
-            with _lock:
-                found = _shared.get(key)
-                if found is None:
-                    pool = self._pool_class.from_url(self._servers[index], **self._pool_options)
-                    found = _shared[key] = (pool, self._client(connection_pool=pool))
-        return found
-
-    def _get_connection_pool(self, write: bool) -> Any:
-        return self._pool_and_client(write)[0]
+        self._keys: dict[int, tuple[Any, ...]] = {}  # server index → its key in _clients
 
     def get_client(self, key: Any = None, *, write: bool = False) -> Any:
-        return self._pool_and_client(write)[1]
+        index = self._get_connection_pool_index(write)
+        key_ = self._keys.get(index)
+        if key_ is None:
+            key_ = self._keys[index] = (self._pool_class, self._servers[index], tuple(sorted(
+                (name, repr(value)) for name, value in self._pool_options.items())))
+        client = _clients.get(key_)
+        if client is None:
+            with _lock:
+                client = _clients.get(key_)
+                if client is None:
+                    pool = self._pool_class.from_url(self._servers[index], **self._pool_options)
+                    client = _clients[key_] = self._client(connection_pool=pool)
+        return client
 
 
 class SharedRedisCache(RedisCache):
