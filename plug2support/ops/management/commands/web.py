@@ -5,6 +5,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from plug2support.ops.server import SERVER_OPTIONS
+from plug2support.ops.socket_threads import serve
 
 
 class Command(BaseCommand):
@@ -14,11 +15,27 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--workers", type=int, default=1)
+        parser.add_argument("--backlog", type=int, default=2048,
+                            help="connections waiting to be accepted (the listen backlog)")
+        parser.add_argument(
+            "--socket-threads", type=int, default=0,
+            help="hold the sockets in N threads with a file table each, for more open "
+                 "sockets than the open-file limit allows one table (ops/socket_threads.py)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["workers"] > 1 and not settings.REDIS_URL:
             # Without the Redis bus, a visitor on one process would never reach an operator
             # on another, and rate limits would count per process.
             raise CommandError("Several workers need REDIS_URL (the bus between processes).")
+        if options["socket_threads"] < 0:
+            raise CommandError("--socket-threads is a count of threads (0: none).")
+        if options["socket_threads"]:
+            if options["workers"] > 1:
+                raise CommandError("--socket-threads serves one process: use --workers 1.")
+            serve("plug2support.asgi:application", socket_threads=options["socket_threads"],
+                  host=options["host"], port=options["port"], proxy_headers=True,
+                  backlog=options["backlog"])
+            return
         uvicorn.run("plug2support.asgi:application", host=options["host"], port=options["port"],
-                    workers=options["workers"], proxy_headers=True, **SERVER_OPTIONS)
+                    workers=options["workers"], proxy_headers=True, backlog=options["backlog"],
+                    **SERVER_OPTIONS)

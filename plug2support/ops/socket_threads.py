@@ -1,0 +1,525 @@
+"""Socket threads: one process holding more open sockets than one file table allows.
+
+Linux limits the open files of a *file table* (`RLIMIT_NOFILE`), and a process's threads
+share one table unless a thread asks for its own (`unshare(CLONE_FILES)`). Where the hard
+limit cannot be raised — a container without CAP_SYS_RESOURCE, like the machines this
+product is measured on (20 000) — a server that must hold more sockets than that in one
+process can give its sockets to threads that each own a table: `web --socket-threads N`.
+
+Only the sockets move. Each socket thread runs an event loop that accepts on the server's
+one listening socket (whichever thread is free first takes a connection), reads and writes
+bytes, and nothing else. Everything the product does with those bytes — uvicorn's HTTP
+protocol, the WebSocket protocol (`realtime/wire.py`), Django, the hub, the database — runs
+on the main loop as always: each accepted connection appears there as a `Relay`, an asyncio
+transport whose calls are carried to the socket thread, and whose protocol gets the socket
+thread's events (data, end of file, flow control, loss) in the order they happened.
+
+A descriptor number means a different file in each table, so nothing holding one may cross:
+- the threads talk only through two `Mailbox`es per socket thread, whose eventfds are made
+  before the socket thread leaves the shared table; with the listening socket, they are the
+  only descriptors both tables hold. asyncio's own cross-thread calls (`call_soon_threadsafe`,
+  `wrap_future`) are not used between them: they wake a loop by writing to its descriptor
+  by number. Signals are blocked in socket threads for the same reason (Python's handler
+  writes to its wake-up descriptor);
+- the socket thread, once it has its own table, replaces every descriptor it copied from the
+  main one (below `RESERVED`) with /dev/null and closes the rest — so a connection the main
+  thread closes later really closes, and the socket thread's own descriptors are numbered
+  from `RESERVED` up, away from the ones the main thread keeps opening: a stray close in the
+  wrong thread (a leaked object finalised by the garbage collector there) hits a
+  placeholder, not a visitor's socket;
+- the socket thread never logs: its loop's errors go to the main loop's handler.
+
+With the default (0), uvicorn serves every socket on the main loop, as before; a relayed
+socket costs a hop between threads per read and per write, and about 0.3 KiB more
+(bench/README.md has both).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import logging
+import os
+import resource
+import signal
+import socket
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import uvicorn
+import uvloop
+
+log = logging.getLogger(__name__)
+
+CLONE_FILES = 0x400  # <linux/sched.h>
+RESERVED = 1024
+"""Descriptors below this number stay the main thread's in every socket thread's table (at
+most an eighth of the limit: a low limit still leaves room for sockets)."""
+MARGIN = 32
+"""Descriptors a socket thread keeps free when it counts its room for connections (its
+loop's own: a timer, a name lookup)."""
+
+
+def unshare_file_table() -> None:
+    """Give the calling thread its own copy of the process's file table."""
+    if not sys.platform.startswith("linux"):
+        raise RuntimeError("socket threads need Linux (unshare(CLONE_FILES))")
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(CLONE_FILES) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"unshare(CLONE_FILES): {os.strerror(error)}")
+
+
+def reserved_below() -> int:
+    return min(RESERVED, resource.getrlimit(resource.RLIMIT_NOFILE)[0] // 8)
+
+
+def leave_main_files(keep: set[int]) -> None:
+    """In a thread that has just unshared its table: let go of every copied descriptor but
+    stdio and `keep`, and hold the reserved numbers with /dev/null (see the module's text).
+    Only this thread's table changes; the main thread's files stay open there."""
+    reserved = reserved_below()
+    null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+    for fd in range(3, reserved):
+        if fd not in keep and fd != null:
+            os.dup2(null, fd, inheritable=False)
+    # Above the reserved range: close all but `keep` (close_range where the kernel has it).
+    start = reserved
+    for fd in sorted(f for f in keep | {null} if f >= reserved):
+        os.closerange(start, fd)
+        start = fd + 1
+    os.closerange(start, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+    if null >= reserved:
+        os.close(null)
+
+
+class Mailbox:
+    """Calls for one loop, posted from another thread: a queue and an eventfd that wakes the
+    loop. One wake-up for any number of posts in between (`_armed`)."""
+
+    __slots__ = ("fd", "_calls", "_armed")
+
+    def __init__(self) -> None:
+        self.fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._calls: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
+        self._armed = False
+
+    def post(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._calls.append((fn, args))
+        if not self._armed:
+            self._armed = True
+            os.eventfd_write(self.fd, 1)
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        loop.add_reader(self.fd, self.drain)
+
+    def drain(self) -> None:
+        # Read the wake-up, then disarm, then run what is queued: a post that finds the box
+        # armed was queued before this run's loop began, or wrote a wake-up after the read.
+        try:
+            os.eventfd_read(self.fd)
+        except BlockingIOError:
+            pass
+        self._armed = False
+        calls = self._calls
+        while calls:
+            fn, args = calls.popleft()
+            try:
+                fn(*args)
+            except Exception:  # one connection's failure must not stop the others' events
+                asyncio.get_running_loop().call_exception_handler(
+                    {"message": "socket thread call failed", "exception": sys.exc_info()[1]})
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+class Relay(asyncio.Transport):
+    """The main loop's side of a connection held by a socket thread. Called on the main
+    loop only; each call is carried to the socket thread, which owns the real transport."""
+
+    __slots__ = ("_wire", "_thread", "_protocol", "_closing", "_lost", "_queued",
+                 "_limits", "_reading")
+
+    def __init__(self, wire: Wire, thread: SocketThread) -> None:
+        self._wire = wire
+        self._thread = thread
+        self._protocol: asyncio.BaseProtocol | None = None
+        self._closing = False
+        self._lost = False
+        self._queued = 0  # bytes handed to the socket thread (it counts what it wrote)
+        self._limits = (64 * 1024, 16 * 1024)
+        self._reading = True
+
+    # --- asyncio.Transport ---
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        # Never the socket object: its descriptor means nothing in this thread's table.
+        if name == "peername":
+            return self._wire.peername
+        if name == "sockname":
+            return self._wire.sockname
+        return default
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def close(self) -> None:
+        if not self._closing:
+            self._closing = True
+            self._thread.inbox.post(self._wire.close)
+
+    def abort(self) -> None:
+        self._closing = True
+        self._thread.inbox.post(self._wire.abort)
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self._protocol = protocol
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        return self._protocol  # type: ignore[return-value]
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._closing or not data:
+            return
+        data = bytes(data)
+        self._queued += len(data)
+        self._thread.inbox.post(self._wire.write, data)
+
+    def writelines(self, list_of_data: Any) -> None:
+        self.write(b"".join(list_of_data))
+
+    def write_eof(self) -> None:
+        self._thread.inbox.post(self._wire.write_eof)
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def get_write_buffer_size(self) -> int:
+        # Handed over but not yet written, plus what the real transport holds.
+        return self._queued - self._wire.written + self._wire.buffered
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return self._limits
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        high = 64 * 1024 if high is None else high
+        low = high // 4 if low is None else low
+        self._limits = (high, low)
+        self._thread.inbox.post(self._wire.set_write_buffer_limits, high, low)
+
+    def is_reading(self) -> bool:
+        return self._reading and not self._closing
+
+    def pause_reading(self) -> None:
+        if self._reading:
+            self._reading = False
+            self._thread.inbox.post(self._wire.pause_reading)
+
+    def resume_reading(self) -> None:
+        if not self._reading:
+            self._reading = True
+            self._thread.inbox.post(self._wire.resume_reading)
+
+    # --- what the socket thread reports (run on the main loop, in order) ---
+    def _opened(self) -> None:
+        protocol = self._thread.create_protocol()
+        self._protocol = protocol
+        protocol.connection_made(self)
+
+    def _data(self, data: bytes) -> None:
+        if not self._closing and self._protocol is not None:
+            self._protocol.data_received(data)  # type: ignore[attr-defined]
+
+    def _eof(self) -> None:
+        if not self._closing and self._protocol is not None:
+            self._protocol.eof_received()  # type: ignore[attr-defined]
+
+    def _pause_writing(self) -> None:
+        if self._protocol is not None and not self._lost:
+            self._protocol.pause_writing()
+
+    def _resume_writing(self) -> None:
+        if self._protocol is not None and not self._lost:
+            self._protocol.resume_writing()
+
+    def _connection_lost(self, exc: Exception | None) -> None:
+        if self._lost:
+            return
+        self._lost = self._closing = True
+        protocol, self._protocol = self._protocol, None
+        if protocol is not None:
+            protocol.connection_lost(exc)
+
+
+class Wire(asyncio.Protocol):
+    """The socket thread's side of one connection: the real transport, and its events
+    posted to the main loop."""
+
+    __slots__ = ("thread", "transport", "relay", "peername", "sockname", "written",
+                 "buffered")
+
+    def __init__(self, thread: SocketThread) -> None:
+        self.thread = thread
+        self.transport: asyncio.Transport | None = None
+        self.relay = Relay(self, thread)
+        self.peername: Any = None
+        self.sockname: Any = None
+        self.written = 0
+        self.buffered = 0
+
+    # --- asyncio.Protocol (on the socket thread) ---
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.peername = transport.get_extra_info("peername")
+        self.sockname = transport.get_extra_info("sockname")
+        self.thread.wires.add(self)
+        self.thread.outbox.post(self.relay._opened)
+
+    def data_received(self, data: bytes) -> None:
+        self.thread.outbox.post(self.relay._data, data)
+
+    def eof_received(self) -> bool | None:
+        self.thread.outbox.post(self.relay._eof)
+        return None  # a half-closed connection is closed (as the product's protocols ask)
+
+    def pause_writing(self) -> None:
+        self.thread.outbox.post(self.relay._pause_writing)
+
+    def resume_writing(self) -> None:
+        self.thread.outbox.post(self.relay._resume_writing)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.thread.wires.discard(self)
+        self.thread._lost()
+        self.transport = None
+        self.thread.outbox.post(self.relay._connection_lost, exc)
+
+    # --- what the relay asks (posted from the main loop) ---
+    def write(self, data: bytes) -> None:
+        transport = self.transport
+        self.written += len(data)
+        if transport is not None and not transport.is_closing():
+            transport.write(data)
+            self.buffered = transport.get_write_buffer_size()
+
+    def write_eof(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write_eof()
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    def pause_reading(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+
+    def set_write_buffer_limits(self, high: int, low: int) -> None:
+        if self.transport is not None:
+            self.transport.set_write_buffer_limits(high, low)
+
+
+class SocketThread(threading.Thread):
+    """An event loop in its own file table that accepts connections and relays them."""
+
+    def __init__(self, index: int, main_loop: asyncio.AbstractEventLoop,
+                 create_protocol: Callable[[], asyncio.Protocol], listener: socket.socket,
+                 backlog: int) -> None:
+        super().__init__(name=f"sockets-{index}", daemon=True)
+        self.main_loop = main_loop
+        self.create_protocol = create_protocol
+        self.listener_fd = listener.fileno()  # every thread accepts on the one socket
+        self.backlog = backlog
+        # Both made here, in the shared table: the only descriptors the two tables share.
+        self.inbox = Mailbox()  # main loop -> this thread
+        self.outbox = Mailbox()  # this thread -> main loop
+        self.outbox.attach(main_loop)
+        self.wires: set[Wire] = set()
+        # Listening. Settled through the outbox: asyncio's own cross-thread
+        # wake-up (call_soon_threadsafe, wrap_future) writes to the main loop's descriptor
+        # by number, which means another file in this thread's table.
+        self.ready: asyncio.Future[None] = main_loop.create_future()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.Server | None = None
+        self.open = 0  # connections accepted and not yet lost
+        self.capacity = 0  # connections this table has room for (`_listen`)
+        self._full = False
+        self._stopping = False
+
+    def run(self) -> None:
+        try:
+            # Signals go to the main thread: Python's C handler writes to its wake-up
+            # descriptor by number, which means another file in this thread's table.
+            signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+            unshare_file_table()
+            leave_main_files({self.inbox.fd, self.outbox.fd, self.listener_fd})
+            # Made after the unshare: the loop's own descriptors exist in this table only,
+            # so nothing in the main thread can reach them by number.
+            loop = self.loop = uvloop.new_event_loop()
+            asyncio.set_event_loop(loop)
+            loop.set_exception_handler(self._report)
+            self.inbox.attach(loop)
+            loop.run_until_complete(self._listen())
+        except BaseException as error:
+            self.outbox.post(self.ready.set_exception, error)
+            return
+        try:
+            loop.run_forever()
+        finally:
+            for wire in list(self.wires):
+                wire.abort()
+            loop.run_until_complete(asyncio.sleep(0))  # let the aborts finish
+            loop.close()
+
+    async def _listen(self) -> None:
+        if not self.capacity:
+            # Room for connections: the table's limit, less what it holds now, less a
+            # backlog's worth (the accepts already under way when the table fills, below).
+            used = len(os.listdir("/proc/thread-self/fd"))  # this thread's table
+            limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+            self.capacity = limit - used - MARGIN - self.backlog
+            if self.capacity <= 0:
+                raise OSError(f"{self.name}: an open-file limit of {limit} leaves no room for "
+                              f"sockets beside {used} files and a backlog of {self.backlog}")
+        # A duplicate of the listener's descriptor, owned (and closed) by the loop's server:
+        # the original stays, for listening again after a pause (`_accept`).
+        listener = socket.socket(fileno=os.dup(self.listener_fd))
+        self._server = await asyncio.get_running_loop().create_server(
+            self._accept, sock=listener, backlog=self.backlog)
+        if not self.ready.done():
+            self.outbox.post(self.ready.set_result, None)
+
+    def _accept(self) -> Wire:
+        """A connection was accepted (the loop's server asks for its protocol). A full table
+        stops listening, so the other threads take the next connections: an accept that
+        failed for want of descriptors would make the loop drop every pending one (libuv's
+        EMFILE handling). The loop accepts what is pending before the close can run (closing
+        here would drop this connection), at most a backlog: `capacity` leaves that room."""
+        self.open += 1
+        if self.open >= self.capacity and not self._full:
+            self._full = True
+            asyncio.get_running_loop().call_soon(self._stop_accepting)
+        return Wire(self)
+
+    def _stop_accepting(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+            self.outbox.post(log.warning, "%s is full (%d sockets): not accepting until some "
+                                          "close", self.name, self.open)
+
+    def _lost(self) -> None:
+        self.open -= 1
+        if (self._full and self._server is None and not self._stopping
+                and self.open < self.capacity - MARGIN):
+            self._full = False
+            asyncio.get_running_loop().create_task(self._listen())
+
+    def _report(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        self.outbox.post(self.main_loop.call_exception_handler, context)
+
+    # --- from the main loop ---
+    def stop_listening(self) -> asyncio.Future[None]:
+        done: asyncio.Future[None] = self.main_loop.create_future()
+
+        def close() -> None:
+            self._stopping = True
+            if self._server is not None:
+                self._server.close()
+                self._server = None
+            self.outbox.post(done.set_result, None)
+
+        self.inbox.post(close)
+        return done
+
+    def stop(self) -> None:
+        if self.loop is not None:
+            self.inbox.post(self.loop.stop)
+        self.join(timeout=10)
+        self.main_loop.remove_reader(self.outbox.fd)
+        self.outbox.drain()  # the last connection losses
+        if not self.is_alive():
+            self.inbox.close()
+            self.outbox.close()
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server, with the sockets held by `socket_threads` threads when it is
+    above 0 (the module's text); otherwise uvicorn's own."""
+
+    def __init__(self, config: uvicorn.Config, socket_threads: int = 0) -> None:
+        super().__init__(config)
+        self.socket_threads = socket_threads
+        self.threads: list[SocketThread] = []
+        self.listener: socket.socket | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        if not self.socket_threads:
+            await super().startup(sockets)
+            return
+        await self.lifespan.startup()
+        if self.lifespan.should_exit:
+            sys.exit(3)  # uvicorn's STARTUP_FAILURE
+        config = self.config
+        loop = asyncio.get_running_loop()
+
+        def create_protocol() -> asyncio.Protocol:
+            return config.http_protocol_class(  # type: ignore[call-arg]
+                config=config, server_state=self.server_state,
+                app_state=self.lifespan.state, _loop=loop)
+
+        self.servers = []
+        # One listening socket, made here so that every socket thread's table holds it; an
+        # address in use fails here, as with uvicorn's own listener.
+        try:
+            host = config.host or "0.0.0.0"  # noqa: S104 (uvicorn's default is a setting)
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            self.listener = socket.create_server((host, config.port), family=family,
+                                                 backlog=config.backlog)
+        except OSError as error:
+            log.error(error)
+            await self.lifespan.shutdown()
+            sys.exit(3)
+        for index in range(self.socket_threads):
+            thread = SocketThread(index, loop, create_protocol, self.listener, config.backlog)
+            self.threads.append(thread)
+            thread.start()
+        try:
+            for thread in self.threads:
+                await thread.ready
+        except OSError as error:
+            log.error("socket thread: %s", error)
+            await self.lifespan.shutdown()
+            sys.exit(3)
+        port = self.listener.getsockname()[1]
+        log.info("Serving on http://%s:%d with %d socket threads (Press CTRL+C to quit)",
+                 host, port, self.socket_threads)
+        self.started = True
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for thread in self.threads:
+            await thread.stop_listening()
+        if self.listener is not None:
+            self.listener.close()
+        await super().shutdown(sockets)
+        for thread in self.threads:
+            thread.stop()
+
+
+def serve(app: str, *, socket_threads: int = 0, **options: Any) -> None:
+    """Run `app` under uvicorn with the product's server options (`ops/server.py`)."""
+    from .server import SERVER_OPTIONS
+
+    config = uvicorn.Config(app, **{**SERVER_OPTIONS, **options})
+    Server(config, socket_threads).run()

@@ -1,0 +1,205 @@
+"""Socket threads (`web --socket-threads N`, ops/socket_threads.py): one process holds more
+sockets than one file table allows, and a relayed connection behaves as a plain one."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvloop
+
+from plug2support.ops.socket_threads import SocketThread
+from plug2support.widgets.models import Visitor, hash_token
+
+from .conftest import free_port, make_tenant, open_operator, open_visitor
+from .test_multiprocess import database_url, wait_healthy
+
+# --- the relay, in this process ---------------------------------------------------------------
+
+
+class Shouting(asyncio.Protocol):
+    """Answers each read in capitals on the main loop; `bye` closes from the server side."""
+
+    def __init__(self, events: list[Any], lost: threading.Semaphore) -> None:
+        self.events = events
+        self.lost = lost
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.events.append(("made", threading.current_thread().name,
+                            transport.get_extra_info("peername"),
+                            transport.get_extra_info("socket")))
+
+    def data_received(self, data: bytes) -> None:
+        assert self.transport is not None
+        if data == b"bye":
+            self.transport.close()
+            return
+        self.transport.write(data.upper())
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.events.append(("lost", threading.current_thread().name))
+        self.lost.release()
+
+
+@pytest.fixture
+def relayed() -> Iterator[tuple[int, list[Any], threading.Semaphore]]:
+    """A main loop in a thread of its own ("main"), and one socket thread relaying the
+    connections of a listener on a free port to `Shouting` protocols on that loop."""
+    loop = uvloop.new_event_loop()
+    runner = threading.Thread(target=loop.run_forever, name="main", daemon=True)
+    runner.start()
+    listener = socket.create_server(("127.0.0.1", 0))
+    events: list[Any] = []
+    lost = threading.Semaphore(0)
+
+    async def start() -> SocketThread:
+        thread = SocketThread(0, loop, lambda: Shouting(events, lost), listener, backlog=16)
+        thread.start()
+        await thread.ready
+        return thread
+
+    thread = asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=10)
+    try:
+        yield listener.getsockname()[1], events, lost
+    finally:
+        async def stop() -> None:
+            await thread.stop_listening()
+            thread.stop()
+
+        asyncio.run_coroutine_threadsafe(stop(), loop).result(timeout=20)
+        listener.close()
+        loop.call_soon_threadsafe(loop.stop)
+        runner.join(timeout=10)
+        loop.close()
+
+
+def test_a_relayed_connection_reads_writes_and_closes_on_the_main_loop(
+        relayed: tuple[int, list[Any], threading.Semaphore]) -> None:
+    port, events, lost = relayed
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+        client.sendall(b"hello")
+        assert client.recv(100) == b"HELLO"
+        client.sendall(b"bye")
+        assert client.recv(100) == b""  # the main loop's close reached the real socket
+        made = events[0]
+        # The protocol ran on the main loop, saw the peer's address, and no socket object
+        # (its descriptor would mean another file in the main thread's table).
+        assert made == ("made", "main", client.getsockname(), None)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+        client.sendall(b"again")
+        assert client.recv(100) == b"AGAIN"
+    # The client's close reaches the protocol on the main loop (posted: wait for it).
+    assert lost.acquire(timeout=10) and lost.acquire(timeout=10)
+    assert events.count(("lost", "main")) == 2
+
+
+def test_a_file_the_main_thread_closes_is_closed_though_a_socket_thread_started_meanwhile(
+        ) -> None:
+    """A socket thread copies the process's file table when it starts; it must let go of
+    the copies, or a connection the main thread closes later (a database's, a visitor's)
+    would stay open in the kernel."""
+    ours, peer = socket.socketpair()
+    loop = uvloop.new_event_loop()
+    runner = threading.Thread(target=loop.run_forever, name="main", daemon=True)
+    runner.start()
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    async def start() -> SocketThread:
+        thread = SocketThread(0, loop, asyncio.Protocol, listener, backlog=16)
+        thread.start()
+        await thread.ready
+        return thread
+
+    thread = asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=10)
+    try:
+        ours.close()
+        peer.settimeout(10)
+        assert peer.recv(1) == b""  # end of file: no table holds the other end any more
+    finally:
+        async def stop() -> None:
+            await thread.stop_listening()
+            thread.stop()
+
+        asyncio.run_coroutine_threadsafe(stop(), loop).result(timeout=20)
+        peer.close()
+        listener.close()
+        loop.call_soon_threadsafe(loop.stop)
+        runner.join(timeout=10)
+        loop.close()
+
+
+# --- the product's server, in another process -----------------------------------------------
+
+FILE_LIMIT = 256  # the server's open-file limit: each file table holds fewer sockets than this
+
+
+def limited_files() -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (FILE_LIMIT, FILE_LIMIT))
+
+
+@pytest.fixture
+def threaded_server(transactional_db: Any) -> Iterator[str]:
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": database_url(),
+           "PUBLIC_URL": f"http://127.0.0.1:{port}"}
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "web", "--host", "127.0.0.1", "--port", str(port),
+         "--socket-threads", "2", "--backlog", "16"],
+        env=env, cwd=Path(__file__).resolve().parent.parent, preexec_fn=limited_files)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, proc)
+        yield url
+    finally:
+        proc.terminate()
+        # Shut down with sockets still open, in time; uvicorn ends a graceful shutdown by
+        # raising the signal it caught again.
+        assert proc.wait(timeout=20) in (0, -signal.SIGTERM)
+
+
+def test_one_process_holds_more_widget_sockets_than_its_file_limit_and_they_all_talk(
+        threaded_server: str) -> None:
+    acme = make_tenant("Acme")
+    make_tenant("Globex")
+    count = FILE_LIMIT + 44
+    # Returning visitors (known tokens): the new-visitor rate limit is not what is tested.
+    Visitor.objects.bulk_create([Visitor(widget=acme.widget, token_hash=hash_token(f"t-{i}"))
+                                 for i in range(count)])
+    operator = open_operator(threaded_server, acme.operators[0])
+    visitors = [open_visitor(threaded_server, acme.widget, token=f"t-{i}")[0]
+                for i in range(count)]
+    try:
+        # Every one of them is open and answered, the first as the last.
+        for visitor in (visitors[0], visitors[-1]):
+            ack = visitor.request({"type": "message", "client_id": "c1", "body": "Still here?"})
+            assert ack["type"] == "ack"
+            arrived = operator.recv_until(
+                lambda f, c=ack["conversation"]: f["type"] == "conversation"
+                and f["conversation"]["id"] == c)
+            operator.request({"type": "subscribe", "conversation": arrived["conversation"]["id"],
+                              "after": 0})
+            reply = operator.request({"type": "message", "conversation": ack["conversation"],
+                                      "client_id": f"o{ack['conversation']}", "body": "Yes"})
+            assert reply["type"] == "ack"
+            heard = visitor.recv_until(
+                lambda f: f["type"] == "event" and f["sender"] == "operator")
+            assert heard["body"] == "Yes"
+        with urllib.request.urlopen(f"{threaded_server}/health", timeout=10) as response:
+            assert response.status == 200
+    finally:
+        for visitor in visitors:
+            visitor.close()
+        operator.close()
