@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import uvloop
+from websockets.exceptions import ConnectionClosed
 
 from plug2support.ops.socket_threads import SocketThread
 from plug2support.widgets.models import Visitor, hash_token
@@ -54,36 +55,53 @@ class Shouting(asyncio.Protocol):
         self.lost.release()
 
 
+class Relayed:
+    """A main loop in a thread of its own ("main"), and one socket thread relaying the
+    connections of a listener on a free port to protocols made by `factory` on that loop."""
+
+    def __init__(self, factory: Any, capacity: int = 0) -> None:
+        self.loop = uvloop.new_event_loop()
+        self.runner = threading.Thread(target=self.loop.run_forever, name="main", daemon=True)
+        self.runner.start()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+
+        async def start() -> SocketThread:
+            thread = SocketThread(0, self.loop, factory, self.listener, backlog=16)
+            thread.capacity = capacity  # 0: from the open-file limit
+            thread.start()
+            await thread.ready
+            return thread
+
+        self.thread = asyncio.run_coroutine_threadsafe(start(), self.loop).result(timeout=10)
+
+    def on_loop(self, fn: Any) -> Any:
+        async def call() -> Any:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(call(), self.loop).result(timeout=10)
+
+    def stop(self) -> None:
+        async def stop() -> None:
+            await self.thread.stop_listening()
+            await self.thread.stop()
+
+        asyncio.run_coroutine_threadsafe(stop(), self.loop).result(timeout=20)
+        self.listener.close()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.runner.join(timeout=10)
+        self.loop.close()
+
+
 @pytest.fixture
 def relayed() -> Iterator[tuple[int, list[Any], threading.Semaphore]]:
-    """A main loop in a thread of its own ("main"), and one socket thread relaying the
-    connections of a listener on a free port to `Shouting` protocols on that loop."""
-    loop = uvloop.new_event_loop()
-    runner = threading.Thread(target=loop.run_forever, name="main", daemon=True)
-    runner.start()
-    listener = socket.create_server(("127.0.0.1", 0))
     events: list[Any] = []
     lost = threading.Semaphore(0)
-
-    async def start() -> SocketThread:
-        thread = SocketThread(0, loop, lambda: Shouting(events, lost), listener, backlog=16)
-        thread.start()
-        await thread.ready
-        return thread
-
-    thread = asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=10)
+    server = Relayed(lambda: Shouting(events, lost))
     try:
-        yield listener.getsockname()[1], events, lost
+        yield server.port, events, lost
     finally:
-        async def stop() -> None:
-            await thread.stop_listening()
-            thread.stop()
-
-        asyncio.run_coroutine_threadsafe(stop(), loop).result(timeout=20)
-        listener.close()
-        loop.call_soon_threadsafe(loop.stop)
-        runner.join(timeout=10)
-        loop.close()
+        server.stop()
 
 
 def test_a_relayed_connection_reads_writes_and_closes_on_the_main_loop(
@@ -112,33 +130,80 @@ def test_a_file_the_main_thread_closes_is_closed_though_a_socket_thread_started_
     the copies, or a connection the main thread closes later (a database's, a visitor's)
     would stay open in the kernel."""
     ours, peer = socket.socketpair()
-    loop = uvloop.new_event_loop()
-    runner = threading.Thread(target=loop.run_forever, name="main", daemon=True)
-    runner.start()
-    listener = socket.create_server(("127.0.0.1", 0))
-
-    async def start() -> SocketThread:
-        thread = SocketThread(0, loop, asyncio.Protocol, listener, backlog=16)
-        thread.start()
-        await thread.ready
-        return thread
-
-    thread = asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=10)
+    server = Relayed(asyncio.Protocol)
     try:
         ours.close()
         peer.settimeout(10)
         assert peer.recv(1) == b""  # end of file: no table holds the other end any more
     finally:
-        async def stop() -> None:
-            await thread.stop_listening()
-            thread.stop()
-
-        asyncio.run_coroutine_threadsafe(stop(), loop).result(timeout=20)
+        server.stop()
         peer.close()
-        listener.close()
-        loop.call_soon_threadsafe(loop.stop)
-        runner.join(timeout=10)
-        loop.close()
+
+
+def test_a_full_socket_thread_stops_accepting_and_listens_again_once_a_socket_closes(
+        ) -> None:
+    events: list[Any] = []
+    lost = threading.Semaphore(0)
+    server = Relayed(lambda: Shouting(events, lost), capacity=3)
+    clients = []
+    try:
+        for _ in range(3):
+            client = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            client.sendall(b"in")
+            assert client.recv(10) == b"IN"
+            clients.append(client)
+        # The fourth waits in the backlog (the kernel completed its handshake)...
+        waiting = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        waiting.sendall(b"me too")
+        assert server.on_loop(lambda: server.thread._server) is None  # not listening
+        # ...until a socket closes and the thread listens again.
+        clients.pop().close()
+        assert waiting.recv(10) == b"ME TOO"
+        clients.append(waiting)
+    finally:
+        for client in clients:
+            client.close()
+        server.stop()
+
+
+class Slow(asyncio.Protocol):
+    """Reads nothing until told to, then counts what arrives."""
+
+    def __init__(self, holder: dict[str, Any]) -> None:
+        self.holder = holder
+        self.received = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.pause_reading()  # type: ignore[attr-defined]
+        self.holder["transport"], self.holder["protocol"] = transport, self
+
+    def data_received(self, data: bytes) -> None:
+        self.received += len(data)
+        if self.received == self.holder["expected"]:
+            self.holder["done"].set()
+
+
+def test_a_protocol_that_stops_reading_holds_the_sender_back() -> None:
+    """The socket thread stops reading when the main loop's protocol does (or falls behind):
+    what a fast sender sends waits in TCP's buffers, not in the server's memory."""
+    holder: dict[str, Any] = {"expected": 0, "done": threading.Event()}
+    server = Relayed(lambda: Slow(holder))
+    try:
+        client = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        chunk, sent = b"x" * 65536, 0
+        client.settimeout(2)
+        with pytest.raises(TimeoutError):  # the kernel's buffers fill: send blocks
+            while sent < 64 * 1024 * 1024:
+                sent += client.send(chunk)
+        assert sent < 16 * 1024 * 1024  # socket buffers and the read-ahead, no more
+        wire = server.on_loop(lambda: holder["transport"]._wire)
+        assert wire.read <= 1024 * 1024
+        holder["expected"] = sent
+        server.on_loop(lambda: holder["transport"].resume_reading())
+        assert holder["done"].wait(timeout=20)  # everything sent arrives, once reading
+        client.close()
+    finally:
+        server.stop()
 
 
 # --- the product's server, in another process -----------------------------------------------
@@ -151,7 +216,7 @@ def limited_files() -> None:
 
 
 @pytest.fixture
-def threaded_server(transactional_db: Any) -> Iterator[str]:
+def threaded_server(transactional_db: Any) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url(),
            "PUBLIC_URL": f"http://127.0.0.1:{port}"}
@@ -162,24 +227,24 @@ def threaded_server(transactional_db: Any) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, proc)
-        yield url
+        yield url, proc
     finally:
-        proc.terminate()
-        # Shut down with sockets still open, in time; uvicorn ends a graceful shutdown by
-        # raising the signal it caught again.
-        assert proc.wait(timeout=20) in (0, -signal.SIGTERM)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def test_one_process_holds_more_widget_sockets_than_its_file_limit_and_they_all_talk(
-        threaded_server: str) -> None:
+        threaded_server: tuple[str, subprocess.Popen[bytes]]) -> None:
+    url, proc = threaded_server
     acme = make_tenant("Acme")
     make_tenant("Globex")
     count = FILE_LIMIT + 44
     # Returning visitors (known tokens): the new-visitor rate limit is not what is tested.
     Visitor.objects.bulk_create([Visitor(widget=acme.widget, token_hash=hash_token(f"t-{i}"))
                                  for i in range(count)])
-    operator = open_operator(threaded_server, acme.operators[0])
-    visitors = [open_visitor(threaded_server, acme.widget, token=f"t-{i}")[0]
+    operator = open_operator(url, acme.operators[0])
+    visitors = [open_visitor(url, acme.widget, token=f"t-{i}")[0]
                 for i in range(count)]
     try:
         # Every one of them is open and answered, the first as the last.
@@ -197,8 +262,15 @@ def test_one_process_holds_more_widget_sockets_than_its_file_limit_and_they_all_
             heard = visitor.recv_until(
                 lambda f: f["type"] == "event" and f["sender"] == "operator")
             assert heard["body"] == "Yes"
-        with urllib.request.urlopen(f"{threaded_server}/health", timeout=10) as response:
+        with urllib.request.urlopen(f"{url}/health", timeout=10) as response:
             assert response.status == 200
+        # A shutdown with sockets open tells each to come back (1012) and ends in time;
+        # uvicorn ends a graceful shutdown by raising the signal it caught again.
+        proc.terminate()
+        with pytest.raises(ConnectionClosed) as closed:
+            visitors[-1].recv_until(lambda f: False, timeout=15)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1012
+        assert proc.wait(timeout=20) in (0, -signal.SIGTERM)
     finally:
         for visitor in visitors:
             visitor.close()

@@ -37,7 +37,9 @@ socket costs a hop between threads per read and per write, and about 0.3 KiB mor
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
+import gc
 import logging
 import os
 import resource
@@ -96,6 +98,13 @@ def leave_main_files(keep: set[int]) -> None:
         os.close(null)
 
 
+READ_AHEAD = 256 * 1024
+"""Bytes a socket thread reads for a connection before the main loop has taken them: past
+this it stops reading, so a fast sender is held back by TCP, as on the main loop."""
+HIGH_WATER = 64 * 1024  # asyncio's default write-buffer limits
+LOW_WATER = HIGH_WATER // 4
+
+
 class Mailbox:
     """Calls for one loop, posted from another thread: a queue and an eventfd that wakes the
     loop. One wake-up for any number of posts in between (`_armed`)."""
@@ -108,6 +117,8 @@ class Mailbox:
         self._armed = False
 
     def post(self, fn: Callable[..., Any], *args: Any) -> None:
+        if self.fd < 0:  # closed: its number may be another file's now
+            return
         self._calls.append((fn, args))
         if not self._armed:
             self._armed = True
@@ -117,32 +128,50 @@ class Mailbox:
         loop.add_reader(self.fd, self.drain)
 
     def drain(self) -> None:
-        # Read the wake-up, then disarm, then run what is queued: a post that finds the box
-        # armed was queued before this run's loop began, or wrote a wake-up after the read.
+        # Read the wake-up, then disarm, then run what is queued then: a post that finds the
+        # box armed was queued before the disarm, or after a post that wrote a new wake-up.
+        # What is posted meanwhile waits for that wake-up, so timers and the other
+        # mailboxes get their turn however fast the other thread posts.
+        if self.fd < 0:
+            return
         try:
             os.eventfd_read(self.fd)
         except BlockingIOError:
             pass
         self._armed = False
         calls = self._calls
-        while calls:
-            fn, args = calls.popleft()
-            try:
-                fn(*args)
-            except Exception:  # one connection's failure must not stop the others' events
-                asyncio.get_running_loop().call_exception_handler(
-                    {"message": "socket thread call failed", "exception": sys.exc_info()[1]})
+        try:
+            for _ in range(len(calls)):
+                fn, args = calls.popleft()
+                try:
+                    fn(*args)
+                except Exception:  # one connection's failure must not stop the others'
+                    asyncio.get_running_loop().call_exception_handler(
+                        {"message": "socket thread call failed",
+                         "exception": sys.exc_info()[1]})
+        finally:
+            if calls and self.fd >= 0:  # left by an escaping BaseException: wake again
+                os.eventfd_write(self.fd, 1)
 
     def close(self) -> None:
-        os.close(self.fd)
+        fd, self.fd = self.fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+
+def _address(value: Any) -> Any:
+    # IPv6 addresses come with flow and scope: uvicorn reads (host, port) pairs only.
+    return value[:2] if isinstance(value, tuple) and len(value) > 2 else value
 
 
 class Relay(asyncio.Transport):
     """The main loop's side of a connection held by a socket thread. Called on the main
-    loop only; each call is carried to the socket thread, which owns the real transport."""
+    loop only; each call is carried to the socket thread, which owns the real transport.
+    Flow control is decided here, from what is handed over and what the socket thread
+    reports, so a protocol that writes in a loop is paused at once, as by a real transport."""
 
     __slots__ = ("_wire", "_thread", "_protocol", "_closing", "_lost", "_queued",
-                 "_limits", "_reading")
+                 "_limits", "_reading", "_write_paused", "taken")
 
     def __init__(self, wire: Wire, thread: SocketThread) -> None:
         self._wire = wire
@@ -151,8 +180,14 @@ class Relay(asyncio.Transport):
         self._closing = False
         self._lost = False
         self._queued = 0  # bytes handed to the socket thread (it counts what it wrote)
-        self._limits = (64 * 1024, 16 * 1024)
+        self._limits = (HIGH_WATER, LOW_WATER)
         self._reading = True
+        self._write_paused = False
+        self.taken = 0  # bytes the protocol was given (the socket thread reads ahead of it)
+
+    def _post(self, fn: Callable[..., Any], *args: Any) -> None:
+        if not self._lost:
+            self._thread.inbox.post(fn, *args)
 
     # --- asyncio.Transport ---
     def get_extra_info(self, name: str, default: Any = None) -> Any:
@@ -169,11 +204,11 @@ class Relay(asyncio.Transport):
     def close(self) -> None:
         if not self._closing:
             self._closing = True
-            self._thread.inbox.post(self._wire.close)
+            self._post(self._wire.close)
 
     def abort(self) -> None:
         self._closing = True
-        self._thread.inbox.post(self._wire.abort)
+        self._post(self._wire.abort)
 
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
         self._protocol = protocol
@@ -186,29 +221,35 @@ class Relay(asyncio.Transport):
             return
         data = bytes(data)
         self._queued += len(data)
-        self._thread.inbox.post(self._wire.write, data)
+        self._post(self._wire.write, data)
+        if not self._write_paused and self.get_write_buffer_size() > self._limits[0]:
+            self._write_paused = True
+            # The socket thread reports progress only while paused: ask it once, after the
+            # writes already posted (it may have done them before it could see the pause).
+            self._post(self._wire.report_written)
+            if self._protocol is not None:
+                self._protocol.pause_writing()
 
     def writelines(self, list_of_data: Any) -> None:
         self.write(b"".join(list_of_data))
 
     def write_eof(self) -> None:
-        self._thread.inbox.post(self._wire.write_eof)
+        self._post(self._wire.write_eof)
 
     def can_write_eof(self) -> bool:
         return True
 
     def get_write_buffer_size(self) -> int:
-        # Handed over but not yet written, plus what the real transport holds.
+        # Handed over but not yet written, plus what the real transport still holds.
         return self._queued - self._wire.written + self._wire.buffered
 
     def get_write_buffer_limits(self) -> tuple[int, int]:
         return self._limits
 
     def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
-        high = 64 * 1024 if high is None else high
+        high = HIGH_WATER if high is None else high
         low = high // 4 if low is None else low
         self._limits = (high, low)
-        self._thread.inbox.post(self._wire.set_write_buffer_limits, high, low)
 
     def is_reading(self) -> bool:
         return self._reading and not self._closing
@@ -216,34 +257,45 @@ class Relay(asyncio.Transport):
     def pause_reading(self) -> None:
         if self._reading:
             self._reading = False
-            self._thread.inbox.post(self._wire.pause_reading)
+            self._post(self._wire.set_reading, False)
 
     def resume_reading(self) -> None:
         if not self._reading:
             self._reading = True
-            self._thread.inbox.post(self._wire.resume_reading)
+            self._post(self._wire.set_reading, True)
 
     # --- what the socket thread reports (run on the main loop, in order) ---
     def _opened(self) -> None:
-        protocol = self._thread.create_protocol()
-        self._protocol = protocol
-        protocol.connection_made(self)
+        try:
+            protocol = self._thread.create_protocol()
+            self._protocol = protocol
+            protocol.connection_made(self)
+        except Exception:
+            self.abort()  # a connection nothing serves is not left open
+            raise
 
     def _data(self, data: bytes) -> None:
+        self.taken += len(data)
+        if self._wire.held_back:  # the socket thread stopped reading ahead: room again
+            self._post(self._wire.caught_up)
         if not self._closing and self._protocol is not None:
-            self._protocol.data_received(data)  # type: ignore[attr-defined]
+            try:
+                self._protocol.data_received(data)  # type: ignore[attr-defined]
+            except Exception:
+                self.abort()  # as an asyncio transport does when its protocol fails
+                raise
 
     def _eof(self) -> None:
         if not self._closing and self._protocol is not None:
             self._protocol.eof_received()  # type: ignore[attr-defined]
 
-    def _pause_writing(self) -> None:
-        if self._protocol is not None and not self._lost:
-            self._protocol.pause_writing()
-
-    def _resume_writing(self) -> None:
-        if self._protocol is not None and not self._lost:
-            self._protocol.resume_writing()
+    def _written(self) -> None:
+        """The socket thread wrote, or its transport drained: resume a paused protocol."""
+        if (self._write_paused and not self._lost
+                and self.get_write_buffer_size() <= self._limits[1]):
+            self._write_paused = False
+            if self._protocol is not None:
+                self._protocol.resume_writing()
 
     def _connection_lost(self, exc: Exception | None) -> None:
         if self._lost:
@@ -259,7 +311,7 @@ class Wire(asyncio.Protocol):
     posted to the main loop."""
 
     __slots__ = ("thread", "transport", "relay", "peername", "sockname", "written",
-                 "buffered")
+                 "buffered", "read", "held_back", "_wanted", "_full")
 
     def __init__(self, thread: SocketThread) -> None:
         self.thread = thread
@@ -267,18 +319,26 @@ class Wire(asyncio.Protocol):
         self.relay = Relay(self, thread)
         self.peername: Any = None
         self.sockname: Any = None
-        self.written = 0
-        self.buffered = 0
+        self.written = 0  # bytes of the relay's writes done (handed to the real transport)
+        self.buffered = 0  # what the real transport holds, while it is over its limit
+        self.read = 0  # bytes read and posted to the main loop
+        self.held_back = False  # reading stopped: the main loop is READ_AHEAD behind
+        self._wanted = True  # the main loop's protocol wants to read
+        self._full = False  # the real transport is over its write limit
 
     # --- asyncio.Protocol (on the socket thread) ---
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        self.peername = transport.get_extra_info("peername")
-        self.sockname = transport.get_extra_info("sockname")
+        self.peername = _address(transport.get_extra_info("peername"))
+        self.sockname = _address(transport.get_extra_info("sockname"))
         self.thread.wires.add(self)
         self.thread.outbox.post(self.relay._opened)
 
     def data_received(self, data: bytes) -> None:
+        self.read += len(data)
+        if self.read - self.relay.taken > READ_AHEAD and not self.held_back:
+            self.held_back = True
+            self._apply_reading()
         self.thread.outbox.post(self.relay._data, data)
 
     def eof_received(self) -> bool | None:
@@ -286,10 +346,14 @@ class Wire(asyncio.Protocol):
         return None  # a half-closed connection is closed (as the product's protocols ask)
 
     def pause_writing(self) -> None:
-        self.thread.outbox.post(self.relay._pause_writing)
+        self._full = True
+        if self.transport is not None:
+            self.buffered = self.transport.get_write_buffer_size()
 
     def resume_writing(self) -> None:
-        self.thread.outbox.post(self.relay._resume_writing)
+        self._full = False
+        self.buffered = 0
+        self.thread.outbox.post(self.relay._written)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.thread.wires.discard(self)
@@ -297,13 +361,29 @@ class Wire(asyncio.Protocol):
         self.transport = None
         self.thread.outbox.post(self.relay._connection_lost, exc)
 
+    def _apply_reading(self) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if self._wanted and not self.held_back:
+            transport.resume_reading()
+        else:
+            transport.pause_reading()
+
     # --- what the relay asks (posted from the main loop) ---
     def write(self, data: bytes) -> None:
         transport = self.transport
         self.written += len(data)
         if transport is not None and not transport.is_closing():
             transport.write(data)
-            self.buffered = transport.get_write_buffer_size()
+            if self._full:
+                self.buffered = transport.get_write_buffer_size()
+        if not self._full and self.relay._write_paused:
+            self.thread.outbox.post(self.relay._written)  # handed over: room again
+
+    def report_written(self) -> None:
+        if not self._full:
+            self.thread.outbox.post(self.relay._written)
 
     def write_eof(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -317,17 +397,14 @@ class Wire(asyncio.Protocol):
         if self.transport is not None:
             self.transport.abort()
 
-    def pause_reading(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.pause_reading()
+    def set_reading(self, wanted: bool) -> None:
+        self._wanted = wanted
+        self._apply_reading()
 
-    def resume_reading(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.resume_reading()
-
-    def set_write_buffer_limits(self, high: int, low: int) -> None:
-        if self.transport is not None:
-            self.transport.set_write_buffer_limits(high, low)
+    def caught_up(self) -> None:
+        if self.held_back and self.read - self.relay.taken <= READ_AHEAD // 2:
+            self.held_back = False
+            self._apply_reading()
 
 
 class SocketThread(threading.Thread):
@@ -356,8 +433,15 @@ class SocketThread(threading.Thread):
         self.capacity = 0  # connections this table has room for (`_listen`)
         self._full = False
         self._stopping = False
+        self._finished = threading.Event()
 
     def run(self) -> None:
+        try:
+            self._run()
+        finally:
+            self._finished.set()
+
+    def _run(self) -> None:
         try:
             # Signals go to the main thread: Python's C handler writes to its wake-up
             # descriptor by number, which means another file in this thread's table.
@@ -373,6 +457,8 @@ class SocketThread(threading.Thread):
             loop.run_until_complete(self._listen())
         except BaseException as error:
             self.outbox.post(self.ready.set_exception, error)
+            if self.loop is not None:
+                self.loop.close()
             return
         try:
             loop.run_forever()
@@ -383,6 +469,8 @@ class SocketThread(threading.Thread):
             loop.close()
 
     async def _listen(self) -> None:
+        if self._stopping:  # a pause ended after the server began to stop
+            return
         if not self.capacity:
             # Room for connections: the table's limit, less what it holds now, less a
             # backlog's worth (the accepts already under way when the table fills, below).
@@ -404,8 +492,9 @@ class SocketThread(threading.Thread):
         """A connection was accepted (the loop's server asks for its protocol). A full table
         stops listening, so the other threads take the next connections: an accept that
         failed for want of descriptors would make the loop drop every pending one (libuv's
-        EMFILE handling). The loop accepts what is pending before the close can run (closing
-        here would drop this connection), at most a backlog: `capacity` leaves that room."""
+        EMFILE handling). The loop goes on accepting what is pending before the close can
+        run (closing here would drop this connection): `capacity` leaves a backlog's worth
+        for that, which a storm of connections arriving during that one pass could exceed."""
         self.open += 1
         if self.open >= self.capacity and not self._full:
             self._full = True
@@ -422,7 +511,7 @@ class SocketThread(threading.Thread):
     def _lost(self) -> None:
         self.open -= 1
         if (self._full and self._server is None and not self._stopping
-                and self.open < self.capacity - MARGIN):
+                and self.open < self.capacity - min(MARGIN, self.capacity // 10)):
             self._full = False
             asyncio.get_running_loop().create_task(self._listen())
 
@@ -432,26 +521,55 @@ class SocketThread(threading.Thread):
     # --- from the main loop ---
     def stop_listening(self) -> asyncio.Future[None]:
         done: asyncio.Future[None] = self.main_loop.create_future()
+        if self._finished.is_set():  # it never listened, or ended
+            done.set_result(None)
+            return done
 
         def close() -> None:
             self._stopping = True
             if self._server is not None:
                 self._server.close()
                 self._server = None
+            # This table's copy of the listening socket too: with every table's copy
+            # closed, new connections are refused at once, as by uvicorn's own shutdown.
+            with contextlib.suppress(OSError):
+                os.close(self.listener_fd)
             self.outbox.post(done.set_result, None)
 
         self.inbox.post(close)
         return done
 
-    def stop(self) -> None:
-        if self.loop is not None:
+    async def stop(self) -> None:
+        if self.loop is not None and not self._finished.is_set():
             self.inbox.post(self.loop.stop)
-        self.join(timeout=10)
+        await asyncio.get_running_loop().run_in_executor(None, self._finished.wait, 10)
         self.main_loop.remove_reader(self.outbox.fd)
         self.outbox.drain()  # the last connection losses
-        if not self.is_alive():
+        if self._finished.is_set():
             self.inbox.close()
             self.outbox.close()
+
+
+def collect_garbage_on(loop: asyncio.AbstractEventLoop, every: float = 0.1) -> None:
+    """The garbage collector, run by the main loop only. Python collects in whichever thread
+    allocates, and a collection finalises what it frees — a leaked socket's close, a uvloop
+    handle's — which must happen in the thread whose table and loop own it: in a socket
+    thread, a main-thread object's close would hit another file. The generations are
+    collected as often as Python's own thresholds would, at most `every` seconds late."""
+    gc.disable()
+    threshold, older, oldest = gc.get_threshold()
+
+    def tick() -> None:
+        young, middle, old = gc.get_count()
+        if old >= oldest:
+            gc.collect(2)
+        elif middle >= older:
+            gc.collect(1)
+        elif young >= threshold:
+            gc.collect(0)
+        loop.call_later(every, tick)
+
+    loop.call_later(every, tick)
 
 
 class Server(uvicorn.Server):
@@ -491,6 +609,7 @@ class Server(uvicorn.Server):
             log.error(error)
             await self.lifespan.shutdown()
             sys.exit(3)
+        collect_garbage_on(loop)
         for index in range(self.socket_threads):
             thread = SocketThread(index, loop, create_protocol, self.listener, config.backlog)
             self.threads.append(thread)
@@ -514,7 +633,7 @@ class Server(uvicorn.Server):
             self.listener.close()
         await super().shutdown(sockets)
         for thread in self.threads:
-            thread.stop()
+            await thread.stop()
 
 
 def serve(app: str, *, socket_threads: int = 0, **options: Any) -> None:
