@@ -30,7 +30,7 @@ A descriptor number means a different file in each table, so nothing holding one
 - the socket thread never logs: its loop's errors go to the main loop's handler.
 
 With the default (0), uvicorn serves every socket on the main loop, as before; a relayed
-socket costs a hop between threads per read and per write, and about 0.3 KiB more
+socket costs a hop between threads per read and per write, and 0.3–0.7 KiB more
 (bench/README.md has both).
 """
 
