@@ -53,6 +53,7 @@ from typing import Any
 
 import uvicorn
 import uvloop
+from uvicorn.server import STARTUP_FAILURE
 
 log = logging.getLogger(__name__)
 
@@ -586,10 +587,14 @@ class Server(uvicorn.Server):
         if not self.socket_threads:
             await super().startup(sockets)
             return
+        config = self.config
+        # The one listening socket, bound as uvicorn binds it for its workers, before the
+        # app starts (an address in use stops here); every socket thread's table holds it.
+        self.listener = config.bind_socket()
+        self.listener.set_inheritable(False)
         await self.lifespan.startup()
         if self.lifespan.should_exit:
-            sys.exit(3)  # uvicorn's STARTUP_FAILURE
-        config = self.config
+            sys.exit(STARTUP_FAILURE)
         loop = asyncio.get_running_loop()
 
         def create_protocol() -> asyncio.Protocol:
@@ -598,17 +603,6 @@ class Server(uvicorn.Server):
                 app_state=self.lifespan.state, _loop=loop)
 
         self.servers = []
-        # One listening socket, made here so that every socket thread's table holds it; an
-        # address in use fails here, as with uvicorn's own listener.
-        try:
-            host = config.host or "0.0.0.0"  # noqa: S104 (uvicorn's default is a setting)
-            family = socket.AF_INET6 if ":" in host else socket.AF_INET
-            self.listener = socket.create_server((host, config.port), family=family,
-                                                 backlog=config.backlog)
-        except OSError as error:
-            log.error(error)
-            await self.lifespan.shutdown()
-            sys.exit(3)
         collect_garbage_on(loop)
         for index in range(self.socket_threads):
             thread = SocketThread(index, loop, create_protocol, self.listener, config.backlog)
@@ -620,10 +614,8 @@ class Server(uvicorn.Server):
         except OSError as error:
             log.error("socket thread: %s", error)
             await self.lifespan.shutdown()
-            sys.exit(3)
-        port = self.listener.getsockname()[1]
-        log.info("Serving on http://%s:%d with %d socket threads (Press CTRL+C to quit)",
-                 host, port, self.socket_threads)
+            sys.exit(STARTUP_FAILURE)
+        log.info("%d socket threads hold the sockets", self.socket_threads)
         self.started = True
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
