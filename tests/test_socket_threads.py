@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 import uvloop
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from websockets.exceptions import ConnectionClosed
 
 from plug2support.ops.socket_threads import SocketThread
@@ -275,3 +277,14 @@ def test_one_process_holds_more_widget_sockets_than_its_file_limit_and_they_all_
         for visitor in visitors:
             visitor.close()
         operator.close()
+
+
+@pytest.mark.parametrize(("options", "error"), [
+    ({"socket_threads": -1}, "--socket-threads is a count of threads"),
+    ({"socket_threads": 2, "workers": 2}, "--socket-threads serves one process"),
+])
+def test_web_refuses_socket_threads_it_cannot_serve(options: dict[str, int], error: str,
+                                                    settings: Any) -> None:
+    settings.REDIS_URL = "redis://127.0.0.1:6379/0"  # several workers are otherwise refused first
+    with pytest.raises(CommandError, match=error):
+        call_command("web", port=free_port(), **options)
