@@ -1,5 +1,5 @@
 // The live operator inbox (docs/protocol.md, "Operator socket").
-import { LiveSocket, Thread, linkify, newId, timeOf, typingDisplay, typingSender } from "../widget/live.js";
+import { LiveSocket, Thread, linkify, newId, stickToBottom, timeOf, typingDisplay, typingSender } from "../widget/live.js";
 
 const state = JSON.parse(document.getElementById("inbox-state").textContent);
 const me = state.me;
@@ -12,6 +12,7 @@ const transfers = new Map(); // id → transfer request (pending ones I asked, o
 
 const $ = (id) => document.getElementById(id);
 const listEl = $("conversations");
+const scroller = stickToBottom($("thread"));
 
 const stageLabels = Object.fromEntries(state.stages.map((s) => [s.value, s.label]));
 function stageLabel(stage) { return stageLabels[stage] || stage; }
@@ -302,7 +303,7 @@ function renderPane() {
     items.splice(events.indexOf(lastMessage) + 1, 0, receipt);
   }
   threadEl.replaceChildren(...items);
-  threadEl.scrollTop = threadEl.scrollHeight;
+  scroller.follow();
   sendReceipt();
 }
 
@@ -408,6 +409,7 @@ function sendReceipt() {
 
 const showTyping = typingDisplay($("typing"));
 
+const images = new Map();
 function files(attachments) {
   const box = document.createElement("div");
   box.className = "files";
@@ -417,11 +419,16 @@ function files(attachments) {
     if (a.is_image) {
       link.target = "_blank";
       link.rel = "noopener";
-      const img = document.createElement("img");
-      img.src = a.url;
-      img.alt = a.name;
-      img.loading = "lazy";
-      link.append(img);
+      // One element per image, moved into each render: a new one would start empty and
+      // make the thread jump while it loads again.
+      if (!images.has(a.id)) {
+        const img = document.createElement("img");
+        img.src = a.url;
+        img.alt = a.name;
+        img.loading = "lazy";
+        images.set(a.id, img);
+      }
+      link.append(images.get(a.id));
     } else {
       link.download = a.name;
       link.textContent = `Download ${a.name}`;
@@ -460,12 +467,14 @@ function showError(text) {
 function select(id, push) {
   if (selectedId && selectedId !== id) socket.send({ type: "unsubscribe", conversation: selectedId });
   if (selectedId !== id) { thread = new Thread(); metrics = null; work = { tickets: [], dependencies: [] }; }
+  const other = selectedId !== id;
   selectedId = id;
   showError("");
   if (push) history.pushState({ id }, "", `/inbox/${id}/`);
   socket.send({ type: "subscribe", conversation: id, after: thread.lastSeq });
   renderList();
   renderPane();
+  if (other) scroller.pin(); // another conversation opens at its newest message
 }
 
 // A short two-tone chime made with Web Audio: no file to download.
@@ -650,6 +659,7 @@ $("composer").addEventListener("submit", async (event) => {
   if (!body || !selectedId) return;
   const type = noteMode() ? "note" : "message";
   input.value = "";
+  scroller.pin(); // one's own reply is always shown
   // Only a refusal (or logging out) gives the text back to edit.
   if (!(await send({ type, conversation: selectedId, client_id: newId(), body }))) input.value = body;
 });

@@ -137,3 +137,18 @@ export function typingDisplay(element) {
     timer = setTimeout(() => { element.hidden = true; }, 4000);
   };
 }
+
+// Keeps a scrolling thread at its newest message while the reader is there: after a render,
+// when an image in it loads (late: a blob or a lazy image pushes the last message down) and
+// when the box itself shrinks (typing line, phone keyboard). A reader who scrolled up to
+// read back is left where they are until they scroll down again, or send (`pin`).
+export function stickToBottom(el) {
+  let pinned = true;
+  const nearBottom = () => el.scrollHeight - el.scrollTop - el.clientHeight <= 24;
+  const follow = () => { if (pinned) el.scrollTop = el.scrollHeight; };
+  // A scroll the reader makes decides; ours (to the bottom) keeps it pinned.
+  el.addEventListener("scroll", () => { pinned = nearBottom(); }, { passive: true });
+  el.addEventListener("load", follow, true); // load does not bubble: caught on the way down
+  if ("ResizeObserver" in window) new ResizeObserver(follow).observe(el);
+  return { follow, pin() { pinned = true; follow(); } };
+}

@@ -1,5 +1,5 @@
 // The chat inside the widget frame (served from our origin; see loader.js).
-import { LiveSocket, Thread, linkify, newId, timeOf, typingDisplay, typingSender } from "./live.js";
+import { LiveSocket, Thread, linkify, newId, stickToBottom, timeOf, typingDisplay, typingSender } from "./live.js";
 
 const config = JSON.parse(document.getElementById("p2s-config").textContent);
 // From the loader, in the fragment: this browser's site id, and an operator's invite.
@@ -14,6 +14,7 @@ const store = {
 };
 
 const threadEl = document.getElementById("thread");
+const scroller = stickToBottom(threadEl);
 const statusEl = document.getElementById("status");
 const errorEl = document.getElementById("error");
 const hintEl = document.getElementById("hint");
@@ -82,6 +83,7 @@ function bubble(event, pending = false) {
 // Attachments are fetched with the visitor token in a header (never in a URL), then shown
 // from a blob: images inline, other files as downloads.
 const blobs = new Map();
+const images = new Map();
 async function blobUrl(attachment) {
   if (!blobs.has(attachment.id)) {
     blobs.set(attachment.id, fetch(attachment.widget_url, {
@@ -98,10 +100,15 @@ function files(attachments) {
   for (const attachment of attachments) {
     if (!attachment.widget_url) continue;
     if (attachment.is_image) {
-      const img = document.createElement("img");
-      img.alt = attachment.name;
-      blobUrl(attachment).then((url) => { img.src = url; }).catch(() => { img.alt = `${attachment.name} (unavailable)`; });
-      box.append(img);
+      // One element per image, moved into each render: a new one would start empty and
+      // make the thread jump while it decodes again.
+      if (!images.has(attachment.id)) {
+        const img = document.createElement("img");
+        img.alt = attachment.name;
+        blobUrl(attachment).then((url) => { img.src = url; }).catch(() => { img.alt = `${attachment.name} (unavailable)`; });
+        images.set(attachment.id, img);
+      }
+      box.append(images.get(attachment.id));
     } else {
       const a = document.createElement("a");
       a.href = "#";
@@ -154,7 +161,7 @@ function render() {
   const started = thread.events.size > 0 || outbox.length > 0;
   cardsEl.hidden = started;
   homeEl.hidden = !config.search_enabled && (started || !cardsEl.querySelector("li"));
-  threadEl.scrollTop = threadEl.scrollHeight;
+  scroller.follow();
 }
 
 // Live chat when the business is open and someone is online; otherwise the offline form
@@ -291,6 +298,7 @@ form.addEventListener("submit", (event) => {
   saveOutbox();
   input.value = "";
   render();
+  scroller.pin(); // the visitor's own message is always shown
   sendMessage(message);
 });
 offlineForm.addEventListener("submit", async (event) => {
@@ -333,6 +341,7 @@ document.getElementById("file").addEventListener("change", async (event) => {
     outbox.push(message);
     saveOutbox();
     render();
+    scroller.pin();
     sendMessage(message);
   } catch {
     showError("The file could not be sent. Please try again.");
