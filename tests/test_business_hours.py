@@ -101,3 +101,14 @@ def test_is_open_now_follows_the_clock() -> None:
 
     night = Schedule(PARIS, {6: ((time(1), time(4)),)})
     assert night.is_open(timezone.now())
+
+
+def test_the_changes_of_a_week_alternate_opening_and_closing() -> None:
+    paris = Schedule(PARIS, WEEKDAYS_9_TO_5)
+    # From Thursday 14 Jan 2026 10:00 Paris (open): closes 17:00, Friday 09:00–17:00, then
+    # Monday; nothing after the week asked for.
+    changes = paris.changes(utc(2026, 1, 15, 9, 0), days=8)
+    assert changes[:4] == [utc(2026, 1, 15, 16, 0), utc(2026, 1, 16, 8, 0),
+                           utc(2026, 1, 16, 16, 0), utc(2026, 1, 19, 8, 0)]
+    assert [paris.is_open(c) for c in changes] == [i % 2 == 1 for i in range(len(changes))]
+    assert Schedule(PARIS, always=True).changes(utc(2026, 1, 15)) == []

@@ -49,3 +49,18 @@ def test_a_transfer_request_notifies_the_serving_operator(acme: Tenant) -> None:
     [notification] = Notification.objects.all()
     assert notification.user == acme.operators[0] and notification.kind == "transfer_request"
     assert notification.url == f"/inbox/{conversation.pk}/"
+
+
+def test_a_notification_time_reads_as_a_date_and_time_marked_for_the_readers_zone(
+        acme: Tenant) -> None:
+    import time_machine
+
+    with time_machine.travel("2026-12-02 05:49:30+00:00", tick=False):
+        do_notify(company_id=acme.company.pk, user_ids=[acme.operators[0].pk], kind="test",
+                  title="An offline message")
+    page = logged_in_client(acme.operators[0]).get("/notifications/").content.decode()
+    assert "2026-12-0205:49" not in page
+    # Readable in UTC without script, and marked for console/local_time.js, which shows it in
+    # the reader's own time zone.
+    assert ('<time class="muted small local-time" datetime="2026-12-02T05:49:30+00:00">'
+            "2 Dec 2026, 05:49 UTC</time>") in page

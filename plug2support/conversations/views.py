@@ -52,12 +52,27 @@ def inbox(request: HttpRequest, membership: Membership,
                      for t in actions.tags_for(membership.company_id)],
             "views": VIEWS,
             "priorities": [{"value": v, "label": str(label)} for v, label in Priority.choices],
-            "widgets": [{"id": w.pk, "name": w.name} for w in Widget.objects.filter(
-                company_id=membership.company_id).order_by("name")],
+            "widgets": widgets_with_hours(membership.company_id),
             "members": [user_ref(m.user) for m in Membership.objects.filter(
                 company_id=membership.company_id).select_related("user").order_by("user__name")],
         },
     })
+
+
+def widgets_with_hours(company_id: int) -> list[dict[str, Any]]:
+    """The company's widgets, each open now or not by its business hours and when that flips
+    this week: the inbox says truthfully which widgets visitors find closed."""
+    from datetime import UTC
+
+    now = timezone.now()
+    result: list[dict[str, Any]] = []
+    for widget in Widget.objects.filter(company_id=company_id).prefetch_related(
+            "opening_hours").order_by("name"):
+        schedule = widget.schedule()
+        result.append({"id": widget.pk, "name": widget.name, "open": schedule.is_open(now),
+                       "changes": [c.astimezone(UTC).isoformat()
+                                   for c in schedule.changes(now)]})
+    return result
 
 
 # --- visitors on the sites now, and conversations the team starts (C7) -------------------

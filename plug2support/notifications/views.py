@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
@@ -14,5 +16,7 @@ def notification_list(request: HttpRequest, membership: Membership) -> HttpRespo
     if request.method == "POST":
         do_mark_read(membership.user_id, membership.company_id)
         return redirect("notifications")
-    return render(request, "notifications/list.html",
-                  {"notifications": recent_for(membership.user_id, membership.company_id)})
+    notifications = recent_for(membership.user_id, membership.company_id)
+    for n in notifications:  # the template formats a datetime, not its ISO text
+        n["created"] = datetime.fromisoformat(n["created_at"])
+    return render(request, "notifications/list.html", {"notifications": notifications})

@@ -53,6 +53,17 @@ class Schedule:
                     return midnight
         return None
 
+    def changes(self, at: datetime, count: int = 16, days: int = 8) -> list[datetime]:
+        """The next `count` instants after `at` when is_open flips (within `days`): a page
+        shows the right open/closed state for a week without asking again."""
+        found: list[datetime] = []
+        while len(found) < count:
+            change = self.next_change(found[-1] if found else at, days=days)
+            if change is None:
+                break
+            found.append(change)
+        return found
+
     def _boundaries(self, day: date) -> list[datetime]:
         points = [_local(day + timedelta(days=1), time(0), self.tz)]
         for opens, closes in self.weekly.get(day.weekday(), ()):

@@ -232,7 +232,10 @@ function renderList() {
     li.append(a);
     return li;
   }));
-  $("empty-list").hidden = items.length > 0;
+  // An empty search or filter says so; "no conversations yet" is for an empty inbox.
+  const filtering = Object.entries(filters).some(([k, v]) => v && !(k === "view" && v === "all_open"));
+  $("empty-list").hidden = items.length > 0 || filtering;
+  $("no-results").hidden = items.length > 0 || !filtering;
 }
 
 function renderPane() {
@@ -307,8 +310,33 @@ function renderPane() {
   sendReceipt();
 }
 
+// A widget is open by its business hours at `now`: its state at page load, flipped at
+// each change the server listed for the week.
+function widgetOpen(w, now) {
+  let open = w.open;
+  for (const change of w.changes || []) if (Date.parse(change) <= now) open = !open;
+  return open;
+}
+
+let presence = null;
+let hoursTimer = null;
+function availabilityText(frame) {
+  const now = Date.now();
+  const closed = state.widgets.filter((w) => !widgetOpen(w, now));
+  clearTimeout(hoursTimer);
+  const next = Math.min(...state.widgets.flatMap((w) => (w.changes || []).map(Date.parse)).filter((t) => t > now));
+  if (Number.isFinite(next)) hoursTimer = setTimeout(() => renderPresence(presence), Math.min(next - now + 500, 2 ** 31 - 1));
+  if (!frame.operators_online) return "Widgets show the offline form";
+  if (state.widgets.length && closed.length === state.widgets.length) {
+    return "Closed (business hours): widgets show the offline form";
+  }
+  if (closed.length) return `Widgets are live, except ${closed.map((w) => w.name).join(", ")} (closed: business hours)`;
+  return "Widgets are live";
+}
+
 function renderPresence(frame) {
-  $("team-online").textContent = frame.operators_online ? "Widgets are live" : "Widgets show the offline form";
+  presence = frame;
+  $("team-online").textContent = availabilityText(frame);
   $("team-presence").replaceChildren(...frame.members.map((m) => {
     const li = document.createElement("li");
     li.className = `status-${m.status}`;
