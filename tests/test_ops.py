@@ -23,6 +23,20 @@ def test_the_demo_loads_twice_without_doubling_anything(db: Any) -> None:
     assert "http://127.0.0.1:8001" in second.widget.origin_list
 
 
+def test_the_demo_widget_follows_the_demo_site_to_another_port(db: Any) -> None:
+    from plug2support.ops.demo import allow_demo_site, demo_site_origins
+
+    widget = load_demo().widget
+    for _ in range(2):  # each start of `run --demo-port 8123`; the second adds nothing
+        allow_demo_site(widget, demo_site_origins("127.0.0.1", 8123))
+    widget.refresh_from_db()
+    assert widget.allows_origin("http://127.0.0.1:8123")
+    assert widget.allows_origin("http://localhost:8123")
+    assert widget.origin_list.count("http://127.0.0.1:8123") == 1
+    assert not widget.allows_origin("http://127.0.0.1:9999")
+    assert demo_site_origins("demo.lan", 8001) == ["http://demo.lan:8001"]
+
+
 def test_the_demo_site_embeds_the_widget_snippet(db: Any) -> None:
     widget = load_demo().widget
     page = demo_site_page(snippet_for(widget)).decode()

@@ -89,3 +89,20 @@ def _demo_subscription(company: Company, seats: int) -> None:
         subscription.seats, subscription.term_months = seats, 12
         subscription.paid_until = timezone.now() + timedelta(days=365)
         subscription.save(update_fields=["plan", "seats", "term_months", "paid_until"])
+
+
+def demo_site_origins(host: str, port: int) -> list[str]:
+    """The origins the demo site is served from (`run --host/--demo-port`)."""
+    if host in ("127.0.0.1", "localhost", "0.0.0.0", "::", "::1"):  # noqa: S104 (names only)
+        return [f"http://127.0.0.1:{port}", f"http://localhost:{port}"]
+    return [f"http://{host}:{port}"]
+
+
+def allow_demo_site(widget: Widget, origins: list[str]) -> None:
+    """The demo widget follows the demo site wherever it runs: its address is added to the
+    allowed origins (B6), so a changed `--demo-port` keeps the widget on the site."""
+    allowed = widget.allowed_origins.split()
+    missing = [o for o in origins if o not in allowed]
+    if missing:
+        widget.allowed_origins = "\n".join(allowed + missing)
+        widget.save(update_fields=["allowed_origins"])

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
-from plug2support.ops.demo import DEMO_PASSWORD, load_demo
+from plug2support.ops.demo import DEMO_PASSWORD, allow_demo_site, demo_site_origins, load_demo
 from plug2support.ops.demo_site import start_demo_site
 from plug2support.ops.periodic import start_scheduler
 from plug2support.ops.server import SERVER_OPTIONS
@@ -44,6 +44,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         call_command("migrate", interactive=False, verbosity=0)
         demo = load_demo()
+        allow_demo_site(demo.widget, demo_site_origins(options["host"], options["demo_port"]))
         site = start_demo_site(options["host"], options["demo_port"], snippet_for(demo.widget))
         worker = start_worker()
         scheduler = start_scheduler()
