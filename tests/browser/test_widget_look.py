@@ -166,6 +166,15 @@ def test_the_settings_preview_follows_the_form_before_saving(
     expect(preview.locator("html")).to_have_class("dark")
     page.check("input[name=alignment][value=left]")
     expect(page.locator("#preview-launcher")).to_have_css("left", "10px")
+    # The Search switch shows the search box at once, and hides it again.
+    expect(preview.locator("#search-q")).to_be_hidden()
+    page.check("#id_search_enabled")
+    expect(preview.locator("#search-q")).to_be_visible()
+    page.uncheck("#id_search_enabled")
+    expect(preview.locator("#search-q")).to_be_hidden()
+    # The composer's placeholder stays on one line inside its box (not cut by the edge).
+    box = preview.locator("#body")
+    assert box.evaluate("(el) => getComputedStyle(el, '::placeholder').whiteSpace") == "nowrap"
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "widget-settings-preview.png"), full_page=True)
     assert errors == []

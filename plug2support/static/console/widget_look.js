@@ -48,6 +48,7 @@ function update() {
   const look = {
     brand, on_brand: onBrand, appearance: checked("appearance") || "light",
     title: field("title").value, brand_logo: brandLogo,
+    search_enabled: Boolean(field("search_enabled") && field("search_enabled").checked),
   };
   if (frame.contentWindow) frame.contentWindow.postMessage({ p2s: "preview", look }, location.origin);
   // The launcher and the open widget on the page, scaled down: the preview box is ~half size.

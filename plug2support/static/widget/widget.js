@@ -383,6 +383,10 @@ if (config.preview) {
     const logo = document.getElementById("brand-logo");
     if (look.brand_logo) logo.src = look.brand_logo;
     logo.hidden = !look.brand_logo;
+    // The Search switch shows or hides the search box before it is saved.
+    config.search_enabled = Boolean(look.search_enabled);
+    document.getElementById("search").hidden = !config.search_enabled;
+    render();
   });
   parent.postMessage({ p2s: "preview-ready" }, location.origin);
 }
