@@ -15,7 +15,8 @@ from .test_live_chat import click_launcher, open_widget
 
 AT_BOTTOM = "(el) => el.scrollHeight - el.scrollTop - el.clientHeight <= 2"
 IMAGES_LOADED = ("(sel) => { const imgs = [...document.querySelectorAll(sel)];"
-                 " return imgs.length > 0 && imgs.every((i) => i.complete && i.naturalHeight > 0); }")
+                 " return imgs.length > 0"
+                 " && imgs.every((i) => i.complete && i.naturalHeight > 0); }")
 
 
 def tall_png() -> bytes:
