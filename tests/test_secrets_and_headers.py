@@ -11,6 +11,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+
 from django.test import Client
 
 from plug2support.lib.secret_key import var_dir_secret_key
@@ -21,7 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "plug2support" / "templates"
 
 
-def manage(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def manage(*args: str, env: dict[str, str],
+           timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
@@ -111,7 +113,8 @@ def test_production_over_https_sends_hsts_and_redirects_plain_http(tmp_path: Pat
         "plain = client.get('/accounts/login/')\n"
         "print(plain.status_code, plain.headers['Location'])\n"
         "print(client.get('/health').status_code)\n")
-    result = manage("shell", "--no-imports", "-c", code, env=readme_production_environment(tmp_path))
+    result = manage("shell", "--no-imports", "-c", code,
+                    env=readme_production_environment(tmp_path))
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         "200 max-age=31536000; includeSubDomains; preload",

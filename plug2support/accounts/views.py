@@ -49,7 +49,7 @@ class PasswordResetView(auth_views.PasswordResetView):
     def form_valid(self, form: QueuedPasswordResetForm) -> HttpResponse:
         refusal = check_password_reset(self.request, form.cleaned_data["email"])
         if refusal:
-            return refused_page(self.request, self.template_name,
+            return refused_page(self.request, str(self.template_name),
                                 {"form": QueuedPasswordResetForm(initial=form.cleaned_data)},
                                 refusal, "Too many password reset requests.")
         return super().form_valid(form)

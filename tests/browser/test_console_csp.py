@@ -45,8 +45,8 @@ def test_every_console_page_runs_under_its_content_security_policy(
                  "/settings/widgets/new/", f"/settings/widgets/{acme.widget.pk}/",
                  "/settings/routing/", "/articles/", "/articles/new/",
                  f"/articles/{article.pk}/", "/billing/", "/team/", "/notifications/",
-                 "/admin/", "/admin/accounts/user/", f"/admin/accounts/user/{acme.owner.pk}/change/",
-                 "/admin/axes/accessattempt/"]:
+                 "/admin/", "/admin/accounts/user/",
+                 f"/admin/accounts/user/{acme.owner.pk}/change/", "/admin/axes/accessattempt/"]:
         response = page.goto(f"{live}{path}")
         assert response is not None and response.status == 200, path
         page.wait_for_load_state("networkidle")
