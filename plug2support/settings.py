@@ -4,9 +4,12 @@ The embedded default (no variables at all) is SQLite in ./var, the in-process bu
 console e-mail backend and local-memory cache: what `make run` uses on a fresh machine.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+
+from plug2support.lib.secret_key import var_dir_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -15,8 +18,11 @@ VAR_DIR = Path(env.str("P2S_VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env.bool("DEBUG", default=False)
-# The embedded default runs on a developer's machine; production must set its own key.
-SECRET_KEY = env.str("SECRET_KEY", default="insecure-dev-key-change-me-in-production-0123456789")
+# N6: no key from the repository, ever. Production sets SECRET_KEY (`web` refuses to start
+# without it, `check --deploy` warns); the embedded default and the tests use a random key
+# made at their first start and kept in the var directory (lib/secret_key.py, mode 0600).
+SECRET_KEY_FROM_ENVIRONMENT = bool(env.str("SECRET_KEY", default=""))
+SECRET_KEY = env.str("SECRET_KEY", default="") or var_dir_secret_key(VAR_DIR)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # The product's public base URL: used in e-mails and in the widget snippet.
@@ -42,6 +48,8 @@ INSTALLED_APPS = [
     "plug2support.contacts",
     "plug2support.billing",
     "plug2support.knowledge",
+    "axes",
+    "csp",
 ]
 
 MIDDLEWARE = [
@@ -53,6 +61,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
+    # Last, so it sees the login view's answer: a locked-out login becomes a 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "plug2support.urls"
@@ -130,6 +142,30 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# N5: failed logins are throttled by django-axes, per account and per client address
+# (accounts/throttle.py; docs/architecture.md, "Security", says why axes): its backend refuses
+# a locked-out login before the password is checked, its rows live in the database.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = 10  # failed logins within the cool-off, per account and per address
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own, not the pair
+# A success must not wipe the address's failures (a sprayer would log in to its own account
+# to reset them), and refused tries during a lock do not move the time the page announces.
+AXES_RESET_ON_SUCCESS = False
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_USERNAME_CALLABLE = "plug2support.accounts.throttle.login_username"
+AXES_CLIENT_IP_CALLABLE = "plug2support.accounts.throttle.client_ip"
+AXES_LOCKOUT_CALLABLE = "plug2support.accounts.throttle.login_locked_out"
+AXES_SENSITIVE_PARAMETERS = ["username", "csrfmiddlewaretoken"]
+AXES_DISABLE_ACCESS_LOG = True  # failed attempts only; successful logins are not kept
+# Password-reset requests and sign-ups: the cache limiter (accounts/throttle.py).
+PASSWORD_RESETS_PER_ADDRESS_PER_HOUR = 3  # per e-mail address asked for
+PASSWORD_RESETS_PER_CLIENT_PER_HOUR = 10
+SIGNUPS_PER_CLIENT_PER_HOUR = 10
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "inbox"
 LOGOUT_REDIRECT_URL = "login"
@@ -141,6 +177,37 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 X_FRAME_OPTIONS = "DENY"  # the widget frame overrides this with CSP frame-ancestors
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# N6 under https (PUBLIC_URL): HSTS, and plain http redirected (the TLS proxy in front says
+# https by X-Forwarded-Proto, which uvicorn's proxy headers turn into the request's scheme;
+# /health stays reachable over http for load balancers).
+SECURE_HSTS_SECONDS = env.int("HSTS_SECONDS", default=365 * 24 * 3600 if SESSION_COOKIE_SECURE
+                              else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("HSTS_INCLUDE_SUBDOMAINS", default=True)
+# The preload directive alone changes nothing; the domain's owner may then submit it.
+SECURE_HSTS_PRELOAD = env.bool("HSTS_PRELOAD", default=True)
+SECURE_SSL_REDIRECT = SESSION_COOKIE_SECURE
+SECURE_REDIRECT_EXEMPT = [r"^health$"]
+# N6: every page without a policy of its own gets this one (django-csp). The widget frame,
+# help pages, attachments and widget images set their own, which the middleware keeps.
+# No inline script or style anywhere (json_script data blocks are not run), so no nonces.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        # Card payments: the billing page's form is answered by a redirect to Stripe.
+        "form-action": ["'self'", "https://checkout.stripe.com"],
+        "frame-ancestors": ["'none'"],  # the widget preview allows 'self' (widgets/views.py)
+    },
+}
+PERMISSIONS_POLICY: dict[str, list[str]] = {
+    feature: [] for feature in ("accelerometer", "camera", "geolocation", "gyroscope",
+                                "magnetometer", "microphone", "payment", "usb")
+}
 
 LANGUAGE_CODE = "en"
 TIME_ZONE = "UTC"
@@ -206,7 +273,8 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # axes says INFO on every failed login; its warnings (a new failure, a lock) stay.
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
 
 # Billing (docs/billing.md). Card payments need both Stripe keys; without them the billing

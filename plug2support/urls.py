@@ -4,7 +4,7 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 
 from plug2support.accounts import views as accounts
-from plug2support.accounts.forms import EmailAuthenticationForm, QueuedPasswordResetForm
+from plug2support.accounts.forms import EmailAuthenticationForm
 from plug2support.billing import views as billing
 from plug2support.conversations import routing_views, ticket_views
 from plug2support.conversations import views as conversations
@@ -27,11 +27,8 @@ urlpatterns = [
         authentication_form=EmailAuthenticationForm, redirect_authenticated_user=True),
         name="login"),
     path("accounts/logout/", accounts.log_out, name="logout"),
-    path("accounts/password-reset/", auth_views.PasswordResetView.as_view(
-        form_class=QueuedPasswordResetForm,
-        email_template_name="registration/password_reset_email.txt",
-        html_email_template_name="registration/password_reset_email.html"),
-        name="password_reset"),
+    path("accounts/password-reset/", accounts.PasswordResetView.as_view(),
+         name="password_reset"),
     path("accounts/password-reset/sent/", auth_views.PasswordResetDoneView.as_view(),
          name="password_reset_done"),
     path("accounts/reset/<uidb64>/<token>/", auth_views.PasswordResetConfirmView.as_view(),

@@ -31,6 +31,11 @@ from plug2support.widgets.models import Widget
 
 PASSWORD = "a-Long-test-passw0rd"
 
+# The tests run on the var directory's key (lib/secret_key.py); the servers they start as
+# subprocesses (`manage.py web`, which refuses to start without SECRET_KEY) get the same one,
+# so the sessions the tests make are theirs too.
+os.environ.setdefault("SECRET_KEY", settings.SECRET_KEY)
+
 # A Redis server for the tests that need one even on the in-process bus: REDIS_URL, else
 # TEST_REDIS_URL (.ci/run sets it for the SQLite pass too).
 REDIS = os.environ.get("REDIS_URL") or os.environ.get("TEST_REDIS_URL", "")

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -10,8 +11,9 @@ from django.views.decorators.http import require_POST
 from .access import membership_required
 from .actions import AccountError, do_accept_invitation, do_invite, do_log_out, do_sign_up
 from .current import SESSION_KEY
-from .forms import AcceptInvitationForm, InviteForm, SignUpForm
+from .forms import AcceptInvitationForm, InviteForm, QueuedPasswordResetForm, SignUpForm
 from .models import Invitation, Membership, User
+from .throttle import check_password_reset, check_sign_up, refused_page
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -21,6 +23,10 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def sign_up(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST" and (refusal := check_sign_up(request)):
+        form = SignUpForm(initial=request.POST.dict())
+        return refused_page(request, "accounts/signup.html", {"form": form}, refusal,
+                            "Too many sign-ups from your network.")
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = do_sign_up(email=form.cleaned_data["email"], name=form.cleaned_data["name"],
@@ -30,6 +36,23 @@ def sign_up(request: HttpRequest) -> HttpResponse:
         messages.success(request, "Welcome! Create a widget and paste its snippet on your site.")
         return redirect("widget_list")
     return render(request, "accounts/signup.html", {"form": form})
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's reset page; requests are counted per address asked for and per client (N5),
+    whether or not the address has an account (the answer must not tell)."""
+
+    form_class = QueuedPasswordResetForm
+    email_template_name = "registration/password_reset_email.txt"
+    html_email_template_name = "registration/password_reset_email.html"
+
+    def form_valid(self, form: QueuedPasswordResetForm) -> HttpResponse:
+        refusal = check_password_reset(self.request, form.cleaned_data["email"])
+        if refusal:
+            return refused_page(self.request, str(self.template_name),
+                                {"form": QueuedPasswordResetForm(initial=form.cleaned_data)},
+                                refusal, "Too many password reset requests.")
+        return super().form_valid(form)
 
 
 @require_POST

@@ -6,3 +6,6 @@ class OpsConfig(AppConfig):
 
     name = "plug2support.ops"
     label = "ops"
+
+    def ready(self) -> None:
+        from plug2support.ops import checks  # noqa: F401 (registers the deploy checks)

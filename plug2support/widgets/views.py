@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from csp.decorators import csp_replace
 from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -107,6 +108,7 @@ def widget_edit(request: HttpRequest, membership: Membership,
 
 
 @xframe_options_sameorigin
+@csp_replace({"frame-ancestors": ["'self'"]})  # shown in the settings page's own frame
 @membership_required(admin=True)
 def widget_preview(request: HttpRequest, membership: Membership, widget_id: int) -> HttpResponse:
     """The chat frame as the settings page previews it (B5): no socket, sample messages; the

@@ -25,6 +25,29 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
+# N6: every page and frame reports what its Content-Security-Policy refused; a test whose
+# pages had any refusal fails when it ends (closes_its_pages).
+CSP_VIOLATIONS: list[str] = []
+REPORT_CSP_VIOLATIONS = """document.addEventListener("securitypolicyviolation", (e) => {
+  window.__p2sCspViolation(`${e.effectiveDirective} refused ${e.blockedURI || "inline"} `
+    + `at ${e.sourceFile}:${e.lineNumber} (${document.location.href})`);
+});"""
+
+
+def _reporting_csp_violations(browser: Browser) -> None:
+    new_context = browser.new_context
+
+    def new_reporting_context(**options: Any) -> Any:
+        context = new_context(**options)
+        context.expose_binding("__p2sCspViolation",
+                               lambda source, text: CSP_VIOLATIONS.append(text))
+        context.add_init_script(REPORT_CSP_VIOLATIONS)
+        return context
+
+    browser.new_context = new_reporting_context  # type: ignore[method-assign]
+    # new_page() makes its context without new_context: give it a reporting one too.
+    browser.new_page = lambda **options: new_reporting_context(**options).new_page()  # type: ignore[method-assign]
+
 
 @pytest.fixture(scope="session")
 def browser(live_server_url: str) -> Iterator[Browser]:
@@ -36,6 +59,7 @@ def browser(live_server_url: str) -> Iterator[Browser]:
             args=["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic",
                   "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"])
+        _reporting_csp_violations(browser)
         yield browser
         browser.close()
 
@@ -49,14 +73,17 @@ def closes_its_pages(browser: Browser, live: str) -> Iterator[None]:
     of its that takes row locks on two tables can deadlock with the flush's TRUNCATE, which
     then fails (seen in CI). After closing, wait for the server to finish what the closed
     sockets left it to do (an operator's presence row is deleted on disconnect)."""
+    CSP_VIOLATIONS.clear()
     yield
     for context in browser.contexts:
         context.close()
+    refused, CSP_VIOLATIONS[:] = list(CSP_VIOLATIONS), []
     deadline = time.monotonic() + 10
     while sockets._running or ConsoleConnection.objects.exists():
         if time.monotonic() > deadline:
             raise AssertionError("the server still works for the closed pages after 10 s")
         time.sleep(0.02)
+    assert refused == [], "the Content-Security-Policy refused:\n" + "\n".join(refused)
 
 
 @pytest.fixture
