@@ -8,7 +8,6 @@ import subprocess
 import time
 from collections.abc import Iterator
 
-import pytest
 import redis
 
 from .conftest import free_port
@@ -69,8 +68,8 @@ def wait_for(condition: object, timeout: float = 20, what: str = "condition") ->
         time.sleep(0.02)
 
 
-@pytest.fixture
-def redis_server() -> Iterator[RedisProcess]:
+def running_redis() -> Iterator[RedisProcess]:
+    """The body of each module's `redis_server` fixture: a started server, stopped after."""
     server = RedisProcess()
     server.start()
     try:

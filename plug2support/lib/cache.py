@@ -105,36 +105,27 @@ class _Outage:
             self.retry_at = time.monotonic() + self.backoff
 
     def remember(self, keys: list[str], version: int | None) -> None:
-        self._remember((key, version) for key in keys)
-
-    def _remember(self, entries: Any) -> None:
         with self.lock:
-            for entry in entries:
+            for key in keys:
                 if len(self.pending) >= PENDING_MAX:
                     self.overflowed = True
                     return
-                self.pending.add(entry)
+                self.pending.add((key, version))
 
-    def answered(self, backend: SharedRedisCache) -> None:
-        """Redis answered: if it was down, tidy up (once, whichever thread gets here)."""
-        if not self.down:
-            return
+    def recover(self, backend: SharedRedisCache) -> None:
+        """Before the first operation Redis gets after an outage: the keys changed here
+        meanwhile leave Redis, then the local entries go. Other threads wait for it (they
+        must not read those keys first). Raises the Redis error if Redis is still away."""
         with self.lock:
             if not self.down:
                 return
-            pending, self.pending = self.pending, set()
-            overflowed, self.overflowed = self.overflowed, False
-            self.down = False
-        try:
-            while pending:
-                key, version = next(iter(pending))
+            while self.pending:
+                key, version = next(iter(self.pending))
                 RedisCache.delete(backend, key, version=version)
-                pending.discard((key, version))
-        except redis.RedisError as error:  # gone again: keep what is left for next time
-            self._remember(pending)
-            self.failed(error)
-            return
-        backend._fallback().clear()
+                self.pending.discard((key, version))
+            overflowed, self.overflowed = self.overflowed, False
+            backend._fallback().clear()
+            self.down = False
         log.warning("redis cache reachable again%s", " (more keys changed during the outage "
                     "than remembered: some may stay stale until they expire)"
                     if overflowed else "")
@@ -161,12 +152,11 @@ def _guarded(name: str, version_at: int | None = None) -> Callable[..., Any]:
         outage = self._outage
         if outage.usable():
             try:
-                result = getattr(RedisCache, name)(self, *args, **kwargs)
+                if outage.down:
+                    outage.recover(self)
+                return getattr(RedisCache, name)(self, *args, **kwargs)
             except redis.RedisError as error:
                 outage.failed(error)
-            else:
-                outage.answered(self)
-                return result
         if version_at is not None:
             keys = args[0] if args else next(
                 kwargs[arg] for arg in ("key", "keys", "data") if arg in kwargs)
