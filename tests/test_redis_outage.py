@@ -239,3 +239,21 @@ def test_chat_goes_on_while_redis_is_down_and_the_other_process_catches_up(
                               conversation=conversation, after=opened["seq"])
     bodies = [resumed.recv_until(lambda f: f["type"] == "event")["body"] for _ in range(2)]
     assert bodies == ["During", "After"]
+
+
+def test_widgets_cached_before_an_outage_are_read_again_after_it(acme: Tenant) -> None:
+    """A widget saved in another process while the bus was away went unheard: when the bus
+    subscribes again, the process's widget cache starts afresh."""
+    from plug2support.realtime.hub import hub
+    from plug2support.widgets import cache as widget_cache
+
+    widget_cache.get(acme.widget.key)
+    # As the lifespan startup subscribes it (a live server may have already).
+    already = widget_cache.invalidator in hub.topics.get(widget_cache.WIDGETS_TOPIC, ())
+    hub.subscribe(widget_cache.invalidator, widget_cache.WIDGETS_TOPIC)
+    try:
+        hub.resumed()
+    finally:
+        if not already:
+            hub.unsubscribe(widget_cache.invalidator, widget_cache.WIDGETS_TOPIC)
+    assert widget_cache.peek(acme.widget.key) is widget_cache.MISSING
