@@ -124,10 +124,21 @@ AUTH_USER_MODEL = "accounts.User"
 
 # Real-time bus: Redis pub/sub when REDIS_URL is set (several processes), else in-process.
 REDIS_URL = env.str("REDIS_URL", default="")
+# One deployment's name on a Redis it may share with others: the bus channel
+# (`<prefix>:events:db<n>`, realtime/hub.py) and every cache key (`<prefix>:1:<key>`) carry it.
+REDIS_PREFIX = env.str("REDIS_PREFIX", default="p2s")
 
 if REDIS_URL:
     CACHES = {
-        "default": {"BACKEND": "plug2support.lib.cache.SharedRedisCache", "LOCATION": REDIS_URL}
+        "default": {
+            # Degrades to per-process memory while Redis does not answer (lib/cache.py).
+            "BACKEND": "plug2support.lib.cache.SharedRedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": REDIS_PREFIX,
+            # A Redis that stops answering (rather than refusing) costs a request at most
+            # this long before the cache falls back.
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

@@ -1,4 +1,5 @@
-"""Django's Redis cache backend, with one connection pool and one client per process.
+"""Django's Redis cache backend, with one connection pool and one client per process, and a
+per-process stand-in while Redis is unreachable.
 
 Django keeps its cache backends per context (`django.core.cache.caches` is an asgiref Local
 that is not thread-critical). Under ASGI each request runs in a context of its own, so each
@@ -7,19 +8,42 @@ backend: every request (and every socket message) that touched the cache opened 
 connection to Redis, and left it to the garbage collector. Django's client also builds a
 `redis.Redis` object for every operation (about 170 response callbacks each). Here the pool
 and the client are the process's, per server and options; redis-py's clients and pools are
-safe to share between threads, and a pool used after a fork starts afresh in the child."""
+safe to share between threads, and a pool used after a fork starts afresh in the child.
+
+Degraded mode (issue 15, O5). Everything the product keeps in this cache can be rebuilt:
+the block state is read again from the database, a rate limit counts again. So a Redis that
+does not answer must never fail a request or a visitor's message: an operation that fails
+with a Redis error is answered by a per-process local-memory cache instead (`_Outage`), and
+for a back-off (0.5 s doubling to 5 s) every operation goes there straight away, without
+trying Redis. The first operation after the back-off tries Redis again. The outage is
+logged once when it starts and once when it ends. Keys written or deleted locally during an
+outage are deleted from Redis when it answers again (what Redis holds for them may predate
+a change this process made meanwhile), and the local entries are dropped: from then on
+every process reads the shared ones again. Counters (`add`, `incr`) are not replayed: Redis
+resumes its own counts.
+"""
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
+import redis
+from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
+
+log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 # (pool class, server, options) → the client over its pool; entries are never removed.
 _clients: dict[tuple[Any, ...], Any] = {}
+
+BACKOFF_FIRST = 0.5  # seconds without trying Redis after a failure, doubled up to …
+BACKOFF_MAX = 5.0
+PENDING_MAX = 10_000  # keys remembered for deletion when Redis answers again
 
 
 class SharedRedisCacheClient(RedisCacheClient):
@@ -51,9 +75,128 @@ class SharedRedisCacheClient(RedisCacheClient):
         return client
 
 
+class _Outage:
+    """The process's view of one Redis location: whether to try it now, and what to tidy
+    when it answers again. Shared by every backend object for that location (there is one
+    per request context)."""
+
+    def __init__(self, location: str) -> None:
+        self.location = location
+        self.lock = threading.Lock()
+        self.down = False
+        self.retry_at = 0.0
+        self.backoff = BACKOFF_FIRST
+        self.pending: set[tuple[str, int | None]] = set()  # (key, version) to delete
+        self.overflowed = False
+
+    def usable(self) -> bool:
+        return not self.down or time.monotonic() >= self.retry_at
+
+    def failed(self, error: Exception) -> None:
+        with self.lock:
+            if not self.down:
+                # Once per outage; the error's class and text name no key or value.
+                log.warning("redis cache unreachable (%s: %s): each process uses its own "
+                            "memory until it answers", type(error).__name__, error)
+                self.down = True
+                self.backoff = BACKOFF_FIRST
+            else:
+                self.backoff = min(BACKOFF_MAX, self.backoff * 2)
+            self.retry_at = time.monotonic() + self.backoff
+
+    def remember(self, keys: list[str], version: int | None) -> None:
+        with self.lock:
+            for key in keys:
+                if len(self.pending) >= PENDING_MAX:
+                    self.overflowed = True
+                    return
+                self.pending.add((key, version))
+
+    def recover(self, backend: SharedRedisCache) -> None:
+        """Before the first operation Redis gets after an outage: the keys changed here
+        meanwhile leave Redis, then the local entries go. Other threads wait for it (they
+        must not read those keys first). Raises the Redis error if Redis is still away."""
+        with self.lock:
+            if not self.down:
+                return
+            while self.pending:
+                key, version = next(iter(self.pending))
+                RedisCache.delete(backend, key, version=version)
+                self.pending.discard((key, version))
+            overflowed, self.overflowed = self.overflowed, False
+            backend._fallback().clear()
+            self.down = False
+        log.warning("redis cache reachable again%s", " (more keys changed during the outage "
+                    "than remembered: some may stay stale until they expire)"
+                    if overflowed else "")
+
+
+_outages: dict[str, _Outage] = {}
+
+
+def _outage_of(location: str) -> _Outage:
+    found = _outages.get(location)
+    if found is None:
+        with _lock:
+            found = _outages.setdefault(location, _Outage(location))
+    return found
+
+
+def _guarded(name: str, version_at: int | None = None) -> Callable[..., Any]:
+    """`name` of RedisCache, answered by the local stand-in while Redis does not answer.
+    `version_at`: the operation writes or deletes keys (its first argument: a key, keys or
+    a dict by key), whose Redis entries go when Redis answers again; the position of its
+    `version` argument."""
+
+    def operation(self: SharedRedisCache, *args: Any, **kwargs: Any) -> Any:
+        outage = self._outage
+        if outage.usable():
+            try:
+                if outage.down:
+                    outage.recover(self)
+                return getattr(RedisCache, name)(self, *args, **kwargs)
+            except redis.RedisError as error:
+                outage.failed(error)
+        if version_at is not None:
+            keys = args[0] if args else next(
+                kwargs[arg] for arg in ("key", "keys", "data") if arg in kwargs)
+            version = args[version_at] if len(args) > version_at else kwargs.get("version")
+            outage.remember([keys] if isinstance(keys, str) else list(keys), version)
+        return getattr(self._fallback(), name)(*args, **kwargs)
+
+    operation.__name__ = name
+    return operation
+
+
 class SharedRedisCache(RedisCache):
     """settings.CACHES' backend when REDIS_URL is set."""
 
     def __init__(self, server: str, params: dict[str, Any]) -> None:
         super().__init__(server, params)
         self._class = SharedRedisCacheClient
+        self._params = params
+        self._outage = _outage_of(server if isinstance(server, str) else ",".join(server))
+        self._local: LocMemCache | None = None
+
+    def _fallback(self) -> LocMemCache:
+        # LocMemCache keeps its entries per name, module-wide: every backend object of this
+        # location shares one store. Same prefix and versions as the Redis keys.
+        if self._local is None:
+            self._local = LocMemCache(f"p2s-redis-outage:{self._outage.location}", {
+                key: value for key, value in self._params.items()
+                if key in ("TIMEOUT", "KEY_PREFIX", "VERSION", "KEY_FUNCTION")}
+                | {"OPTIONS": {"MAX_ENTRIES": 10_000}})
+        return self._local
+
+    add = _guarded("add")
+    get = _guarded("get")
+    set = _guarded("set", version_at=3)
+    touch = _guarded("touch")
+    delete = _guarded("delete", version_at=1)
+    get_many = _guarded("get_many")
+    has_key = _guarded("has_key")
+    incr = _guarded("incr")
+    set_many = _guarded("set_many", version_at=2)
+    delete_many = _guarded("delete_many", version_at=1)
+    clear = _guarded("clear")
+

@@ -1,4 +1,8 @@
-"""A fixed-window rate limit on Django's cache (local memory, or Redis across processes)."""
+"""A fixed-window rate limit on Django's cache (local memory, or Redis across processes).
+
+It never raises for want of Redis: the Redis backend (lib/cache.SharedRedisCache) answers
+from each process's memory while Redis is unreachable, so a limit then counts per process
+and Redis's own count resumes when it answers again."""
 
 from __future__ import annotations
 

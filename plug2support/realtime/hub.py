@@ -7,8 +7,9 @@ change) and `visitor:<id>` (every open tab of one visitor).
 
 Every published message goes through the bus, even inside one process, so one code path
 serves the embedded default and production: the in-process bus hands it to this process's
-hub on the event loop; the Redis bus publishes it on one channel to which every process
-holds one subscription and fans out locally.
+hub on the event loop; the Redis bus does the same and also publishes it on the deployment's
+channel, to which every process holds one subscription and fans out locally (skipping its
+own messages). A process's own sockets therefore never depend on Redis.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import contextvars
 import hashlib
 import json
 import logging
+import secrets
 import threading
 from collections import deque
 from typing import Any, Protocol
@@ -26,9 +28,6 @@ from typing import Any, Protocol
 from django.conf import settings
 
 log = logging.getLogger(__name__)
-
-REDIS_CHANNEL = "p2s:events"
-
 
 class Listener(Protocol):
     def deliver(self, topic: str, payload: dict[str, Any]) -> None: ...
@@ -143,6 +142,24 @@ class Hub:
             except Exception:  # one broken socket must not starve the others
                 log.exception("delivery to a listener failed")
 
+    def resumed(self) -> None:
+        """The bus is subscribed again after an outage: events of other processes may have
+        been missed. Every listener with a `resumed()` (a cache to drop, a socket to catch
+        up by sequence number) is told, once."""
+        seen: set[int] = set()
+        for listeners in tuple(self.topics.values()):
+            for listener in tuple(listeners):
+                if id(listener) in seen:
+                    continue
+                seen.add(id(listener))
+                hook = getattr(listener, "resumed", None)
+                if hook is None:
+                    continue
+                try:
+                    hook()
+                except Exception:
+                    log.exception("a listener failed to resume")
+
     async def start(self) -> None:
         """Bind to the running loop and connect the bus. Idempotent."""
         if self._started:
@@ -197,27 +214,49 @@ class InProcessBus:
         else:
             # A fresh context: the publishing thread's context (asgiref's executor markers)
             # must not leak into the socket tasks this dispatch starts.
-            loop.call_soon_threadsafe(self.hub.dispatch, raw, context=contextvars.Context())
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(self.hub.dispatch, raw,
+                                          context=contextvars.Context())
 
 
 class RedisBus:
-    """One Redis pub/sub subscription per process. Publishing works from any thread: in a
-    process whose hub runs (a web process), every publish — from the loop or from a database
-    thread — joins one queue on the loop, and one task sends what has gathered as a pipeline
-    (one round trip for many messages, in order; never more connections than one). Elsewhere
-    (a worker, a command) it is a plain synchronous publish."""
+    """One Redis pub/sub subscription per process, on the deployment's channel
+    (`channel_name`). This process's own listeners get every publish straight from the
+    in-process bus, whatever Redis does; Redis carries it to the other processes, and each
+    message carries its sender's `origin` so that the sender skips it when it comes back.
+
+    Publishing works from any thread: in a process whose hub runs (a web process), every
+    publish — from the loop or from a database thread — joins one queue on the loop, and one
+    task sends what has gathered as a pipeline (one round trip for many messages, in order;
+    never more connections than one). Elsewhere (a worker, a command) it is a plain
+    synchronous publish.
+
+    Redis unreachable (issue 15, O5): a publish never fails its caller (what it announces
+    is stored already; the database is the source of truth and clients catch up by `seq`).
+    The subscription is retried with a back-off, the outage logged once when it starts and
+    once when it ends; once subscribed again, the hub tells its listeners (`Hub.resumed`)."""
 
     BATCH = 500  # messages per pipeline
     RETRIES = 5
+    OUTBOX_MAX = 100_000  # queued while Redis does not answer; the oldest go first
+    BACKOFF_FIRST = 0.1  # seconds before subscribing again, doubled up to …
+    BACKOFF_MAX = 5.0
+    ORIGIN_LENGTH = 16
 
-    def __init__(self, hub: Hub, url: str) -> None:
+    def __init__(self, hub: Hub, url: str, prefix: str | None = None) -> None:
         import redis
         import redis.asyncio as aioredis
 
         self.hub = hub
         self.url = url
-        self._sync = redis.Redis.from_url(url)
-        self._async = aioredis.Redis.from_url(url)
+        self.channel = channel_name(url, settings.REDIS_PREFIX if prefix is None else prefix)
+        self.local = InProcessBus(hub)
+        self.origin = secrets.token_hex(self.ORIGIN_LENGTH // 2)
+        self._origin_bytes = self.origin.encode()
+        # Timeouts, so a Redis that stops answering (not only one that refuses) is noticed.
+        self._sync = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        self._async = aioredis.Redis.from_url(url, socket_connect_timeout=2,
+                                              socket_keepalive=True)
         self._sync_lock = threading.Lock()
         self._task: asyncio.Task[None] | None = None
         self._publisher: asyncio.Task[None] | None = None
@@ -225,30 +264,72 @@ class RedisBus:
         self._outbox: deque[str] = deque()
         self._wake = asyncio.Event()
         self._closing = False
+        self._publish_failing = False
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._task = loop.create_task(self._listen())
         self._publisher = loop.create_task(self._publish_loop())
-        # Publishing before the subscription exists would lose this process's own events.
-        await asyncio.wait_for(self._subscribed.wait(), timeout=10)
+        # Other processes' events are heard once subscribed (this process's own reach its
+        # listeners without Redis). A Redis that is down does not keep the process from
+        # serving: it subscribes when Redis answers.
+        try:
+            await asyncio.wait_for(self._subscribed.wait(), timeout=5)
+        except TimeoutError:
+            log.warning("redis bus not subscribed yet; serving this process's own events "
+                        "until Redis answers")
+
+    def _dispatch(self, data: bytes | str) -> None:
+        if isinstance(data, str):
+            data = data.encode()
+        if data[:self.ORIGIN_LENGTH] == self._origin_bytes:
+            return  # ours: its listeners here had it from the in-process bus
+        try:
+            self.hub.dispatch(data[self.ORIGIN_LENGTH:])
+        except Exception:  # a malformed message must not end the subscription
+            log.exception("redis bus: a message could not be read")
 
     async def _listen(self) -> None:
+        backoff = self.BACKOFF_FIRST
+        lost = False
         while True:
+            pubsub = self._async.pubsub(ignore_subscribe_messages=True)
             try:
-                pubsub = self._async.pubsub(ignore_subscribe_messages=True)
-                await pubsub.subscribe(REDIS_CHANNEL)
+                await pubsub.subscribe(self.channel)
                 self._subscribed.set()
+                if lost:
+                    lost, backoff = False, self.BACKOFF_FIRST
+                    log.warning("redis bus subscribed again")
+                    self.hub.resumed()
                 async for message in pubsub.listen():
                     if message and message.get("type") == "message":
-                        self.hub.dispatch(message["data"])
+                        self._dispatch(message["data"])
             except asyncio.CancelledError:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
                 raise
-            except Exception:
-                # Redis went away: clients resume from their sequence numbers on reconnect,
-                # and this process resubscribes as soon as Redis answers again.
-                log.exception("redis bus subscription lost; retrying in 1 s")
-                await asyncio.sleep(1)
+            except Exception as error:
+                # Redis went away: this process's sockets still hear this process's events;
+                # the others' are stored and reach them by sequence number.
+                if not lost:
+                    lost = True
+                    log.warning("redis bus subscription lost (%s: %s); retrying with a "
+                                "back-off up to %.0f s", type(error).__name__, error,
+                                self.BACKOFF_MAX)
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+                await asyncio.sleep(backoff)
+                backoff = min(self.BACKOFF_MAX, backoff * 2)
+
+    def _published(self, error: Exception | None) -> None:
+        """Log a publishing outage once when it starts and once when it ends."""
+        if error is not None and not self._publish_failing:
+            self._publish_failing = True
+            log.warning("redis bus publish failed (%s: %s); other processes catch up by "
+                        "sequence number", type(error).__name__, error)
+        elif error is None and self._publish_failing:
+            self._publish_failing = False
+            log.warning("redis bus publishing again")
 
     async def _publish_loop(self) -> None:
         while True:
@@ -266,19 +347,22 @@ class RedisBus:
             try:
                 async with self._async.pipeline(transaction=False) as pipe:
                     for raw in batch:
-                        pipe.publish(REDIS_CHANNEL, raw)
+                        pipe.publish(self.channel, raw)
                     await pipe.execute()
+                self._published(None)
                 break
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("redis bus publish failed (attempt %d)", attempt + 1)
+            except Exception as error:
+                self._published(error)
+                if self._closing:
+                    break
                 await asyncio.sleep(0.2 * (attempt + 1))
         else:
             # Stored events are not lost: clients fill the gap from the database at the next
             # event or reconnect (sequence numbers). Only this live notice is dropped.
             log.error("redis bus: %d messages not published", count)
-        for _ in range(count):
+        for _ in range(min(count, len(self._outbox))):
             self._outbox.popleft()
 
     async def stop(self) -> None:
@@ -296,29 +380,51 @@ class RedisBus:
         await self._async.aclose()
         self._sync.close()
 
-    def _enqueue(self, raw: str) -> None:
-        if self._publisher is None or self._publisher.done():  # shut down meanwhile
+    def _publish_now(self, message: str) -> None:
+        """A synchronous publish (no running hub): a failure is logged, never raised."""
+        try:
             with self._sync_lock:
-                self._sync.publish(REDIS_CHANNEL, raw)
+                self._sync.publish(self.channel, message)
+        except Exception as error:
+            self._published(error)
+        else:
+            self._published(None)
+
+    def _enqueue(self, message: str) -> None:
+        if self._publisher is None or self._publisher.done():  # shut down meanwhile
+            self._publish_now(message)
             return
-        self._outbox.append(raw)
+        if len(self._outbox) >= self.OUTBOX_MAX:
+            self._outbox.popleft()  # Redis has been away long: the oldest notice goes
+        self._outbox.append(message)
         self._wake.set()
 
     def publish(self, raw: str) -> None:
+        self.local.publish(raw)
+        message = self.origin + raw
         loop = self.hub.loop
         if (self._publisher is not None and not self._publisher.done()
                 and loop is not None and not loop.is_closed()):
             if _in_loop(loop):
-                self._enqueue(raw)
+                self._enqueue(message)
                 return
             try:
                 # From a database thread: queued in call order, the thread does not wait.
-                loop.call_soon_threadsafe(self._enqueue, raw, context=contextvars.Context())
+                loop.call_soon_threadsafe(self._enqueue, message, context=contextvars.Context())
                 return
             except RuntimeError:  # the loop closed meanwhile
                 pass
-        with self._sync_lock:
-            self._sync.publish(REDIS_CHANNEL, raw)
+        self._publish_now(message)
+
+
+def channel_name(url: str, prefix: str) -> str:
+    """The deployment's pub/sub channel. Redis shares pub/sub channels across its database
+    numbers, so the channel names the URL's database number as well as REDIS_PREFIX: two
+    deployments on one Redis hear each other only if both match."""
+    from redis.connection import parse_url
+
+    database = parse_url(url).get("db", 0)
+    return f"{prefix}:events:db{database}" if prefix else f"events:db{database}"
 
 
 hub = Hub()

@@ -86,5 +86,10 @@ class _Invalidator:
     def deliver(self, topic: str, payload: dict[str, Any]) -> None:
         forget(str(payload.get("key", "")))
 
+    def resumed(self) -> None:
+        """The bus was away (Redis down): a widget saved meanwhile in another process went
+        unheard here, so every entry goes."""
+        _entries.clear()
+
 
 invalidator = _Invalidator()
