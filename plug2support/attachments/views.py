@@ -35,7 +35,7 @@ MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
 ERROR_STATUS = {
     "empty": 400, "bad_request": 400, "too_large": 413, "forbidden_type": 415,
-    "type_mismatch": 415, "rate_limited": 429, "not_found": 404,
+    "type_mismatch": 415, "rate_limited": 429, "not_found": 404, "chat_unavailable": 403,
 }
 
 
