@@ -49,7 +49,8 @@ def _response(sock: socket.socket) -> tuple[int, dict[str, Any]]:
 
 def _headers(path: str, extra: dict[str, str]) -> bytes:
     lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1",
-             "Content-Type: multipart/form-data; boundary=b", *[f"{k}: {v}" for k, v in extra.items()]]
+             "Content-Type: multipart/form-data; boundary=b",
+             *[f"{k}: {v}" for k, v in extra.items()]]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 

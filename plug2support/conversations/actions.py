@@ -34,7 +34,6 @@ from plug2support.widgets.visits import INVITE_LIFETIME
 
 from . import stages
 from .inbox import tags_from_json, tags_json_sql
-from .resend import CLIENT_ID_REUSED, same_message
 from .models import (
     STAFF_ONLY_KINDS,
     Conversation,
@@ -48,6 +47,7 @@ from .models import (
     TransferRequest,
     TransferStatus,
 )
+from .resend import CLIENT_ID_REUSED, same_message
 from .serializers import conversation_summary, display_name, event_payload, user_ref
 
 # A visitor may send this many messages per window; more gets a clear error (docs/protocol.md).
