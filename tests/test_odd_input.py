@@ -92,8 +92,11 @@ def test_a_widget_key_that_cannot_be_one_is_not_found(acme: Tenant, key: str) ->
     for path in ("session", "messages", "config"):
         assert client.post(f"/widget/api/{key}/{path}", b"{}", content_type="application/json"
                            ).status_code in (404, 405)
-    assert client.get(f"/widget/api/{key}/config").status_code == 404
-    assert client.get(f"/widget/frame/{key}/").status_code == 404
+    for path in (f"/widget/api/{key}/config", f"/widget/frame/{key}/",
+                 f"/widget/api/{key}/articles", f"/widget/api/{key}/articles/1",
+                 f"/help/{key}/1/", f"/widget/assets/{key}/a.png",
+                 f"/widget/api/{key}/attachments/1"):
+        assert client.get(path).status_code == 404, path
 
 
 @pytest.mark.parametrize("frame", [
