@@ -15,6 +15,8 @@ from django.db import connections  # noqa: E402
 
 django_app = get_asgi_application()
 
+from plug2support.lib.bodylimit import has_body  # noqa: E402
+from plug2support.ops import body_limits  # noqa: E402
 from plug2support.realtime.hub import hub  # noqa: E402
 from plug2support.realtime.presence import start_presence_heartbeat  # noqa: E402
 from plug2support.realtime.sockets import close_db_threads, websocket_app  # noqa: E402
@@ -40,6 +42,8 @@ async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
         match = fastpath.PATH.match(scope["path"]) if scope["method"] == "GET" else None
         if match:
             await fastpath.serve(scope, receive, send, match.group(1))
+        elif has_body(scope):  # its size is checked before Django reads any of it
+            await body_limits.guarded(django_app, scope, receive, send)
         else:
             await django_app(scope, receive, send)
     elif scope["type"] == "websocket":

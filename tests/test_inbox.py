@@ -264,7 +264,9 @@ def test_the_opening_view_is_prepared_once_and_shows_each_company_its_own(
             cursor.execute("SET plan_cache_mode = force_generic_plan")
             cursor.execute("SET enable_seqscan = off")
             try:
-                params = inbox._statement(alice, Filters(), inbox.PAGE_SIZE, as_json=True).params
+                statement = inbox._statement(alice, Filters(), inbox.PAGE_SIZE, as_json=True)
+                assert statement is not None
+                params = statement.params
                 cursor.execute(f'EXPLAIN EXECUTE "{prepared[0][0]}" '
                                f'({", ".join(["%s"] * len(params))})', params)
                 plan = "\n".join(row[0] for row in cursor.fetchall())

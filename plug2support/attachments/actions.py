@@ -61,7 +61,13 @@ def _rewind(uploaded_file: Any) -> None:
 
 def do_upload_for_visitor(visitor: Visitor, uploaded_file: Any) -> Attachment:
     """Store a visitor's upload in their widget's company. Not visible to anyone else until
-    do_attach puts it in their conversation."""
+    do_attach puts it in their conversation. A company whose chat is blocked (billing, H6)
+    takes no uploads from its visitors, as it takes no messages. Its operators still upload:
+    notes (which may carry files) work while replies are blocked."""
+    from plug2support.billing.access import communication_block
+
+    if communication_block(visitor.widget.company_id) is not None:
+        raise AttachmentError("chat_unavailable", "The chat is unavailable at the moment.")
     if not hit(f"visitor-upload:{visitor.pk}", VISITOR_UPLOADS_PER_WINDOW,
                VISITOR_UPLOAD_WINDOW_SECONDS):
         raise AttachmentError(

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_POST, require_safe
 from plug2support.accounts.access import membership_required
 from plug2support.accounts.current import request_membership
 from plug2support.accounts.models import Membership
+from plug2support.widgets.fastpath import KEY
 from plug2support.widgets.models import Visitor, Widget, hash_token
 
 from .access import get_attachment_for_member, get_attachment_for_visitor
@@ -34,7 +35,7 @@ MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
 ERROR_STATUS = {
     "empty": 400, "bad_request": 400, "too_large": 413, "forbidden_type": 415,
-    "type_mismatch": 415, "rate_limited": 429, "not_found": 404,
+    "type_mismatch": 415, "rate_limited": 429, "not_found": 404, "chat_unavailable": 403,
 }
 
 
@@ -116,7 +117,7 @@ def member_download(request: HttpRequest, attachment_id: int, name: str) -> Http
 
 def _widget_visitor(request: HttpRequest, key: str, *,
                     token_in_query: bool) -> tuple[Visitor | None, JsonResponse | None]:
-    widget = Widget.objects.filter(key=key).first()
+    widget = Widget.objects.filter(key=key).first() if KEY.fullmatch(key) else None
     if widget is None:
         return None, _error("widget_not_found", "No widget has this key.", 404)
     auth = request.headers.get("Authorization", "")

@@ -47,6 +47,7 @@ from .models import (
     TransferRequest,
     TransferStatus,
 )
+from .resend import CLIENT_ID_REUSED, same_message
 from .serializers import conversation_summary, display_name, event_payload, user_ref
 
 # A visitor may send this many messages per window; more gets a clear error (docs/protocol.md).
@@ -249,14 +250,22 @@ def _existing_message(conversation: Conversation, sender: str, client_id: str) -
     )
 
 
-def _operator_resend(conversation: Conversation, client_id: str, user: User) -> Posted | None:
+def _resent(existing: Event, kind: str, text: str, ids: list[object]) -> Posted:
+    """A stored client id again: the original ack for the same message, else a conflict."""
+    if not same_message(existing, kind=kind, text=text, attachments=ids):
+        raise ConversationError("client_id_reused", CLIENT_ID_REUSED)
+    return Posted(existing, duplicate=True)
+
+
+def _operator_resend(conversation: Conversation, client_id: str, user: User, kind: str,
+                     text: str, ids: list[object]) -> Posted | None:
     """The same operator sending the same client id again gets the stored message back."""
     existing = _existing_message(conversation, Sender.OPERATOR, client_id)
     if existing is None:
         return None
     if existing.author_id != user.pk:
         raise ConversationError("invalid_client_id", "This client_id is already used.")
-    return Posted(existing, duplicate=True)
+    return _resent(existing, kind, text, ids)
 
 
 def _publish(conversation: Conversation, *events: Event) -> None:
@@ -361,8 +370,8 @@ def do_post_visitor_message(visitor: Visitor, *, client_id: object, body: object
     with transaction.atomic():
         conversation, resent_id = _locked_current(visitor, cid)
         if resent_id is not None:
-            return Posted(Event.objects.select_related("author").get(pk=resent_id),
-                          duplicate=True)
+            return _resent(Event.objects.select_related("author").get(pk=resent_id),
+                           EventKind.MESSAGE, text, ids)
         if conversation is None:
             # Locking the visitor makes "first message creates the conversation" safe when
             # two tabs send at once: the second one finds the conversation the first created.
@@ -372,7 +381,7 @@ def do_post_visitor_message(visitor: Visitor, *, client_id: object, body: object
                 conversation = _locked(conversation.pk)
                 existing = _existing_message(conversation, Sender.VISITOR, cid)
                 if existing is not None:
-                    return Posted(existing, duplicate=True)
+                    return _resent(existing, EventKind.MESSAGE, text, ids)
         _check_communication(visitor.widget.company_id, operator=False)
         if not hit(f"visitor-msg:{visitor.pk}", VISITOR_MESSAGES_PER_WINDOW,
                    VISITOR_MESSAGE_WINDOW_SECONDS):
@@ -562,7 +571,7 @@ def do_post_operator_message(
     try:
         with transaction.atomic():
             locked = _locked(conversation.pk)
-            resent = _operator_resend(locked, cid, user)
+            resent = _operator_resend(locked, cid, user, EventKind.MESSAGE, text, ids)
             if resent is not None:
                 return resent
             _check_communication(locked.company_id, operator=True)
@@ -587,7 +596,7 @@ def do_post_operator_message(
         existing = _existing_message(conversation, Sender.OPERATOR, cid)
         if existing is None:
             raise
-        return Posted(existing, duplicate=True)
+        return _resent(existing, EventKind.MESSAGE, text, ids)
     return Posted(event, duplicate=False)
 
 
@@ -647,7 +656,7 @@ def do_add_note(membership: Membership, conversation: Conversation, *, client_id
     user = membership.user
     with transaction.atomic():
         locked = _locked(conversation.pk)
-        resent = _operator_resend(locked, cid, user)
+        resent = _operator_resend(locked, cid, user, EventKind.NOTE, text, ids)
         if resent is not None:
             return resent
         event = _append(locked, kind=EventKind.NOTE, sender=Sender.OPERATOR, author=user,

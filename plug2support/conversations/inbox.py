@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Model, OuterRef, QuerySet, Subquery, Value
 from django.db.models.expressions import RawSQL
@@ -108,6 +109,8 @@ def inbox_summaries(membership: Membership, filters: Filters,
     from .serializers import summary_from_values
 
     statement = _statement(membership, filters, limit)
+    if statement is None:
+        return []
     with connection.cursor() as cursor:
         cursor.execute(statement.sql, statement.params)
         rows = cursor.fetchall()
@@ -129,6 +132,8 @@ def inbox_summaries_json(membership: Membership, filters: Filters,
     if connection.vendor != "postgresql":
         return json.dumps(inbox_summaries(membership, filters, limit))
     statement = _statement(membership, filters, limit, as_json=True)
+    if statement is None:
+        return "[]"
     # The view every operator opens on (all open, nothing filtered) is prepared: planning it
     # was a sixth of the call, and its one plan suits every company (the open conversations'
     # partial index, in order, up to the page; _Constant). The others are planned each
@@ -201,8 +206,9 @@ STATEMENTS_MAX = 1000
 
 
 def _statement(membership: Membership, filters: Filters, limit: int,
-               as_json: bool = False) -> _Statement:
-    """`as_json` (PostgreSQL): the page as one JSON text (_summaries_json_sql)."""
+               as_json: bool = False) -> _Statement | None:
+    """`as_json` (PostgreSQL): the page as one JSON text (_summaries_json_sql). None: the
+    filters match nothing, and there is nothing to run (a search without a word)."""
     from .serializers import SUMMARY_VALUES
 
     key = (connection.alias, connection.vendor, membership.company_id, membership.user_id,
@@ -218,7 +224,10 @@ def _statement(membership: Membership, filters: Filters, limit: int,
         query = page.order_by(*INBOX_ORDER).annotate(**_NAMES, tag_list=_tags_json()).values(
             *SUMMARY_VALUES, "tag_list")[:limit].query
     compiler = query.get_compiler(connection=connection)
-    sql, params = compiler.as_sql()
+    try:
+        sql, params = compiler.as_sql()
+    except EmptyResultSet:  # Django knows it matches nothing (QuerySet iteration says [])
+        return None
     if as_json:
         sql = _summaries_json_sql(sql)
     # As QuerySet.values() names and converts its columns (ValuesIterable).

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET
 from plug2support.accounts.access import membership_required
 from plug2support.accounts.models import Membership
 from plug2support.lib.ratelimit import hit
+from plug2support.widgets.fastpath import KEY  # a NUL in the path would fail PostgreSQL
 from plug2support.widgets.models import Widget
 
 from .actions import do_delete_article, do_save_article
@@ -78,7 +79,7 @@ def article_search(request: HttpRequest, membership: Membership) -> JsonResponse
 # --- public: the widget's search and reading ------------------------------------------------
 
 def _search_widget(key: str) -> Widget:
-    widget = Widget.objects.filter(key=key).first()
+    widget = Widget.objects.filter(key=key).first() if KEY.fullmatch(key) else None
     if widget is None or not widget.search_enabled:
         raise Http404("No help articles here.")
     return widget
@@ -123,7 +124,8 @@ def widget_article(request: HttpRequest, key: str, article_id: int) -> JsonRespo
 
 def help_page(request: HttpRequest, key: str, article_id: int) -> HttpResponse:
     """The page an article link in a chat message opens: published articles only."""
-    widget = Widget.objects.filter(key=key).select_related("company").first()
+    widget = (Widget.objects.filter(key=key).select_related("company").first()
+              if KEY.fullmatch(key) else None)
     if widget is None:
         raise Http404("No such article.")
     article = published(widget.company_id).filter(pk=article_id).first()

@@ -39,6 +39,7 @@ from plug2support.conversations.serializers import (
     receipts,
     user_ref,
 )
+from plug2support.lib import jsonin
 from plug2support.lib.ids import is_id
 
 from . import presence, wire
@@ -367,9 +368,10 @@ class Socket:
                 raise FrameError("frame_too_large", f"A frame is at most {limit} bytes.",
                                  limit=limit)
             try:
-                frame = json.loads(raw)
-            except (ValueError, UnicodeDecodeError):
-                raise FrameError("bad_frame", "A frame must be a JSON object.") from None
+                frame = jsonin.loads(raw)
+            except jsonin.BadJSON as bad:
+                raise FrameError("bad_frame", f"A frame must be a JSON object; {bad.reason}."
+                                 ) from None
             if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
                 raise FrameError("bad_frame", "A frame must be a JSON object with a \"type\".")
             ref = frame.get("ref")
@@ -608,8 +610,8 @@ class WidgetSocket(Socket):
 
     async def _hello(self, raw: str | bytes) -> None:
         try:
-            hello = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+            hello = jsonin.loads(raw)
+        except jsonin.BadJSON:
             hello = None
         if not isinstance(hello, dict) or hello.get("type") != "hello":
             self.send_error("hello_required", "The first frame must be a hello.")

@@ -20,7 +20,8 @@ from django.conf import settings
 from . import cache
 from .cache import Cached
 
-PATH = re.compile(r"^/widget/api/([A-Za-z0-9_-]{1,32})/config$")
+KEY = re.compile(r"[A-Za-z0-9_-]{1,32}")  # what a widget key can be (models._widget_key)
+PATH = re.compile(rf"^/widget/api/({KEY.pattern})/config$")
 
 
 def render(widget: Any) -> tuple[bytes, str]:

@@ -4,7 +4,6 @@ for the frame (same origin) and for server-side clients; it sends no CORS header
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from csp.decorators import csp_replace
@@ -22,6 +21,7 @@ from plug2support.accounts.models import Membership
 from plug2support.conversations import actions as conversation_actions
 from plug2support.conversations.access import events_after
 from plug2support.conversations.serializers import event_payload
+from plug2support.lib import jsonin
 from plug2support.lib.ids import id_from
 from plug2support.lib.ratelimit import hit
 
@@ -124,7 +124,7 @@ def widget_asset(request: HttpRequest, key: str, name: str) -> HttpResponse:
 
     from .appearance import CONTENT_TYPES
 
-    widget = Widget.objects.filter(key=key).first()
+    widget = Widget.objects.filter(key=key).first() if fastpath.KEY.fullmatch(key) else None
     if widget is None:
         raise Http404("No such image.")
     stored = f"widgets/{key}/{name}"
@@ -150,14 +150,18 @@ class WidgetNotFound(Exception):
 
 
 def _widget_or_404(key: str) -> Widget:
-    widget = Widget.objects.filter(key=key).select_related("company").first()
+    widget = Widget.objects.filter(key=key).select_related("company").first() \
+        if fastpath.KEY.fullmatch(key) else None
     if widget is None:
         raise Http404("No widget has this key.")
     return widget
 
 
 def _api_widget(key: str) -> Widget:
-    widget = Widget.objects.filter(key=key).select_related("company").first()
+    # A key is never looked up unless it has a key's shape (a NUL in the path would make
+    # PostgreSQL refuse the query).
+    widget = Widget.objects.filter(key=key).select_related("company").first() \
+        if fastpath.KEY.fullmatch(key) else None
     if widget is None:
         raise WidgetNotFound
     return widget
@@ -180,7 +184,7 @@ def widget_config(request: HttpRequest, key: str) -> HttpResponse:
     """What the loader needs on every page view. Refused for an origin the widget does not
     allow (the loader then shows nothing)."""
     origin = request.headers.get("Origin")
-    widget = Widget.objects.filter(key=key).first()
+    widget = Widget.objects.filter(key=key).first() if fastpath.KEY.fullmatch(key) else None
     if widget is None:
         return _cors(JsonResponse({"error": {"code": "widget_not_found",
                                              "message": "No widget has this key."}},
@@ -253,9 +257,9 @@ def visitor_session(request: HttpRequest, key: str) -> HttpResponse:
     except WidgetNotFound:
         return _widget_not_found()
     try:
-        body = json.loads(request.body or b"{}")
-    except ValueError:
-        return _error("bad_request", "The body must be JSON.", 400)
+        body = jsonin.loads(request.body or b"{}")
+    except jsonin.BadJSON as bad:
+        return _error("bad_request", f"The body must be JSON; {bad.reason}.", 400)
     token = body.get("token") if isinstance(body, dict) else None
     try:
         visitor, token = conversation_actions.do_identify_visitor(
@@ -300,10 +304,10 @@ def visitor_messages(request: HttpRequest, key: str) -> HttpResponse:
         return _error("frame_too_large",
                       f"A request is at most {settings.SOCKET_FRAME_MAX_BYTES} bytes.", 413)
     try:
-        body = json.loads(request.body or b"")
-        if not isinstance(body, dict):
-            raise ValueError
-    except ValueError:
+        body = jsonin.loads(request.body or b"")
+    except jsonin.BadJSON as bad:
+        return _error("bad_request", f"The body must be a JSON object; {bad.reason}.", 400)
+    if not isinstance(body, dict):
         return _error("bad_request", "The body must be a JSON object.", 400)
     try:
         posted = conversation_actions.do_post_visitor_message(
@@ -311,7 +315,8 @@ def visitor_messages(request: HttpRequest, key: str) -> HttpResponse:
             attachments=body.get("attachments"), ip=request.META.get("REMOTE_ADDR", ""),
             honeypot=body.get("website"))
     except conversation_actions.ConversationError as error:
-        status = {"rate_limited": 429, "chat_unavailable": 403}.get(error.code, 400)
+        status = {"rate_limited": 429, "chat_unavailable": 403,
+                  "client_id_reused": 409}.get(error.code, 400)
         return _error(error.code, error.message, status, **error.details)
     return JsonResponse({"client_id": posted.event.client_id,
                          "conversation": posted.event.conversation_id,
@@ -341,7 +346,7 @@ def page_view(request: HttpRequest, key: str) -> HttpResponse:
         return _cors(_error("rate_limited", "Too many page views from this address.", 429),
                      origin)
     try:
-        body = json.loads(request.body or b"")
+        body = jsonin.loads(request.body or b"")
         if not isinstance(body, dict):
             raise ValueError
         _site_visitor, invite = do_record_page_view(

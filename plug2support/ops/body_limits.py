@@ -1,0 +1,27 @@
+"""How big a request body may be, by path, for the ASGI guard (lib/bodylimit.py) that
+refuses a bigger one before it is read (docs/protocol.md §3 "attachments")."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.conf import settings
+
+from plug2support.attachments.validation import too_large_error
+from plug2support.attachments.views import MULTIPART_OVERHEAD_BYTES
+from plug2support.lib.bodylimit import limit_body, refusal
+
+UPLOAD_PATH = re.compile(r"^/(?:attachments/|widget/api/[^/]+/attachments)$")
+
+
+async def guarded(app: Any, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Uploads: at most a file's limit plus its multipart wrapping. Every other body too, so
+    that no request makes the server spool more than the biggest one it accepts."""
+    limit = settings.ATTACHMENT_MAX_BYTES + MULTIPART_OVERHEAD_BYTES
+    if UPLOAD_PATH.match(scope["path"]):
+        error = too_large_error()
+        too_large = refusal(error.code, error.message)
+    else:
+        too_large = refusal("too_large", f"A request body is at most {limit} bytes.")
+    await limit_body(app, scope, receive, send, limit=limit, too_large=too_large)
