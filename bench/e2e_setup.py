@@ -66,10 +66,14 @@ def main() -> None:
     Visitor.objects.bulk_create(
         [Visitor(widget=widget, token_hash=hash_token(f"bench-e2e-{i}")) for i in range(wanted)],
         batch_size=2000, ignore_conflicts=True)
+    if not args.get("conversations", True):  # bench/burst.py: every message is a first one
+        wanted_conversations = 0
+    else:
+        wanted_conversations = wanted
     with_conversation = set(Conversation.objects.filter(widget=widget)
                             .values_list("visitor_id", flat=True))
     by_hash = {v.token_hash: v for v in Visitor.objects.filter(widget=widget)}
-    missing = [by_hash[hash_token(f"bench-e2e-{i}")] for i in range(wanted)]
+    missing = [by_hash[hash_token(f"bench-e2e-{i}")] for i in range(wanted_conversations)]
     missing = [v for v in missing if v.pk not in with_conversation]
     now = timezone.now()
     with transaction.atomic():
