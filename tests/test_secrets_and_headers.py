@@ -34,7 +34,10 @@ def bare_environment(var_dir: Path, **extra: str) -> dict[str, str]:
     product = {"SECRET_KEY", "DEBUG", "DATABASE_URL", "REDIS_URL", "PUBLIC_URL", "ALLOWED_HOSTS",
                "EMAIL_URL", "CSRF_TRUSTED_ORIGINS", "HSTS_SECONDS", "HSTS_PRELOAD",
                "HSTS_INCLUDE_SUBDOMAINS"}
-    env = {k: v for k, v in os.environ.items() if k not in product}
+    # DJANGO_* too: the browser tests' DJANGO_ALLOW_ASYNC_UNSAFE is the test harness's, and a
+    # production check run under it reports async.E001.
+    env = {k: v for k, v in os.environ.items()
+           if k not in product and not k.startswith("DJANGO_")}
     return {**env, "P2S_VAR_DIR": str(var_dir), **extra}
 
 
