@@ -92,6 +92,13 @@ def test_web_refuses_to_start_without_secret_key_and_names_the_variable(tmp_path
     assert "Uvicorn running" not in result.stderr
 
 
+def test_worker_refuses_to_start_without_secret_key_and_names_the_variable(
+        tmp_path: Path) -> None:
+    result = manage("worker", env=bare_environment(tmp_path))
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set: worker" in result.stderr
+
+
 def test_check_deploy_is_clean_on_the_readme_production_settings(tmp_path: Path) -> None:
     result = manage("check", "--deploy", "--fail-level", "WARNING",
                     env=readme_production_environment(tmp_path))

@@ -4,6 +4,7 @@ import uvicorn
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from plug2support.ops.checks import require_secret_key_from_environment
 from plug2support.ops.server import SERVER_OPTIONS
 from plug2support.ops.socket_threads import serve
 
@@ -31,13 +32,7 @@ class Command(BaseCommand):
             raise CommandError("--socket-threads is a count of threads (0: none).")
         if options["socket_threads"] and options["workers"] > 1:
             raise CommandError("--socket-threads serves one process: use --workers 1.")
-        if not settings.SECRET_KEY_FROM_ENVIRONMENT:
-            # N6: production signs sessions and links with its own key, the same on every
-            # machine; the var directory's key is the embedded default's (`run`).
-            raise CommandError(
-                "SECRET_KEY is not set: web needs its own secret key. Set the SECRET_KEY "
-                "environment variable to a long random value, the same on every machine, e.g. "
-                "python -c 'import secrets; print(secrets.token_urlsafe(50))'.")
+        require_secret_key_from_environment("web")
         if options["socket_threads"]:
             serve("plug2support.asgi:application", socket_threads=options["socket_threads"],
                   host=options["host"], port=options["port"], proxy_headers=True,

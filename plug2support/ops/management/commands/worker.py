@@ -3,6 +3,7 @@ from typing import Any
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from plug2support.ops.checks import require_secret_key_from_environment
 from plug2support.ops.periodic import start_scheduler
 
 
@@ -12,6 +13,7 @@ class Command(BaseCommand):
             "are claimed with row locks, each periodic slot by its unique row.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        require_secret_key_from_environment("worker")
         stop = start_scheduler()
         try:
             call_command("db_worker", queue_name="*", interval=1.0)
