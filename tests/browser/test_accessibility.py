@@ -10,6 +10,9 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, expect
 
+from plug2support.accounts.models import Invitation, User
+from plug2support.contacts.models import CustomerOrg
+from plug2support.knowledge.models import Article, ArticleStatus
 from plug2support.widgets.models import Widget
 
 from ..conftest import PASSWORD
@@ -29,9 +32,9 @@ def violations(target: Any) -> list[str]:
             for v in result["violations"]]
 
 
-CONSOLE_PAGES = ["/inbox/", "/visitors/", "/settings/widgets/", "/settings/routing/",
-                 "/tickets/", "/customers/", "/articles/", "/articles/new/", "/billing/",
-                 "/notifications/", "/team/"]
+CONSOLE_PAGES = ["/inbox/", "/visitors/", "/settings/widgets/", "/settings/widgets/new/",
+                 "/settings/routing/", "/tickets/", "/customers/", "/articles/",
+                 "/articles/new/", "/billing/", "/notifications/", "/team/"]
 
 
 def test_every_console_page_has_no_wcag_aa_violation(browser: Browser, demo: Any,
@@ -48,10 +51,21 @@ def test_every_console_page_has_no_wcag_aa_violation(browser: Browser, demo: Any
     owner.press("#reply", "Enter")
     expect(owner.locator("#thread .receipt")).to_be_visible()
     found = {"a conversation": violations(owner)}
-    for path in [*CONSOLE_PAGES, f"/settings/widgets/{tenant.widget.pk}/"]:
-        owner.goto(f"{live}{path}")
+    article = Article.objects.create(company=tenant.company, title="Descaling the grinder",
+                                     body="Once a month.", body_html="<p>Once a month.</p>",
+                                     status=ArticleStatus.PUBLISHED)
+    org = CustomerOrg.objects.create(company=tenant.company, name="Acme", domain="acme.test")
+    pages_with_ids = [f"/settings/widgets/{tenant.widget.pk}/", f"/articles/{article.pk}/",
+                      f"/customers/orgs/{org.pk}/"]
+    for path in [*CONSOLE_PAGES, *pages_with_ids]:
+        response = owner.goto(f"{live}{path}")
+        assert response is not None and response.status == 200, path
         owner.wait_for_load_state("networkidle")
         found[path] = violations(owner)
+    # The public help page a visitor opens from the widget's search.
+    response = owner.goto(f"{live}/help/{tenant.widget.key}/{article.pk}/")
+    assert response is not None and response.status == 200
+    found["the help page"] = violations(owner)
     assert {page: v for page, v in found.items() if v} == {}
 
 
@@ -59,9 +73,30 @@ def test_the_login_and_sign_up_pages_have_no_wcag_aa_violation(browser: Browser,
                                                                live: str) -> None:
     page = browser.new_context(viewport={"width": 1366, "height": 800}).new_page()
     found = {}
-    for path in ["/accounts/login/", "/signup/", "/accounts/password_reset/"]:
-        page.goto(f"{live}{path}")
+    for path in ["/accounts/login/", "/signup/", "/accounts/password-reset/",
+                 "/accounts/password-reset/sent/", "/accounts/reset/done/"]:
+        response = page.goto(f"{live}{path}")
+        assert response is not None and response.status == 200, path
         found[path] = violations(page)
+    assert {p: v for p, v in found.items() if v} == {}
+
+
+def test_the_invitation_and_no_company_pages_have_no_wcag_aa_violation(
+        browser: Browser, demo: Any, live: str) -> None:
+    tenant, _site_url = demo
+    invitation = Invitation.objects.create(company=tenant.company, email="new@maple.test",
+                                           invited_by=tenant.owner)
+    page = browser.new_context(viewport={"width": 1366, "height": 800}).new_page()
+    response = page.goto(f"{live}/invitations/{invitation.token}/")
+    assert response is not None and response.status == 200
+    found = {"an invitation": violations(page)}
+    User.objects.create_user(email="alone@nowhere.test", password=PASSWORD, name="Alone")
+    page.goto(f"{live}/accounts/login/")
+    page.fill("input[name=username]", "alone@nowhere.test")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live}/accounts/no-company/")
+    found["no company"] = violations(page)
     assert {p: v for p, v in found.items() if v} == {}
 
 
