@@ -82,14 +82,15 @@ def publish_availability(company_id: int, hours_changed: int | None = None) -> N
     from plug2support.billing.access import communication_block
 
     online = operators_online(company_id)
+    blocked = communication_block(company_id)
     hub.publish(availability_topic(company_id),
                 {"type": "_availability", "operators_online": online,
-                 "blocked": communication_block(company_id) is not None,
-                 "hours_changed": hours_changed})
+                 "blocked": blocked is not None, "hours_changed": hours_changed})
     from plug2support.conversations.actions import company_topic
 
+    # The block too: the inbox must not say "Widgets are live" while they refuse chat (H6).
     hub.publish(company_topic(company_id),
-                {"type": "presence", "operators_online": online,
+                {"type": "presence", "operators_online": online, "blocked": blocked,
                  "members": presence_of(company_id)})
 
 

@@ -65,7 +65,10 @@ def test_a_blocked_widget_says_unavailable_and_comes_back_when_the_block_lifts(
     # What the daily update leaves when the counter has been over the limit for a day.
     Subscription.objects.filter(pk=subscription.pk).update(
         plan=plan, period_start=start, traffic=2, traffic_blocked_period=start)
-    login(browser, live, tenant.operators[0].email)  # someone online: it would be live
+    operator = login(browser, live, tenant.operators[0].email)  # someone online: it would be live
+    # The inbox says so too, instead of "Widgets are live".
+    expect(operator.locator("#team-online")).to_have_text(
+        "Chat is paused: the plan's traffic limit is reached (see Billing)")
     page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
     page.goto(site_url)
     frame = click_launcher(page)
@@ -79,3 +82,4 @@ def test_a_blocked_widget_says_unavailable_and_comes_back_when_the_block_lifts(
     expect(frame.locator("#status")).to_have_text("We reply as soon as we can")
     expect(frame.locator("#composer")).to_be_visible()
     expect(frame.locator("#unavailable")).to_be_hidden()
+    expect(operator.locator("#team-online")).to_have_text("Widgets are live")

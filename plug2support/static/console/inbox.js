@@ -326,6 +326,8 @@ function availabilityText(frame) {
   clearTimeout(hoursTimer);
   const next = Math.min(...state.widgets.flatMap((w) => (w.changes || []).map(Date.parse)).filter((t) => t > now));
   if (Number.isFinite(next)) hoursTimer = setTimeout(() => renderPresence(presence), Math.min(next - now + 500, 2 ** 31 - 1));
+  if (frame.blocked === "traffic") return "Chat is paused: the plan's traffic limit is reached (see Billing)";
+  if (frame.blocked) return "Chat is paused: the paid period has ended (see Billing)";
   if (!frame.operators_online) return "Widgets show the offline form";
   if (state.widgets.length && closed.length === state.widgets.length) {
     return "Closed (business hours): widgets show the offline form";
