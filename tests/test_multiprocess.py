@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,9 @@ def database_url() -> str:
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-def start_server(port: int) -> subprocess.Popen[bytes]:
+def start_server(port: int, **settings: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "DATABASE_URL": database_url(), "REDIS_URL": REDIS,
-           "PUBLIC_URL": f"http://127.0.0.1:{port}"}
+           "PUBLIC_URL": f"http://127.0.0.1:{port}", **settings}
     # The production command (`manage.py web`): the product's server options, its own
     # WebSocket protocol and uvicorn's proxy headers.
     return subprocess.Popen(
@@ -53,12 +54,13 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes]) -> None:
     raise RuntimeError(f"{url} did not become healthy")
 
 
-@pytest.fixture
-def two_servers(transactional_db: Any) -> Iterator[tuple[str, str]]:
+@contextmanager
+def running_servers(**settings: str) -> Iterator[tuple[str, str]]:
+    """Two `manage.py web` processes on the test database, healthy; stopped afterwards."""
     procs, urls = [], []
     for _ in range(2):
         port = free_port()
-        procs.append(start_server(port))
+        procs.append(start_server(port, **settings))
         urls.append(f"http://127.0.0.1:{port}")
     try:
         for url, proc in zip(urls, procs, strict=True):
@@ -69,6 +71,12 @@ def two_servers(transactional_db: Any) -> Iterator[tuple[str, str]]:
             proc.terminate()
         for proc in procs:
             proc.wait(timeout=15)
+
+
+@pytest.fixture
+def two_servers(transactional_db: Any) -> Iterator[tuple[str, str]]:
+    with running_servers() as urls:
+        yield urls
 
 
 def test_visitor_on_one_process_and_operator_on_another_talk_both_ways(

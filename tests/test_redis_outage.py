@@ -7,15 +7,11 @@ subscribes again when Redis returns and the other processes catch up by sequence
 from __future__ import annotations
 
 import asyncio
-import os
 import pickle
-import subprocess
-import sys
 import threading
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,9 +24,9 @@ from plug2support.lib.cache import SharedRedisCache
 from plug2support.lib.ratelimit import hit
 from plug2support.realtime.hub import Hub, RedisBus, channel_name
 
-from .conftest import Tenant, free_port, make_tenant, open_operator, open_visitor
+from .conftest import Tenant, make_tenant, open_operator, open_visitor
 from .redis_process import RedisProcess, running_redis, wait_for
-from .test_multiprocess import database_url, wait_healthy
+from .test_multiprocess import running_servers
 
 # --- the cache --------------------------------------------------------------------------------
 
@@ -171,31 +167,11 @@ def test_a_publish_without_a_running_hub_does_not_raise_while_redis_is_down(
 # --- two real processes -----------------------------------------------------------------------
 
 
-def _start_web(port: int, redis_url: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "DATABASE_URL": database_url(), "REDIS_URL": redis_url,
-           "REDIS_PREFIX": "outage", "PUBLIC_URL": f"http://127.0.0.1:{port}"}
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "web", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, cwd=Path(__file__).resolve().parent.parent)
-
-
 @pytest.fixture
 def two_processes(redis_server: RedisProcess, transactional_db: Any
                   ) -> Iterator[tuple[str, str]]:
-    procs, urls = [], []
-    for _ in range(2):
-        port = free_port()
-        procs.append(_start_web(port, redis_server.url(0)))
-        urls.append(f"http://127.0.0.1:{port}")
-    try:
-        for url, proc in zip(urls, procs, strict=True):
-            wait_healthy(url, proc)
-        yield urls[0], urls[1]
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(timeout=15)
+    with running_servers(REDIS_URL=redis_server.url(0), REDIS_PREFIX="outage") as urls:
+        yield urls
 
 
 def test_chat_goes_on_while_redis_is_down_and_the_other_process_catches_up(
