@@ -60,13 +60,16 @@ def do_open_visitor(widget: Widget, token: str | None, *, identity: object = Non
         except IdentityError as error:
             refused = error
     proven = proof.user_id if proof else None
-    if token:
-        own = Visitor.objects.filter(widget=widget, token_hash=hash_token(token)).first()
-        if own is not None and _belongs_to_another(own, proven):
-            token = None  # another person's visitor: this client starts afresh
+    own = Visitor.objects.filter(widget=widget, token_hash=hash_token(token)).first() \
+        if token else None
+    if own is not None and _belongs_to_another(own, proven):
+        own = token = None  # another person's visitor: this client starts afresh
     opened = actions.do_accept_invite(widget, invite, token, proven=proven)
+    if opened is None and own is not None:
+        own.widget = widget  # callers (the socket) read it without a query
+        opened = own, token or ""
     if opened is None:
-        opened = actions.do_identify_visitor(widget, token, ip=ip)
+        opened = actions.do_identify_visitor(widget, None, ip=ip)
     visitor, token = opened
     contact = None
     if proof is not None:

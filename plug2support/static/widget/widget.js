@@ -73,8 +73,9 @@ function start() {
   started = true;
   socket.connect();
 }
-// A widget that requires verified identity (N7) shows why instead of the composer.
-const needsIdentity = () => Boolean(config.require_identity) && !boundUser;
+// A widget that requires verified identity (N7) shows why instead of the composer (not in
+// the settings page's preview, which shows the look).
+const needsIdentity = () => Boolean(config.require_identity) && !config.preview && !boundUser;
 let availabilityNow = null;
 function relock() { if (availabilityNow) applyAvailability(availabilityNow); }
 let isOpen = true; // the loader says when the frame is hidden or shown
