@@ -282,8 +282,14 @@ const socket = config.preview ? { isOpen: false, connect() {}, send() {}, reques
     if (frame.type === "availability") {
       applyAvailability(frame.availability);
     } else if (frame.type === "welcome") {
-      store.set("token", frame.token);
       boundUser = frame.contact && helloIdentity ? helloIdentity.user_id : null;
+      // The page identified another user while this hello was on its way: nothing of this
+      // visitor is shown (N7).
+      if (boundUser && pendingIdentity && pendingIdentity.user_id !== boundUser) {
+        startAfresh(pendingIdentity);
+        return;
+      }
+      store.set("token", frame.token);
       if (frame.identity_error) console.warn("Plug2Support identify:", frame.identity_error.message);
       if (frame.visitor.email && !offlineEmail.value) offlineEmail.value = frame.visitor.email;
       const id = frame.conversation ? frame.conversation.id : null;
