@@ -286,3 +286,48 @@ def test_admins_switch_require_identity_and_the_widget_configs_say_so(
         "name": "x", "allowed_origins": ""}).status_code == 404
     acme.widget.refresh_from_db()
     assert acme.widget.require_identity is True
+
+
+# --- odd identities --------------------------------------------------------------------------
+
+ODD_IDENTITIES: list[Any] = [
+    "user-a", 42, [], {"user_id": 7, "user_hash": 7}, {"user_id": "a", "user_hash": None},
+    {"user_id": "user-a", "user_hash": "f" * 64, "email": ["x"]},
+    {"user_id": "\u202e", "user_hash": "0" * 64}, {"user_id": "a" * 201, "user_hash": "0" * 64},
+]
+
+
+def test_an_odd_identity_in_a_hello_or_session_is_refused_and_the_client_goes_on_unidentified(
+        live: str, tenants: tuple[Tenant, Tenant]) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    acme, _ = tenants
+    token_a, _ = a_writes(live, acme.widget)
+    for identity in ODD_IDENTITIES:
+        ws, welcome = hello(live, acme.widget, token_a, identity)
+        assert welcome["conversation"] is None and welcome["contact"] is None, identity
+        assert isinstance(welcome["identity_error"]["code"], str)
+        writes(ws, "still serving")
+        ws.close()
+    values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+                          lambda inner: st.lists(inner, max_size=3)
+                          | st.dictionaries(st.sampled_from(
+                              ["user_id", "user_hash", "email", "name"]) | st.text(max_size=5),
+                              inner, max_size=4), max_leaves=8)
+
+    @settings(max_examples=60, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(identity=values)
+    def session_with(identity: Any) -> None:
+        from django.core.cache import cache
+
+        cache.clear()  # the new-visitor limit would soon answer every example
+        answer = Client(raise_request_exception=False).post(
+            f"/widget/api/{acme.widget.key}/session", {"token": token_a, "identity": identity},
+            content_type="application/json")
+        assert answer.status_code == 200, answer.content[:300]
+        assert answer.json()["token"] != token_a and answer.json()["conversation"] is None
+
+    session_with()
+    assert Contact.objects.count() == 1
