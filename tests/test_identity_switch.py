@@ -310,10 +310,13 @@ def test_an_odd_identity_in_a_hello_or_session_is_refused_and_the_client_goes_on
         assert isinstance(welcome["identity_error"]["code"], str)
         writes(ws, "still serving")
         ws.close()
-    values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    # Text the JSON parser takes (a NUL or a lone surrogate is refused before: test_odd_input).
+    text = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"),
+                   max_size=20)
+    values = st.recursive(st.none() | st.booleans() | st.integers() | text,
                           lambda inner: st.lists(inner, max_size=3)
                           | st.dictionaries(st.sampled_from(
-                              ["user_id", "user_hash", "email", "name"]) | st.text(max_size=5),
+                              ["user_id", "user_hash", "email", "name"]) | text,
                               inner, max_size=4), max_leaves=8)
 
     @settings(max_examples=60, deadline=None,
