@@ -7,6 +7,7 @@ once verified is not moved by a later claim. A refused identification changes no
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -15,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from plug2support.accounts.models import Membership, User
-from plug2support.widgets.models import Visitor
+from plug2support.widgets.models import Visitor, Widget
 
 from .domains import domain_and_parents, email_domain
 from .forms import DUPLICATE_DOMAIN, CustomerOrgForm
@@ -56,11 +57,67 @@ def check_name(name: object) -> str:
     return name
 
 
+@dataclass(frozen=True)
+class Proof:
+    """An identity the site vouched for (B6), checked whole: the verified user id and the
+    profile that comes with it ('' when not given)."""
+
+    user_id: str
+    user_hash: str
+    email: str
+    name: str
+
+
+def check_proof(widget: Widget, identity: object) -> Proof:
+    """An `identity` object ({user_id, user_hash, email, name}, as the widget's hello and the
+    session carry it) checked like `identify`: IdentityError in the same order."""
+    if not isinstance(identity, dict):
+        raise IdentityError("missing_user_id", "identity must be an object with user_id and "
+                                               "user_hash.")
+    uid = check_identity(widget, identity.get("user_id"), identity.get("user_hash"))
+    email = identity.get("email")
+    return Proof(uid, identity["user_hash"],
+                 check_email(email) if email is not None and email != "" else "",
+                 check_name(identity.get("name")))
+
+
 # --- reads --------------------------------------------------------------------------------
 
 def contact_of(visitor: Visitor) -> Contact | None:
     return (Contact.objects.filter(visitor_links__visitor_id=visitor.pk)
             .select_related("org", "org__default_owner").first())
+
+
+def contact_summary(contact: Contact) -> dict[str, object]:
+    """What the widget is told of its own contact (`identified`, `welcome`, `session`)."""
+    return {"id": contact.pk, "name": contact.name, "email": contact.email or None,
+            "verified": contact.verified, "org": contact.org.name if contact.org else None}
+
+
+def verified_user_of(visitor: Visitor) -> str | None:
+    """The site user id of the verified contact this visitor belongs to, or None."""
+    return (Contact.objects.filter(visitor_links__visitor_id=visitor.pk, verified=True)
+            .values_list("external_id", flat=True).first())
+
+
+IDENTITY_REQUIRED = "identity_required"
+IDENTITY_MISMATCH = "identity_mismatch"
+
+
+def check_may_open(visitor: Visitor, proven: str | None) -> None:
+    """N7: who may read and write as this visitor. A visitor of a verified contact is that
+    user's only: it opens with that user's proven identity, never without one or with
+    another's. A widget that requires identity opens only for verified visitors. Raises
+    IdentityError (identity_required, identity_mismatch)."""
+    bound = verified_user_of(visitor)
+    if bound is None and not visitor.widget.require_identity:
+        return
+    if bound is None or proven is None:
+        raise IdentityError(IDENTITY_REQUIRED, "This chat needs the site's logged-in user: "
+                                               "identify them (Plug2Support.identify).")
+    if proven != bound:
+        raise IdentityError(IDENTITY_MISMATCH, "This visitor belongs to another user: start "
+                                               "a new visitor for this one.")
 
 
 def org_for_email(company_id: int, email: str) -> CustomerOrg | None:
@@ -111,13 +168,21 @@ def do_identify(visitor: Visitor, *, user_id: object, user_hash: object,
     The visitor is linked to that user's contact (leaving an unverified one if it had one);
     the e-mail address and name, when given, update the contact. Refused input raises
     IdentityError (missing_user_id, malformed_hash, wrong_hash, invalid_email,
-    invalid_name) and changes nothing."""
+    invalid_name; identity_mismatch when the visitor is another verified user's) and
+    changes nothing."""
     widget = visitor.widget
     uid = check_identity(widget, user_id, user_hash)
     new_email = check_email(email) if email is not None and email != "" else ""
     new_name = check_name(name)
     now = timezone.now()
     with transaction.atomic():
+        # One identification of a visitor at a time, so two cannot both find it free.
+        Visitor.objects.select_for_update().filter(pk=visitor.pk).first()
+        bound = verified_user_of(visitor)
+        if bound is not None and bound != uid:
+            # N7: the site logged in someone else; their history is not this visitor's.
+            raise IdentityError(IDENTITY_MISMATCH, "This visitor belongs to another user: "
+                                                   "start a new visitor for this one.")
         contact, _ = Contact.objects.get_or_create(
             company_id=widget.company_id, external_id=uid, defaults={"verified": True})
         contact = Contact.objects.select_for_update().get(pk=contact.pk)

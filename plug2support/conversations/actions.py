@@ -916,9 +916,14 @@ def do_start_email_conversation(membership: Membership, widget: Widget, *, email
         return _start(membership, visitor, client_id=client_id, body=body, reply_by_email=True)
 
 
-def do_accept_invite(widget: Widget, code: object, token: str | None) -> tuple[Visitor, str] | None:
+def do_accept_invite(widget: Widget, code: object, token: str | None, *,
+                     proven: str | None = None) -> tuple[Visitor, str] | None:
     """The browser an operator invited opens the chat: it takes over the conversation (its
-    own visitor if it has one, else the placeholder becomes its visitor)."""
+    own visitor if it has one, else the placeholder becomes its visitor). The invited
+    visitor may be a verified user's (the site visitor chatted before): then only that
+    user, `proven` by the site (N7), takes it; anyone else's invite is ignored."""
+    from plug2support.contacts.actions import verified_user_of
+
     if not isinstance(code, str) or not code:
         return None
     with transaction.atomic():
@@ -929,6 +934,8 @@ def do_accept_invite(widget: Widget, code: object, token: str | None) -> tuple[V
         if invite is None:
             return None
         placeholder = invite.conversation.visitor
+        if verified_user_of(placeholder) not in (None, proven):
+            return None
         own = (Visitor.objects.filter(widget=widget, token_hash=hash_token(token)).first()
                if token else None)
         if own is not None and own.pk != placeholder.pk:

@@ -574,12 +574,14 @@ class WidgetSocket(Socket):
     is the same as the console's; the customer site's origin is checked when the frame
     loads (CSP frame-ancestors) and on the config request. Its first frame is the hello."""
 
-    __slots__ = ("visitor", "schedule", "_hello_timer")
+    __slots__ = ("visitor", "schedule", "proven", "_hello_timer")
 
     def __init__(self, scope: Scope, connection: Connection) -> None:
         super().__init__(scope, connection)
         self.visitor: Any = None
         self.schedule: Any = None
+        # N7: the site user id this socket proved (hello `identity` or `identify`), or None.
+        self.proven: str | None = None
         self._hello_timer: asyncio.TimerHandle | None = None
 
     def current_conversation_id(self) -> int | None:
@@ -626,14 +628,16 @@ class WidgetSocket(Socket):
             raise _Close(CLOSE_NOT_FOUND)
         if self._closed:
             return
-        self.visitor, token, self.schedule = identified
+        opened, self.schedule = identified
+        self.visitor, self.proven = opened.visitor, opened.proven
         # Subscribed before reading the current conversation: one that another tab starts
         # in between is announced on this topic (after the welcome, which is held first).
         self.hold_deliveries()
-        self.subscribe(actions.visitor_topic(self.visitor.pk))
+        if self.may_read():
+            self.subscribe(actions.visitor_topic(self.visitor.pk))
         self.subscribe(presence.availability_topic(self.visitor.widget.company_id))
         try:
-            payload = await db(_welcome)(self.visitor, token, self.schedule)
+            payload = await db(_welcome)(opened, self.schedule, self.may_read())
             self.send_json(payload)
         finally:
             self.release_deliveries()
@@ -645,6 +649,10 @@ class WidgetSocket(Socket):
             same = is_id(named) and named == conversation["id"]
             after = _seq(after) if same else 0
             self.follow_conversation(conversation["id"], after)
+
+    def may_read(self) -> bool:
+        """N7: a widget requiring identity serves only a socket that proved one."""
+        return self.proven is not None or not self.visitor.widget.require_identity
 
     async def handle(self, frame: dict[str, Any]) -> None:
         kind = frame["type"]
@@ -663,14 +671,20 @@ class WidgetSocket(Socket):
             return
         if kind == "identify":
             contact = await db(_identify_contact)(self.visitor, frame)
+            could_read, self.proven = self.may_read(), frame["user_id"]
             self.send_json({"type": "identified", "ref": frame.get("ref"),
                                   "contact": contact})
+            if not could_read:
+                await self._unlocked()
             return
         if kind == "availability":
             online, blocked = await db(_availability_of)(self.visitor.widget.company_id)
             self.send_json({**availability_frame(self.schedule, online, blocked),
                                   "ref": frame.get("ref")})
             return
+        if kind in ("message", "offline_message") and not self.may_read():
+            raise FrameError("identity_required", "This chat is for the site's logged-in "
+                                                  "users: log in on the site to chat.")
         ip = self.ip
         if kind == "message":
             posted = await db(actions.do_post_visitor_message)(
@@ -688,6 +702,16 @@ class WidgetSocket(Socket):
         self.send_json({"type": "ack", "ref": frame.get("ref"),
                               "client_id": event.client_id, "conversation": event.conversation_id,
                               "seq": event.seq, "duplicate": posted.duplicate})
+
+    async def _unlocked(self) -> None:
+        """Identified on a widget that requires it: the visitor's conversation opens now, as
+        it would have at the hello (subscribed first, so none started meanwhile is missed)."""
+        self.subscribe(actions.visitor_topic(self.visitor.pk))
+        conversation = await db(actions.current_conversation)(self.visitor)
+        if conversation is not None and conversation.pk not in self.sent_seq:
+            self.send_json({"type": "conversation_started",
+                            "conversation": {"id": conversation.pk}})
+            self.follow_conversation(conversation.pk, 0)
 
     def other_now(self, payload: dict[str, Any]) -> bool:
         kind = payload.get("type")
@@ -719,8 +743,10 @@ def _seq(value: object) -> int:
     return 0
 
 
-def _identify(hello: dict[str, Any], ip: str) -> tuple[Any, str, Any] | None:
-    """The visitor a hello names (or a new one), its token and its widget's hours."""
+def _identify(hello: dict[str, Any], ip: str) -> tuple[Any, Any] | None:
+    """The visitor a hello names (or a new one: N7, conversations/opening.py) and its
+    widget's hours."""
+    from plug2support.conversations.opening import do_open_visitor
     from plug2support.widgets.cache import widget_for_hello
 
     key = hello.get("widget")
@@ -730,18 +756,18 @@ def _identify(hello: dict[str, Any], ip: str) -> tuple[Any, str, Any] | None:
     widget, schedule = found
     token = hello.get("token")
     token = token if isinstance(token, str) else None
-    identified = actions.do_accept_invite(widget, hello.get("invite"), token)
-    if identified is None:
-        identified = actions.do_identify_visitor(widget, token, ip=ip)
-    actions.do_link_site_visitor(identified[0], hello.get("vid"))
-    return identified[0], identified[1], schedule
+    opened = do_open_visitor(widget, token, identity=hello.get("identity"),
+                             invite=hello.get("invite"), ip=ip)
+    actions.do_link_site_visitor(opened.visitor, hello.get("vid"))
+    return opened, schedule
 
 
-def _welcome(visitor: Any, token: str, schedule: Any) -> dict[str, Any]:
-    conversation = actions.current_conversation(visitor)
-    return {
+def _welcome(opened: Any, schedule: Any, may_read: bool) -> dict[str, Any]:
+    visitor = opened.visitor
+    conversation = actions.current_conversation(visitor) if may_read else None
+    welcome: dict[str, Any] = {
         "type": "welcome",
-        "token": token,
+        "token": opened.token,
         "visitor": {"id": visitor.pk, "name": visitor.display_name,
                     "email": visitor.email or None},
         "conversation": None if conversation is None else {
@@ -752,7 +778,12 @@ def _welcome(visitor: Any, token: str, schedule: Any) -> dict[str, Any]:
         },
         "availability": availability_frame(
             schedule, *_availability_of(visitor.widget.company_id))["availability"],
+        "contact": _contact_json(opened.contact) if opened.contact else None,
     }
+    if opened.refused is not None:
+        welcome["identity_error"] = {"code": opened.refused.code,
+                                     "message": opened.refused.message}
+    return welcome
 
 
 def _availability_of(company_id: int) -> tuple[bool, bool]:
@@ -778,8 +809,13 @@ def _identify_contact(visitor: Any, frame: dict[str, Any]) -> dict[str, Any]:
         # Replies by e-mail (offline form) go to the verified address.
         type(visitor).objects.filter(pk=visitor.pk).update(email=contact.email)
         visitor.email = contact.email
-    return {"id": contact.pk, "name": contact.name, "email": contact.email or None,
-            "verified": contact.verified, "org": contact.org.name if contact.org else None}
+    return _contact_json(contact)
+
+
+def _contact_json(contact: Any) -> dict[str, Any]:
+    from plug2support.contacts.actions import contact_summary
+
+    return contact_summary(contact)
 
 
 def _schedule_of(widget_id: int) -> Any:

@@ -38,6 +38,8 @@ def render(widget: Any) -> tuple[bytes, str]:
                  "bottom": widget.spacing_bottom, "brand": colors.brand,
                  "on_brand": colors.on_brand,
                  "launcher_logo": asset_url(widget.key, widget.launcher_logo) or None},
+        # N7: only visitors the site identifies may chat.
+        "require_identity": widget.require_identity,
     }, separators=(",", ":")).encode()
     return body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 

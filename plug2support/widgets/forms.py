@@ -27,11 +27,13 @@ HOLIDAY_LINE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:\s+(.*))?$")
 class WidgetForm(forms.ModelForm):
     class Meta:
         model = Widget
-        fields = ["name", "allowed_origins"]
+        fields = ["name", "allowed_origins", "require_identity"]
         widgets = {"allowed_origins": forms.Textarea(attrs={"rows": 3,
                    "placeholder": "https://www.example.com\nhttps://shop.example.com"})}
         help_texts = {"allowed_origins": "One origin per line (scheme, host and port). "
-                      "Leave empty to allow any website."}
+                      "Leave empty to allow any website.",
+                      "require_identity": "Only visitors your site identifies (signed with "
+                      "the secret below) can chat; the others are asked to log in."}
 
     def clean_allowed_origins(self) -> str:
         lines = [line.strip() for line in self.cleaned_data["allowed_origins"].split() if line]

@@ -76,6 +76,8 @@ class Widget(models.Model):
                                    validators=[RegexValidator(r"^#[0-9a-f]{6}$")])
     # Layout (B4): the title is the greeting above; search of help articles (G1).
     search_enabled = models.BooleanField("search help articles", default=False)
+    # N7: on, only a visitor the site identified (B6) may chat; the others see why.
+    require_identity = models.BooleanField("require verified identity", default=False)
 
     def __str__(self) -> str:
         return self.name

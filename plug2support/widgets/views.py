@@ -218,7 +218,8 @@ def frame_context(widget: Widget, preview: bool = False) -> dict[str, Any]:
             "config": {"widget": widget.key, "title": widget.title,
                        "socket_path": "/ws/widget", "max_chars": settings.MESSAGE_MAX_CHARS,
                        "look": look, "preview": preview,
-                       "search_enabled": widget.search_enabled}}
+                       "search_enabled": widget.search_enabled,
+                       "require_identity": widget.require_identity}}
 
 
 def widget_frame(request: HttpRequest, key: str) -> HttpResponse:
@@ -244,6 +245,32 @@ def _visitor_from_request(request: HttpRequest, widget: Widget) -> Visitor:
     return visitor
 
 
+def _identity_refusal(request: HttpRequest, visitor: Visitor) -> JsonResponse | None:
+    """N7: a verified user's visitor answers only requests proving that user (the headers
+    Plug2Support-User-Id, percent-encoded UTF-8, and Plug2Support-User-Hash); a widget that
+    requires identity answers only verified visitors. None when the request may go on."""
+    from urllib.parse import unquote
+
+    from plug2support.contacts.actions import check_may_open
+    from plug2support.contacts.identity import IdentityError, check_identity
+
+    user_id = request.headers.get("Plug2Support-User-Id")
+    user_hash = request.headers.get("Plug2Support-User-Hash")
+    try:
+        proven = None
+        if user_id is not None or user_hash is not None:
+            try:
+                user_id = unquote(user_id or "", errors="strict")
+            except UnicodeDecodeError:
+                user_id = ""
+            proven = check_identity(visitor.widget, user_id, user_hash)
+        check_may_open(visitor, proven)
+    except IdentityError as error:
+        status = 400 if error.code in ("missing_user_id", "malformed_hash") else 403
+        return _error(error.code, error.message, status)
+    return None
+
+
 def _error(code: str, message: str, status: int, **details: Any) -> JsonResponse:
     return JsonResponse({"error": {"code": code, "message": message, **details}}, status=status)
 
@@ -260,21 +287,33 @@ def visitor_session(request: HttpRequest, key: str) -> HttpResponse:
         body = jsonin.loads(request.body or b"{}")
     except jsonin.BadJSON as bad:
         return _error("bad_request", f"The body must be JSON; {bad.reason}.", 400)
-    token = body.get("token") if isinstance(body, dict) else None
+    from plug2support.contacts.actions import contact_summary
+    from plug2support.conversations.opening import do_open_visitor
+
+    body = body if isinstance(body, dict) else {}
+    token = body.get("token")
     try:
-        visitor, token = conversation_actions.do_identify_visitor(
-            widget, token if isinstance(token, str) else None,
-            ip=request.META.get("REMOTE_ADDR", ""))
+        # N7: a verified user's token opens only with that user's identity.
+        opened = do_open_visitor(widget, token if isinstance(token, str) else None,
+                                 identity=body.get("identity"),
+                                 ip=request.META.get("REMOTE_ADDR", ""))
     except conversation_actions.ConversationError as error:
         return _error(error.code, error.message, 429, **error.details)
-    conversation = conversation_actions.current_conversation(visitor)
-    return JsonResponse({
-        "token": token,
+    visitor = opened.visitor
+    conversation = conversation_actions.current_conversation(visitor) \
+        if opened.may_read else None
+    answer: dict[str, Any] = {
+        "token": opened.token,
         "visitor": {"id": visitor.pk, "name": visitor.display_name},
         "conversation": None if conversation is None else {
             "id": conversation.pk, "stage": conversation.stage,
             "last_seq": conversation.last_seq},
-    })
+        "contact": None if opened.contact is None else contact_summary(opened.contact),
+    }
+    if opened.refused is not None:
+        answer["identity_error"] = {"code": opened.refused.code,
+                                    "message": opened.refused.message}
+    return JsonResponse(answer)
 
 
 @csrf_exempt
@@ -291,6 +330,9 @@ def visitor_messages(request: HttpRequest, key: str) -> HttpResponse:
     except PermissionError:
         return _error("unauthorised", "A valid visitor token is required "
                       "(Authorization: Bearer <token>).", 401)
+    refused = _identity_refusal(request, visitor)
+    if refused is not None:
+        return refused
     if request.method == "GET":
         conversation = conversation_actions.current_conversation(visitor)
         try:

@@ -57,8 +57,24 @@ export class LiveSocket {
       const delay = Math.min(15000, 500 * 2 ** this.attempt) * (0.5 + Math.random());
       this.attempt += 1;
       this.onStatus("reconnecting");
-      setTimeout(() => this.connect(), delay);
+      this.retry = setTimeout(() => this.connect(), delay);
     };
+  }
+
+  // Someone else on this page (N7): the open socket is dropped unheard — nothing more of the
+  // previous visitor arrives — and a new one opens at once, with a new hello.
+  restart() {
+    const old = this.ws;
+    if (old) {
+      old.onopen = old.onmessage = old.onclose = null;
+      old.close();
+    }
+    for (const { reject } of this.pending.values()) reject(new Error("restarted"));
+    this.pending.clear();
+    clearTimeout(this.retry);
+    this.stopped = false;
+    this.attempt = 0;
+    this.connect();
   }
 
   get isOpen() { return this.ws && this.ws.readyState === WebSocket.OPEN; }

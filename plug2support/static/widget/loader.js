@@ -10,17 +10,26 @@
   if (window.Plug2Support) return; // the snippet pasted twice
   var key = script.getAttribute("data-widget");
   var base = new URL(script.src).origin;
-  // The page's API (B6): open, close, toggle, identify, and events (message, opened, closed).
+  // The page's API (B6): open, close, toggle, identify, reset, and events (message, opened,
+  // closed). reset (N7): the site's user logged out; the chat starts afresh for whoever is next.
   var listeners = { message: [], opened: [], closed: [] };
   var identity = null;
   var api = {
     open: noop, close: noop, toggle: noop,
-    identify: function (who) { identity = who; sendIdentity(); },
+    identify: function (who) { identity = who || null; sendIdentity(); },
+    reset: function () { identity = null; remember(RESET, "1"); sendReset(); },
     on: function (name, fn) { if (listeners[name]) listeners[name].push(fn); }
   };
-  var sendIdentity = noop;
+  var sendIdentity = noop, sendReset = noop;
+  // A reset is kept in the site's storage until the frame has it: the chat may open only on a
+  // later page (the site logs out, then goes to its home page).
+  var RESET = "p2s:reset";
   window.Plug2Support = api;
   function noop() {}
+  function remember(name, value) {
+    try { if (value) localStorage.setItem(name, value); else localStorage.removeItem(name); } catch (e) { /* no storage */ }
+  }
+  function remembered(name) { try { return localStorage.getItem(name); } catch (e) { return null; } }
   function emit(name, detail) {
     (listeners[name] || []).forEach(function (fn) { try { fn(detail); } catch (e) { /* theirs */ } });
   }
@@ -91,6 +100,7 @@
     }
     var badge = root.querySelector(".badge");
     var frame = null;
+    var frameLoaded = false;
     var isOpen = false;
     var unread = 0;
 
@@ -104,7 +114,7 @@
                    getComputedStyle(document.documentElement).direction) === "rtl" ? "rtl" : "ltr";
         frame.src = config.frame_url + "#vid=" + vid + "&dir=" + dir +
           (invite ? "&invite=" + invite : "");
-        frame.addEventListener("load", sendIdentity);
+        frame.addEventListener("load", function () { frameLoaded = true; sendReset(); sendIdentity(); });
         root.appendChild(frame);
       }
       frame.style.display = "block";
@@ -142,10 +152,17 @@
       viewport.addEventListener("resize", fitKeyboard);
       viewport.addEventListener("scroll", fitKeyboard);
     }
+    // Sent when the frame loads even when nobody is identified: the frame waits for it to
+    // connect, so its first hello already says who the user is (N7).
     sendIdentity = function () {
-      if (identity && frame && frame.contentWindow) {
+      if (frame && frame.contentWindow) {
         frame.contentWindow.postMessage({ p2s: "identify", who: identity }, base);
       }
+    };
+    sendReset = function () {
+      if (!frameLoaded || !frame.contentWindow || !remembered(RESET)) return; // told when it loads
+      frame.contentWindow.postMessage({ p2s: "reset" }, base);
+      remember(RESET, null);
     };
     api.open = function () { open(); };
     api.close = function () { close(); button.focus(); };

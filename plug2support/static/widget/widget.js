@@ -11,6 +11,7 @@ const storeKey = `p2s:${config.widget}`;
 const store = {
   get(name) { try { return localStorage.getItem(`${storeKey}:${name}`); } catch { return null; } },
   set(name, value) { try { localStorage.setItem(`${storeKey}:${name}`, value); } catch { /* private mode */ } },
+  drop(name) { try { localStorage.removeItem(`${storeKey}:${name}`); } catch { /* private mode */ } },
 };
 
 const threadEl = document.getElementById("thread");
@@ -25,16 +26,58 @@ const offlineEmail = document.getElementById("offline-email");
 const offlineBody = document.getElementById("offline-body");
 const offlineDone = document.getElementById("offline-done");
 let mode = "live";
-// B6: who the site's logged-in user is (id + HMAC); sent once connected, again on reconnect.
+// B6: who the site's logged-in user is (id + HMAC), from the loader; every hello carries it.
 let pendingIdentity = null;
+let helloIdentity = null; // what the last hello carried
+// N7: the site user this visitor is (the server proved it), or null.
+let boundUser = null;
 function sendIdentity() {
   if (!pendingIdentity || !socket.isOpen) return;
   const who = pendingIdentity;
   socket.request({ type: "identify", user_id: who.user_id, user_hash: who.user_hash,
                    email: who.email, name: who.name })
-    .then((reply) => { if (reply.type === "error") console.warn("Plug2Support identify:", reply.message); })
+    .then((reply) => {
+      if (reply.type === "identified") { boundUser = who.user_id; relock(); return; }
+      if (reply.code === "identity_mismatch") { startAfresh(who); return; } // another user's visitor
+      if (reply.type === "error") console.warn("Plug2Support identify:", reply.message);
+    })
     .catch(() => { /* sent again on reconnect */ });
 }
+// N7: someone else (the site logged its user out, or in as another user): a new visitor
+// with nothing of the previous one — no token, no history, no unsent messages.
+function startAfresh(who) {
+  pendingIdentity = who;
+  boundUser = null;
+  store.drop("token");
+  store.drop("outbox");
+  outbox = [];
+  thread = new Thread();
+  conversationId = null;
+  teamRead = 0;
+  historyUpTo = 0;
+  firstWelcome = true;
+  input.value = "";
+  offlineEmail.value = "";
+  offlineDone.hidden = true;
+  showError("");
+  render();
+  relock();
+  if (started) socket.restart();
+}
+// The frame connects once the loader said who the user is (it does as soon as the frame
+// loads), so the hello carries the identity; a frame without a loader's word connects
+// after a while anyway (an older loader from a cache says nothing when nobody is logged in).
+let started = false;
+function start() {
+  if (started) return;
+  started = true;
+  socket.connect();
+}
+// A widget that requires verified identity (N7) shows why instead of the composer (not in
+// the settings page's preview, which shows the look).
+const needsIdentity = () => Boolean(config.require_identity) && !config.preview && !boundUser;
+let availabilityNow = null;
+function relock() { if (availabilityNow) applyAvailability(availabilityNow); }
 let isOpen = true; // the loader says when the frame is hidden or shown
 let teamRead = 0; // the highest seq an operator has read
 let historyUpTo = 0; // events up to this seq existed before this page loaded
@@ -155,7 +198,7 @@ function render() {
                                   body: m.body || (m.names || []).map((n) => `Attachment: ${n}`).join(" ") }, true)),
   );
   sendReceipt();
-  hintEl.hidden = mode !== "live" || thread.events.size > 0 || outbox.length > 0;
+  hintEl.hidden = mode !== "live" || needsIdentity() || thread.events.size > 0 || outbox.length > 0;
   // The home: the cards (B4) until the conversation starts; the article search (G1)
   // whenever it is on, so a visitor can still look something up mid-conversation.
   const started = thread.events.size > 0 || outbox.length > 0;
@@ -168,11 +211,14 @@ function render() {
 // (C6). The server says when the hours next change; we ask again then.
 function applyAvailability(availability) {
   mode = availability.mode;
+  availabilityNow = availability;
+  const locked = needsIdentity() && mode !== "unavailable";
   // "unavailable": the company's chat is blocked (H6); no form at all, the thread stays.
-  offlineForm.hidden = mode !== "offline";
+  offlineForm.hidden = mode !== "offline" || locked;
   document.getElementById("unavailable").hidden = mode !== "unavailable";
-  form.hidden = mode !== "live";
-  hintEl.hidden = mode !== "live" || thread.events.size > 0 || outbox.length > 0;
+  document.getElementById("identity-needed").hidden = !locked;
+  form.hidden = mode !== "live" || locked;
+  hintEl.hidden = mode !== "live" || locked || thread.events.size > 0 || outbox.length > 0;
   statusEl.textContent = mode === "live" ? "We reply as soon as we can"
     : mode === "unavailable" ? "Chat is unavailable at the moment"
     : availability.open ? "Nobody is available right now" : "We're closed right now";
@@ -226,15 +272,25 @@ const socket = config.preview ? { isOpen: false, connect() {}, send() {}, reques
   onOpen(s) {
     // The first connection of a page replays the whole history; a reconnect asks only for
     // what it missed.
+    helloIdentity = pendingIdentity;
     s.send({ type: "hello", widget: config.widget, token: store.get("token"), vid, invite,
-             conversation: conversationId, after: firstWelcome ? 0 : thread.lastSeq });
+             conversation: conversationId, after: firstWelcome ? 0 : thread.lastSeq,
+             identity: helloIdentity });
     invite = null; // used once
   },
   onFrame(frame) {
     if (frame.type === "availability") {
       applyAvailability(frame.availability);
     } else if (frame.type === "welcome") {
+      boundUser = frame.contact && helloIdentity ? helloIdentity.user_id : null;
+      // The page identified another user while this hello was on its way: nothing of this
+      // visitor is shown (N7).
+      if (boundUser && pendingIdentity && pendingIdentity.user_id !== boundUser) {
+        startAfresh(pendingIdentity);
+        return;
+      }
       store.set("token", frame.token);
+      if (frame.identity_error) console.warn("Plug2Support identify:", frame.identity_error.message);
       if (frame.visitor.email && !offlineEmail.value) offlineEmail.value = frame.visitor.email;
       const id = frame.conversation ? frame.conversation.id : null;
       if (id !== conversationId) { thread = new Thread(); conversationId = id; }
@@ -246,7 +302,7 @@ const socket = config.preview ? { isOpen: false, connect() {}, send() {}, reques
       render();
       applyAvailability(frame.availability);
       flushOutbox();
-      sendIdentity();
+      if (pendingIdentity !== helloIdentity) sendIdentity(); // it came after the hello went
     } else if (frame.type === "conversation_started") {
       if (frame.conversation.id !== conversationId) {
         conversationId = frame.conversation.id;
@@ -361,14 +417,18 @@ window.addEventListener("message", (event) => {
   if (event.data.p2s === "opened") { isOpen = true; input.focus(); sendReceipt(); }
   if (event.data.p2s === "closed") isOpen = false;
   if (event.data.p2s === "identify" && event.source === parent) {
-    pendingIdentity = event.data.who || null;
-    sendIdentity();
+    const who = event.data.who || null;
+    if (who && boundUser && who.user_id !== boundUser) startAfresh(who); // N7: another user
+    else { pendingIdentity = who; sendIdentity(); }
+    start();
   }
+  if (event.data.p2s === "reset" && event.source === parent) { startAfresh(null); start(); }
 });
 document.addEventListener("visibilitychange", sendReceipt);
 
 render();
-socket.connect();
+if (parent === window || config.preview) start();
+else setTimeout(start, 3000);
 input.focus();
 
 // B5: the settings page shows this frame as it will look, and sends what is being edited.
