@@ -343,9 +343,11 @@ def test_a_signed_stripe_webhook_pays_the_invoice_once(acme: Tenant, client: Cli
     body = session_event("evt_1", invoice, amount=5700)
     assert post_webhook(client, body, signed(body)).json() == {"result": "paid"}
     assert Invoice.objects.get().status == InvoiceStatus.PAID
-    # The same event again (a replay): refused, nothing changes.
+    # The same event again (Stripe redelivers until it gets a 2xx): 200 "applied already",
+    # and nothing changes.
     again = post_webhook(client, body, signed(body))
-    assert again.status_code == 400 and "applied already" in again.json()["error"]
+    assert again.status_code == 200 and again.json() == {"result": "applied already"}
+    assert Payment.objects.count() == 1 and Invoice.objects.get().amount_paid == Decimal("57")
     # Another event about the same payment (async success after completed): counted once.
     later = session_event("evt_2", invoice, amount=5700,
                           kind="checkout.session.async_payment_succeeded")
@@ -504,3 +506,39 @@ def test_staff_sell_a_boost_and_put_a_company_on_a_custom_plan_in_the_back_offic
     assert subscription.plan == custom and subscription.boost == 300
     other = subscription_of(globex.company.pk)
     assert other.boost == 0 and other.plan.kind == PlanKind.STARTUP
+
+
+def test_the_same_event_delivered_twice_at_once_is_applied_once_and_both_get_2xx(
+        transactional_db: Any, settings: Any) -> None:
+    import threading
+
+    from django.db import connection
+
+    from plug2support.billing.payments import handle_stripe_webhook
+
+    from .conftest import make_tenant
+
+    acme = make_tenant("Acme")
+    paying(acme, paid_until=at(2026, 12, 3))
+    with time_machine.travel(at(2026, 11, 20, 3), tick=False):
+        run_invoice_day(at(2026, 11, 20, 3))
+    body = session_event("evt_twice", Invoice.objects.get(), amount=5700)
+    barrier, results, errors = threading.Barrier(2), [], []
+
+    def deliver() -> None:
+        try:
+            barrier.wait()
+            results.append(handle_stripe_webhook(body, signed(body)))
+        except BaseException as error:  # noqa: BLE001 (reported below)
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=deliver) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors and sorted(results) == ["applied already", "paid"]
+    assert Payment.objects.count() == 1 and StripeEvent.objects.count() == 1
+    assert Invoice.objects.get().amount_paid == Decimal("57")
