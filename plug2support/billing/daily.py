@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 from django.db import connection, transaction
@@ -35,13 +35,12 @@ from plug2support.accounts.models import Company
 from . import alerts
 from .access import block_changed, free_plan, new_subscription, traffic_level, traffic_limit
 from .models import Alert, AlertCause, DailyUpdateMark, Subscription, TrafficStat
+from .moments import GRACE, RUN_AT
 from .periods import period_at
 from .traffic import count_traffic
 
 log = logging.getLogger(__name__)
 
-RUN_AT = time(2, 0)
-GRACE = timedelta(hours=24)  # H4: a block only once the cause is 24 h old
 BATCH = 1000
 WRITE_BATCH = 20_000
 FIELDS = ["period_start", "traffic", "over_limit_since", "traffic_blocked_period",

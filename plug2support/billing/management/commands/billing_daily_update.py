@@ -10,7 +10,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from plug2support.billing.daily import RUN_AT, OlderDay, update_subscriptions
+from plug2support.billing.daily import OlderDay, update_subscriptions
+from plug2support.billing.moments import RUN_AT
 
 
 class Command(BaseCommand):
