@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import json
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
@@ -180,6 +180,28 @@ def test_on_the_20th_paying_companies_get_one_invoice_each_with_its_pdf_by_email
     assert isinstance(data, bytes) and data.startswith(b"%PDF")
     assert pdf[0].get_filename() == f"invoice-{invoice.number:06d}.pdf"
     assert "547.20 EUR" in body_of(mail) and "IBAN" in body_of(mail)
+
+
+def test_a_renewal_invoice_is_issued_on_the_last_20th_that_leaves_the_minimum_lead(
+        acme: Tenant, globex: Tenant) -> None:
+    from plug2support.billing.invoices import RENEWAL_LEAD
+
+    assert RENEWAL_LEAD == timedelta(days=7)
+    # Acme's paid period ends 2 hours after the 20 March run: invoiced on 20 February (28
+    # days ahead), not on 20 March with 2 hours to pay. Globex's ends 28 March 10:00: 20
+    # March still leaves 8 days, so that is its invoice day.
+    paying(acme, paid_until=at(2026, 3, 20, 5))
+    paying(globex, paid_until=at(2026, 3, 28, 10))
+    issued_on: dict[str, datetime] = {}
+    for month in (1, 2, 3):
+        slot = at(2026, month, 20, 3)
+        with time_machine.travel(slot, tick=False):
+            run_invoice_day(slot)
+        for invoice in Invoice.objects.exclude(company__name__in=issued_on):
+            issued_on[invoice.company.name] = invoice.issued_at
+    assert issued_on == {"Acme": at(2026, 2, 20, 3), "Globex": at(2026, 3, 20, 3)}
+    for invoice in Invoice.objects.all():
+        assert invoice.period_start - invoice.issued_at >= RENEWAL_LEAD
 
 
 def test_invoice_numbers_follow_each_other_without_gaps(acme: Tenant, globex: Tenant) -> None:
