@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 import time_machine
 
+from plug2support.billing import actions as billing
 from plug2support.billing.alerts import percent_text, send_once
 from plug2support.billing.models import AlertCause, Subscription
 from plug2support.billing.moments import blocking_update
+from plug2support.notifications.models import Notification
 from plug2support.widgets.models import Widget
 
 from .conftest import Inbox, Tenant, body_of
@@ -106,3 +108,53 @@ def test_the_limit_alert_says_when_the_block_comes_or_that_the_period_ends_first
     assert "1 April 2026, 08:00 UTC" in texts[globex.owner.email]
     assert "before the block would come" in texts[globex.owner.email]
     assert "for 24 hours" not in texts[acme.owner.email] + texts[globex.owner.email]
+
+
+# --- every block announced (d) --------------------------------------------------------------
+
+def test_a_second_traffic_block_in_the_same_period_is_announced_too_once(
+        acme: Tenant, globex: Tenant) -> None:
+    on_plan(acme, limit=2, anchor=at(2026, 3, 1, 8))
+    on_plan(globex, limit=2, anchor=at(2026, 3, 1, 8))
+    everyone = {acme.owner.pk, *(u.pk for u in acme.operators)}
+
+    def announced() -> list[int]:
+        return sorted(Notification.objects.filter(
+            kind="billing", title__contains="traffic limit").values_list("user_id", flat=True))
+
+    visitors_write(acme, 3, at(2026, 3, 10, 3))
+    daily(date(2026, 3, 12))
+    assert blocked(acme, at(2026, 3, 12, 3)) == "traffic" and announced() == sorted(everyone)
+    with time_machine.travel(at(2026, 3, 12, 3), tick=False):
+        billing.do_add_boost(acme.company.pk, 2)  # lifts it: 3 of 4
+    assert blocked(acme, at(2026, 3, 12, 4)) is None
+    visitors_write(acme, 2, at(2026, 3, 12, 9))  # 5 of 4: over again from 09:00
+    daily(date(2026, 3, 13))  # 17 hours over: not yet
+    assert blocked(acme, at(2026, 3, 13, 3)) is None and len(announced()) == 3
+    daily(date(2026, 3, 14))  # blocked again: everyone hears of it again
+    assert blocked(acme, at(2026, 3, 14, 3)) == "traffic"
+    assert announced() == sorted([*everyone, *everyone])
+    daily(date(2026, 3, 15))
+    daily(date(2026, 3, 15))
+    assert len(announced()) == 6  # the same block: once
+    assert not Notification.objects.filter(company=globex.company).exists()
+
+
+def test_a_block_announced_before_the_per_block_key_is_not_announced_again(
+        acme: Tenant) -> None:
+    """Migration billing/0005 gives the alert of a block in force its per-block key."""
+    from importlib import import_module
+
+    from django.apps import apps
+
+    from plug2support.billing.models import Alert
+
+    migration = import_module("plug2support.billing.migrations.0005_traffic_block_alert_per_block")
+    on_plan(acme, limit=2, anchor=at(2026, 3, 1, 8))
+    visitors_write(acme, 3, at(2026, 3, 10, 3))
+    daily(date(2026, 3, 12))
+    # As the previous release stored it: keyed by the billing period.
+    Alert.objects.filter(cause=AlertCause.TRAFFIC_BLOCKED).update(period=at(2026, 3, 1, 8))
+    migration.key_current_blocks_by_their_moment(apps, None)
+    daily(date(2026, 3, 13))
+    assert Notification.objects.filter(title__contains="traffic limit").count() == 3

@@ -159,8 +159,11 @@ def update_subscriptions(day: date) -> Outcome:
         sub.over_limit_since = found.over_limit_since if found else None
         over_for_a_day = sub.over_limit_since is not None and at - sub.over_limit_since >= GRACE
         sub.traffic_blocked_period = sub.period_start if over_for_a_day else None
-        if over_for_a_day:
-            to_alert.append((sub, AlertCause.TRAFFIC_BLOCKED, sub.period_start))
+        if over_for_a_day and sub.over_limit_since is not None:
+            # Announced once per block, not per period: a block is known by the moment the
+            # counter went over the limit that caused it, so a second block after a boost
+            # lifted the first (a later moment, over the higher limit) is announced too.
+            to_alert.append((sub, AlertCause.TRAFFIC_BLOCKED, sub.over_limit_since))
         level = traffic_level(sub.traffic, limit)
         if level != "ok":
             to_alert.append((sub, AlertCause.TRAFFIC_100 if level == "red"

@@ -119,8 +119,9 @@ class AlertCause(models.TextChoices):
 
 class Alert(models.Model):
     """An alert sent: one per company, cause and period (the billing period's start for the
-    traffic alerts, the paid period's end for the payment ones) — the unique constraint
-    makes "once" hold with any number of workers."""
+    traffic alerts at 90 % and 100 %, the moment the counter went over the limit for a
+    traffic block — one per block —, the paid period's end for the payment ones) — the
+    unique constraint makes "once" hold with any number of workers."""
 
     company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="alerts")
     cause = models.CharField(max_length=20, choices=AlertCause.choices)
