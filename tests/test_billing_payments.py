@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import json
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
@@ -182,6 +182,28 @@ def test_on_the_20th_paying_companies_get_one_invoice_each_with_its_pdf_by_email
     assert "547.20 EUR" in body_of(mail) and "IBAN" in body_of(mail)
 
 
+def test_a_renewal_invoice_is_issued_on_the_last_20th_that_leaves_the_minimum_lead(
+        acme: Tenant, globex: Tenant) -> None:
+    from plug2support.billing.invoices import RENEWAL_LEAD
+
+    assert RENEWAL_LEAD == timedelta(days=7)
+    # Acme's paid period ends 2 hours after the 20 March run: invoiced on 20 February (28
+    # days ahead), not on 20 March with 2 hours to pay. Globex's ends 28 March 10:00: 20
+    # March still leaves 8 days, so that is its invoice day.
+    paying(acme, paid_until=at(2026, 3, 20, 5))
+    paying(globex, paid_until=at(2026, 3, 28, 10))
+    issued_on: dict[str, datetime] = {}
+    for month in (1, 2, 3):
+        slot = at(2026, month, 20, 3)
+        with time_machine.travel(slot, tick=False):
+            run_invoice_day(slot)
+        for invoice in Invoice.objects.exclude(company__name__in=issued_on):
+            issued_on[invoice.company.name] = invoice.issued_at
+    assert issued_on == {"Acme": at(2026, 2, 20, 3), "Globex": at(2026, 3, 20, 3)}
+    for invoice in Invoice.objects.all():
+        assert invoice.period_start - invoice.issued_at >= RENEWAL_LEAD
+
+
 def test_invoice_numbers_follow_each_other_without_gaps(acme: Tenant, globex: Tenant) -> None:
     a, g = paying(acme, paid_until=at(2026, 12, 1)), paying(globex, paid_until=at(2026, 12, 1))
     startup = standard_plan(PlanKind.STARTUP)
@@ -343,9 +365,11 @@ def test_a_signed_stripe_webhook_pays_the_invoice_once(acme: Tenant, client: Cli
     body = session_event("evt_1", invoice, amount=5700)
     assert post_webhook(client, body, signed(body)).json() == {"result": "paid"}
     assert Invoice.objects.get().status == InvoiceStatus.PAID
-    # The same event again (a replay): refused, nothing changes.
+    # The same event again (Stripe redelivers until it gets a 2xx): 200 "applied already",
+    # and nothing changes.
     again = post_webhook(client, body, signed(body))
-    assert again.status_code == 400 and "applied already" in again.json()["error"]
+    assert again.status_code == 200 and again.json() == {"result": "applied already"}
+    assert Payment.objects.count() == 1 and Invoice.objects.get().amount_paid == Decimal("57")
     # Another event about the same payment (async success after completed): counted once.
     later = session_event("evt_2", invoice, amount=5700,
                           kind="checkout.session.async_payment_succeeded")
@@ -504,3 +528,39 @@ def test_staff_sell_a_boost_and_put_a_company_on_a_custom_plan_in_the_back_offic
     assert subscription.plan == custom and subscription.boost == 300
     other = subscription_of(globex.company.pk)
     assert other.boost == 0 and other.plan.kind == PlanKind.STARTUP
+
+
+def test_the_same_event_delivered_twice_at_once_is_applied_once_and_both_get_2xx(
+        transactional_db: Any, settings: Any) -> None:
+    import threading
+
+    from django.db import connection
+
+    from plug2support.billing.payments import handle_stripe_webhook
+
+    from .conftest import make_tenant
+
+    acme = make_tenant("Acme")
+    paying(acme, paid_until=at(2026, 12, 3))
+    with time_machine.travel(at(2026, 11, 20, 3), tick=False):
+        run_invoice_day(at(2026, 11, 20, 3))
+    body = session_event("evt_twice", Invoice.objects.get(), amount=5700)
+    barrier, results, errors = threading.Barrier(2), [], []
+
+    def deliver() -> None:
+        try:
+            barrier.wait()
+            results.append(handle_stripe_webhook(body, signed(body)))
+        except BaseException as error:  # noqa: BLE001 (reported below)
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=deliver) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors and sorted(results) == ["applied already", "paid"]
+    assert Payment.objects.count() == 1 and StripeEvent.objects.count() == 1
+    assert Invoice.objects.get().amount_paid == Decimal("57")

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from plug2support.accounts.models import Company
 
-from .models import BlockReason, Plan, PlanKind, Subscription
+from .models import BlockReason, Invoice, InvoiceKind, InvoiceStatus, Plan, PlanKind, Subscription
 from .periods import period_at
 
 BLOCK_CACHE_SECONDS = 60
@@ -59,6 +59,14 @@ def subscription_of(company_id: int) -> Subscription:
             return subscription
     except IntegrityError:  # made meanwhile by another request
         return Subscription.objects.select_related("plan").get(company_id=company_id)
+
+
+def pending_change(company_id: int) -> Invoice | None:
+    """The company's plan change waiting for its invoice to be paid (one at a time: a second
+    would be priced from a state the first changes), or None."""
+    return (Invoice.objects.select_related("plan")
+            .filter(company_id=company_id, kind=InvoiceKind.CHANGE, status=InvoiceStatus.OPEN)
+            .order_by("number").first())
 
 
 def traffic_limit(subscription: Subscription, period_start: datetime) -> int:

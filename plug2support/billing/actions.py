@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from plug2support.accounts.models import Company, Invitation, Membership
 
-from .access import block_changed, subscription_of
-from .models import Invoice, InvoiceKind, InvoiceStatus, Plan, PlanKind, Subscription
+from .access import block_changed, pending_change, subscription_of
+from .models import Invoice, InvoiceKind, Plan, PlanKind, Subscription
 from .periods import add_months, period_at
 from .pricing import Price, Proration, prorate, term_price
 
@@ -163,6 +163,8 @@ def check_change(subscription: Subscription, plan: Plan, seats: object, months: 
 
 def quote_change(company_id: int, plan: Plan, seats: object, months: object) -> Quote:
     subscription = subscription_of(company_id)
+    if plan.kind == PlanKind.FREE and subscription.plan.kind == PlanKind.FREE:
+        raise BillingError("This company is already on the Free plan.")
     seats_, months_ = check_change(subscription, plan, seats, months)
     now = timezone.now()
     if plan.kind == PlanKind.FREE:
@@ -191,8 +193,7 @@ def do_change_subscription(company_id: int, plan: Plan, seats: object, months: o
     with transaction.atomic():
         subscription = Subscription.objects.select_for_update().select_related("plan").get(
             company_id=company_id)
-        pending = Invoice.objects.filter(company_id=company_id, kind=InvoiceKind.CHANGE,
-                                         status=InvoiceStatus.OPEN).first()
+        pending = pending_change(company_id)
         if pending is not None:
             # One change at a time: a second would be priced from a state the first changes.
             raise BillingError(f"Invoice {pending.display_number} for a change is still open: "

@@ -14,6 +14,8 @@ from plug2support.notifications.actions import do_notify
 from plug2support.notifications.email import queue_templated_email
 
 from .models import Alert, AlertCause, Subscription
+from .moments import blocking_update, company_zone, in_zone
+from .periods import period_at
 
 BILLING_URL = "/billing/"
 
@@ -31,25 +33,63 @@ NOTIFY_OWNER = {AlertCause.PAYMENT_3_DAYS, AlertCause.PAYMENT_TODAY}
 NOTIFY_EVERYONE = {AlertCause.TRAFFIC_BLOCKED, AlertCause.PAYMENT_BLOCKED}
 
 
-def send_once(subscription: Subscription, cause: str, period: datetime) -> bool:
-    """Send the alert unless it was sent for this period already; True when sent now."""
+def percent_text(part: int, whole: int) -> str:
+    """`part` as a percentage of `whole`, truncated (never rounded up) to one decimal, and to
+    more when one would read as a whole number it is not: 181 of 200 is "90.5", 199 of 200
+    "99.5" (never "100"), 1801 of 2000 "90.05" (never "90"). So the figure never contradicts
+    the alert's condition ("above 90 %", "below 100 %"). Every alert text uses it."""
+    if whole <= 0 or part <= 0:
+        return "0"
+    places = 1
+    while True:
+        shown, rest = divmod(100 * part * 10 ** places, whole)
+        # Exact, or the last decimal shown is not 0 (so the figure is not a whole number).
+        if rest == 0 or shown % 10:
+            break
+        places += 1
+    whole_part, decimals = divmod(shown, 10 ** places)
+    digits = str(decimals).rjust(places, "0").rstrip("0")
+    return f"{whole_part}.{digits}" if digits else str(whole_part)
+
+
+def alert_context(subscription: Subscription, cause: str) -> dict[str, object]:
+    """What an alert says: the figures, and when a block would actually come (the daily
+    update 24 hours or more after its cause), in the company's time zone."""
     from .access import traffic_limit
 
+    limit = traffic_limit(subscription, subscription.period_start)
+    zone = company_zone(subscription.company_id)
+    period_end = period_at(subscription.anchor, subscription.period_start)[1]
+    context: dict[str, object] = {
+        "company": subscription.company.name, "cause": cause,
+        "title": TITLES[AlertCause(cause)], "traffic": subscription.traffic, "limit": limit,
+        "percent": percent_text(subscription.traffic, limit),
+        "plan": subscription.plan.name, "url": BILLING_URL,
+        "period_end": in_zone(period_end, zone), "zone": zone.key,
+    }
+    if cause in (AlertCause.PAYMENT_3_DAYS, AlertCause.PAYMENT_TODAY) \
+            and subscription.paid_until is not None:
+        context["paid_until"] = in_zone(subscription.paid_until, zone)
+        context["block_at"] = in_zone(blocking_update(subscription.paid_until), zone)
+    if cause == AlertCause.TRAFFIC_100 and subscription.over_limit_since is not None:
+        block = blocking_update(subscription.over_limit_since)
+        if block < period_end:
+            context["block_at"] = in_zone(block, zone)
+        else:
+            context["period_ends_first"] = True
+    return context
+
+
+def send_once(subscription: Subscription, cause: str, period: datetime) -> bool:
+    """Send the alert unless it was sent for this period already; True when sent now."""
     try:
         with transaction.atomic():
             Alert.objects.create(company_id=subscription.company_id, cause=cause,
                                  period=period)
             members = Membership.objects.filter(company_id=subscription.company_id)
             owners = list(members.filter(role=Role.OWNER).select_related("user"))
-            title = TITLES[AlertCause(cause)]
-            limit = traffic_limit(subscription, subscription.period_start)
-            context = {
-                "company": subscription.company.name, "cause": cause, "title": title,
-                "traffic": subscription.traffic, "limit": limit,
-                "percent": round(100 * subscription.traffic / limit) if limit else 0,
-                "paid_until": subscription.paid_until, "plan": subscription.plan.name,
-                "url": BILLING_URL,
-            }
+            context = alert_context(subscription, cause)
+            title = str(context["title"])
             if cause in EMAIL_OWNER:
                 for owner in owners:
                     queue_templated_email([owner.user.email], "billing_alert", context)
@@ -70,4 +110,7 @@ def _body(cause: str, context: dict[str, object]) -> str:
     if cause in (AlertCause.TRAFFIC_BLOCKED, AlertCause.PAYMENT_BLOCKED):
         return ("Visitors see that the chat is unavailable and operators cannot send. "
                 "Everything stays readable. It lifts as soon as the cause is gone.")
+    if "block_at" in context:
+        return (f"Paid until {context['paid_until']}. Unless the invoice is paid by then, chat "
+                f"is blocked at the daily update of {context['block_at']}.")
     return f"{context['plan']} plan; see the billing page."

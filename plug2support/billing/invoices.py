@@ -1,5 +1,6 @@
 """Invoices (H9): numbered without gaps, issued on the 20th for the coming renewals of paying
-companies (and at once for an upgrade), rendered as a PDF, e-mailed to the owner's
+companies — on the last 20th that leaves RENEWAL_LEAD before the paid period ends — (and at
+once for an upgrade), rendered as a PDF, e-mailed to the owner's
 registered address — retried every hour until it succeeds, with an alert to staff when one
 is still not delivered 2 business days after it was issued."""
 
@@ -38,6 +39,9 @@ INVOICE_DAY = 20
 INVOICE_AT = time(3, 0)  # after the 02:00 subscription update
 DELIVERY_CLAIM = timedelta(minutes=10)
 DELIVERY_BUSINESS_DAYS = 2
+# A renewal invoice reaches the owner at least this long before the paid period ends: time
+# for the e-mail's 2 business days of retries, and to pay, before the block 24–48 h after.
+RENEWAL_LEAD = timedelta(days=7)
 
 
 def owner_of(company_id: int) -> User | None:
@@ -105,10 +109,13 @@ def invoice_day_slots(after: datetime, until: datetime) -> list[datetime]:
 
 
 def run_invoice_day(slot: datetime) -> dict[str, Any]:
-    """The periodic job: renewal invoices for every paying company whose paid period ends
-    before the next invoice day (or has already ended without one). Idempotent: one renewal
-    invoice per company and term (a unique constraint), however often it runs."""
-    horizon = add_months(slot, 1)
+    """The periodic job: a renewal invoice for every paying company whose paid period ends
+    before the next invoice day plus RENEWAL_LEAD — so each is issued on the last 20th that
+    leaves at least that lead (a paid period ending 20 March 05:00 is invoiced on 20
+    February, not two hours before it ends). One that ends sooner without an invoice (a term
+    paid after its invoice day had passed) gets it now. Idempotent: one renewal invoice per
+    company and term (a unique constraint), however often it runs."""
+    horizon = add_months(slot, 1) + RENEWAL_LEAD
     paying = (Subscription.objects.select_related("plan", "company")
               .exclude(plan__kind=PlanKind.FREE)
               .filter(paid_until__isnull=False, paid_until__lt=horizon))

@@ -93,6 +93,19 @@ class Subscription(models.Model):
         return f"{self.company} on {self.plan}"
 
 
+class DailyUpdateMark(models.Model):
+    """The newest day whose subscription update (H4) has started, in this deployment (its
+    one row). A run of an older day — a slot taken over after its lease once a newer day
+    went through, a slow run a newer one overtook, a manual re-run of a past day — would roll
+    every subscription back to that day: daily.py refuses it (changes nothing) instead."""
+
+    day = models.DateField()
+    started_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"daily update of {self.day}"
+
+
 class AlertCause(models.TextChoices):
     """H5's six alerts."""
 
@@ -106,8 +119,9 @@ class AlertCause(models.TextChoices):
 
 class Alert(models.Model):
     """An alert sent: one per company, cause and period (the billing period's start for the
-    traffic alerts, the paid period's end for the payment ones) — the unique constraint
-    makes "once" hold with any number of workers."""
+    traffic alerts at 90 % and 100 %, the moment the counter went over the limit for a
+    traffic block — one per block —, the paid period's end for the payment ones) — the
+    unique constraint makes "once" hold with any number of workers."""
 
     company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="alerts")
     cause = models.CharField(max_length=20, choices=AlertCause.choices)

@@ -118,7 +118,7 @@ def apply_paid_invoice(invoice: Invoice) -> None:
 # --- Stripe -----------------------------------------------------------------------------------
 
 class WebhookRefused(Exception):
-    """400: the webhook is not applied (bad or missing signature, stale, replayed, unknown)."""
+    """400: the webhook is not applied (bad or missing signature, stale, unknown invoice)."""
 
 
 def create_checkout(invoice: Invoice, success_url: str, cancel_url: str) -> str:
@@ -147,11 +147,13 @@ def create_checkout(invoice: Invoice, success_url: str, cancel_url: str) -> str:
 
 
 PAID_EVENTS = ("checkout.session.completed", "checkout.session.async_payment_succeeded")
+APPLIED_ALREADY = "applied already"
 
 
 def handle_stripe_webhook(payload: bytes, signature: str) -> str:
     """Check the signature over the raw body (with Stripe's time tolerance), then apply the
-    event once. Returns what was done; raises WebhookRefused for a 400."""
+    event once. Returns what was done ("applied already" for an event seen before); raises
+    WebhookRefused for a 400."""
     import stripe
 
     if not settings.STRIPE_WEBHOOK_SECRET:
@@ -164,12 +166,19 @@ def handle_stripe_webhook(payload: bytes, signature: str) -> str:
         raise WebhookRefused(f"signature: {error.user_message or error}") from None
     except ValueError:
         raise WebhookRefused("the body is not a Stripe event") from None
+    # An event applied before is answered 2xx ("applied already") and changes nothing:
+    # Stripe retries every other answer for days and marks the endpoint failing.
+    if StripeEvent.objects.filter(event_id=event.id).exists():
+        return APPLIED_ALREADY
     try:
         with transaction.atomic():
             StripeEvent.objects.create(event_id=event.id, type=event.type)
             result = _apply_event(event)
     except IntegrityError:
-        raise WebhookRefused(f"event {event.id} was applied already") from None
+        # The same event delivered twice at once: the other delivery applied it.
+        if StripeEvent.objects.filter(event_id=event.id).exists():
+            return APPLIED_ALREADY
+        raise
     except PaymentError as error:
         raise WebhookRefused(str(error)) from None
     return result

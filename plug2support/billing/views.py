@@ -19,7 +19,14 @@ from plug2support.accounts.models import Membership
 from plug2support.lib.ids import id_from
 
 from . import actions
-from .access import block_of, standard_plan, subscription_of, traffic_level, traffic_limit
+from .access import (
+    block_of,
+    pending_change,
+    standard_plan,
+    subscription_of,
+    traffic_level,
+    traffic_limit,
+)
 from .invoices import render_pdf
 from .models import Invoice, PlanKind, Term, TrafficStat
 from .payments import PaymentError, WebhookRefused, create_checkout, handle_stripe_webhook
@@ -68,8 +75,8 @@ def billing(request: HttpRequest, membership: Membership) -> HttpResponse:
     live = company_traffic(company_id, start, now)
     limit = traffic_limit(subscription, start)
     quote = None
-    chosen = {"plan": request.POST.get("plan") or (
-        PlanKind.STARTUP if subscription.plan.kind == PlanKind.FREE else subscription.plan.code),
+    # "Change plan" starts from the plan the company is on (never one it is not on).
+    chosen = {"plan": request.POST.get("plan") or subscription.plan.code,
         "seats": request.POST.get("seats") or str(max(subscription.seats,
                                                       actions.seats_in_use(company_id))),
         "months": request.POST.get("months") or str(subscription.term_months)}
@@ -90,6 +97,7 @@ def billing(request: HttpRequest, membership: Membership) -> HttpResponse:
         except actions.BillingError as error:
             messages.error(request, str(error))
     reason, _ = block_of(subscription, now)
+    pending = pending_change(company_id)
     invoices = Invoice.objects.filter(company_id=company_id).select_related("plan")
     return render(request, "billing/billing.html", {
         "subscription": subscription, "period_start": start, "period_end": end,
@@ -101,6 +109,9 @@ def billing(request: HttpRequest, membership: Membership) -> HttpResponse:
         "terms": terms(), "chosen": chosen, "quote": quote,
         "invoices": invoices, "card_payments": bool(settings.STRIPE_SECRET_KEY),
         "bank": settings.BILLING_BANK_DETAILS, "in_use": actions.seats_in_use(company_id),
+        "pending": pending,
+        # A mid-term change is invoiced to the end of the paid term; a subscription for its own.
+        "pending_prorated": pending is not None and pending.period_end == subscription.paid_until,
     })
 
 

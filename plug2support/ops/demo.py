@@ -74,21 +74,22 @@ def _demo_help(company: Company, widget: Widget) -> None:
 
 
 def _demo_subscription(company: Company, seats: int) -> None:
-    """The demo has three people, more than Free allows: Startup, paid for a year from the
-    day the demo was first loaded (renewed by hand in the back office, like any company)."""
-    from datetime import timedelta
-
-    from django.utils import timezone
-
+    """The demo has three people, more than Free allows: a year of Startup, bought as any
+    company buys it — the billing page's change (an invoice) paid by a bank transfer that
+    staff record — so the billing page shows its paid invoice (README). Only while the
+    company is on Free: a second load changes nothing."""
     from plug2support.billing.access import standard_plan, subscription_of
-    from plug2support.billing.models import PlanKind
+    from plug2support.billing.actions import do_change_subscription
+    from plug2support.billing.models import PaymentMethod, PlanKind
+    from plug2support.billing.payments import do_record_payment
 
-    subscription = subscription_of(company.pk)
-    if subscription.plan.kind == PlanKind.FREE:
-        subscription.plan = standard_plan(PlanKind.STARTUP)
-        subscription.seats, subscription.term_months = seats, 12
-        subscription.paid_until = timezone.now() + timedelta(days=365)
-        subscription.save(update_fields=["plan", "seats", "term_months", "paid_until"])
+    if subscription_of(company.pk).plan.kind != PlanKind.FREE:
+        return
+    _, invoice = do_change_subscription(company.pk, standard_plan(PlanKind.STARTUP), seats, 12)
+    assert invoice is not None  # a year of Startup is never free
+    do_record_payment(invoice.pk, invoice.total, method=PaymentMethod.BANK_TRANSFER,
+                      external_id=f"demo-{invoice.reference}",
+                      note="The demo's year of Startup, paid by bank transfer")
 
 
 def demo_site_origins(host: str, port: int) -> list[str]:

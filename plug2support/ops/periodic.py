@@ -6,7 +6,8 @@ worker that was down catches up, at most CATCH_UP back; a job never run before s
 latest due slot), claims each slot by inserting its PeriodicRun row — the unique constraint
 lets one worker win — and runs the job for that slot, oldest first. A claim left unfinished
 for LEASE (its worker died) is taken over by a conditional UPDATE. Jobs are written to be
-idempotent for their slot, so a takeover or a manual re-run changes nothing twice.
+idempotent for their slot, so a takeover or a manual re-run changes nothing twice; the daily
+subscription update also refuses a day older than the newest one applied (billing/daily.py).
 """
 
 from __future__ import annotations

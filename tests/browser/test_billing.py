@@ -16,6 +16,7 @@ from plug2support.billing.periods import period_at
 from plug2support.conversations import actions
 
 from .conftest import login, screenshot
+from .test_accessibility import violations
 from .test_live_chat import click_launcher
 
 
@@ -39,6 +40,7 @@ def test_the_owner_sees_the_balance_gets_a_quote_and_an_invoice(
     Subscription.objects.filter(company=tenant.company).update(
         plan=standard_plan(PlanKind.FREE))
     page.goto(f"{live}/billing/")
+    expect(page.locator("input[name=plan][value=free]")).to_be_checked()  # the plan it is on
     page.check("input[name=plan][value=startup]")
     page.fill("#seats", "3")
     page.select_option("#months", "3")
@@ -47,7 +49,16 @@ def test_the_owner_sees_the_balance_gets_a_quote_and_an_invoice(
     page.click("#quote button")
     expect(page.locator(".flash")).to_contain_text("is ready: 162.45 EUR")
     invoice = Invoice.objects.get(company=tenant.company)
-    expect(page.locator(".bank-row")).to_contain_text(invoice.reference)
+    # Still on Free until paid, and the page says what waits for which invoice, and how to
+    # pay it (no card payments set up here: the bank transfer is the one way, said so).
+    expect(page.locator("#pending-change")).to_contain_text(
+        f"Startup, 3 seats for 3 months: starts when invoice {invoice.display_number}")
+    expect(page.locator(".bank-row")).to_contain_text(
+        f"Pay by bank transfer to Plug2Support, IBAN XX00 0000 0000 0000 0000 00, BIC XXXXXXXX, "
+        f"quoting the reference {invoice.reference}")
+    expect(page.locator(".bank-row")).not_to_contain_text("Or by")
+    expect(page.locator(".plan-form")).to_have_count(0)  # one change at a time
+    assert violations(page) == []  # axe-core, WCAG 2.1 AA, with the change waiting
     screenshot(page, "billing-invoice")
     page.set_viewport_size({"width": 390, "height": 844})  # a phone
     screenshot(page, "billing-phone")
