@@ -243,7 +243,10 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
 # E-mail: EMAIL_URL, e.g. smtp://user:pass@host:587/?tls=True, consolemail://, filemail://path
+EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+if EMAIL_BACKEND == "django.core.mail.backends.console.EmailBackend":
+    EMAIL_BACKEND = "plug2support.lib.console_mail.EmailBackend"  # readable, no base64
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Plug2Support <no-reply@localhost>")
 
 # Background work: Django's Tasks API with the database backend. `worker` runs it; the

@@ -1,0 +1,39 @@
+"""The embedded default's e-mail (`EMAIL_URL` unset or `consolemail://`): each message printed
+to the console as a person reads it — headers, the text body, and one line per attachment.
+
+Django's console backend prints the whole MIME message, so an invoice e-mail fills the
+terminal of `make run` with its PDF in base64 and hides the product's own lines."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage as MimeMessage
+from typing import Any
+
+from django.core.mail.backends.console import EmailBackend as DjangoConsoleBackend
+from django.core.mail.message import EmailMessage
+
+SHOWN_HEADERS = ("From", "To", "Cc", "Reply-To", "Subject", "Date")
+
+
+class EmailBackend(DjangoConsoleBackend):
+    def write_message(self, message: EmailMessage) -> None:  # type: ignore[override]
+        mime: Any = message.message()
+        lines = [f"{name}: {mime[name]}" for name in SHOWN_HEADERS if mime[name]]
+        lines.append("")
+        lines.append(_text_body(mime))
+        for part in mime.walk():
+            if part.get_content_disposition() == "attachment":
+                size = len(part.get_payload(decode=True) or b"")
+                lines.append(f"[attachment: {part.get_filename()} ({part.get_content_type()}, "
+                             f"{size:,} bytes)]")
+        assert self.stream is not None
+        self.stream.write("\n".join(lines) + "\n" + "-" * 79 + "\n")
+
+
+def _text_body(mime: MimeMessage) -> str:
+    for part in mime.walk():
+        if part.get_content_type() == "text/plain" and not part.get_content_disposition():
+            payload = part.get_payload(decode=True) or b""
+            assert isinstance(payload, bytes)
+            return payload.decode(part.get_content_charset() or "utf-8", "replace")
+    return "(no text part)"
