@@ -218,7 +218,9 @@ def frame_context(widget: Widget, preview: bool = False) -> dict[str, Any]:
             "config": {"widget": widget.key, "title": widget.title,
                        "socket_path": "/ws/widget", "max_chars": settings.MESSAGE_MAX_CHARS,
                        "look": look, "preview": preview,
-                       "search_enabled": widget.search_enabled}}
+                       "search_enabled": widget.search_enabled,
+                       # The pages the frame may talk to (postMessage, N8); empty: any.
+                       "origins": widget.origin_list}}
 
 
 def widget_frame(request: HttpRequest, key: str) -> HttpResponse:

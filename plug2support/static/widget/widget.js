@@ -7,6 +7,24 @@ const fragment = new URLSearchParams(location.hash.slice(1));
 const vid = fragment.get("vid") || null;
 if (fragment.get("dir") === "rtl") document.documentElement.dir = "rtl";
 let invite = fragment.get("invite") || null;
+// N8: the page this frame was opened for, as the loader says (its origin, in the fragment),
+// when the widget allows it. The frame writes to that origin only (operator text, never to
+// "*") and listens only to its parent window at that origin. The settings page's preview
+// is on our own origin.
+function allowedPageOrigin(origin) {
+  let parsed = null;
+  try { parsed = new URL(origin); } catch { return null; }
+  // Exactly an origin ("*", "/", "null" or a URL with a path never pass).
+  if (parsed.origin !== origin || !/^https?:$/.test(parsed.protocol)) return null;
+  return !config.origins.length || config.origins.includes(origin) ? origin : null;
+}
+const pageOrigin = config.preview ? location.origin : allowedPageOrigin(fragment.get("origin"));
+function toPage(message) {
+  if (pageOrigin && parent !== window) parent.postMessage(message, pageOrigin);
+}
+function fromPage(event) {
+  return pageOrigin !== null && event.source === parent && event.origin === pageOrigin;
+}
 const storeKey = `p2s:${config.widget}`;
 const store = {
   get(name) { try { return localStorage.getItem(`${storeKey}:${name}`); } catch { return null; } },
@@ -313,7 +331,7 @@ const socket = config.preview ? { isOpen: false, connect() {}, send() {}, reques
         // Only new messages count for the page's "message" event, not the history replayed
         // when the frame loads.
         if (frame.kind === "message" && frame.sender === "operator" && frame.seq > historyUpTo) {
-          parent.postMessage({ p2s: "unread", message: { body: frame.body, author: frame.author && frame.author.name } }, "*");
+          toPage({ p2s: "unread", message: { body: frame.body, author: frame.author && frame.author.name } });
         }
       }
     } else if (frame.type === "typing") {
@@ -400,17 +418,17 @@ document.getElementById("file").addEventListener("change", async (event) => {
 input.addEventListener("keydown", (event) => {
   if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); form.requestSubmit(); }
 });
-document.getElementById("close").addEventListener("click", () => parent.postMessage({ p2s: "close" }, "*"));
+document.getElementById("close").addEventListener("click", () => toPage({ p2s: "close" }));
 document.addEventListener("keydown", (event) => {
-  if (event.key === "Escape") parent.postMessage({ p2s: "close" }, "*");
+  if (event.key === "Escape") toPage({ p2s: "close" });
 });
 const typing = typingSender(() => socket.send({ type: "typing" }));
 input.addEventListener("input", () => { if (conversationId) typing(); });
 window.addEventListener("message", (event) => {
-  if (!event.data) return;
+  if (!fromPage(event) || !event.data) return;
   if (event.data.p2s === "opened") { isOpen = true; input.focus(); sendReceipt(); }
   if (event.data.p2s === "closed") isOpen = false;
-  if (event.data.p2s === "identify" && event.source === parent) {
+  if (event.data.p2s === "identify") {
     pendingIdentity = event.data.who || null;
     sendIdentity();
   }
@@ -426,7 +444,7 @@ if (config.preview) {
   applyAvailability({ mode: "live", open: true, operators_online: true, next_change: null });
   render();
   window.addEventListener("message", (event) => {
-    if (event.origin !== location.origin || !event.data || event.data.p2s !== "preview") return;
+    if (!fromPage(event) || !event.data || event.data.p2s !== "preview") return;
     const look = event.data.look;
     applyLook(look);
     document.getElementById("chat-title").textContent = look.title;
