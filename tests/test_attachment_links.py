@@ -11,6 +11,8 @@ from urllib.parse import parse_qs, urlsplit
 import time_machine
 from django.core import signing
 from django.test import Client
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from plug2support.attachments import actions as attachment_actions
 from plug2support.attachments.links import LINK_SECONDS, SALT, link_url
@@ -29,6 +31,7 @@ from .test_attachments import (  # noqa: F401 (media: the uploads' fixture)
     visitor_of,
     visitor_upload,
 )
+from .test_odd_input import NO_SURROGATE, PROPERTY
 
 NOON = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -218,3 +221,23 @@ def test_asking_for_links_needs_the_token_in_the_header_and_a_list_of_ids(
     response = client.post(path, b"{", content_type="application/json", headers=bearer(token))
     assert response.json()["error"]["code"] == "bad_request"
     assert links_for(client, acme, token, []).json()["links"] == []
+
+
+def test_any_signature_is_refused_with_bad_link_never_a_5xx(acme: Tenant) -> None:
+    client = Client(raise_request_exception=False)
+    visitor, token = visitor_of(acme)
+    upload_id = visitor_upload(client, acme, token, "dot.png", png_bytes()).json()["id"]
+    path = f"/widget/api/{acme.widget.key}/attachments/{upload_id}"
+    genuine = signature_of(link_of(client, acme, token, upload_id))
+
+    @PROPERTY
+    @given(sig=st.text(NO_SURROGATE, max_size=120) | st.builds(
+        lambda cut, extra: genuine[:cut] + extra, st.integers(0, len(genuine) - 1),
+        st.text(NO_SURROGATE, max_size=3)))
+    def get(sig: str) -> None:
+        assume(sig != genuine)
+        response = client.get(path, {"sig": sig})
+        assert response.status_code == 403, (sig, response.content[:200])
+        assert response.json()["error"]["code"] == "bad_link"
+
+    get()
