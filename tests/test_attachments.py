@@ -125,8 +125,11 @@ def test_a_visitors_png_is_accepted_and_served_inline_as_an_image(
     assert served["Content-Security-Policy"] == "default-src 'none'; sandbox"
     assert served["Cache-Control"].startswith("private")
     assert b"".join(served.streaming_content) == png_bytes()  # type: ignore[attr-defined]
-    # An <img> cannot send a header: the token may come in the query string.
-    assert client.get(f"{payload['widget_url']}?token={token}").status_code == 200
+    # A token in the query string is never a credential (it would be in access logs, N8):
+    # an <img> uses a signed link instead (tests/test_attachment_links.py).
+    in_query = client.get(f"{payload['widget_url']}?token={token}")
+    assert in_query.status_code == 401
+    assert in_query.json()["error"]["code"] == "unauthorised"
     # Stored under a random path, not under the uploader's name alone.
     [stored] = files_in(media)
     assert stored.name == "dot.png"
@@ -431,7 +434,7 @@ def test_a_visitor_cannot_download_another_visitors_attachment(acme: Tenant,
         response = client.get(payload["widget_url"], headers=bearer(bob_token))
         assert response.status_code == 404
         assert response.json()["error"]["code"] == "not_found"
-        assert client.get(f"{payload['widget_url']}?token={bob_token}").status_code == 404
+        assert client.get(f"{payload['widget_url']}?token={bob_token}").status_code == 401
 
 
 def test_a_visitor_sees_the_teams_files_in_replies_but_never_in_notes_or_unsent(

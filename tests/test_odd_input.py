@@ -89,13 +89,14 @@ def test_odd_json_on_the_other_widget_endpoints_is_refused(acme: Tenant, path: s
 @pytest.mark.parametrize("key", ["a\x00b", "\N{PILE OF POO}", "x" * 200])
 def test_a_widget_key_that_cannot_be_one_is_not_found(acme: Tenant, key: str) -> None:
     client = Client(raise_request_exception=False)
-    for path in ("session", "messages", "config"):
+    for path in ("session", "messages", "config", "attachments/links"):
         assert client.post(f"/widget/api/{key}/{path}", b"{}", content_type="application/json"
                            ).status_code in (404, 405)
     for path in (f"/widget/api/{key}/config", f"/widget/frame/{key}/",
                  f"/widget/api/{key}/articles", f"/widget/api/{key}/articles/1",
                  f"/help/{key}/1/", f"/widget/assets/{key}/a.png",
-                 f"/widget/api/{key}/attachments/1"):
+                 f"/widget/api/{key}/attachments/1",
+                 f"/widget/api/{key}/attachments/1?sig=x"):
         assert client.get(path).status_code == 404, path
 
 
@@ -192,7 +193,8 @@ def test_any_body_on_the_widget_http_api_gets_no_5xx_and_a_refusal_stores_nothin
     token = _token(client, acme)
 
     @PROPERTY
-    @given(body=BODIES, path=st.sampled_from(["session", "messages", "pageview"]))
+    @given(body=BODIES, path=st.sampled_from(["session", "messages", "pageview",
+                                              "attachments/links"]))
     def post(body: bytes, path: str) -> None:
         from django.core.cache import cache
 

@@ -144,8 +144,9 @@ def do_attach(attachment_ids: Iterable[object], *, event: Event,
 
 def attachment_payload(attachment: Attachment) -> dict[str, Any]:
     """The JSON shape of an attachment (docs/protocol.md): `url` for the operator console,
-    `widget_url` for the visitor's widget (with the visitor token as a Bearer header or
-    ?token=), null while an operator's upload is not in a conversation."""
+    `widget_url` for the visitor's widget (with the visitor token as a Bearer header; an
+    <img> or a link asks for a signed link, links.py), null while an operator's upload is
+    not in a conversation."""
     widget_key = None
     if attachment.conversation_id is not None:
         widget_key = attachment.conversation.widget.key  # type: ignore[union-attr]

@@ -8,6 +8,8 @@ urlpatterns = [
          name="attachment_download"),
     path("widget/api/<str:key>/attachments", views.visitor_upload,
          name="widget_attachment_upload"),
+    path("widget/api/<str:key>/attachments/links", views.visitor_links,
+         name="widget_attachment_links"),
     path("widget/api/<str:key>/attachments/<int:attachment_id>", views.visitor_download,
          name="widget_attachment_download"),
 ]

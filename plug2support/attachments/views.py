@@ -1,4 +1,5 @@
-"""Uploading and downloading attachments (C4), for operators (session) and visitors (token).
+"""Uploading and downloading attachments (C4), for operators (session) and visitors (token in
+a header, or a signed link: links.py).
 
 Downloads are always sent with the type detected at upload, `nosniff`, and a sandboxing CSP,
 and as a download (`Content-Disposition: attachment`) unless they are a raster image; so
@@ -22,14 +23,24 @@ from django.views.decorators.http import require_POST, require_safe
 from plug2support.accounts.access import membership_required
 from plug2support.accounts.current import request_membership
 from plug2support.accounts.models import Membership
+from plug2support.lib import jsonin
+from plug2support.lib.ids import is_id
 from plug2support.widgets.fastpath import KEY
 from plug2support.widgets.models import Visitor, Widget, hash_token
 
-from .access import get_attachment_for_member, get_attachment_for_visitor
+from .access import (
+    attachments_for_visitor,
+    get_attachment_for_link,
+    get_attachment_for_member,
+    get_attachment_for_visitor,
+)
 from .actions import attachment_payload, do_upload_for_member, do_upload_for_visitor
+from .links import LinkRefused, expires_at, link_url
 from .models import Attachment
 from .validation import AttachmentError, too_large_error
 
+# A thread's worth of images in one request (the widget asks in batches of this many).
+LINKS_PER_REQUEST = 100
 # Room for the multipart boundaries and headers around the file itself.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
@@ -113,17 +124,24 @@ def member_download(request: HttpRequest, attachment_id: int, name: str) -> Http
     return _serve(get_attachment_for_member(membership, attachment_id))
 
 
-# --- visitors (the widget; Authorization: Bearer <token>, or ?token= for <img> and links) ----
+# --- visitors (the widget; Authorization: Bearer <token>, never a token in a URL) -----------
 
-def _widget_visitor(request: HttpRequest, key: str, *,
-                    token_in_query: bool) -> tuple[Visitor | None, JsonResponse | None]:
-    widget = Widget.objects.filter(key=key).first() if KEY.fullmatch(key) else None
+def _widget(key: str) -> Widget | None:
+    return Widget.objects.filter(key=key).first() if KEY.fullmatch(key) else None
+
+
+def _widget_not_found() -> JsonResponse:
+    return _error("widget_not_found", "No widget has this key.", 404)
+
+
+def _widget_visitor(request: HttpRequest,
+                    key: str) -> tuple[Visitor | None, JsonResponse | None]:
+    widget = _widget(key)
     if widget is None:
-        return None, _error("widget_not_found", "No widget has this key.", 404)
+        return None, _widget_not_found()
+    # Only the header: a token in the query string would be written to access logs (N8).
     auth = request.headers.get("Authorization", "")
     token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else ""
-    if not token and token_in_query:
-        token = request.GET.get("token", "")
     visitor = (Visitor.objects.filter(widget=widget, token_hash=hash_token(token))
                .select_related("widget").first() if token else None)
     if visitor is None:
@@ -135,16 +153,55 @@ def _widget_visitor(request: HttpRequest, key: str, *,
 @csrf_exempt  # authenticated by the visitor token in a header, not by cookies
 @require_POST
 def visitor_upload(request: HttpRequest, key: str) -> HttpResponse:
-    visitor, refused = _widget_visitor(request, key, token_in_query=False)
+    visitor, refused = _widget_visitor(request, key)
     if visitor is None:
         assert refused is not None
         return refused
     return _upload(request, lambda uploaded: do_upload_for_visitor(visitor, uploaded))
 
 
+@csrf_exempt  # authenticated by the visitor token in a header, not by cookies
+@require_POST
+def visitor_links(request: HttpRequest, key: str) -> HttpResponse:
+    """POST {"attachments": [ids]} → signed links to those the visitor may see (links.py),
+    for an <img> or a download, which cannot send the token."""
+    visitor, refused = _widget_visitor(request, key)
+    if visitor is None:
+        assert refused is not None
+        return refused
+    try:
+        body = jsonin.loads(request.body or b"")
+    except jsonin.BadJSON as bad:
+        return _error("bad_request", f"The body must be a JSON object; {bad.reason}.", 400)
+    ids = body.get("attachments") if isinstance(body, dict) else None
+    if not isinstance(ids, list) or not all(is_id(i) and i > 0 for i in ids):
+        return _error("bad_attachments", "attachments must be a list of attachment ids.", 400)
+    if len(ids) > LINKS_PER_REQUEST:
+        return _error("too_many", f"Ask for at most {LINKS_PER_REQUEST} links at a time.", 400)
+    widget_key = visitor.widget.key
+    return JsonResponse({
+        "links": [{"id": a.pk, "url": link_url(widget_key, a.pk, visitor.pk, a.company_id)}
+                  for a in attachments_for_visitor(visitor, ids)],
+        "expires_at": expires_at().isoformat(),
+    })
+
+
 @require_safe
 def visitor_download(request: HttpRequest, key: str, attachment_id: int) -> HttpResponseBase:
-    visitor, refused = _widget_visitor(request, key, token_in_query=True)
+    """With a signed link (?sig=, links.py) or with the visitor token in the header."""
+    signed = request.GET.get("sig")
+    if signed is not None:
+        widget = _widget(key)
+        if widget is None:
+            return _widget_not_found()
+        try:
+            attachment = get_attachment_for_link(widget, attachment_id, signed)
+        except LinkRefused as bad_link:
+            return _error(bad_link.code, bad_link.message, 403)
+        except Http404:
+            return _error("not_found", "No such attachment.", 404)
+        return _serve(attachment)
+    visitor, refused = _widget_visitor(request, key)
     if visitor is None:
         assert refused is not None
         return refused

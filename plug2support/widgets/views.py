@@ -219,7 +219,9 @@ def frame_context(widget: Widget, preview: bool = False) -> dict[str, Any]:
                        "socket_path": "/ws/widget", "max_chars": settings.MESSAGE_MAX_CHARS,
                        "look": look, "preview": preview,
                        "search_enabled": widget.search_enabled,
-                       "require_identity": widget.require_identity}}
+                       "require_identity": widget.require_identity,
+                       # The pages the frame may talk to (postMessage, N8); empty: any.
+                       "origins": widget.origin_list}}
 
 
 def widget_frame(request: HttpRequest, key: str) -> HttpResponse:

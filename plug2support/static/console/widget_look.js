@@ -80,7 +80,9 @@ frame.addEventListener("load", () => {
   update();
 });
 window.addEventListener("message", (event) => {
-  if (event.origin === location.origin && event.data && event.data.p2s === "preview-ready") update();
+  // Only the preview frame itself (N8): our origin and its window.
+  if (event.origin !== location.origin || event.source !== frame.contentWindow) return;
+  if (event.data && event.data.p2s === "preview-ready") update();
 });
 form.addEventListener("input", update);
 form.addEventListener("change", update);

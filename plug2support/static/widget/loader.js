@@ -112,7 +112,9 @@
         // The host page's writing direction (a right-to-left site gets a right-to-left chat).
         var dir = (document.documentElement.dir || document.body.dir ||
                    getComputedStyle(document.documentElement).direction) === "rtl" ? "rtl" : "ltr";
+        // And this page's origin: the frame posts to it only, and hears only it (N8).
         frame.src = config.frame_url + "#vid=" + vid + "&dir=" + dir +
+          "&origin=" + encodeURIComponent(location.origin) +
           (invite ? "&invite=" + invite : "");
         frame.addEventListener("load", function () { frameLoaded = true; sendReset(); sendIdentity(); });
         root.appendChild(frame);
@@ -168,6 +170,8 @@
     api.close = function () { close(); button.focus(); };
     api.toggle = function () { if (isOpen) api.close(); else open(); };
     button.addEventListener("click", api.toggle);
+    // Only our frame, at our origin: another frame or window of the page (or one the page
+    // opened) cannot close the chat or raise the badge.
     window.addEventListener("message", function (event) {
       if (event.origin !== base || !frame || event.source !== frame.contentWindow) return;
       var data = event.data || {};

@@ -7,6 +7,24 @@ const fragment = new URLSearchParams(location.hash.slice(1));
 const vid = fragment.get("vid") || null;
 if (fragment.get("dir") === "rtl") document.documentElement.dir = "rtl";
 let invite = fragment.get("invite") || null;
+// N8: the page this frame was opened for, as the loader says (its origin, in the fragment),
+// when the widget allows it. The frame writes to that origin only (operator text, never to
+// "*") and listens only to its parent window at that origin. The settings page's preview
+// is on our own origin.
+function allowedPageOrigin(origin) {
+  let parsed = null;
+  try { parsed = new URL(origin); } catch { return null; }
+  // Exactly an origin ("*", "/", "null" or a URL with a path never pass).
+  if (parsed.origin !== origin || !/^https?:$/.test(parsed.protocol)) return null;
+  return !config.origins.length || config.origins.includes(origin) ? origin : null;
+}
+const pageOrigin = config.preview ? location.origin : allowedPageOrigin(fragment.get("origin"));
+function toPage(message) {
+  if (pageOrigin && parent !== window) parent.postMessage(message, pageOrigin);
+}
+function fromPage(event) {
+  return pageOrigin !== null && event.source === parent && event.origin === pageOrigin;
+}
 const storeKey = `p2s:${config.widget}`;
 const store = {
   get(name) { try { return localStorage.getItem(`${storeKey}:${name}`); } catch { return null; } },
@@ -123,18 +141,70 @@ function bubble(event, pending = false) {
   return li;
 }
 
-// Attachments are fetched with the visitor token in a header (never in a URL), then shown
-// from a blob: images inline, other files as downloads.
-const blobs = new Map();
-const images = new Map();
-async function blobUrl(attachment) {
-  if (!blobs.has(attachment.id)) {
-    blobs.set(attachment.id, fetch(attachment.widget_url, {
-      headers: { Authorization: `Bearer ${store.get("token")}` },
-    }).then((r) => (r.ok ? r.blob() : Promise.reject(new Error(String(r.status)))))
-      .then((blob) => URL.createObjectURL(blob)));
+// Attachments open through signed links (N8): asked for with the visitor token in a header,
+// each opens one file for a few minutes; the token never goes in a URL. The ids asked for in
+// one turn of the event loop go in one request (a replayed history shows all its images).
+const LINKS_PER_REQUEST = 100;
+let linkWaiters = new Map(); // attachment id → [{resolve, reject}]
+function linkFor(id) {
+  return new Promise((resolve, reject) => {
+    if (!linkWaiters.size) setTimeout(askForLinks, 0);
+    if (!linkWaiters.has(id)) linkWaiters.set(id, []);
+    linkWaiters.get(id).push({ resolve, reject });
+  });
+}
+async function askForLinks() {
+  const waiting = linkWaiters;
+  linkWaiters = new Map();
+  const ids = [...waiting.keys()];
+  for (let i = 0; i < ids.length; i += LINKS_PER_REQUEST) {
+    const batch = ids.slice(i, i + LINKS_PER_REQUEST);
+    const urls = new Map();
+    try {
+      const response = await fetch(`/widget/api/${encodeURIComponent(config.widget)}/attachments/links`, {
+        method: "POST", body: JSON.stringify({ attachments: batch }),
+        headers: { Authorization: `Bearer ${store.get("token")}`, "Content-Type": "application/json" },
+      });
+      if (response.ok) for (const link of (await response.json()).links) urls.set(link.id, link.url);
+    } catch { /* offline: asked again on resume (reloadImages) or on the next click */ }
+    for (const id of batch) {
+      for (const waiter of waiting.get(id)) {
+        if (urls.has(id)) waiter.resolve(urls.get(id)); else waiter.reject(new Error("no link"));
+      }
+    }
   }
-  return blobs.get(attachment.id);
+}
+
+// One element per image, moved into each render: a new one would start empty and make the
+// thread jump while it decodes again. Once loaded it stays shown whatever its link's age.
+const images = new Map();
+function loadImage(img, attachment) {
+  img.dataset.failed = "";
+  linkFor(attachment.id).then((url) => { img.src = url; })
+    .catch(() => { img.dataset.failed = "1"; img.alt = `${attachment.name} (unavailable)`; });
+}
+function imageFor(attachment) {
+  if (!images.has(attachment.id)) {
+    const img = document.createElement("img");
+    img.alt = attachment.name;
+    // A link that expired before the image was fetched (or refetched): one fresh link at
+    // once, then again on the next resume.
+    let retried = false;
+    img.addEventListener("load", () => { retried = false; img.alt = attachment.name; });
+    img.addEventListener("error", () => {
+      if (retried) { img.dataset.failed = "1"; img.alt = `${attachment.name} (unavailable)`; return; }
+      retried = true;
+      loadImage(img, attachment);
+    });
+    img.p2sAttachment = attachment;
+    loadImage(img, attachment);
+    images.set(attachment.id, img);
+  }
+  return images.get(attachment.id);
+}
+// On resume (every welcome): images that could not load get fresh links.
+function reloadImages() {
+  for (const img of images.values()) if (img.dataset.failed) loadImage(img, img.p2sAttachment);
 }
 
 function files(attachments) {
@@ -143,25 +213,22 @@ function files(attachments) {
   for (const attachment of attachments) {
     if (!attachment.widget_url) continue;
     if (attachment.is_image) {
-      // One element per image, moved into each render: a new one would start empty and
-      // make the thread jump while it decodes again.
-      if (!images.has(attachment.id)) {
-        const img = document.createElement("img");
-        img.alt = attachment.name;
-        blobUrl(attachment).then((url) => { img.src = url; }).catch(() => { img.alt = `${attachment.name} (unavailable)`; });
-        images.set(attachment.id, img);
-      }
-      box.append(images.get(attachment.id));
+      box.append(imageFor(attachment));
     } else {
       const a = document.createElement("a");
       a.href = "#";
       a.textContent = `Download ${attachment.name}`;
       a.addEventListener("click", async (event) => {
         event.preventDefault();
-        const link = document.createElement("a");
-        link.href = await blobUrl(attachment);
-        link.download = attachment.name;
-        link.click();
+        // A fresh link at each click: a link kept from earlier may have expired.
+        try {
+          const link = document.createElement("a");
+          link.href = await linkFor(attachment.id);
+          link.download = attachment.name;
+          link.click();
+        } catch {
+          showError("The file could not be opened. Please try again.");
+        }
       });
       box.append(a);
     }
@@ -302,6 +369,7 @@ const socket = config.preview ? { isOpen: false, connect() {}, send() {}, reques
       render();
       applyAvailability(frame.availability);
       flushOutbox();
+      reloadImages();
       if (pendingIdentity !== helloIdentity) sendIdentity(); // it came after the hello went
     } else if (frame.type === "conversation_started") {
       if (frame.conversation.id !== conversationId) {
@@ -319,7 +387,7 @@ const socket = config.preview ? { isOpen: false, connect() {}, send() {}, reques
         // Only new messages count for the page's "message" event, not the history replayed
         // when the frame loads.
         if (frame.kind === "message" && frame.sender === "operator" && frame.seq > historyUpTo) {
-          parent.postMessage({ p2s: "unread", message: { body: frame.body, author: frame.author && frame.author.name } }, "*");
+          toPage({ p2s: "unread", message: { body: frame.body, author: frame.author && frame.author.name } });
         }
       }
     } else if (frame.type === "typing") {
@@ -406,23 +474,23 @@ document.getElementById("file").addEventListener("change", async (event) => {
 input.addEventListener("keydown", (event) => {
   if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); form.requestSubmit(); }
 });
-document.getElementById("close").addEventListener("click", () => parent.postMessage({ p2s: "close" }, "*"));
+document.getElementById("close").addEventListener("click", () => toPage({ p2s: "close" }));
 document.addEventListener("keydown", (event) => {
-  if (event.key === "Escape") parent.postMessage({ p2s: "close" }, "*");
+  if (event.key === "Escape") toPage({ p2s: "close" });
 });
 const typing = typingSender(() => socket.send({ type: "typing" }));
 input.addEventListener("input", () => { if (conversationId) typing(); });
 window.addEventListener("message", (event) => {
-  if (!event.data) return;
+  if (!fromPage(event) || !event.data) return;
   if (event.data.p2s === "opened") { isOpen = true; input.focus(); sendReceipt(); }
   if (event.data.p2s === "closed") isOpen = false;
-  if (event.data.p2s === "identify" && event.source === parent) {
+  if (event.data.p2s === "identify") {
     const who = event.data.who || null;
     if (who && boundUser && who.user_id !== boundUser) startAfresh(who); // N7: another user
     else { pendingIdentity = who; sendIdentity(); }
     start();
   }
-  if (event.data.p2s === "reset" && event.source === parent) { startAfresh(null); start(); }
+  if (event.data.p2s === "reset") { startAfresh(null); start(); }
 });
 document.addEventListener("visibilitychange", sendReceipt);
 
@@ -436,7 +504,7 @@ if (config.preview) {
   applyAvailability({ mode: "live", open: true, operators_online: true, next_change: null });
   render();
   window.addEventListener("message", (event) => {
-    if (event.origin !== location.origin || !event.data || event.data.p2s !== "preview") return;
+    if (!fromPage(event) || !event.data || event.data.p2s !== "preview") return;
     const look = event.data.look;
     applyLook(look);
     document.getElementById("chat-title").textContent = look.title;
