@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 from django.test import Client
 
+from plug2support.attachments.models import Attachment
 from plug2support.contacts.actions import contact_of
 from plug2support.contacts.identity import expected_hash
 from plug2support.contacts.models import Contact
@@ -18,6 +19,7 @@ from plug2support.conversations.models import Conversation
 from plug2support.widgets.models import Visitor, Widget
 
 from .conftest import WS, Tenant, logged_in_client, open_visitor, ws_connect
+from .test_attachments import media, png_bytes, upload  # noqa: F401 (media: autouse, uploads)
 
 
 def proof(widget: Widget, user_id: str, **profile: str) -> dict[str, str]:
@@ -334,3 +336,37 @@ def test_an_odd_identity_in_a_hello_or_session_is_refused_and_the_client_goes_on
 
     session_with()
     assert Contact.objects.count() == 1
+
+
+def test_a_verified_visitors_files_need_that_users_identity_like_its_messages(
+        acme: Tenant, globex: Tenant) -> None:
+    """Uploads and links are the HTTP API too: a token of user A's visitor opens none of A's
+    files without A's proof (someone else on A's browser, or who copied A's token)."""
+    opened = session(acme.widget, {"identity": proof(acme.widget, "user-a")})
+    token, a = opened["token"], proof(acme.widget, "user-a")
+    key = acme.widget.key
+    client = Client()
+
+    def upload_as(identity: dict[str, str] | None) -> Any:
+        return client.post(f"/widget/api/{key}/attachments",
+                           {"file": upload("dot.png", png_bytes())},
+                           **headers(token, identity))  # type: ignore[arg-type]
+
+    def links_as(identity: dict[str, str] | None, ids: list[int]) -> Any:
+        return client.post(f"/widget/api/{key}/attachments/links", {"attachments": ids},
+                           content_type="application/json",
+                           **headers(token, identity))  # type: ignore[arg-type]
+
+    mine = upload_as(a)
+    assert mine.status_code == 201, mine.content
+    attachment_id = mine.json()["id"]
+    for identity, code in ((None, "identity_required"),
+                           (proof(acme.widget, "user-b"), "identity_mismatch"),
+                           (proof(globex.widget, "user-a"), "wrong_hash")):
+        refused = upload_as(identity)
+        assert (refused.status_code, refused.json()["error"]["code"]) == (403, code)
+        refused = links_as(identity, [attachment_id])
+        assert (refused.status_code, refused.json()["error"]["code"]) == (403, code)
+    assert Attachment.objects.count() == 1  # the refused uploads stored nothing
+    [link] = links_as(a, [attachment_id]).json()["links"]
+    assert link["id"] == attachment_id

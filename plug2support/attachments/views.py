@@ -23,6 +23,8 @@ from django.views.decorators.http import require_POST, require_safe
 from plug2support.accounts.access import membership_required
 from plug2support.accounts.current import request_membership
 from plug2support.accounts.models import Membership
+from plug2support.contacts.actions import check_request_identity, identity_error_status
+from plug2support.contacts.identity import IdentityError
 from plug2support.lib import jsonin
 from plug2support.lib.ids import is_id
 from plug2support.widgets.fastpath import KEY
@@ -147,6 +149,11 @@ def _widget_visitor(request: HttpRequest,
     if visitor is None:
         return None, _error("unauthorised", "A valid visitor token is required "
                             "(Authorization: Bearer <token>).", 401)
+    try:
+        # N7: a verified user's files, like their messages, only with that user's identity.
+        check_request_identity(visitor, request.headers)
+    except IdentityError as error:
+        return None, _error(error.code, error.message, identity_error_status(error))
     return visitor, None
 
 

@@ -7,6 +7,7 @@ once verified is not moved by a later claim. A refused identification changes no
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -118,6 +119,32 @@ def check_may_open(visitor: Visitor, proven: str | None) -> None:
     if proven != bound:
         raise IdentityError(IDENTITY_MISMATCH, "This visitor belongs to another user: start "
                                                "a new visitor for this one.")
+
+
+USER_ID_HEADER = "Plug2Support-User-Id"  # percent-encoded UTF-8
+USER_HASH_HEADER = "Plug2Support-User-Hash"
+
+
+def check_request_identity(visitor: Visitor, headers: Mapping[str, str]) -> None:
+    """check_may_open for an HTTP request of the widget API: the identity it proves by the
+    headers above (none: it proves nobody). Raises IdentityError; `identity_error_status`
+    gives the HTTP status."""
+    from urllib.parse import unquote
+
+    user_id, user_hash = headers.get(USER_ID_HEADER), headers.get(USER_HASH_HEADER)
+    proven = None
+    if user_id is not None or user_hash is not None:
+        try:
+            user_id = unquote(user_id or "", errors="strict")
+        except UnicodeDecodeError:
+            user_id = ""
+        proven = check_identity(visitor.widget, user_id, user_hash)
+    check_may_open(visitor, proven)
+
+
+def identity_error_status(error: IdentityError) -> int:
+    """400 for a request that is malformed, 403 for an identity that is not this visitor's."""
+    return 400 if error.code in ("missing_user_id", "malformed_hash") else 403
 
 
 def org_for_email(company_id: int, email: str) -> CustomerOrg | None:

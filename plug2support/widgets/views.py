@@ -249,27 +249,15 @@ def _visitor_from_request(request: HttpRequest, widget: Widget) -> Visitor:
 
 def _identity_refusal(request: HttpRequest, visitor: Visitor) -> JsonResponse | None:
     """N7: a verified user's visitor answers only requests proving that user (the headers
-    Plug2Support-User-Id, percent-encoded UTF-8, and Plug2Support-User-Hash); a widget that
-    requires identity answers only verified visitors. None when the request may go on."""
-    from urllib.parse import unquote
+    Plug2Support-User-Id and Plug2Support-User-Hash); a widget that requires identity
+    answers only verified visitors. None when the request may go on."""
+    from plug2support.contacts.actions import check_request_identity, identity_error_status
+    from plug2support.contacts.identity import IdentityError
 
-    from plug2support.contacts.actions import check_may_open
-    from plug2support.contacts.identity import IdentityError, check_identity
-
-    user_id = request.headers.get("Plug2Support-User-Id")
-    user_hash = request.headers.get("Plug2Support-User-Hash")
     try:
-        proven = None
-        if user_id is not None or user_hash is not None:
-            try:
-                user_id = unquote(user_id or "", errors="strict")
-            except UnicodeDecodeError:
-                user_id = ""
-            proven = check_identity(visitor.widget, user_id, user_hash)
-        check_may_open(visitor, proven)
+        check_request_identity(visitor, request.headers)
     except IdentityError as error:
-        status = 400 if error.code in ("missing_user_id", "malformed_hash") else 403
-        return _error(error.code, error.message, status)
+        return _error(error.code, error.message, identity_error_status(error))
     return None
 
 

@@ -12,7 +12,9 @@ from plug2support.contacts.identity import expected_hash
 from plug2support.conversations.models import Conversation
 from plug2support.widgets.models import Widget
 
+from ..test_attachments import png_bytes
 from .conftest import login
+from .test_attachment_links import IMAGE_SHOWN
 from .test_live_chat import click_launcher
 
 A_WRITES = "A's order 1042 goes to 12 Elm Street"
@@ -125,3 +127,21 @@ def test_a_widget_requiring_identity_asks_the_unidentified_to_log_in(
     expect(frame.locator("#composer")).to_be_visible()
     expect(frame.locator("#identity-needed")).to_be_hidden()
     write(frame, "Logged in, I can write")
+
+
+def test_an_identified_user_sends_and_sees_an_image(browser: Browser, demo: Any, live: str,
+                                                    settings: Any, tmp_path: Any) -> None:
+    """The upload and the image's link carry the user's proof (the identity headers), which
+    the server asks of a verified user's visitor."""
+    settings.STORAGES = {**settings.STORAGES, "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(tmp_path)}}}
+    tenant, site_url = demo
+    login(browser, live, tenant.operators[0].email)
+    widget = tenant.widget
+    _page, frame = visit_as(browser, site_url, widget, who(widget, "user-a", "Ann"))
+    write(frame, "Here is the broken part")
+    frame.set_input_files("#file", files=[{"name": "part.png", "mimeType": "image/png",
+                                           "buffer": png_bytes()}])
+    frame.wait_for_function(IMAGE_SHOWN)
+    expect(frame.locator("#error")).to_be_hidden()

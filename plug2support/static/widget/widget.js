@@ -61,6 +61,16 @@ function sendIdentity() {
     })
     .catch(() => { /* sent again on reconnect */ });
 }
+// The widget API's headers: the token, and the site user's proof (N7: a verified user's
+// visitor answers only requests that prove that user).
+function apiHeaders(extra = {}) {
+  const headers = { Authorization: `Bearer ${store.get("token")}`, ...extra };
+  if (pendingIdentity) {
+    headers["Plug2Support-User-Id"] = encodeURIComponent(pendingIdentity.user_id);
+    headers["Plug2Support-User-Hash"] = pendingIdentity.user_hash;
+  }
+  return headers;
+}
 // N7: someone else (the site logged its user out, or in as another user): a new visitor
 // with nothing of the previous one — no token, no history, no unsent messages.
 function startAfresh(who) {
@@ -163,7 +173,7 @@ async function askForLinks() {
     try {
       const response = await fetch(`/widget/api/${encodeURIComponent(config.widget)}/attachments/links`, {
         method: "POST", body: JSON.stringify({ attachments: batch }),
-        headers: { Authorization: `Bearer ${store.get("token")}`, "Content-Type": "application/json" },
+        headers: apiHeaders({ "Content-Type": "application/json" }),
       });
       if (response.ok) for (const link of (await response.json()).links) urls.set(link.id, link.url);
     } catch { /* offline: asked again on resume (reloadImages) or on the next click */ }
@@ -456,7 +466,7 @@ document.getElementById("file").addEventListener("change", async (event) => {
   data.append("file", file);
   try {
     const response = await fetch(`/widget/api/${encodeURIComponent(config.widget)}/attachments`, {
-      method: "POST", body: data, headers: { Authorization: `Bearer ${store.get("token")}` },
+      method: "POST", body: data, headers: apiHeaders(),
     });
     const reply = await response.json();
     if (!response.ok) { showError(reply.error.message); return; }
