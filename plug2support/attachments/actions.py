@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from plug2support.accounts.models import Membership, User
 from plug2support.conversations.models import Conversation, Event
+from plug2support.lib.ids import is_id
 from plug2support.lib.ratelimit import hit
 from plug2support.widgets.models import Visitor
 
@@ -90,7 +91,7 @@ def do_upload_for_member(membership: Membership, uploaded_file: Any) -> Attachme
 def _clean_ids(attachment_ids: Iterable[object]) -> list[int]:
     ids: list[int] = []
     for value in attachment_ids:
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        if not is_id(value) or value <= 0:
             raise AttachmentError("not_found", "No such attachment.")
         if value not in ids:
             ids.append(value)

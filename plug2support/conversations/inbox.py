@@ -15,6 +15,7 @@ from django.db.models import Model, OuterRef, QuerySet, Subquery, Value
 from django.db.models.expressions import RawSQL
 
 from plug2support.accounts.models import Membership, User
+from plug2support.lib.ids import id_from
 from plug2support.lib.rows import Converters, apply_converters, hot_cursor
 from plug2support.widgets.models import Visitor, Widget
 
@@ -78,8 +79,8 @@ class Filters:
             raw = params.get(name) or ""
             if raw == "":
                 numbers[name] = None
-            elif raw.isascii() and raw.isdigit():
-                numbers[name] = int(raw)
+            elif (number := id_from(raw)) is not None:  # digits a database column holds
+                numbers[name] = number
             else:
                 raise InboxError(f"{name} must be a number.")
         if numbers["priority"] is not None and numbers["priority"] not in Priority.values:
