@@ -69,3 +69,45 @@ def test_several_web_workers_without_redis_are_refused(settings: Any) -> None:
     settings.REDIS_URL = ""
     with pytest.raises(CommandError, match="REDIS_URL"):
         call_command("web", workers=2)
+
+
+def test_run_on_other_ports_points_the_demo_site_and_links_at_them(tmp_path: Any) -> None:
+    """`run --port P --demo-port Q` without PUBLIC_URL: the demo site's snippet loads the
+    widget from P (it loaded it from :8000, where nothing listened)."""
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    from tests.conftest import free_port
+
+    port, demo_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("PUBLIC_URL", "DATABASE_URL",
+                                                            "REDIS_URL")}
+    env["P2S_VAR_DIR"] = str(tmp_path)
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen([sys.executable, "manage.py", "run", "--port", str(port),
+                             "--demo-port", str(demo_port)], cwd=root, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # poll until the demo site answers (the migrations come first)
+            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{demo_port}/", timeout=1) as r:
+                    page = r.read().decode()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the demo site never answered"
+                time.sleep(0.2)
+        assert f"http://127.0.0.1:{port}/static/widget/loader.js" in page
+        assert "127.0.0.1:8000" not in page
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    from plug2support.ops.management.commands.run import local_url
+
+    assert local_url("0.0.0.0", 8600) == "http://127.0.0.1:8600"  # noqa: S104 (a name)
+    assert local_url("::1", 8600) == "http://[::1]:8600"

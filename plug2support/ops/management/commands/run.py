@@ -8,6 +8,7 @@ subscription update, …). Ctrl-C stops them all.
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -33,6 +34,13 @@ def start_worker() -> Any:
     return worker
 
 
+def local_url(host: str, port: int) -> str:
+    """Where a browser on this machine reaches a server listening on host:port."""
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 (names only): every address, this one too
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 class Command(BaseCommand):
     help = "Run the product, the demo website and a worker on the embedded default."
 
@@ -42,6 +50,10 @@ class Command(BaseCommand):
         parser.add_argument("--demo-port", type=int, default=8001)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not os.environ.get("PUBLIC_URL"):
+            # The address links and the snippet point at follows --host/--port (the demo
+            # site's snippet, e-mails), unless the environment names another.
+            settings.PUBLIC_URL = local_url(options["host"], options["port"])
         call_command("migrate", interactive=False, verbosity=0)
         demo = load_demo()
         allow_demo_site(demo.widget, demo_site_origins(options["host"], options["demo_port"]))
