@@ -17,7 +17,9 @@
   var api = {
     open: noop, close: noop, toggle: noop,
     identify: function (who) { identity = who || null; sendIdentity(); },
-    reset: function () { identity = null; remember(RESET, "1"); sendReset(); },
+    // A new site visitor too: the old vid stays linked to the person who logged out, and an
+    // operator's invite to it must not reach whoever browses next (N7).
+    reset: function () { identity = null; vid = visitorId(true); remember(RESET, "1"); sendReset(); },
     on: function (name, fn) { if (listeners[name]) listeners[name].push(fn); }
   };
   var sendIdentity = noop, sendReset = noop;
@@ -42,10 +44,10 @@
 
   // This browser on this site, so operators can see who is here and start a chat (C7).
   // Kept in the site's own storage; it says nothing about the person.
-  function visitorId() {
+  function visitorId(fresh) {
     var name = "p2s:vid";
     try {
-      var vid = localStorage.getItem(name);
+      var vid = fresh ? null : localStorage.getItem(name);
       if (!vid) {
         var bytes = crypto.getRandomValues(new Uint8Array(12));
         vid = Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
@@ -163,7 +165,9 @@
     };
     sendReset = function () {
       if (!frameLoaded || !frame.contentWindow || !remembered(RESET)) return; // told when it loads
-      frame.contentWindow.postMessage({ p2s: "reset" }, base);
+      // With the new vid: the frame's later hellos link the new visitor to it (its
+      // fragment may still carry the old one).
+      frame.contentWindow.postMessage({ p2s: "reset", vid: vid }, base);
       remember(RESET, null);
     };
     api.open = function () { open(); };

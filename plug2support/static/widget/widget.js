@@ -4,7 +4,8 @@ import { LiveSocket, Thread, linkify, newId, stickToBottom, timeOf, typingDispla
 const config = JSON.parse(document.getElementById("p2s-config").textContent);
 // From the loader, in the fragment: this browser's site id, and an operator's invite.
 const fragment = new URLSearchParams(location.hash.slice(1));
-const vid = fragment.get("vid") || null;
+const VID = /^[A-Za-z0-9_-]{8,64}$/;
+let vid = fragment.get("vid") || null; // a reset brings a new one (N7)
 if (fragment.get("dir") === "rtl") document.documentElement.dir = "rtl";
 let invite = fragment.get("invite") || null;
 // N8: the page this frame was opened for, as the loader says (its origin, in the fragment),
@@ -500,7 +501,11 @@ window.addEventListener("message", (event) => {
     else { pendingIdentity = who; sendIdentity(); }
     start();
   }
-  if (event.data.p2s === "reset") { startAfresh(null); start(); }
+  if (event.data.p2s === "reset") {
+    if (typeof event.data.vid === "string" && VID.test(event.data.vid)) vid = event.data.vid;
+    startAfresh(null);
+    start();
+  }
 });
 document.addEventListener("visibilitychange", sendReceipt);
 
