@@ -16,13 +16,24 @@
   var identity = null;
   var api = {
     open: noop, close: noop, toggle: noop,
-    identify: function (who) { identity = who || null; sendIdentity(); },
+    identify: function (who) { identity = plainIdentity(who); sendIdentity(); },
     // A new site visitor too: the old vid stays linked to the person who logged out, and an
     // operator's invite to it must not reach whoever browses next (N7).
     reset: function () { identity = null; vid = visitorId(true); remember(RESET, "1"); sendReset(); },
     on: function (name, fn) { if (listeners[name]) listeners[name].push(fn); }
   };
   var sendIdentity = noop, sendReset = noop;
+  // The four fields only, and only plain values: a page's own user object (with methods,
+  // say) cannot be posted to the frame. The frame makes them fit for its hello.
+  function plainIdentity(who) {
+    if (who === null || who === undefined) return null;
+    var copy = {};
+    ["user_id", "user_hash", "email", "name"].forEach(function (name) {
+      var value = who[name], kind = typeof value;
+      if (kind === "string" || kind === "number" || kind === "boolean" || kind === "bigint") copy[name] = value;
+    });
+    return copy;
+  }
   // A reset is kept in the site's storage until the frame has it: the chat may open only on a
   // later page (the site logs out, then goes to its home page).
   var RESET = "p2s:reset";

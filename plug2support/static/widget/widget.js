@@ -50,6 +50,35 @@ let pendingIdentity = null;
 let helloIdentity = null; // what the last hello carried
 // N7: the site user this visitor is (the server proved it), or null.
 let boundUser = null;
+// What the page passed to identify(), made fit for the hello whatever it is: the four
+// fields only, each string well-formed (a lone UTF-16 surrogate, as from slicing "😀" in
+// half, becomes U+FFFD), without NUL and at most 1000 characters (far above every limit, so
+// the server still says what is wrong); an integer id (a JS number or BigInt) as its
+// decimal digits. The server can refuse such an identity (the chat goes on unidentified,
+// `identity_error`), but it always reads the hello: nothing the site passes stops the chat.
+const IDENTITY_FIELDS = ["user_id", "user_hash", "email", "name"];
+const LONE_SURROGATE = /[\ud800-\udbff][\udc00-\udfff]|[\ud800-\udfff]/g;
+function wellFormed(text) {
+  const cut = text.slice(0, 1000);
+  const whole = cut.toWellFormed ? cut.toWellFormed()
+    : cut.replace(LONE_SURROGATE, (c) => (c.length === 2 ? c : "\ufffd"));
+  return whole.replaceAll("\u0000", "");
+}
+function identityField(value) {
+  if (typeof value === "string") return wellFormed(value);
+  if (typeof value === "bigint" || Number.isSafeInteger(value)) return String(value);
+  return typeof value === "number" || typeof value === "boolean" ? value : null;
+}
+function cleanIdentity(who) {
+  if (who === null || who === undefined) return null;
+  if (typeof who !== "object") return {}; // the server says what is missing
+  const clean = {};
+  for (const name of IDENTITY_FIELDS) {
+    const value = identityField(who[name]);
+    if (value !== null) clean[name] = value;
+  }
+  return clean;
+}
 function sendIdentity() {
   if (!pendingIdentity || !socket.isOpen) return;
   const who = pendingIdentity;
@@ -418,7 +447,9 @@ const socket = config.preview ? { isOpen: false, connect() {}, send() {}, reques
         connecting: "Connecting…", reconnecting: "Reconnecting…", refused: "Chat unavailable",
       }[state] || "";
     }
-    form.classList.toggle("offline", state !== "open");
+    // Not "offline": that is the offline form's class, whose grid would put Send on a row
+    // of its own.
+    form.classList.toggle("disconnected", state !== "open");
   },
 });
 
@@ -496,7 +527,7 @@ window.addEventListener("message", (event) => {
   if (event.data.p2s === "opened") { isOpen = true; input.focus(); sendReceipt(); }
   if (event.data.p2s === "closed") isOpen = false;
   if (event.data.p2s === "identify") {
-    const who = event.data.who || null;
+    const who = cleanIdentity(event.data.who);
     if (who && boundUser && who.user_id !== boundUser) startAfresh(who); // N7: another user
     else { pendingIdentity = who; sendIdentity(); }
     start();
