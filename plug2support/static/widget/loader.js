@@ -129,7 +129,15 @@
         frame.src = config.frame_url + "#vid=" + vid + "&dir=" + dir +
           "&origin=" + encodeURIComponent(location.origin) +
           (invite ? "&invite=" + invite : "");
-        frame.addEventListener("load", function () { frameLoaded = true; sendReset(); sendIdentity(); });
+        // Until it loads, the frame holds a blank document of another origin: a message
+        // posted then is dropped. So nothing is posted before, and the loaded frame is told
+        // the state it would have missed: a reset, the identity, open or closed.
+        frame.addEventListener("load", function () {
+          frameLoaded = true;
+          sendReset();
+          sendIdentity();
+          toFrame({ p2s: isOpen ? "opened" : "closed" });
+        });
         root.appendChild(frame);
       }
       frame.style.display = "block";
@@ -139,14 +147,14 @@
       badge.style.display = "none";
       button.setAttribute("aria-expanded", "true");
       button.setAttribute("aria-label", "Close chat");
-      if (frame.contentWindow) frame.contentWindow.postMessage({ p2s: "opened" }, base);
+      toFrame({ p2s: "opened" });
       emit("opened");
     }
     function close() {
       if (isOpen) emit("closed");
       if (frame) {
         frame.style.display = "none";
-        if (frame.contentWindow) frame.contentWindow.postMessage({ p2s: "closed" }, base);
+        toFrame({ p2s: "closed" });
       }
       isOpen = false;
       button.setAttribute("aria-expanded", "false");
@@ -169,17 +177,16 @@
     }
     // Sent when the frame loads even when nobody is identified: the frame waits for it to
     // connect, so its first hello already says who the user is (N7).
-    sendIdentity = function () {
-      if (frame && frame.contentWindow) {
-        frame.contentWindow.postMessage({ p2s: "identify", who: identity }, base);
-      }
-    };
+    function toFrame(message) {
+      if (!frameLoaded || !frame.contentWindow) return false; // told when it loads
+      frame.contentWindow.postMessage(message, base);
+      return true;
+    }
+    sendIdentity = function () { toFrame({ p2s: "identify", who: identity }); };
     sendReset = function () {
-      if (!frameLoaded || !frame.contentWindow || !remembered(RESET)) return; // told when it loads
       // With the new vid: the frame's later hellos link the new visitor to it (its
       // fragment may still carry the old one).
-      frame.contentWindow.postMessage({ p2s: "reset", vid: vid }, base);
-      remember(RESET, null);
+      if (remembered(RESET) && toFrame({ p2s: "reset", vid: vid })) remember(RESET, null);
     };
     api.open = function () { open(); };
     api.close = function () { close(); button.focus(); };
