@@ -87,6 +87,20 @@ def test_a_malformed_or_wrong_identity_is_refused_and_changes_nothing(
     assert not Contact.objects.exists() and not VisitorContact.objects.exists()
 
 
+@pytest.mark.parametrize("user_id", [42, 4.2, True, ["42"], {"id": 42}])
+def test_a_user_id_that_is_not_a_string_says_to_send_a_string(acme: Tenant,
+                                                              user_id: Any) -> None:
+    """A JS developer passing `user.id` gets told what to do, not to "give the id"."""
+    with pytest.raises(IdentityError) as refused:
+        actions.do_identify(visitor_of(acme), user_id=user_id, user_hash="0" * 64)
+    assert refused.value.code == "missing_user_id"
+    assert "must be a string" in refused.value.message
+    assert "String(user.id)" in refused.value.message
+    with pytest.raises(IdentityError) as missing:
+        actions.do_identify(visitor_of(acme), user_id=None, user_hash="0" * 64)
+    assert "must be a string" not in missing.value.message
+
+
 def test_the_hash_is_checked_case_sensitively_on_the_exact_user_id(acme: Tenant) -> None:
     good = expected_hash(acme.widget.secret, "user-42")
     assert verify(acme.widget, "user-42", good)

@@ -370,3 +370,12 @@ def test_a_verified_visitors_files_need_that_users_identity_like_its_messages(
     assert Attachment.objects.count() == 1  # the refused uploads stored nothing
     [link] = links_as(a, [attachment_id]).json()["links"]
     assert link["id"] == attachment_id
+    # The file itself (docs/protocol.md §3 GET …/attachments/<id>): by the token in the
+    # header, with A's proof too; by the signed link, with no header at all.
+    download = f"/widget/api/{key}/attachments/{attachment_id}"
+    for identity, code in ((None, "identity_required"),
+                           (proof(acme.widget, "user-b"), "identity_mismatch")):
+        refused = client.get(download, **headers(token, identity))  # type: ignore[arg-type]
+        assert (refused.status_code, refused.json()["error"]["code"]) == (403, code)
+    assert client.get(download, **headers(token, a)).status_code == 200  # type: ignore[arg-type]
+    assert Client().get(link["url"]).status_code == 200

@@ -18,6 +18,7 @@ from websockets.exceptions import ConnectionClosed
 
 from plug2support.attachments.models import Attachment
 from plug2support.conversations.models import Conversation, Event, Tag
+from plug2support.widgets.models import Visitor
 from tests.conftest import WS, Tenant, logged_in_client, open_operator, open_visitor
 
 # Modest: the suite runs twice in CI. deadline=None: a socket round trip varies.
@@ -132,18 +133,33 @@ def test_odd_json_in_an_operator_frame_gets_bad_frame_and_the_socket_stays_open(
     ws.close()
 
 
-def test_a_hello_with_odd_json_is_refused_with_4401_not_1011(live: str, tenants: Any) -> None:
+def test_a_hello_with_odd_json_is_answered_bad_frame_and_4400_not_1011(live: str,
+                                                                     tenants: Any) -> None:
+    """A hello the parser refuses is a hello all the same: it is answered `bad_frame` (saying
+    why), not "the first frame must be a hello", and closed with 4400, which a client
+    retries (a page's odd identity must not stop the chat for good; 4401 would)."""
     from tests.conftest import ws_connect
 
     acme, _ = tenants
-    for hello in (json.dumps({"type": "hello", "widget": acme.widget.key, "token": "\ud800"}),
-                  DEEP.decode()):
+    hello = {"type": "hello", "widget": acme.widget.key, "token": None}
+    for odd, why in ((json.dumps({**hello, "token": "\ud800"}), "lone UTF-16 surrogate"),
+                     (json.dumps({**hello, "identity": {"user_id": "u", "user_hash": "0" * 64,
+                                                        "name": "Zo\u00eb \ud83d"}}),
+                      "lone UTF-16 surrogate"),
+                     (json.dumps({**hello, "identity": {"user_id": "u\u0000"}}), "NUL"),
+                     (DEEP.decode(), "nested"), ("not json", "not JSON")):
         ws = WS(ws_connect(live, "/ws/widget"))
-        ws.send(hello)
-        assert ws.recv()["code"] == "hello_required"
+        ws.send(odd)
+        error = ws.recv()
+        assert error["code"] == "bad_frame" and why in error["message"], error
         with pytest.raises(ConnectionClosed) as closed:
             ws.recv()
-        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400
+    assert not Visitor.objects.exists()
+    # JSON that is no hello is still `hello_required` (4401).
+    ws = WS(ws_connect(live, "/ws/widget"))
+    ws.send({"type": "ping"})
+    assert ws.recv()["code"] == "hello_required"
 
 
 @pytest.mark.parametrize("q", ["*", "\\", "\N{GRINNING FACE}", "\u202e", "\u0301", '"', "-"])

@@ -17,7 +17,15 @@ from plug2support.conversations.models import Conversation, EventKind
 from plug2support.widgets.models import ProactiveInvite, SiteVisitor, Visitor
 from plug2support.widgets.visits import on_site_now
 
-from .conftest import Tenant, logged_in_client, make_tenant, open_operator, open_visitor
+from .conftest import (
+    WS,
+    Tenant,
+    logged_in_client,
+    make_tenant,
+    open_operator,
+    open_visitor,
+    ws_connect,
+)
 
 VID = "vid-1234567890"
 
@@ -143,3 +151,50 @@ def test_an_invite_is_handed_to_the_browser_once(acme: Tenant, client: Client) -
     logged_in_client(acme.operators[0]).post(f"/visitors/{visit.pk}/chat", {"body": "Hi!"})
     assert page_view(client, acme).json()["invite"] is not None
     assert page_view(client, acme).json()["invite"] is None  # not reopened on every beat
+
+
+def hello_with_invite(base: str, tenant: Tenant, token: str | None,
+                      code: str) -> dict[str, Any]:
+    frame = WS(ws_connect(base, "/ws/widget"))
+    frame.send({"type": "hello", "widget": tenant.widget.key, "token": token, "vid": VID,
+                "invite": code, "after": 0})
+    welcome: dict[str, Any] = frame.recv()
+    assert welcome["type"] == "welcome", welcome
+    frame.close()
+    return welcome
+
+
+def test_an_invite_to_someones_visitor_opens_only_for_that_visitor(live: str) -> None:
+    """N7: the site visitor an operator invites may be linked to a visitor a browser holds
+    (X chatted there, then the site logged X out, or X's storage was cleared). The invite
+    hands X's conversation to nobody else: not to a browser without X's token, nor to one
+    with another visitor's token; X's own token takes it as before."""
+    acme, globex = make_tenant("Acme"), make_tenant("Globex")
+    client = Client()
+    page_view(client, acme)
+    x = WS(ws_connect(live, "/ws/widget"))  # the chat opens in this browser (its vid)
+    x.send({"type": "hello", "widget": acme.widget.key, "token": None, "vid": VID, "after": 0})
+    x_welcome = x.recv()
+    x_ack = x.request({"type": "message", "client_id": "x1", "body": "X lives at 12 Elm St"})
+    x.close()
+    x_visitor = Visitor.objects.get(conversations__pk=x_ack["conversation"])
+    visit = SiteVisitor.objects.get(widget=acme.widget)
+    assert visit.visitor == x_visitor
+    logged_in_client(acme.operators[0]).post(f"/visitors/{visit.pk}/chat", {"body": "Hi!"})
+    code = page_view(client, acme).json()["invite"]["code"]
+
+    _, z_welcome = open_visitor(live, acme.widget)  # another visitor of this widget
+    for token in (None, z_welcome["token"]):
+        welcome = hello_with_invite(live, acme, token, code)
+        assert welcome["conversation"] is None, token
+        assert welcome["token"] != x_welcome["token"]
+    assert Conversation.objects.get(pk=x_ack["conversation"]).visitor == x_visitor
+    assert Visitor.objects.get(pk=z_welcome["visitor"]["id"]).conversations.count() == 0
+    assert ProactiveInvite.objects.get().accepted_at is None
+    # The invite means nothing on another company's widget, even with X's token.
+    assert hello_with_invite(live, globex, x_welcome["token"], code)["conversation"] is None
+    # X's own browser takes it, and keeps its token.
+    welcome = hello_with_invite(live, acme, x_welcome["token"], code)
+    assert (welcome["token"], welcome["conversation"]["id"]) == (x_welcome["token"],
+                                                                 x_ack["conversation"])
+    assert ProactiveInvite.objects.get().accepted_at is not None

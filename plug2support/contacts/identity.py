@@ -32,6 +32,11 @@ def expected_hash(secret: str, user_id: str) -> str:
 
 
 def check_user_id(user_id: object) -> str:
+    if user_id is not None and not isinstance(user_id, str):
+        # Most often a JS number (`user.id`): the hash is made of a string, so say which.
+        raise IdentityError("missing_user_id", "user_id must be a string, the one your server "
+                                               "made the hash of: for a number, pass "
+                                               "String(user.id).")
     if not isinstance(user_id, str) or not user_id.strip():
         raise IdentityError("missing_user_id", "Give the logged-in user's id (user_id).")
     if len(user_id) > USER_ID_MAX or not user_id.isprintable():

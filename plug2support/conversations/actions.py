@@ -859,7 +859,7 @@ def _placeholder_visitor(widget: Widget, email: str = "") -> Visitor:
     """A visitor whose token nobody holds yet: adopted by the browser that accepts the
     invite, or reached only by e-mail."""
     return Visitor.objects.create(widget=widget, token_hash=hash_token(secrets.token_urlsafe(32)),
-                                  email=email)
+                                  email=email, placeholder=True)
 
 
 def _start(membership: Membership, visitor: Visitor, *, client_id: object, body: object,
@@ -918,10 +918,14 @@ def do_start_email_conversation(membership: Membership, widget: Widget, *, email
 
 def do_accept_invite(widget: Widget, code: object, token: str | None, *,
                      proven: str | None = None) -> tuple[Visitor, str] | None:
-    """The browser an operator invited opens the chat: it takes over the conversation (its
-    own visitor if it has one, else the placeholder becomes its visitor). The invited
-    visitor may be a verified user's (the site visitor chatted before): then only that
-    user, `proven` by the site (N7), takes it; anyone else's invite is ignored."""
+    """The browser an operator invited opens the chat and takes over the conversation.
+
+    The invite is to a site visitor (a vid), and whoever uses that browser now need not be
+    who chatted there before (N7): a visitor some browser holds opens only for that browser
+    (its token) or, when it is a verified user's, for that user `proven` by the site. Only a
+    placeholder (nobody's yet) is adopted by any browser: it becomes the browser's visitor,
+    or its conversation moves to the visitor the browser already has. Anyone else's invite
+    is ignored (and stays unredeemed for its owner)."""
     from plug2support.contacts.actions import verified_user_of
 
     if not isinstance(code, str) or not code:
@@ -933,19 +937,25 @@ def do_accept_invite(widget: Widget, code: object, token: str | None, *,
                   .select_related("conversation__visitor").first())
         if invite is None:
             return None
-        placeholder = invite.conversation.visitor
-        if verified_user_of(placeholder) not in (None, proven):
+        invited = invite.conversation.visitor
+        bound = verified_user_of(invited)
+        if bound not in (None, proven):
             return None
         own = (Visitor.objects.filter(widget=widget, token_hash=hash_token(token)).first()
                if token else None)
-        if own is not None and own.pk != placeholder.pk:
-            Conversation.objects.filter(visitor=placeholder).update(visitor=own)
-            placeholder.site_visits.update(visitor=own)
+        if own is not None and own.pk == invited.pk:
+            visitor, new_token = own, token or ""
+        elif not invited.placeholder and bound is None:
+            return None  # someone's anonymous visitor, and this browser is not theirs
+        elif own is not None:
+            Conversation.objects.filter(visitor=invited).update(visitor=own)
+            invited.site_visits.update(visitor=own)
             visitor, new_token = own, token or ""
         else:
             new_token = secrets.token_urlsafe(32)
-            Visitor.objects.filter(pk=placeholder.pk).update(token_hash=hash_token(new_token))
-            visitor = placeholder
+            Visitor.objects.filter(pk=invited.pk).update(token_hash=hash_token(new_token),
+                                                         placeholder=False)
+            visitor = invited
         ProactiveInvite.objects.filter(pk=invite.pk).update(accepted_at=timezone.now())
     visitor.widget = widget
     return visitor, new_token

@@ -51,6 +51,7 @@ Scope = dict[str, Any]
 T = TypeVar("T")
 
 # Close codes (docs/protocol.md). 4400-range mirrors HTTP statuses.
+CLOSE_BAD_HELLO = 4400
 CLOSE_UNAUTHORISED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
@@ -613,8 +614,13 @@ class WidgetSocket(Socket):
     async def _hello(self, raw: str | bytes) -> None:
         try:
             hello = jsonin.loads(raw)
-        except jsonin.BadJSON:
-            hello = None
+        except jsonin.BadJSON as bad:
+            # Most likely a hello with a field the product cannot keep (a page's identity
+            # with a lone surrogate): say so, and close with a code clients retry, unlike
+            # 4401 (the client can send a better hello; the widget drops the identity).
+            self.send_error("bad_frame", f"The hello must be JSON the product accepts; "
+                                         f"{bad.reason}.")
+            raise _Close(CLOSE_BAD_HELLO) from None
         if not isinstance(hello, dict) or hello.get("type") != "hello":
             self.send_error("hello_required", "The first frame must be a hello.")
             raise _Close(CLOSE_UNAUTHORISED)

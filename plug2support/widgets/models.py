@@ -132,6 +132,10 @@ class Visitor(models.Model):
     token_hash = models.CharField(max_length=64, unique=True)
     # Given in the offline form (C6): replies to the visitor also go there by e-mail.
     email = models.EmailField(blank=True, default="")
+    # Made by an operator for someone not chatting yet (C7): no browser holds its token, so
+    # the first browser that redeems the invite may adopt it. Any other visitor is someone's,
+    # and an invite never hands it to another browser (N7).
+    placeholder = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField(auto_now=True)
 

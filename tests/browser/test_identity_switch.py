@@ -10,10 +10,11 @@ from playwright.sync_api import Browser, Page, expect
 
 from plug2support.contacts.identity import expected_hash
 from plug2support.conversations.models import Conversation
-from plug2support.widgets.models import Widget
+from plug2support.widgets.models import SiteVisitor, Widget
 
+from ..conftest import logged_in_client
 from ..test_attachments import png_bytes
-from .conftest import login
+from .conftest import login, widget_frame
 from .test_attachment_links import IMAGE_SHOWN
 from .test_live_chat import click_launcher
 
@@ -145,3 +146,41 @@ def test_an_identified_user_sends_and_sees_an_image(browser: Browser, demo: Any,
                                            "buffer": png_bytes()}])
     frame.wait_for_function(IMAGE_SHOWN)
     expect(frame.locator("#error")).to_be_hidden()
+
+
+def test_reset_covers_a_visitor_who_never_identified_also_for_an_operators_invite(
+        browser: Browser, demo: Any, live: str, settings: Any) -> None:
+    """X chats without identifying; the site logs X out (reset() on a page where the chat
+    is not open); Y browses and never opens the chat; an operator starts a chat with whoever
+    is on the page. Y's widget opens with the operator's greeting only: nothing of X's."""
+    settings.SITE_HEARTBEAT_SECONDS = 1
+    tenant, site_url = demo
+    login(browser, live, tenant.operators[0].email)
+    widget = tenant.widget
+    page, frame = visit_as(browser, site_url, widget, None)
+    write(frame, A_WRITES)
+    x_conversation = Conversation.objects.get(events__body=A_WRITES)
+    vid_x = page.evaluate("() => localStorage.getItem('p2s:vid')")
+
+    page.reload()
+    page.wait_for_function("() => window.Plug2Support !== undefined")
+    page.evaluate("() => Plug2Support.reset()")
+    page.reload()  # Y, on the next page, does not open the chat
+    vid_y = page.evaluate("() => localStorage.getItem('p2s:vid')")
+    assert vid_y and vid_y != vid_x  # a new site visitor for whoever comes next
+    page.wait_for_function(  # Y's page view reached the server
+        "() => performance.getEntriesByType('resource').some(e => e.name.endsWith('/pageview'))")
+    site_visitor = SiteVisitor.objects.get(widget=widget, vid=vid_y)
+    assert site_visitor.visitor is None
+    started = logged_in_client(tenant.operators[0]).post(
+        f"/visitors/{site_visitor.pk}/chat", {"body": "Hi! Can I help you?"})
+    assert started.status_code == 302
+
+    frame = widget_frame(page)  # opened by the invite at the next heartbeat
+    expect(frame.locator(".msg.theirs p")).to_have_text(["Hi! Can I help you?"])
+    expect(frame.locator(".msg.mine")).to_have_count(0)
+    write(frame, "Y here")
+    y_conversation = Conversation.objects.get(events__body="Y here")
+    assert y_conversation.visitor_id != x_conversation.visitor_id
+    assert list(x_conversation.events.filter(kind="message").values_list("body", flat=True)) \
+        == [A_WRITES]

@@ -13,7 +13,7 @@ from playwright.sync_api import Browser, Frame, Page, expect
 from plug2support.ops.demo_site import start_demo_site
 
 from ..conftest import WS, Tenant, free_port, make_tenant, open_operator
-from .test_live_chat import open_widget
+from .test_live_chat import click_launcher, open_widget
 
 LIVE_CHAT = "#status:text('We reply as soon as we can')"
 # Every message the page hears, with the id of the iframe it came from ("" for another).
@@ -196,3 +196,30 @@ def test_the_loader_hears_only_its_own_frame_at_our_origin(
     frame.press("#body", "Escape")
     page.wait_for_function("() => events.includes('closed')")
     assert page.evaluate("() => events") == ["message:the real reply", "closed"]
+
+
+def test_the_loader_posts_to_the_frame_only_once_it_has_loaded(
+        browser: Browser, demo: Any, live: str) -> None:
+    """A message posted to the frame before it loads goes to its blank first document: the
+    browser drops it (and warns that the origins differ). So the loader tells a frame that
+    has loaded what it would have missed: `opened` too, not only the identity."""
+    tenant, site_url = demo
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    # In every document, the frame's included: what it heard from the page, in order.
+    context.add_init_script("""window.heardFromPage = [];
+      addEventListener("message", (e) => {
+        if (e.data && e.data.p2s) heardFromPage.push(e.data.p2s);
+      });""")
+    page = context.new_page()
+    console: list[str] = []
+    page.on("console", lambda m: console.append(m.text))
+    page.goto(site_url)
+    page.wait_for_function("() => window.Plug2Support !== undefined")
+    page.evaluate("() => Plug2Support.identify(null)")
+    frame = click_launcher(page)
+    frame.wait_for_function("() => heardFromPage.includes('identify')")
+    frame.wait_for_function("() => heardFromPage.includes('opened')", timeout=5000)
+    assert frame.evaluate("() => heardFromPage") == ["identify", "opened"]
+    page.evaluate("() => Plug2Support.close()")
+    frame.wait_for_function("() => heardFromPage.includes('closed')")
+    assert [text for text in console if "postMessage" in text] == []

@@ -16,11 +16,24 @@
   var identity = null;
   var api = {
     open: noop, close: noop, toggle: noop,
-    identify: function (who) { identity = who || null; sendIdentity(); },
-    reset: function () { identity = null; remember(RESET, "1"); sendReset(); },
+    identify: function (who) { identity = plainIdentity(who); sendIdentity(); },
+    // A new site visitor too: the old vid stays linked to the person who logged out, and an
+    // operator's invite to it must not reach whoever browses next (N7).
+    reset: function () { identity = null; vid = visitorId(true); remember(RESET, "1"); sendReset(); },
     on: function (name, fn) { if (listeners[name]) listeners[name].push(fn); }
   };
   var sendIdentity = noop, sendReset = noop;
+  // The four fields only, and only plain values: a page's own user object (with methods,
+  // say) cannot be posted to the frame. The frame makes them fit for its hello.
+  function plainIdentity(who) {
+    if (who === null || who === undefined) return null;
+    var copy = {};
+    ["user_id", "user_hash", "email", "name"].forEach(function (name) {
+      var value = who[name], kind = typeof value;
+      if (kind === "string" || kind === "number" || kind === "boolean" || kind === "bigint") copy[name] = value;
+    });
+    return copy;
+  }
   // A reset is kept in the site's storage until the frame has it: the chat may open only on a
   // later page (the site logs out, then goes to its home page).
   var RESET = "p2s:reset";
@@ -42,10 +55,10 @@
 
   // This browser on this site, so operators can see who is here and start a chat (C7).
   // Kept in the site's own storage; it says nothing about the person.
-  function visitorId() {
+  function visitorId(fresh) {
     var name = "p2s:vid";
     try {
-      var vid = localStorage.getItem(name);
+      var vid = fresh ? null : localStorage.getItem(name);
       if (!vid) {
         var bytes = crypto.getRandomValues(new Uint8Array(12));
         vid = Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
@@ -116,7 +129,15 @@
         frame.src = config.frame_url + "#vid=" + vid + "&dir=" + dir +
           "&origin=" + encodeURIComponent(location.origin) +
           (invite ? "&invite=" + invite : "");
-        frame.addEventListener("load", function () { frameLoaded = true; sendReset(); sendIdentity(); });
+        // Until it loads, the frame holds a blank document of another origin: a message
+        // posted then is dropped. So nothing is posted before, and the loaded frame is told
+        // the state it would have missed: a reset, the identity, open or closed.
+        frame.addEventListener("load", function () {
+          frameLoaded = true;
+          sendReset();
+          sendIdentity();
+          toFrame({ p2s: isOpen ? "opened" : "closed" });
+        });
         root.appendChild(frame);
       }
       frame.style.display = "block";
@@ -126,14 +147,14 @@
       badge.style.display = "none";
       button.setAttribute("aria-expanded", "true");
       button.setAttribute("aria-label", "Close chat");
-      if (frame.contentWindow) frame.contentWindow.postMessage({ p2s: "opened" }, base);
+      toFrame({ p2s: "opened" });
       emit("opened");
     }
     function close() {
       if (isOpen) emit("closed");
       if (frame) {
         frame.style.display = "none";
-        if (frame.contentWindow) frame.contentWindow.postMessage({ p2s: "closed" }, base);
+        toFrame({ p2s: "closed" });
       }
       isOpen = false;
       button.setAttribute("aria-expanded", "false");
@@ -156,15 +177,16 @@
     }
     // Sent when the frame loads even when nobody is identified: the frame waits for it to
     // connect, so its first hello already says who the user is (N7).
-    sendIdentity = function () {
-      if (frame && frame.contentWindow) {
-        frame.contentWindow.postMessage({ p2s: "identify", who: identity }, base);
-      }
-    };
+    function toFrame(message) {
+      if (!frameLoaded || !frame.contentWindow) return false; // told when it loads
+      frame.contentWindow.postMessage(message, base);
+      return true;
+    }
+    sendIdentity = function () { toFrame({ p2s: "identify", who: identity }); };
     sendReset = function () {
-      if (!frameLoaded || !frame.contentWindow || !remembered(RESET)) return; // told when it loads
-      frame.contentWindow.postMessage({ p2s: "reset" }, base);
-      remember(RESET, null);
+      // With the new vid: the frame's later hellos link the new visitor to it (its
+      // fragment may still carry the old one).
+      if (remembered(RESET) && toFrame({ p2s: "reset", vid: vid })) remember(RESET, null);
     };
     api.open = function () { open(); };
     api.close = function () { close(); button.focus(); };

@@ -4,7 +4,8 @@ import { LiveSocket, Thread, linkify, newId, stickToBottom, timeOf, typingDispla
 const config = JSON.parse(document.getElementById("p2s-config").textContent);
 // From the loader, in the fragment: this browser's site id, and an operator's invite.
 const fragment = new URLSearchParams(location.hash.slice(1));
-const vid = fragment.get("vid") || null;
+const VID = /^[A-Za-z0-9_-]{8,64}$/;
+let vid = fragment.get("vid") || null; // a reset brings a new one (N7)
 if (fragment.get("dir") === "rtl") document.documentElement.dir = "rtl";
 let invite = fragment.get("invite") || null;
 // N8: the page this frame was opened for, as the loader says (its origin, in the fragment),
@@ -49,6 +50,35 @@ let pendingIdentity = null;
 let helloIdentity = null; // what the last hello carried
 // N7: the site user this visitor is (the server proved it), or null.
 let boundUser = null;
+// What the page passed to identify(), made fit for the hello whatever it is: the four
+// fields only, each string well-formed (a lone UTF-16 surrogate, as from slicing "😀" in
+// half, becomes U+FFFD), without NUL and at most 1000 characters (far above every limit, so
+// the server still says what is wrong); an integer id (a JS number or BigInt) as its
+// decimal digits. The server can refuse such an identity (the chat goes on unidentified,
+// `identity_error`), but it always reads the hello: nothing the site passes stops the chat.
+const IDENTITY_FIELDS = ["user_id", "user_hash", "email", "name"];
+const LONE_SURROGATE = /[\ud800-\udbff][\udc00-\udfff]|[\ud800-\udfff]/g;
+function wellFormed(text) {
+  const cut = text.slice(0, 1000);
+  const whole = cut.toWellFormed ? cut.toWellFormed()
+    : cut.replace(LONE_SURROGATE, (c) => (c.length === 2 ? c : "\ufffd"));
+  return whole.replaceAll("\u0000", "");
+}
+function identityField(value) {
+  if (typeof value === "string") return wellFormed(value);
+  if (typeof value === "bigint" || Number.isSafeInteger(value)) return String(value);
+  return typeof value === "number" || typeof value === "boolean" ? value : null;
+}
+function cleanIdentity(who) {
+  if (who === null || who === undefined) return null;
+  if (typeof who !== "object") return {}; // the server says what is missing
+  const clean = {};
+  for (const name of IDENTITY_FIELDS) {
+    const value = identityField(who[name]);
+    if (value !== null) clean[name] = value;
+  }
+  return clean;
+}
 function sendIdentity() {
   if (!pendingIdentity || !socket.isOpen) return;
   const who = pendingIdentity;
@@ -417,7 +447,9 @@ const socket = config.preview ? { isOpen: false, connect() {}, send() {}, reques
         connecting: "Connecting…", reconnecting: "Reconnecting…", refused: "Chat unavailable",
       }[state] || "";
     }
-    form.classList.toggle("offline", state !== "open");
+    // Not "offline": that is the offline form's class, whose grid would put Send on a row
+    // of its own.
+    form.classList.toggle("disconnected", state !== "open");
   },
 });
 
@@ -495,12 +527,16 @@ window.addEventListener("message", (event) => {
   if (event.data.p2s === "opened") { isOpen = true; input.focus(); sendReceipt(); }
   if (event.data.p2s === "closed") isOpen = false;
   if (event.data.p2s === "identify") {
-    const who = event.data.who || null;
+    const who = cleanIdentity(event.data.who);
     if (who && boundUser && who.user_id !== boundUser) startAfresh(who); // N7: another user
     else { pendingIdentity = who; sendIdentity(); }
     start();
   }
-  if (event.data.p2s === "reset") { startAfresh(null); start(); }
+  if (event.data.p2s === "reset") {
+    if (typeof event.data.vid === "string" && VID.test(event.data.vid)) vid = event.data.vid;
+    startAfresh(null);
+    start();
+  }
 });
 document.addEventListener("visibilitychange", sendReceipt);
 
