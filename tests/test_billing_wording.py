@@ -231,3 +231,20 @@ def test_a_busy_companys_chart_names_its_highest(acme: Tenant) -> None:
     page = logged_in_client(acme.owner).get("/billing/").content.decode()
     [title] = re.findall(r'<title id="chart-title">([^<]*)</title>', page)
     assert title == "Interlocutors counted each day this period (highest 2)"
+
+
+def test_an_invoice_the_account_credit_pays_is_said_paid_on_the_page_and_by_email(
+        acme: Tenant, smtp: Inbox) -> None:
+    Subscription.objects.filter(company=acme.company).update(
+        plan=standard_plan(PlanKind.FREE), paid_until=None, credit=Decimal("100.00"))
+    owner = logged_in_client(acme.owner)
+    with time_machine.travel(at(2026, 4, 10, 9), tick=False):
+        page = owner.post("/billing/", {"plan": "startup", "seats": "3", "months": "1",
+                                        "confirm": "1"}, follow=True).content.decode()
+    invoice = Invoice.objects.get()
+    assert (invoice.total, invoice.status) == (Decimal("0.00"), InvoiceStatus.PAID)
+    assert (f"Invoice {invoice.display_number} is paid from your account credit: Startup, "
+            "3 seats for 1 month; the change applies now.") in page
+    assert "is ready" not in page
+    [message] = smtp.messages
+    assert "is paid: thank you" in body_of(message) and "Pay by" not in body_of(message)
