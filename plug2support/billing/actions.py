@@ -8,11 +8,12 @@ from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from plug2support.accounts.models import Company, Invitation, Membership
 
 from .access import block_changed, pending_change, subscription_of
-from .models import Invoice, InvoiceKind, Plan, PlanKind, Subscription
+from .models import Invoice, InvoiceKind, InvoiceStatus, Plan, PlanKind, Subscription
 from .periods import add_months, period_at
 from .pricing import Price, Proration, prorate, term_price
 
@@ -34,9 +35,14 @@ def check_invite_allowed(company: Company) -> None:
     plan = subscription_of(company.pk).plan
     if invited_users(company) >= plan.invited_users_limit:
         raise BillingError(
-            f"The {plan.name} plan allows {plan.invited_users_limit} invited "
-            f"user{'s' if plan.invited_users_limit != 1 else ''}; this company has reached "
-            "it. Upgrade on the billing page, or remove a member or an open invitation.")
+            f"The {plan.name} plan allows {invited_users_text(plan.invited_users_limit)}; "
+            "this company has reached it. Upgrade on the billing page, or remove a member or "
+            "an open invitation.")
+
+
+def invited_users_text(count: int) -> str:
+    return ngettext("%(count)d invited user", "%(count)d invited users", count) % {
+        "count": count}
 
 
 def seats_in_use(company_id: int) -> int:
@@ -47,8 +53,8 @@ def check_plan(subscription: Subscription, plan: Plan) -> None:
     in_use = seats_in_use(subscription.company_id)
     if in_use - 1 > plan.invited_users_limit:
         raise BillingError(
-            f"The {plan.name} plan allows {plan.invited_users_limit} invited users; this "
-            f"company has {in_use - 1}. Remove members first.")
+            f"The {plan.name} plan allows {invited_users_text(plan.invited_users_limit)}; "
+            f"this company has {in_use - 1}. Remove members first.")
 
 
 def do_change_plan(company_id: int, plan: Plan) -> Subscription:
@@ -133,16 +139,41 @@ class Quote:
                      "credit." if self.amount < 0 else ""
             return f"Switch to Free now.{credit}"
         if self.kind == "subscribe":
-            return (f"{self.plan.name}, {self.seats} seat{'s' if self.seats != 1 else ''} for "
-                    f"{self.months} month{'s' if self.months != 1 else ''}: {self.amount} "
-                    f"{self.plan.currency}, invoiced now; it starts when paid.")
-        assert self.proration is not None
-        days = f"{self.proration.days_left} of {self.proration.days_in_term} days left"
+            return (f"{self._bought}: {self.amount} {self.plan.currency}, invoiced now; it "
+                    "starts when paid.")
         if self.amount > 0:
-            return (f"{self.amount} {self.plan.currency} for the {days}, invoiced now; the "
-                    "change applies when paid.")
-        return (f"{-self.amount} {self.plan.currency} back as account credit for the {days}; "
-                "the change applies now.")
+            return (f"{self.amount} {self.plan.currency} for the {self._days}, invoiced now; "
+                    "the change applies when paid.")
+        return (f"{-self.amount} {self.plan.currency} back as account credit for the "
+                f"{self._days}; the change applies now.")
+
+    def invoiced(self, invoice: Invoice) -> str:
+        """What the page says once the change is confirmed: the invoice's total once (what
+        is due after any account credit, which can differ from the quote), then what it
+        buys and when it applies."""
+        credit = (f" ({invoice.credit_applied} {invoice.currency} of account credit used)"
+                  if invoice.credit_applied else "")
+        what = self._bought if self.kind == "subscribe" else f"the {self._days}"
+        if invoice.status == InvoiceStatus.PAID:
+            return (f"Invoice {invoice.display_number} is paid from your account credit: "
+                    f"{what}; the change applies now.")
+        return (f"Invoice {invoice.display_number} is ready: {invoice.total} "
+                f"{invoice.currency}{credit} for {what}; "
+                f"{'it starts' if self.kind == 'subscribe' else 'the change applies'} when "
+                "paid.")
+
+    @property
+    def _bought(self) -> str:
+        seats = ngettext("%(n)d seat", "%(n)d seats", self.seats) % {"n": self.seats}
+        months = ngettext("%(n)d month", "%(n)d months", self.months) % {"n": self.months}
+        return f"{self.plan.name}, {seats} for {months}"
+
+    @property
+    def _days(self) -> str:
+        assert self.proration is not None
+        left, term = self.proration.days_left, self.proration.days_in_term
+        return ngettext("%(left)d of %(term)d day left", "%(left)d of %(term)d days left",
+                        term) % {"left": left, "term": term}
 
 
 def check_change(subscription: Subscription, plan: Plan, seats: object, months: object) -> \

@@ -146,7 +146,6 @@ def render_pdf(invoice: Invoice) -> bytes:
     from fpdf import FPDF
 
     seller: dict[str, str] = settings.BILLING_SELLER
-    bank: dict[str, str] = settings.BILLING_BANK_DETAILS
     pdf = FPDF(format="A4")
     pdf.set_title(_latin1(f"Invoice {invoice.display_number}"))
     pdf.set_author(_latin1(seller["name"]))
@@ -186,21 +185,39 @@ def render_pdf(invoice: Invoice) -> bytes:
     totals = [("Subtotal", invoice.subtotal)]
     if invoice.credit_applied:
         totals.append(("Account credit applied", -invoice.credit_applied))
-    totals.append(("Total due", invoice.total))
+    paid = invoice.status == InvoiceStatus.PAID and invoice.paid_at is not None
+    totals.append(("Total" if paid else "Total due", invoice.total))
     for label, value in totals:
-        pdf.set_font("Helvetica", "B" if label == "Total due" else "", 11)
+        pdf.set_font("Helvetica", "B" if label.startswith("Total") else "", 11)
         pdf.cell(150, 7, label, align="R")
         pdf.cell(0, 7, f"{value} {invoice.currency}", align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(8)
     pdf.set_font("Helvetica", "B", 10)
-    pdf.cell(0, 5, "How to pay", new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 5, "Paid" if paid else "How to pay", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", "", 10)
-    pdf.multi_cell(0, 5, _latin1(
-        f"By card on the billing page ({settings.PUBLIC_URL}/billing/), or by bank transfer to "
-        f"{bank['holder']}, IBAN {bank['iban']}, BIC {bank['bic']}, quoting the reference "
-        f"{invoice.reference}. Paying before the due date is welcome: the new period starts "
-        "where the current one ends, whatever the payment date."))
+    pdf.multi_cell(0, 5, _latin1(payment_text(invoice)))
     return bytes(pdf.output())
+
+
+def card_payments() -> bool:
+    """Card payments are offered only with Stripe configured: no text promises them else."""
+    return bool(settings.STRIPE_SECRET_KEY)
+
+
+def payment_text(invoice: Invoice) -> str:
+    """The PDF's last paragraph: how to pay what is offered, or that it is paid."""
+    if invoice.status == InvoiceStatus.PAID and invoice.paid_at is not None:
+        return f"Paid on {invoice.paid_at:%d %B %Y}: nothing is due."
+    bank: dict[str, str] = settings.BILLING_BANK_DETAILS
+    transfer = (f"by bank transfer to {bank['holder']}, IBAN {bank['iban']}, BIC {bank['bic']}, "
+                f"quoting the reference {invoice.reference}.")
+    how = (f"By card on the billing page ({settings.PUBLIC_URL}/billing/), or {transfer}"
+           if card_payments() else transfer[0].upper() + transfer[1:])
+    if invoice.kind == InvoiceKind.RENEWAL:
+        return (f"{how} Paying before the due date is welcome: the new period starts where "
+                "the current one ends, whatever the payment date.")
+    return (f"{how} The change applies as soon as this invoice is paid, and runs to "
+            f"{invoice.period_end:%d %B %Y}.")
 
 
 # --- delivery ---------------------------------------------------------------------------------
@@ -226,8 +243,12 @@ def deliver(invoice_id: int) -> bool:
     invoice = Invoice.objects.select_related("plan", "company").get(pk=invoice_id)
     owner = owner_of(invoice.company_id)
     address = owner.email if owner else invoice.bill_to.get("email", "")
+    # Decided now, at send time, not when it was issued: an invoice paid meanwhile (the demo
+    # pays its own at once; a bank transfer can overtake a failing delivery) gets a receipt,
+    # never a request to pay it again.
     context = {"invoice": invoice, "public_url": settings.PUBLIC_URL,
-               "bank": settings.BILLING_BANK_DETAILS}
+               "bank": settings.BILLING_BANK_DETAILS, "paid": invoice.status == InvoiceStatus.PAID,
+               "card_payments": card_payments()}
     try:
         subject = render_to_string("email/invoice.subject.txt", context).strip()
         message = EmailMultiAlternatives(subject, render_to_string("email/invoice.txt", context),

@@ -27,7 +27,7 @@ from .access import (
     traffic_level,
     traffic_limit,
 )
-from .invoices import render_pdf
+from .invoices import card_payments, render_pdf
 from .models import Invoice, PlanKind, Term, TrafficStat
 from .payments import PaymentError, WebhookRefused, create_checkout, handle_stripe_webhook
 from .periods import period_at
@@ -45,7 +45,8 @@ def traffic_chart(company_id: int, start: datetime, end: datetime, today_value: 
     values = dict(TrafficStat.objects.filter(company_id=company_id, period_start=start)
                   .values_list("day", "interlocutors"))
     values[timezone.now().date()] = today_value
-    top = max([1, *values.values()])
+    highest = max(values.values(), default=0)
+    top = max(highest, 1)  # the scale; the title names a highest only when there is one
     width, height = 600, 120
     step = width / days
     bars = []
@@ -57,7 +58,7 @@ def traffic_chart(company_id: int, start: datetime, end: datetime, today_value: 
         h = round(value / top * (height - 20), 1)
         bars.append({"x": round(i * step + 1, 1), "y": round(height - h, 1),
                      "w": round(max(step - 2, 1), 1), "h": h, "value": value, "day": day})
-    return {"bars": bars, "width": width, "height": height, "top": top}
+    return {"bars": bars, "width": width, "height": height, "highest": highest}
 
 
 def terms() -> list[dict[str, object]]:
@@ -90,8 +91,7 @@ def billing(request: HttpRequest, membership: Membership) -> HttpResponse:
             if request.POST.get("confirm"):
                 quote, invoice = actions.do_change_subscription(company_id, plan, seats, months)
                 messages.success(request, quote.summary if invoice is None else
-                                 f"Invoice {invoice.display_number} is ready: "
-                                 f"{invoice.total} {invoice.currency}. {quote.summary}")
+                                 quote.invoiced(invoice))
                 return redirect("billing")
             quote = actions.quote_change(company_id, plan, seats, months)
         except actions.BillingError as error:
@@ -107,7 +107,7 @@ def billing(request: HttpRequest, membership: Membership) -> HttpResponse:
         "chart": traffic_chart(company_id, start, end, live.interlocutors),
         "plans": [standard_plan(PlanKind.FREE), standard_plan(PlanKind.STARTUP)],
         "terms": terms(), "chosen": chosen, "quote": quote,
-        "invoices": invoices, "card_payments": bool(settings.STRIPE_SECRET_KEY),
+        "invoices": invoices, "card_payments": card_payments(),
         "bank": settings.BILLING_BANK_DETAILS, "in_use": actions.seats_in_use(company_id),
         "pending": pending,
         # A mid-term change is invoiced to the end of the paid term; a subscription for its own.

@@ -60,7 +60,7 @@ def _header(scope: dict[str, Any], name: bytes) -> str:
 
 
 async def serve(scope: dict[str, Any], receive: Any, send: Any, key: str) -> None:
-    from .models import normalise_origin
+    from .origins import normalise_origin
 
     origin = _header(scope, b"origin")
     rendered = await lookup(key)

@@ -18,7 +18,8 @@ from .appearance import (
     check_image,
 )
 from .hours import WEEKDAYS
-from .models import SPACING_MAX, Widget, WidgetCard, normalise_origin
+from .models import SPACING_MAX, Widget, WidgetCard
+from .origins import InvalidOrigin, parse_origin
 
 TIME_ZONES = sorted(zoneinfo.available_timezones() - {"localtime", "Factory"})
 HOLIDAY_LINE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:\s+(.*))?$")
@@ -36,14 +37,21 @@ class WidgetForm(forms.ModelForm):
                       "the secret below) can chat; the others are asked to log in."}
 
     def clean_allowed_origins(self) -> str:
-        lines = [line.strip() for line in self.cleaned_data["allowed_origins"].split() if line]
-        bad = [line for line in lines if not normalise_origin(line)]
-        if bad:
-            raise forms.ValidationError(
-                "Not an origin (like https://www.example.com): " + ", ".join(bad[:3]))
+        """Stored as browsers send them (widgets/origins.py): each line checked, the reasons
+        of the first three refused shown."""
+        lines = self.cleaned_data["allowed_origins"].split()
         if len(lines) > 50:
             raise forms.ValidationError("At most 50 origins.")
-        return "\n".join(normalise_origin(line) for line in lines)
+        origins, refused = [], []
+        for line in lines:
+            try:
+                origins.append(parse_origin(line))
+            except InvalidOrigin as error:
+                refused.append(str(error))
+        if refused:
+            raise forms.ValidationError([forms.ValidationError(reason)
+                                         for reason in refused[:3]])
+        return "\n".join(dict.fromkeys(origins))
 
 
 class HoursForm(forms.Form):

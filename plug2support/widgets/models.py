@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import time
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
@@ -14,6 +13,7 @@ from django.db import models
 from plug2support.accounts.models import Company
 
 from .hours import ALWAYS_OPEN, WEEKDAYS, Schedule
+from .origins import normalise_origin, stored_origins
 
 SPACING_MAX = 200
 
@@ -34,14 +34,6 @@ def _widget_key() -> str:
 
 def _widget_secret() -> str:
     return secrets.token_urlsafe(32)
-
-
-def normalise_origin(value: str) -> str:
-    """'https://Shop.example.com/path' → 'https://shop.example.com'; '' when not an origin."""
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return ""
-    return f"{parts.scheme}://{parts.netloc.lower()}"
 
 
 class Widget(models.Model):
@@ -93,7 +85,7 @@ class Widget(models.Model):
 
     @property
     def origin_list(self) -> list[str]:
-        return [o for o in (normalise_origin(x) for x in self.allowed_origins.split()) if o]
+        return stored_origins(self.allowed_origins)
 
     def allows_origin(self, origin: str | None) -> bool:
         allowed = self.origin_list

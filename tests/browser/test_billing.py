@@ -15,7 +15,7 @@ from plug2support.billing.models import Invoice, Plan, PlanKind, Subscription
 from plug2support.billing.periods import period_at
 from plug2support.conversations import actions
 
-from .conftest import login, screenshot
+from .conftest import ARTIFACTS, login, screenshot
 from .test_accessibility import violations
 from .test_live_chat import click_launcher
 
@@ -63,7 +63,7 @@ def test_the_owner_sees_the_balance_gets_a_quote_and_an_invoice(
     page.set_viewport_size({"width": 390, "height": 844})  # a phone
     screenshot(page, "billing-phone")
     overflow = page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
-    assert not overflow  # the invoices table scrolls inside its card
+    assert not overflow  # the invoices stack (test_the_invoices_read_on_a_phone_…)
 
 
 def test_a_blocked_widget_says_unavailable_and_comes_back_when_the_block_lifts(
@@ -94,3 +94,67 @@ def test_a_blocked_widget_says_unavailable_and_comes_back_when_the_block_lifts(
     expect(frame.locator("#composer")).to_be_visible()
     expect(frame.locator("#unavailable")).to_be_hidden()
     expect(operator.locator("#team-online")).to_have_text("Widgets are live")
+
+
+# Each element of the invoices card, and whether it lies inside the card and shows all its
+# content: nothing clipped, nothing to scroll sideways for.
+CLIPPED_IN_CARD = """(card) => {
+  const box = card.getBoundingClientRect();
+  const wrap = card.querySelector('.table-wrap');
+  const found = [];
+  if (wrap.scrollWidth > wrap.clientWidth) {
+    found.push(`the table scrolls sideways: ${wrap.scrollWidth} > ${wrap.clientWidth}`);
+  }
+  for (const el of card.querySelectorAll('td, td > *, th')) {
+    const r = el.getBoundingClientRect();
+    const head = el.closest('thead');
+    // Not shown at this width, or there for screen readers only.
+    if (!r.width || (head && getComputedStyle(head).position === 'absolute')) continue;
+    if (r.left < box.left - 0.5 || r.right > box.right + 0.5) {
+      const what = el.textContent.trim().slice(0, 40);
+      found.push(`${el.tagName} "${what}" ${r.left}-${r.right} outside ${box.left}-${box.right}`);
+    }
+  }
+  return found;
+}"""
+
+
+def test_the_invoices_read_on_a_phone_without_scrolling_sideways(
+        browser: Browser, live: str, settings: Any) -> None:
+    from plug2support.billing.models import PaymentMethod
+    from plug2support.billing.payments import do_record_payment
+
+    from ..conftest import make_tenant
+
+    settings.STRIPE_SECRET_KEY = "sk_test_not_a_real_key"  # the widest row: a card button too
+    tenant = make_tenant("Maple")
+    Subscription.objects.filter(company=tenant.company).update(
+        plan=standard_plan(PlanKind.FREE), paid_until=None)
+    _, paid = billing.do_change_subscription(tenant.company.pk, standard_plan(PlanKind.STARTUP),
+                                             3, 12)
+    assert paid is not None
+    do_record_payment(paid.pk, paid.total, method=PaymentMethod.BANK_TRANSFER)
+    _, open_ = billing.do_change_subscription(tenant.company.pk,
+                                              standard_plan(PlanKind.STARTUP), 5, 12)
+    assert open_ is not None and open_.status == "open"
+    page = login(browser, live, tenant.owner.email)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live}/billing/")
+    card = page.locator(".invoices")
+    card.scroll_into_view_if_needed()
+    card.screenshot(path=str(ARTIFACTS / "billing-invoices-phone.png"))
+    assert card.evaluate(CLIPPED_IN_CARD) == []
+    # Every column's value is on screen with what it is, and the bank line whole.
+    for label in ("Number", "Issued", "Period", "Total", "Paid", "Status"):
+        expect(card.get_by_text(label, exact=True).first).to_be_visible()
+    expect(card.locator(".bank-row")).to_contain_text(
+        f"IBAN XX00 0000 0000 0000 0000 00, BIC XXXXXXXX, quoting the reference "
+        f"{open_.reference}")
+    expect(card.get_by_role("link", name="PDF")).to_have_count(2)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert violations(page) == []
+    # Wide screens keep the table.
+    page.set_viewport_size({"width": 1366, "height": 900})
+    card.screenshot(path=str(ARTIFACTS / "billing-invoices-wide.png"))
+    assert card.evaluate(CLIPPED_IN_CARD) == []
+    expect(card.locator("thead th").first).to_be_visible()

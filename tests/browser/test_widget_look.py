@@ -183,6 +183,46 @@ def test_the_settings_preview_follows_the_form_before_saving(
     assert (tenant.widget.title, tenant.widget.appearance) == ("Hi! How can we help?", "light")
 
 
+# The composer's placeholder, measured in the text box's own font, against the room inside
+# its padding; and every part of the composer inside it (nothing past the frame's edge).
+PLACEHOLDER_ROOM = """(box) => {
+  const style = getComputedStyle(box);
+  const pen = document.createElement('canvas').getContext('2d');
+  pen.font = style.font;
+  const composer = box.closest('form').getBoundingClientRect();
+  const outside = [...box.closest('form').children]
+    .filter((el) => el.offsetParent && !el.classList.contains('hp'))
+    .map((el) => el.getBoundingClientRect())
+    .filter((r) => r.width && (r.left < composer.left || r.right > composer.right));
+  return {text: pen.measureText(box.placeholder).width,
+          room: box.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight),
+          outside: outside.length};
+}"""
+
+
+@pytest.mark.parametrize(("width", "height"), [(1366, 900), (390, 844)])
+def test_the_settings_preview_shows_the_whole_composer_placeholder(
+        browser: Browser, live: str, transactional_db: Any, width: int, height: int) -> None:
+    tenant = make_tenant("Maple")
+    page = login(browser, live, tenant.owner.email)
+    page.set_viewport_size({"width": width, "height": height})
+    page.goto(f"{live}/settings/widgets/{tenant.widget.pk}/")
+    preview = page.frame_locator("#preview-frame")
+    expect(preview.locator("#chat-title")).to_have_text("Hi! How can we help?")
+    page.locator(".preview").scroll_into_view_if_needed()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator(".preview").screenshot(path=str(ARTIFACTS / f"widget-preview-{width}.png"))
+    measured = preview.locator("#body").evaluate(PLACEHOLDER_ROOM)
+    assert measured["text"] <= measured["room"], measured  # "Write a message…", whole
+    assert measured["outside"] == 0
+    # The preview frame lies inside its box, and the page does not scroll sideways.
+    site, frame = page.locator(".preview-site").bounding_box(), \
+        page.locator("#preview-frame").bounding_box()
+    assert site is not None and frame is not None
+    assert site["x"] <= frame["x"] and frame["x"] + frame["width"] <= site["x"] + site["width"]
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
 RTL_PAGE = """<!doctype html><html lang="ar" dir="rtl"><head><meta charset="utf-8"></head>
 <body><h1>متجر القهوة</h1>{snippet}</body></html>"""
 
