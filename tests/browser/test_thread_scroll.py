@@ -14,6 +14,9 @@ from .conftest import login
 from .test_live_chat import click_launcher, open_widget
 
 AT_BOTTOM = "(el) => el.scrollHeight - el.scrollTop - el.clientHeight <= 2"
+# The thread scrolls in the images' load handlers, which may run after the test saw the
+# images complete: wait for the thread to be at the bottom (it never is without the fix).
+THREAD_AT_BOTTOM = f"() => ({AT_BOTTOM})(document.getElementById('thread'))"
 IMAGES_LOADED = ("(sel) => { const imgs = [...document.querySelectorAll(sel)];"
                  " return imgs.length > 0"
                  " && imgs.every((i) => i.complete && i.naturalHeight > 0); }")
@@ -80,10 +83,10 @@ def test_the_widget_thread_stays_at_the_newest_message_when_images_load_late(
     expect(frame.locator(".msg p").last).to_have_text("And that is the last message")
     frame.wait_for_function("() => document.querySelectorAll('#thread .files img').length == 2")
     assert not frame.evaluate(IMAGES_LOADED, "#thread .files img")  # still on their way
-    assert thread.evaluate(AT_BOTTOM)
+    frame.wait_for_function(THREAD_AT_BOTTOM)
     held.release()
     frame.wait_for_function(IMAGES_LOADED, arg="#thread .files img")
-    assert thread.evaluate(AT_BOTTOM), "the images pushed the last message out of view"
+    frame.wait_for_function(THREAD_AT_BOTTOM)  # not pushed out of view by the images
 
     # A reader who scrolled up to read back stays where they are when a reply arrives.
     thread.evaluate("(el) => { el.scrollTop = 0; }")
@@ -99,7 +102,7 @@ def test_the_widget_thread_stays_at_the_newest_message_when_images_load_late(
     frame.fill("#body", "Thanks")
     frame.press("#body", "Enter")
     expect(frame.locator(".msg.mine p").last).to_have_text("Thanks")
-    frame.wait_for_function(f"() => ({AT_BOTTOM})(document.getElementById('thread'))")
+    frame.wait_for_function(THREAD_AT_BOTTOM)
 
 
 def test_the_console_thread_stays_at_the_newest_message_when_images_load_late(
@@ -119,10 +122,10 @@ def test_the_console_thread_stays_at_the_newest_message_when_images_load_late(
     expect(alice.locator("#thread .msg p").last).to_have_text("And that is the last message")
     alice.wait_for_function("() => document.querySelectorAll('#thread .files img').length == 2")
     assert not alice.evaluate(IMAGES_LOADED, "#thread .files img")  # still on their way
-    assert thread.evaluate(AT_BOTTOM)
+    alice.wait_for_function(THREAD_AT_BOTTOM)
     held.release()
     alice.wait_for_function(IMAGES_LOADED, arg="#thread .files img")
-    assert thread.evaluate(AT_BOTTOM), "the images pushed the last message out of view"
+    alice.wait_for_function(THREAD_AT_BOTTOM)  # not pushed out of view by the images
 
     # The operator scrolls up to read back: a new message from the visitor leaves them there.
     thread.evaluate("(el) => { el.scrollTop = 0; }")

@@ -162,6 +162,9 @@ export function stickToBottom(el) {
   let pinned = true;
   const nearBottom = () => el.scrollHeight - el.scrollTop - el.clientHeight <= 24;
   const follow = () => { if (pinned) el.scrollTop = el.scrollHeight; };
+  // No scroll anchoring: when an image above grows, the browser would move scrollTop itself
+  // and the scroll event it fires (before the image's load) would read as the reader's.
+  el.style.overflowAnchor = "none";
   // A scroll the reader makes decides; ours (to the bottom) keeps it pinned.
   el.addEventListener("scroll", () => { pinned = nearBottom(); }, { passive: true });
   el.addEventListener("load", follow, true); // load does not bubble: caught on the way down
