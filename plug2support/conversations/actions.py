@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -47,6 +46,7 @@ from .models import (
     TransferRequest,
     TransferStatus,
 )
+from .opening import Opening, insert_conversation, lock_and_read
 from .resend import CLIENT_ID_REUSED, same_message
 from .serializers import conversation_summary, display_name, event_payload, user_ref
 
@@ -372,13 +372,13 @@ def do_post_visitor_message(visitor: Visitor, *, client_id: object, body: object
         if resent_id is not None:
             return _resent(Event.objects.select_related("author").get(pk=resent_id),
                            EventKind.MESSAGE, text, ids)
+        opening = None
         if conversation is None:
             # Locking the visitor makes "first message creates the conversation" safe when
             # two tabs send at once: the second one finds the conversation the first created.
-            Visitor.objects.select_for_update().filter(pk=visitor.pk).first()
-            conversation = current_conversation(visitor)
-            if conversation is not None:
-                conversation = _locked(conversation.pk)
+            opening = lock_and_read(visitor, timezone.now())
+            if opening.current_id is not None:
+                conversation = _locked(opening.current_id)
                 existing = _existing_message(conversation, Sender.VISITOR, cid)
                 if existing is not None:
                     return _resent(existing, EventKind.MESSAGE, text, ids)
@@ -395,15 +395,13 @@ def do_post_visitor_message(visitor: Visitor, *, client_id: object, body: object
         if conversation is None:
             from .spam import suspicion
 
-            since = timezone.now() - timedelta(days=1)
+            assert opening is not None
             reason = suspicion(text, honeypot=honeypot, visitor_id=visitor.pk, ip=ip,
-                               recent_conversations=visitor.conversations.filter(
-                                   created_at__gte=since).count())
-            conversation = Conversation.objects.create(
-                company_id=visitor.widget.company_id, widget=visitor.widget, visitor=visitor,
-                priority=_initial_priority(visitor),
+                               recent_conversations=opening.recent)
+            # Inserted by this transaction: nobody else sees the row, so nothing to lock.
+            conversation = insert_conversation(
+                visitor, priority=opening.priority(timezone.now()),
                 stage=Stage.SUSPENDED if reason else Stage.NEW)
-            conversation = _locked(conversation.pk)
             publish_after_commit(visitor_topic(visitor.pk), {
                 "type": "conversation_started", "conversation": {"id": conversation.pk}})
             first = True
@@ -420,7 +418,7 @@ def do_post_visitor_message(visitor: Visitor, *, client_id: object, body: object
                                            sender=Sender.SYSTEM,
                                            body=f"Suspended by the spam filter: {reason}")
         else:
-            routed = _route(conversation, text) if first else None
+            routed = _route(conversation, text, opening) if first and opening else None
         conversation.preview = _attach(event, ids, visitor)
         moved = _auto_move(conversation, stages.after_customer_reply(conversation.stage),
                            "the customer replied")
@@ -436,22 +434,22 @@ def do_post_visitor_message(visitor: Visitor, *, client_id: object, body: object
     return Posted(event, duplicate=False)
 
 
-def _route(conversation: Conversation, text: str) -> Event | None:
+def _route(conversation: Conversation, text: str, opening: Opening) -> Event | None:
     """D8: the first matching rule's operator or group gets the new conversation; without a
-    match it stays in the pool (every online operator, first to claim)."""
+    match, the default owner of the visitor's customer org; else it stays in the pool (every
+    online operator, first to claim). The rules are read only when the company has some."""
     from plug2support.notifications.actions import do_notify
 
     from .models import RoutingRule
     from .routing import first_match
 
-    rules = (RoutingRule.objects.filter(company_id=conversation.company_id)
-             .select_related("target_user", "target_group"))
-    rule = first_match(rules, text)
+    rule = None
+    if opening.has_rules:
+        rule = first_match(RoutingRule.objects.filter(company_id=conversation.company_id)
+                           .select_related("target_user", "target_group"), text)
     url = f"/inbox/{conversation.pk}/"
     if rule is None:
-        from plug2support.contacts.actions import default_owner_for
-
-        owner = default_owner_for(conversation.visitor)
+        owner = opening.default_owner
         if owner is None:
             return None  # the pool
         Conversation.objects.filter(pk=conversation.pk).update(assignee=owner)
@@ -478,14 +476,6 @@ def _route(conversation: Conversation, text: str) -> Event | None:
               title=f"New conversation for {target}: {text[:80]}", url=url)
     return _append(conversation, kind=EventKind.ROUTED, sender=Sender.SYSTEM,
                    body=f"Routed to {target} (rule: {rule.name})")
-
-
-def _initial_priority(visitor: Visitor) -> int:
-    """D9: conversations of an existing customer org come before those of new or
-    unidentified orgs."""
-    from plug2support.contacts.actions import priority_hint
-
-    return priority_hint(visitor)
 
 
 def do_set_priority(membership: Membership, conversation: Conversation, priority: object) -> None:

@@ -1,6 +1,7 @@
 """Model instances from rows read by hand-written SQL, converted exactly as the ORM converts
-them (its backend and field converters), for the few hot paths where building the query
-costs more than running it (conversations/actions.py: a visitor's message)."""
+them (its backend and field converters), and new rows written by one fixed insert, for the
+few hot paths where building the query costs more than running it
+(conversations/actions.py: a visitor's message; conversations/opening.py: its first)."""
 
 from __future__ import annotations
 
@@ -68,6 +69,40 @@ class RowReader(Generic[M]):
             self._converters[connection.alias] = converters
         converted = apply_converters(list(values), converters, connection)
         return self.model.from_db(connection.alias, self.attnames, converted)
+
+
+class RowWriter(Generic[M]):
+    """Inserts a new instance of `model` with one fixed `INSERT … RETURNING` of its primary
+    key, on the hot cursor: every concrete field but the key, each value made by the field
+    as the ORM's insert makes it (`pre_save`, then `get_db_prep_save`: defaults, auto_now,
+    the backend's adaptation). Django's `create` compiles that statement anew each time."""
+
+    def __init__(self, model: type[M]) -> None:
+        self.model = model
+        self.fields = [cast("Field[Any, Any]", field) for field in model._meta.concrete_fields
+                       if not field.primary_key]
+        self._sql: dict[str, str] = {}
+
+    def sql(self, connection: BaseDatabaseWrapper) -> str:
+        sql = self._sql.get(connection.vendor)
+        if sql is None:
+            quote = connection.ops.quote_name
+            meta = self.model._meta
+            columns = ", ".join(quote(field.column) for field in self.fields)
+            marks = ", ".join(["%s"] * len(self.fields))
+            sql = (f"INSERT INTO {quote(meta.db_table)} ({columns}) "  # noqa: S608 (our names)
+                   f"VALUES ({marks}) RETURNING {quote(meta.pk.column)}")
+            self._sql[connection.vendor] = sql
+        return sql
+
+    def insert(self, instance: M, connection: BaseDatabaseWrapper) -> M:
+        params = [field.get_db_prep_save(field.pre_save(instance, True), connection)
+                  for field in self.fields]
+        with hot_cursor(connection) as cursor:
+            cursor.execute(self.sql(connection), params)
+            instance.pk = cursor.fetchone()[0]
+        instance._state.adding, instance._state.db = False, connection.alias
+        return instance
 
 
 class _DebugCursor(CursorDebugWrapper):
