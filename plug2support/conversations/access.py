@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -133,12 +134,21 @@ def get_dependency_for_member(membership: Membership, dependency_id: object) -> 
 
 def work_of(conversation_id: int) -> dict[str, list[dict[str, Any]]]:
     """The conversation's tickets and what it waits for, for the console."""
+    return work_for([conversation_id])[conversation_id]
+
+
+def work_for(conversation_ids: Collection[int]) -> dict[int, dict[str, list[dict[str, Any]]]]:
+    """work_of for each of these conversations, in two queries whatever their number (a
+    console subscribing to many at once after a reconnect)."""
     from .actions import dependency_payload, ticket_payload
     from .models import Dependency, Ticket
 
-    return {
-        "tickets": [ticket_payload(t) for t in Ticket.objects.filter(
-            conversation_id=conversation_id).select_related("owner")],
-        "dependencies": [dependency_payload(d) for d in Dependency.objects.filter(
-            conversation_id=conversation_id).select_related("ticket__owner", "reviewer")],
-    }
+    work: dict[int, dict[str, list[dict[str, Any]]]] = {
+        pk: {"tickets": [], "dependencies": []} for pk in conversation_ids}
+    for ticket in Ticket.objects.filter(conversation_id__in=work).select_related("owner"):
+        assert ticket.conversation_id is not None
+        work[ticket.conversation_id]["tickets"].append(ticket_payload(ticket))
+    for dependency in Dependency.objects.filter(conversation_id__in=work).select_related(
+            "ticket__owner", "reviewer"):
+        work[dependency.conversation_id]["dependencies"].append(dependency_payload(dependency))
+    return work

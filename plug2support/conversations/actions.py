@@ -46,7 +46,7 @@ from .models import (
     TransferRequest,
     TransferStatus,
 )
-from .opening import Opening, insert_conversation, lock_and_read
+from .opening import Opening, lock_and_read, open_conversation
 from .resend import CLIENT_ID_REUSED, same_message
 from .serializers import conversation_summary, display_name, event_payload, user_ref
 
@@ -392,26 +392,29 @@ def do_post_visitor_message(visitor: Visitor, *, client_id: object, body: object
                 retry_after=VISITOR_MESSAGE_WINDOW_SECONDS,
             )
         reason = None
+        # The preview of a message with attachments names them: set below.
+        preview = "" if ids else text[:200]
         if conversation is None:
             from .spam import suspicion
 
             assert opening is not None
             reason = suspicion(text, honeypot=honeypot, visitor_id=visitor.pk, ip=ip,
                                recent_conversations=opening.recent)
-            # Inserted by this transaction: nobody else sees the row, so nothing to lock.
-            conversation = insert_conversation(
-                visitor, priority=opening.priority(timezone.now()),
-                stage=Stage.SUSPENDED if reason else Stage.NEW)
+            now = timezone.now()
+            conversation, event = open_conversation(
+                visitor, stage=Stage.SUSPENDED if reason else Stage.NEW,
+                priority=opening.priority(now), body=text, client_id=cid, preview=preview,
+                reply_by_email=offline, now=now)
             publish_after_commit(visitor_topic(visitor.pk), {
                 "type": "conversation_started", "conversation": {"id": conversation.pk}})
             first = True
+            reply_by_email = offline
         else:
             first = False
-        reply_by_email = conversation.reply_by_email or offline
-        event = _append(conversation, kind=EventKind.MESSAGE, sender=Sender.VISITOR,
-                        body=text, client_id=cid,
-                        # The preview of a message with attachments names them: set below.
-                        visitor_message=None if ids else (text[:200], reply_by_email))
+            reply_by_email = conversation.reply_by_email or offline
+            event = _append(conversation, kind=EventKind.MESSAGE, sender=Sender.VISITOR,
+                            body=text, client_id=cid,
+                            visitor_message=None if ids else (preview, reply_by_email))
         if reason:
             # Suspended: no routing, no notification; a reviewer releases it (D3).
             routed: Event | None = _append(conversation, kind=EventKind.SUSPECTED,
