@@ -74,6 +74,31 @@ def test_a_first_message_is_four_fixed_statements(acme: Tenant) -> None:
         1, EventKind.MESSAGE, "visitor", "Hello", "m1")
 
 
+def test_a_caller_that_saw_no_conversation_skips_a_statement_and_still_finds_one(
+        acme: Tenant) -> None:
+    """`none_seen` (a widget socket following no conversation) leaves the look for the
+    current conversation to the visitor's lock: a statement less for a first message, and
+    another tab's conversation, or this message already stored, is found all the same."""
+    actions.do_post_visitor_message(new_visitor(acme), client_id="m", body="Hi")  # warm caches
+    visitor = new_visitor(acme)
+    with CaptureQueriesContext(connection) as captured:
+        first = actions.do_post_visitor_message(visitor, client_id="m1", body="Hello",
+                                                none_seen=True).event
+    assert len(statements(captured)) == 3, statements(captured)
+    assert first.seq == 1
+    other_tab = actions.do_post_visitor_message(visitor, client_id="m2", body="Still there?",
+                                                none_seen=True)
+    assert (other_tab.event.conversation_id, other_tab.event.seq) == (first.conversation_id, 2)
+    again = actions.do_post_visitor_message(visitor, client_id="m1", body="Hello",
+                                            none_seen=True)
+    assert again.duplicate and (again.event.pk, again.event.seq) == (first.pk, 1)
+    with pytest.raises(actions.ConversationError) as refused:
+        actions.do_post_visitor_message(visitor, client_id="m1", body="Another text",
+                                        none_seen=True)
+    assert refused.value.code == "client_id_reused"
+    assert Conversation.objects.filter(visitor=visitor).count() == 1
+
+
 def test_a_replay_reads_attachments_only_when_an_event_has_some(acme: Tenant) -> None:
     visitor = new_visitor(acme)
     first = actions.do_post_visitor_message(visitor, client_id="m1", body="Hello").event

@@ -363,12 +363,16 @@ def _check_communication(company_id: int, *, operator: bool) -> None:
 
 def do_post_visitor_message(visitor: Visitor, *, client_id: object, body: object,
                             offline: bool = False, attachments: object = None,
-                            ip: str = "", honeypot: object = None) -> Posted:
-    """C1/C8: store the visitor's message (creating the conversation on the first one)."""
+                            ip: str = "", honeypot: object = None,
+                            none_seen: bool = False) -> Posted:
+    """C1/C8: store the visitor's message (creating the conversation on the first one).
+    `none_seen`: the caller has seen no conversation of this visitor's (a widget socket
+    following none), so the look for the current one is left to the visitor's lock, which
+    finds one all the same if another tab has just opened it — a statement less."""
     ids = check_attachments(attachments)
     text, cid = check_message(body, client_id, ids)
     with transaction.atomic():
-        conversation, resent_id = _locked_current(visitor, cid)
+        conversation, resent_id = (None, None) if none_seen else _locked_current(visitor, cid)
         if resent_id is not None:
             return _resent(Event.objects.select_related("author").get(pk=resent_id),
                            EventKind.MESSAGE, text, ids)

@@ -23,7 +23,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from plug2support.accounts.models import Membership, User
 from plug2support.contacts.actions import priority_for_org
 from plug2support.contacts.models import Contact, CustomerOrg, VisitorContact
-from plug2support.lib.rows import RowReader, RowWriter, current_connection, hot_cursor, stored
+from plug2support.lib.rows import RowReader, current_connection, hot_cursor
 from plug2support.widgets.models import Visitor
 
 from .models import STAFF_ONLY_KINDS, Conversation, Event, EventKind, RoutingRule, Sender, Stage
@@ -32,8 +32,16 @@ from .models import STAFF_ONLY_KINDS, Conversation, Event, EventKind, RoutingRul
 RECENT = timedelta(days=1)
 
 _OWNER_ROW = RowReader(User, ["id", "name", "email"])
-_CONVERSATION = RowWriter(Conversation)
-_FIRST_EVENT = RowWriter(Event, exclude=("conversation",))
+# Every column but the key, in the models' order (from_db's), so a field added to either
+# model without being written here fails every first message at once.
+_CONVERSATION_FIELDS = [f.attname for f in Conversation._meta.concrete_fields]
+_EVENT_FIELDS = [f.attname for f in Event._meta.concrete_fields]
+_CONVERSATION_COLUMNS = _CONVERSATION_FIELDS[1:]
+assert _EVENT_FIELDS[:2] == ["id", "conversation_id"]
+_EVENT_COLUMNS = _EVENT_FIELDS[2:]
+_WIDGET = Conversation._meta.get_field("widget")
+_VISITOR = Conversation._meta.get_field("visitor")
+_CONVERSATION_OF_EVENT = Event._meta.get_field("conversation")
 
 
 @dataclass(frozen=True)
@@ -75,7 +83,13 @@ def _sql(connection: BaseDatabaseWrapper) -> _Statements:
                           CustomerOrg._meta.db_table)
     member, rule, user = (Membership._meta.db_table, RoutingRule._meta.db_table,
                           User._meta.db_table)
-    event_columns = f"conversation_id, {_FIRST_EVENT.columns(connection)}"
+    quote = connection.ops.quote_name
+    conversation_columns = ", ".join(map(quote, _CONVERSATION_COLUMNS))
+    conversation_marks = ", ".join(["%s"] * len(_CONVERSATION_COLUMNS))
+    event_columns = ", ".join(map(quote, ["conversation_id", *_EVENT_COLUMNS]))
+    event_marks = ", ".join(["%s"] * len(_EVENT_COLUMNS))
+    insert_conversation = (f"INSERT INTO {conversation} ({conversation_columns}) "  # noqa: S608
+                           f"VALUES ({conversation_marks}) RETURNING id")
     found = _statements[connection.vendor] = _Statements(
         # SQLite runs every transaction as BEGIN IMMEDIATE: the transaction already holds
         # the one write lock, and there is no row lock to take.
@@ -100,13 +114,12 @@ def _sql(connection: BaseDatabaseWrapper) -> _Statements:
             f"LEFT JOIN {contact} ct ON ct.id = vc.contact_id "
             f"LEFT JOIN {org} o ON o.id = ct.org_id "
             f"LEFT JOIN {user} u ON u.id = o.default_owner_id"),
-        conversation=_CONVERSATION.sql(connection),
+        conversation=insert_conversation,
         event=(f"INSERT INTO {event} ({event_columns}) "  # noqa: S608
-               f"VALUES (%s, {_FIRST_EVENT.marks()}) RETURNING id"),
-        opening=(f"WITH c AS ({_CONVERSATION.sql(connection)}) "  # noqa: S608
+               f"VALUES (%s, {event_marks}) RETURNING id"),
+        opening=(f"WITH c AS ({insert_conversation}) "  # noqa: S608
                  f"INSERT INTO {event} ({event_columns}) "
-                 f"VALUES ((SELECT id FROM c), {_FIRST_EVENT.marks()}) "
-                 f"RETURNING conversation_id, id"))
+                 f"VALUES ((SELECT id FROM c), {event_marks}) RETURNING conversation_id, id"))
     return found
 
 
@@ -147,31 +160,49 @@ def _datetime(connection: BaseDatabaseWrapper, value: object) -> datetime:
 def open_conversation(visitor: Visitor, *, stage: str, priority: int, body: str,
                       client_id: str, preview: str, reply_by_email: bool,
                       now: datetime) -> tuple[Conversation, Event]:
-    """The new conversation and its first event, the visitor's message (seq 1), stored as
-    the ORM's create and `actions._append` store them. Returned with what the summary reads
-    already attached: its widget and visitor, no assignee, group or tags. Nobody else sees
-    the new row before the commit: nothing to lock."""
+    """The new conversation and its first event, the visitor's message (seq 1), with the
+    values the ORM's create and `actions._append` would store. Returned with what the
+    summary reads already attached: its widget and visitor, no assignee, group or tags.
+    Nobody else sees the new row before the commit: nothing to lock."""
     widget = visitor.widget
-    conversation = Conversation(
-        company_id=widget.company_id, widget=widget, visitor=visitor, stage=stage,
-        priority=priority, last_seq=1, preview=preview, reply_by_email=reply_by_email,
-        waiting_since=now, created_at=now, updated_at=now)
-    event = Event(conversation=conversation, seq=1, kind=EventKind.MESSAGE,
-                  sender=Sender.VISITOR, author=None, body=body, client_id=client_id,
-                  staff_only=EventKind.MESSAGE in STAFF_ONLY_KINDS, created_at=now)
     connection = current_connection()
     sql = _sql(connection)
-    conversation_params = _CONVERSATION.params(conversation, connection)
-    event_params = _FIRST_EVENT.params(event, connection)
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    conversation_values = {
+        "company_id": widget.company_id, "widget_id": widget.pk, "visitor_id": visitor.pk,
+        "stage": stage, "assignee_id": None, "group_id": None, "last_seq": 1,
+        "priority": priority, "waiting_since": now, "visitor_delivered_seq": 0,
+        "visitor_read_seq": 0, "team_delivered_seq": 0, "team_read_seq": 0,
+        "reply_by_email": reply_by_email, "preview": preview, "created_at": now,
+        "updated_at": now}
+    event_values = {
+        "seq": 1, "kind": EventKind.MESSAGE, "sender": Sender.VISITOR, "author_id": None,
+        "body": body, "client_id": client_id,
+        "staff_only": EventKind.MESSAGE in STAFF_ONLY_KINDS, "created_at": now}
+    # The parameters in the columns' order, the timestamps (`now`) as the database takes them.
+    conversation_params = [stamp if value is now else value
+                           for value in map(conversation_values.__getitem__,
+                                            _CONVERSATION_COLUMNS)]
+    event_params = [stamp if value is now else value
+                    for value in map(event_values.__getitem__, _EVENT_COLUMNS)]
     with hot_cursor(connection) as cursor:
-        if connection.vendor == "postgresql":
+        if connection.vendor == "postgresql":  # both rows in one statement
             cursor.execute(sql.opening, [*conversation_params, *event_params])
-            conversation.pk, event.pk = cursor.fetchone()
+            conversation_id, event_id = cursor.fetchone()
         else:
             cursor.execute(sql.conversation, conversation_params)
-            conversation.pk = cursor.fetchone()[0]
-            cursor.execute(sql.event, [conversation.pk, *event_params])
-            event.pk = cursor.fetchone()[0]
-    event.conversation = conversation
+            conversation_id = cursor.fetchone()[0]
+            cursor.execute(sql.event, [conversation_id, *event_params])
+            event_id = cursor.fetchone()[0]
+    # Built as the ORM builds what it reads (from_db), the related rows cached as a
+    # select_related leaves them: cheaper than a model's keyword constructor and setters.
+    alias = connection.alias
+    conversation = Conversation.from_db(alias, _CONVERSATION_FIELDS, [
+        conversation_id, *map(conversation_values.__getitem__, _CONVERSATION_COLUMNS)])
+    _WIDGET.set_cached_value(conversation, widget)
+    _VISITOR.set_cached_value(conversation, visitor)
     conversation.summary_tags = []  # type: ignore[attr-defined]
-    return stored(conversation, connection), stored(event, connection)
+    event = Event.from_db(alias, _EVENT_FIELDS, [event_id, conversation_id, *map(
+        event_values.__getitem__, _EVENT_COLUMNS)])
+    _CONVERSATION_OF_EVENT.set_cached_value(event, conversation)
+    return conversation, event

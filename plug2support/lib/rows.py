@@ -1,7 +1,7 @@
 """Model instances from rows read by hand-written SQL, converted exactly as the ORM converts
-them (its backend and field converters), and new rows written by one fixed insert, for the
-few hot paths where building the query costs more than running it
-(conversations/actions.py: a visitor's message; conversations/opening.py: its first)."""
+them (its backend and field converters), for the few hot paths where building the query
+costs more than running it (conversations/actions.py: a visitor's message;
+conversations/opening.py: its first)."""
 
 from __future__ import annotations
 
@@ -69,58 +69,6 @@ class RowReader(Generic[M]):
             self._converters[connection.alias] = converters
         converted = apply_converters(list(values), converters, connection)
         return self.model.from_db(connection.alias, self.attnames, converted)
-
-
-class RowWriter(Generic[M]):
-    """New rows of `model` by one fixed `INSERT … RETURNING` of the key, on the hot cursor:
-    every concrete field but the key (and `exclude`), each value made by the field as the
-    ORM's insert makes it (`get_db_prep_save`: the backend's adaptation), a field left None
-    filled by its `pre_save` (auto_now). Django's `create` compiles that statement anew
-    each time."""
-
-    def __init__(self, model: type[M], exclude: tuple[str, ...] = ()) -> None:
-        self.model = model
-        self.fields = [cast("Field[Any, Any]", field) for field in model._meta.concrete_fields
-                       if not field.primary_key and field.name not in exclude]
-        self._sql: dict[str, str] = {}
-
-    def columns(self, connection: BaseDatabaseWrapper) -> str:
-        return ", ".join(connection.ops.quote_name(field.column) for field in self.fields)
-
-    def marks(self) -> str:
-        return ", ".join(["%s"] * len(self.fields))
-
-    def params(self, instance: M, connection: BaseDatabaseWrapper) -> list[Any]:
-        params = []
-        for field in self.fields:
-            value = getattr(instance, field.attname)
-            if value is None:
-                value = field.pre_save(instance, True)
-            params.append(field.get_db_prep_save(value, connection))
-        return params
-
-    def sql(self, connection: BaseDatabaseWrapper) -> str:
-        sql = self._sql.get(connection.vendor)
-        if sql is None:
-            quote, meta = connection.ops.quote_name, self.model._meta
-            sql = (f"INSERT INTO {quote(meta.db_table)} ({self.columns(connection)}) "  # noqa: S608
-                   f"VALUES ({self.marks()}) RETURNING {quote(meta.pk.column)}")  # (our names)
-            self._sql[connection.vendor] = sql
-        return sql
-
-    def insert(self, instance: M, connection: BaseDatabaseWrapper) -> M:
-        params = self.params(instance, connection)
-        with hot_cursor(connection) as cursor:
-            cursor.execute(self.sql(connection), params)
-            instance.pk = cursor.fetchone()[0]
-        stored(instance, connection)
-        return instance
-
-
-def stored(instance: M, connection: BaseDatabaseWrapper) -> M:
-    """Mark an instance built from what was just written as the database's row."""
-    instance._state.adding, instance._state.db = False, connection.alias
-    return instance
 
 
 class _DebugCursor(CursorDebugWrapper):

@@ -675,7 +675,8 @@ class WidgetSocket(Socket):
         if kind == "message":
             posted = await db(actions.do_post_visitor_message)(
                 self.visitor, client_id=frame.get("client_id"), body=frame.get("body"),
-                attachments=frame.get("attachments"), ip=ip, honeypot=frame.get("website"))
+                attachments=frame.get("attachments"), ip=ip, honeypot=frame.get("website"),
+                none_seen=not self.sent_seq)
         elif kind == "offline_message":
             posted = await db(actions.do_leave_offline_message)(
                 self.visitor, client_id=frame.get("client_id"), body=frame.get("body"),
