@@ -58,8 +58,8 @@ def new_visitor(tenant: Tenant) -> Visitor:
 
 def test_a_first_message_is_four_fixed_statements(acme: Tenant) -> None:
     """The current conversation (none), the visitor's lock and one read (SQLite: the read
-    alone), the conversation with its first event (SQLite: two inserts). Through the ORM it
-    was eleven queries, built anew for every first message."""
+    alone), the conversation with its first event (SQLite: two inserts). It was a dozen,
+    most of them built anew by the ORM for every first message."""
     actions.do_post_visitor_message(new_visitor(acme), client_id="m", body="Hi")  # warm caches
     visitor = new_visitor(acme)
     with CaptureQueriesContext(connection) as captured:
