@@ -11,6 +11,7 @@ import asyncio
 import json
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -257,7 +258,11 @@ def test_many_first_messages_at_once_are_each_acked_once_stored_once_routed_once
     RoutingRule.objects.create(company=acme.company, name="orders", keywords="order",
                                target_group=orders)
     tokens = [actions.do_identify_visitor(acme.widget, None)[1] for _ in range(BURST)]
-    result = asyncio.run(_burst(live, acme.widget.key, tokens, session_cookie(alice)))
+    cookie = session_cookie(alice)
+    # Its own thread and loop: the browser tests' Playwright keeps a loop running in this one.
+    with ThreadPoolExecutor(1) as thread:
+        result = thread.submit(
+            lambda: asyncio.run(_burst(live, acme.widget.key, tokens, cookie))).result()
 
     acks = []
     for i, frames in enumerate(result["answered"]):
