@@ -137,7 +137,8 @@ def burst_once(processes: int, visitors: int, reconnect: bool, redis_url: str
                 "sessions": setup["sessions"], "cookie": setup["cookie"]})
             try:
                 load.ready()
-                result: dict[str, Any] = {"load": load_average(), "burst": load.do(do="burst")}
+                result: dict[str, Any] = {"load": load_average(),
+                                          "burst": load.do(do="burst")}
                 if reconnect:
                     result["history"] = load.do(do="history", messages=5, rate=500)
                     result["reconnect"] = load.do(do="reconnect", replies=20, seconds=2)
@@ -149,8 +150,8 @@ def burst_once(processes: int, visitors: int, reconnect: bool, redis_url: str
             shutil.rmtree(var_dir, ignore_errors=True)
 
 
-def load_average() -> str:
-    return Path("/proc/loadavg").read_text().split(" ", 1)[0]
+def load_average() -> float:
+    return float(Path("/proc/loadavg").read_text().split(" ", 1)[0])
 
 
 def configs(quick: bool) -> list[tuple[int, int]]:
@@ -160,41 +161,55 @@ def configs(quick: bool) -> list[tuple[int, int]]:
     return [(1, 200), (1, 1000), (2, 200), (2, 1000)]
 
 
-def burst(quick: bool) -> list[dict[str, Any]]:
+def burst(runs: int, quick: bool) -> list[dict[str, Any]]:
+    """`runs` fresh runs of each configuration; each figure their median (min–max)."""
+    from bench.e2e import fmt, fmt_ms
+
     redis_url = os.environ.get("E2E_REDIS_URL", "redis://127.0.0.1:6379/5")
     rows: list[dict[str, Any]] = []
     try:
         for processes, visitors in configs(quick):
             procs = "one process" if processes == 1 else "two processes joined by Redis"
-            scenario = f"Burst of first messages (PostgreSQL, {procs}, {visitors:,} visitors)"
+            scenario = (f"Burst of first messages (PostgreSQL, {procs}, {visitors:,} visitors"
+                        + (", 1 run)" if runs == 1 else ")"))
             why = unavailable_for(processes, redis_url)
             if why:
                 rows.append({"scenario": scenario, "measure": "not run",
                              "value": f"skipped: {why}", "target": ""})
                 continue
-            result = burst_once(processes, visitors, reconnect=visitors == 200, redis_url=redis_url)
-            b = result["burst"]
-            value = (f"ack p50 {b['ack']['p50_ms']:,.0f} ms, p99 {b['ack']['p99_ms']:,.0f} ms, "
-                     f"max {b['ack']['max_ms']:,.0f} ms; in all {b['operators']} inboxes p99 "
-                     f"{b['inbox']['p99_ms']:,.0f} ms; {b['acked']:,} acked, "
-                     f"{b['conversations']:,} conversations (load average {result['load']})")
-            if b["duplicates"] or b["extra_acks"] or b["errors"]:
-                value += f"; WRONG: {b['duplicates']} duplicates, {b['extra_acks']} extra acks, " \
-                         f"errors {b['errors']}"
+            results = [burst_once(processes, visitors, reconnect=visitors == 200,
+                                  redis_url=redis_url) for _ in range(runs)]
+            bursts = [r["burst"] for r in results]
+            value = (f"ack p99 {fmt_ms([b['ack']['p99_ms'] for b in bursts])}, p50 "
+                     f"{fmt_ms([b['ack']['p50_ms'] for b in bursts])}, max "
+                     f"{fmt_ms([b['ack']['max_ms'] for b in bursts])}; in all "
+                     f"{bursts[0]['operators']} inboxes p99 "
+                     f"{fmt_ms([b['inbox']['p99_ms'] for b in bursts])}; "
+                     f"{min(b['acked'] for b in bursts):,} acked, "
+                     f"{min(b['conversations'] for b in bursts):,} conversations; load "
+                     f"average at the start {fmt([r['load'] for r in results], '{:.2f}')}")
+            wrong = [b for b in bursts if b["duplicates"] or b["extra_acks"] or b["errors"]
+                     or b["acked"] != visitors or b["conversations"] != visitors]
+            for b in wrong[:1]:
+                value += (f"; WRONG in {len(wrong)} run(s): {b['acked']} acked, "
+                          f"{b['duplicates']} duplicates, {b['extra_acks']} extra acks, "
+                          f"errors {b['errors']}")
             rows.append({"scenario": scenario, "measure": "all first messages at once",
                          "value": value,
                          "target": TARGET if processes == 1 and visitors == 200 else ""})
-            if "reconnect" in result:
-                r = result["reconnect"]
-                rows.append({"scenario": scenario,
-                             "measure": "operator reconnects following all 200 (5 messages "
-                                        "each): 20 replies in the next 2 s",
-                             "value": f"reply ack p50 {r['reply']['p50_ms']:,.0f} ms, p99 "
-                                      f"{r['reply']['p99_ms']:,.0f} ms, max "
-                                      f"{r['reply']['max_ms']:,.0f} ms; all subscribed in "
-                                      f"{r['subscribed_s']} s, {r['replayed']:,} events "
-                                      f"replayed by {r['replay_done_s']} s",
-                             "target": RECONNECT_TARGET if processes == 1 else ""})
+            if "reconnect" in results[0]:
+                again = [r["reconnect"] for r in results]
+                rows.append({
+                    "scenario": scenario,
+                    "measure": "operator reconnects following all 200 (5 messages each): "
+                               "20 replies in the next 2 s",
+                    "value": f"reply ack p99 {fmt_ms([r['reply']['p99_ms'] for r in again])}, "
+                             f"p50 {fmt_ms([r['reply']['p50_ms'] for r in again])}; all "
+                             f"subscribed in {fmt([r['subscribed_s'] for r in again], '{:.2f}')}"
+                             f" s, all caught up in "
+                             f"{fmt([r['caught_up_s'] for r in again], '{:.2f}')} s "
+                             f"({again[0]['replayed']:,} events)",
+                    "target": RECONNECT_TARGET if processes == 1 else ""})
     finally:
         try:
             postgres_admin(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
@@ -301,11 +316,13 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--soak-minutes", type=float, default=0,
                         help="run the soak (this long) instead of the bursts")
     options = parser.parse_args()
     started = time.monotonic()
-    rows = soak(options.soak_minutes) if options.soak_minutes else burst(options.quick)
+    rows = (soak(options.soak_minutes) if options.soak_minutes
+            else burst(options.runs, options.quick))
     for row in rows:
         print(json.dumps(row, ensure_ascii=False))
     print(f"done in {time.monotonic() - started:.0f} s")

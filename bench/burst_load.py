@@ -16,7 +16,9 @@ sockets are open, then runs one command per JSON line read and prints one JSON l
   console following them all, catching up), the subscribes written in one go right after
   the welcome; then, from the same moment, it sends n replies spread evenly over s seconds,
   each to another conversation. Reply latency runs from each reply's own send to its ack.
-  Also reported: when the last `subscribed` and the last replayed event arrived.
+  Also reported: when the last `subscribed` arrived, when every conversation had been
+  caught up (its events up to the last seq acknowledged to its visitor before the
+  reconnect), and when the last event arrived (the replies' own events included).
 
 Frames are built and parsed by hand (bench/e2e_load.py's Conn).
 """
@@ -67,6 +69,9 @@ class Burst:
         self.subscribed: dict[int, float] = {}
         self.replayed = 0
         self.last_event = 0.0
+        self.last_seq: dict[int, int] = {}  # per conversation, from the visitors' acks
+        self.behind: set[int] = set()  # conversations whose catch-up is not complete yet
+        self.caught_up = 0.0
         self.welcomed = asyncio.Event()
 
     def widget_text(self, index: int) -> Any:
@@ -76,9 +81,12 @@ class Burst:
                 return
             match = ACK_REF.search(data)
             if match:
+                ack = json.loads(data)
                 if index not in self.acks:
                     self.acks[index] = time.perf_counter()
-                    self.conversation_of[index] = json.loads(data)["conversation"]
+                    self.conversation_of[index] = ack["conversation"]
+                self.last_seq[ack["conversation"]] = max(
+                    ack["seq"], self.last_seq.get(ack["conversation"], 0))
                 self.pending_acks -= 1
                 if DUPLICATE.search(data):
                     self.duplicates += 1
@@ -102,6 +110,12 @@ class Burst:
         elif EVENT.match(data):
             self.replayed += 1
             self.last_event = now
+            if self.behind:
+                event = json.loads(data)
+                if event["seq"] >= self.last_seq.get(event["conversation"], 0):
+                    self.behind.discard(event["conversation"])
+                    if not self.behind:
+                        self.caught_up = now
         elif (match := SUBSCRIBED.match(data)) is not None:
             self.subscribed[int(match.group(1))] = now
         elif (match := ACK_REF.search(data)) is not None:
@@ -192,9 +206,11 @@ class Burst:
         self.reply_acks.clear()
         self.replayed = 0
         self.welcomed.clear()
+        conversations = [self.conversation_of[i] for i in range(self.visitors)]
+        self.behind = set(conversations)
+        self.caught_up = 0.0
         conn = await self.operator(0, self.reconnected_text)
         await asyncio.wait_for(self.welcomed.wait(), 30)
-        conversations = [self.conversation_of[i] for i in range(self.visitors)]
         t0 = time.perf_counter()
         for n, conversation in enumerate(conversations):
             conn.send(json.dumps({"type": "subscribe", "ref": n, "conversation": conversation,
@@ -210,9 +226,9 @@ class Burst:
             conn.send(json.dumps({"type": "message", "ref": ref, "client_id": f"reply-{r}-{t0}",
                                   "conversation": conversations[r % len(conversations)],
                                   "body": "Thanks, I am looking into it now."}))
-        await self.wait_for(lambda: len(self.reply_acks) >= replies
+        await self.wait_for(lambda: len(self.reply_acks) >= replies and not self.behind
                             and len(self.subscribed) >= len(conversations) or self.errors,
-                            120, "replies and subscribes")
+                            120, "replies, subscribes and the catch-up")
         await asyncio.sleep(1.0)  # let the replay finish streaming
         self.operators[0] = conn
         latencies = [self.reply_acks[ref] - sent_at[ref] for ref in sent_at
@@ -220,6 +236,7 @@ class Burst:
         return {"reply": ms_stats(latencies), "replies": len(latencies),
                 "subscribed_s": round(max(self.subscribed.values()) - t0, 2),
                 "replay_done_s": round(self.last_event - t0, 2), "replayed": self.replayed,
+                "caught_up_s": round(self.caught_up - t0, 2),
                 "errors": [e.decode(errors="replace") for e in self.errors[:3]]}
 
 

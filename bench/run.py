@@ -39,7 +39,6 @@ from bench.common import (
 )
 
 README = ROOT / "bench" / "README.md"
-MARK_START, MARK_END = "<!-- results:start -->", "<!-- results:end -->"
 
 
 def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
@@ -340,13 +339,16 @@ def steal_share() -> str:
     return f" CPU time taken by the hypervisor (steal) during the run: {share:.1f} %."
 
 
-def write_readme(rows: list[dict[str, Any]], quick: bool) -> None:
+def write_readme(rows: list[dict[str, Any]], quick: bool, block: str = "results") -> None:
+    """The table between README's `<!-- {block}:start -->` and `:end -->` markers: the main
+    one (`results`), or the burst's and the soak's, which have sections of their own."""
+    start_mark, end_mark = f"<!-- {block}:start -->", f"<!-- {block}:end -->"
     table = ["| scenario | measure | result (median, min–max) | target |",
              "| --- | --- | --- | --- |"]
     table += [f"| {r['scenario']} | {r['measure']} | {r['value']} | {r['target']} |"
               for r in rows]
-    block = "\n".join([
-        MARK_START,
+    text = "\n".join([
+        start_mark,
         f"Run on {dt.date.today().isoformat()}, {machine()}; "
         f"{'quick mode (1 run each)' if quick else 'median of 3 runs'}. "
         "Machine speed (a pure-Python loop of 10 M additions, best of 3, lower is faster): "
@@ -354,18 +356,20 @@ def write_readme(rows: list[dict[str, Any]], quick: bool) -> None:
         + (" at the end." if len(CALIBRATION) > 1 else " at the start.") + steal_share(),
         "",
         *table,
-        MARK_END,
+        end_mark,
     ])
-    text = README.read_text()
-    start, end = text.index(MARK_START), text.index(MARK_END) + len(MARK_END)
-    README.write_text(text[:start] + block + text[end:])
+    readme = README.read_text()
+    start, end = readme.index(start_mark), readme.index(end_mark) + len(end_mark)
+    README.write_text(readme[:start] + text + readme[end:])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
+    # burst and soak (bench/burst.py) run only when named; each writes its own table.
     parser.add_argument("--only",
                         default="fanout_core,page_views,end_to_end,idle_widgets,inbox_scale")
+    parser.add_argument("--soak-minutes", type=float, default=5)
     options = parser.parse_args()
     runs = 1 if options.quick else 3
     chosen = options.only.split(",")
@@ -392,11 +396,24 @@ def main() -> None:
         from bench.inbox_scale import inbox_scale
 
         rows += inbox_scale(runs, options.quick)
-    for row in rows:
+    own_tables: list[tuple[str, list[dict[str, Any]]]] = []
+    if "burst" in chosen:
+        from bench.burst import burst
+
+        own_tables.append(("burst", burst(runs, options.quick)))
+        write_readme(own_tables[-1][1], options.quick, block="burst")
+    if "soak" in chosen:
+        from bench.burst import soak
+
+        own_tables.append(("soak", soak(options.soak_minutes)))
+    for row in rows + [row for _, table in own_tables for row in table]:
         print(f"{row['scenario']:<24} {row['measure']:<70} {row['value']}")
     CALIBRATION.append(calibration())
-    write_readme(rows, options.quick)
-    print(f"done in {time.monotonic() - started:.0f} s; table written to {README}")
+    if rows:
+        write_readme(rows, options.quick)
+    for block, table in own_tables:
+        write_readme(table, options.quick, block=block)
+    print(f"done in {time.monotonic() - started:.0f} s; tables written to {README}")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ from __future__ import annotations
 import contextvars
 import os
 import secrets
+from typing import Any
 
+import pytest
 import redis
 from django.core.cache import caches
 
@@ -41,3 +43,32 @@ def test_the_settings_use_it_with_redis() -> None:
         assert isinstance(backend, SharedRedisCache)
     else:
         assert type(backend).__name__ == "LocMemCache"
+
+
+@needs_redis
+def test_a_rate_limit_hit_is_one_round_trip_and_its_window_expires(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """lib/ratelimit.hit, which every visitor message runs (and a first message twice, with
+    the spam filter's), on the Redis backend: Django's add then incr took up to three round
+    trips (its incr first asks whether the key exists). The count still starts with the
+    window's expiry and refuses past the limit."""
+    from plug2support.lib import ratelimit
+
+    name = f"test-count-{secrets.token_hex(4)}"
+    backend = SharedRedisCache(REDIS, {"KEY_PREFIX": name})
+    backend.get("warm")  # the connection's own handshake is not counted below
+    monkeypatch.setattr(ratelimit, "cache", backend)
+    sent: list[object] = []
+    real = redis.connection.Connection.send_packed_command
+
+    def counted(self: Any, command: Any, check_health: bool = True) -> None:
+        sent.append(command)
+        real(self, command, check_health)
+
+    monkeypatch.setattr(redis.connection.Connection, "send_packed_command", counted)
+    assert [ratelimit.hit("k", 3, 60) for _ in range(5)] == [True, True, True, False, False]
+    assert len(sent) == 5
+    monkeypatch.undo()
+    with redis.Redis.from_url(REDIS) as probe:
+        assert 0 < probe.ttl(f"{name}:1:rl:k") <= 60
+        probe.delete(f"{name}:1:rl:k")

@@ -163,10 +163,16 @@ def priority_hint(visitor: Visitor, *, at: datetime | None = None) -> int:
     """D9: normal for a contact of a customer org that existed before the conversation
     (started `at`, now by default); low for the unidentified and for new orgs."""
     contact = contact_of(visitor)
-    if contact is None or contact.org is None:
-        return LOW_PRIORITY
-    started = at or timezone.now()
-    return NORMAL_PRIORITY if contact.org.created_at < started else LOW_PRIORITY
+    org_created_at = contact.org.created_at if contact and contact.org else None
+    return priority_for_org(org_created_at, at or timezone.now())
+
+
+def priority_for_org(org_created_at: datetime | None, started: datetime) -> int:
+    """D9's rule, from the creation time of the contact's customer org (None: no contact or
+    no org); conversations/first_message.py reads that time with its own statement."""
+    if org_created_at is not None and org_created_at < started:
+        return NORMAL_PRIORITY
+    return LOW_PRIORITY
 
 
 def default_owner_for(visitor: Visitor) -> User | None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -47,6 +46,7 @@ from .models import (
     TransferRequest,
     TransferStatus,
 )
+from .first_message import Opening, lock_and_read, open_conversation
 from .resend import CLIENT_ID_REUSED, same_message
 from .serializers import conversation_summary, display_name, event_payload, user_ref
 
@@ -363,22 +363,26 @@ def _check_communication(company_id: int, *, operator: bool) -> None:
 
 def do_post_visitor_message(visitor: Visitor, *, client_id: object, body: object,
                             offline: bool = False, attachments: object = None,
-                            ip: str = "", honeypot: object = None) -> Posted:
-    """C1/C8: store the visitor's message (creating the conversation on the first one)."""
+                            ip: str = "", honeypot: object = None,
+                            none_seen: bool = False) -> Posted:
+    """C1/C8: store the visitor's message (creating the conversation on the first one).
+    `none_seen`: the caller has seen no conversation of this visitor's (a widget socket
+    following none), so the look for the current one is left to the visitor's lock, which
+    finds one all the same if another tab has just opened it — a statement less."""
     ids = check_attachments(attachments)
     text, cid = check_message(body, client_id, ids)
     with transaction.atomic():
-        conversation, resent_id = _locked_current(visitor, cid)
+        conversation, resent_id = (None, None) if none_seen else _locked_current(visitor, cid)
         if resent_id is not None:
             return _resent(Event.objects.select_related("author").get(pk=resent_id),
                            EventKind.MESSAGE, text, ids)
+        opening = None
         if conversation is None:
             # Locking the visitor makes "first message creates the conversation" safe when
             # two tabs send at once: the second one finds the conversation the first created.
-            Visitor.objects.select_for_update().filter(pk=visitor.pk).first()
-            conversation = current_conversation(visitor)
-            if conversation is not None:
-                conversation = _locked(conversation.pk)
+            opening = lock_and_read(visitor, timezone.now())
+            if opening.current_id is not None:
+                conversation = _locked(opening.current_id)
                 existing = _existing_message(conversation, Sender.VISITOR, cid)
                 if existing is not None:
                     return _resent(existing, EventKind.MESSAGE, text, ids)
@@ -392,35 +396,36 @@ def do_post_visitor_message(visitor: Visitor, *, client_id: object, body: object
                 retry_after=VISITOR_MESSAGE_WINDOW_SECONDS,
             )
         reason = None
+        # The preview of a message with attachments names them: set below.
+        preview = "" if ids else text[:200]
         if conversation is None:
             from .spam import suspicion
 
-            since = timezone.now() - timedelta(days=1)
+            assert opening is not None
             reason = suspicion(text, honeypot=honeypot, visitor_id=visitor.pk, ip=ip,
-                               recent_conversations=visitor.conversations.filter(
-                                   created_at__gte=since).count())
-            conversation = Conversation.objects.create(
-                company_id=visitor.widget.company_id, widget=visitor.widget, visitor=visitor,
-                priority=_initial_priority(visitor),
-                stage=Stage.SUSPENDED if reason else Stage.NEW)
-            conversation = _locked(conversation.pk)
+                               recent_conversations=opening.recent)
+            now = timezone.now()
+            conversation, event = open_conversation(
+                visitor, stage=Stage.SUSPENDED if reason else Stage.NEW,
+                priority=opening.priority(now), body=text, client_id=cid, preview=preview,
+                reply_by_email=offline, now=now)
             publish_after_commit(visitor_topic(visitor.pk), {
                 "type": "conversation_started", "conversation": {"id": conversation.pk}})
             first = True
+            reply_by_email = offline
         else:
             first = False
-        reply_by_email = conversation.reply_by_email or offline
-        event = _append(conversation, kind=EventKind.MESSAGE, sender=Sender.VISITOR,
-                        body=text, client_id=cid,
-                        # The preview of a message with attachments names them: set below.
-                        visitor_message=None if ids else (text[:200], reply_by_email))
+            reply_by_email = conversation.reply_by_email or offline
+            event = _append(conversation, kind=EventKind.MESSAGE, sender=Sender.VISITOR,
+                            body=text, client_id=cid,
+                            visitor_message=None if ids else (preview, reply_by_email))
         if reason:
             # Suspended: no routing, no notification; a reviewer releases it (D3).
             routed: Event | None = _append(conversation, kind=EventKind.SUSPECTED,
                                            sender=Sender.SYSTEM,
                                            body=f"Suspended by the spam filter: {reason}")
         else:
-            routed = _route(conversation, text) if first else None
+            routed = _route(conversation, text, opening) if first and opening else None
         conversation.preview = _attach(event, ids, visitor)
         moved = _auto_move(conversation, stages.after_customer_reply(conversation.stage),
                            "the customer replied")
@@ -436,22 +441,22 @@ def do_post_visitor_message(visitor: Visitor, *, client_id: object, body: object
     return Posted(event, duplicate=False)
 
 
-def _route(conversation: Conversation, text: str) -> Event | None:
+def _route(conversation: Conversation, text: str, opening: Opening) -> Event | None:
     """D8: the first matching rule's operator or group gets the new conversation; without a
-    match it stays in the pool (every online operator, first to claim)."""
+    match, the default owner of the visitor's customer org; else it stays in the pool (every
+    online operator, first to claim). The rules are read only when the company has some."""
     from plug2support.notifications.actions import do_notify
 
     from .models import RoutingRule
     from .routing import first_match
 
-    rules = (RoutingRule.objects.filter(company_id=conversation.company_id)
-             .select_related("target_user", "target_group"))
-    rule = first_match(rules, text)
+    rule = None
+    if opening.has_rules:
+        rule = first_match(RoutingRule.objects.filter(company_id=conversation.company_id)
+                           .select_related("target_user", "target_group"), text)
     url = f"/inbox/{conversation.pk}/"
     if rule is None:
-        from plug2support.contacts.actions import default_owner_for
-
-        owner = default_owner_for(conversation.visitor)
+        owner = opening.default_owner
         if owner is None:
             return None  # the pool
         Conversation.objects.filter(pk=conversation.pk).update(assignee=owner)
@@ -478,14 +483,6 @@ def _route(conversation: Conversation, text: str) -> Event | None:
               title=f"New conversation for {target}: {text[:80]}", url=url)
     return _append(conversation, kind=EventKind.ROUTED, sender=Sender.SYSTEM,
                    body=f"Routed to {target} (rule: {rule.name})")
-
-
-def _initial_priority(visitor: Visitor) -> int:
-    """D9: conversations of an existing customer org come before those of new or
-    unidentified orgs."""
-    from plug2support.contacts.actions import priority_hint
-
-    return priority_hint(visitor)
 
 
 def do_set_priority(membership: Membership, conversation: Conversation, priority: object) -> None:

@@ -3,11 +3,11 @@ in docs/metrics.md; keep the two in step."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from .models import Stage, StageChange
+from .models import Conversation, Stage, StageChange
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,19 @@ def for_conversation(conversation: object) -> Metrics:
     from .models import Conversation
 
     assert isinstance(conversation, Conversation)
-    changes = list(conversation.stage_changes.order_by("at", "id"))
-    created_stage = changes[0].from_stage if changes else conversation.stage
-    return compute(conversation.created_at, created_stage, changes)
+    return for_conversations([conversation])[conversation.pk]
+
+
+def for_conversations(conversations: Iterable[Conversation]) -> dict[int, Metrics]:
+    """The metrics of each of these conversations, from one query of their stage histories."""
+    by_id = {conversation.pk: conversation for conversation in conversations}
+    changes: dict[int, list[StageChange]] = {pk: [] for pk in by_id}
+    for change in StageChange.objects.filter(conversation_id__in=by_id).order_by(
+            "conversation_id", "at", "id"):
+        changes[change.conversation_id].append(change)
+    metrics = {}
+    for pk, conversation in by_id.items():
+        history = changes[pk]
+        created_stage = history[0].from_stage if history else conversation.stage
+        metrics[pk] = compute(conversation.created_at, created_stage, history)
+    return metrics

@@ -12,6 +12,9 @@ from django.core.cache import cache
 def hit(key: str, limit: int, window_seconds: int) -> bool:
     """Count one hit for `key`; False once more than `limit` hits fell in the window."""
     cache_key = f"rl:{key}"
+    count = getattr(cache, "count", None)
+    if count is not None:  # Redis (lib/cache.SharedRedisCache): one round trip
+        return int(count(cache_key, window_seconds)) <= limit
     if cache.add(cache_key, 1, timeout=window_seconds):
         return True
     try:

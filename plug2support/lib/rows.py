@@ -1,6 +1,7 @@
 """Model instances from rows read by hand-written SQL, converted exactly as the ORM converts
 them (its backend and field converters), for the few hot paths where building the query
-costs more than running it (conversations/actions.py: a visitor's message)."""
+costs more than running it (conversations/actions.py: a visitor's message;
+conversations/opening.py: its first)."""
 
 from __future__ import annotations
 

@@ -695,7 +695,8 @@ class WidgetSocket(Socket):
         if kind == "message":
             posted = await db(actions.do_post_visitor_message)(
                 self.visitor, client_id=frame.get("client_id"), body=frame.get("body"),
-                attachments=frame.get("attachments"), ip=ip, honeypot=frame.get("website"))
+                attachments=frame.get("attachments"), ip=ip, honeypot=frame.get("website"),
+                none_seen=not self.sent_seq)
         elif kind == "offline_message":
             posted = await db(actions.do_leave_offline_message)(
                 self.visitor, client_id=frame.get("client_id"), body=frame.get("body"),
@@ -903,8 +904,37 @@ def _inbox_snapshot(membership: Any) -> dict[str, Any]:
     }
 
 
+def _subscribed(membership: Any, conversation_ids: list[object]) -> list[dict[str, Any] | None]:
+    """The `subscribed` answers (without their refs) to subscribes naming these conversations,
+    None for one the member may not see: for any number of them, five queries."""
+    from plug2support.conversations.access import conversations_for, work_for
+    from plug2support.conversations.metrics import for_conversations
+    from plug2support.lib.ids import id_from
+
+    pks = [id_from(value) for value in conversation_ids]
+    found = {c.pk: c for c in conversations_for(membership).filter(
+        pk__in={pk for pk in pks if pk is not None})}
+    metrics = for_conversations(found.values())
+    work = work_for(list(found))
+    return [None if pk not in found else {
+        "conversation": conversation_summary(found[pk]), "metrics": metrics[pk].as_dict(),
+        **work[pk]} for pk in pks]
+
+
+# A console's subscribes are answered in batches of at most this many (one database call
+# each); past SUBSCRIBES_WAITING not yet answered, the socket's other frames wait too.
+SUBSCRIBE_BATCH = 100
+SUBSCRIBES_WAITING = 1000
+
+
 class OperatorSocket(Socket):
-    __slots__ = ("membership", "session_key", "connection_id")
+    """A console's socket. Its `subscribe` and `unsubscribe` frames are carried out in order
+    on a lane of their own (`_subscriptions`), beside its other frames: a console that
+    reconnects following many conversations subscribes to each again, and its replies must
+    not wait behind those reads and their replays (bench/README.md, burst)."""
+
+    __slots__ = ("membership", "session_key", "connection_id", "_subscriptions",
+                 "_subscribing", "_room")
     staff = True
 
     def __init__(self, scope: Scope, connection: Connection) -> None:
@@ -912,6 +942,65 @@ class OperatorSocket(Socket):
         self.membership: Any = None
         self.session_key = ""
         self.connection_id = ""
+        self._subscriptions: deque[dict[str, Any]] | None = None
+        self._subscribing = False
+        self._room: asyncio.Future[None] | None = None  # awaited while too many wait
+
+    async def _follow_later(self, frame: dict[str, Any]) -> None:
+        """Queue a subscribe or unsubscribe for the subscription lane."""
+        queue = self._subscriptions
+        if queue is None:
+            queue = self._subscriptions = deque()
+        queue.append(frame)
+        if not self._subscribing:
+            self._subscribing = True
+            _spawn(self._follow_all())
+        if len(queue) >= SUBSCRIBES_WAITING and self._room is None:
+            self._room = asyncio.get_running_loop().create_future()
+            await self._room
+
+    async def _follow_all(self) -> None:
+        queue = self._subscriptions
+        try:
+            while queue and not self._closed:
+                if queue[0]["type"] == "unsubscribe":
+                    self._unsubscribe(queue.popleft())
+                    continue
+                batch: list[dict[str, Any]] = []
+                while queue and queue[0]["type"] == "subscribe" and len(batch) < SUBSCRIBE_BATCH:
+                    batch.append(queue.popleft())
+                if self._room is not None and len(queue) < SUBSCRIBES_WAITING // 2:
+                    self._room.set_result(None)
+                    self._room = None
+                answers = await db(_subscribed)(
+                    self.membership, [frame.get("conversation") for frame in batch])
+                for frame, answer in zip(batch, answers, strict=True):
+                    ref = frame.get("ref")
+                    if answer is None:
+                        self.send_error("not_found", "No such conversation.", ref=ref)
+                        continue
+                    self.send_json({"type": "subscribed", "ref": ref, **answer})
+                    self.follow_conversation(answer["conversation"]["id"],
+                                             _seq(frame.get("after")))
+        except Exception:
+            log.exception("socket subscription failed")
+            self.close(1011)
+        finally:
+            self._subscribing = False
+            if self._room is not None:
+                self._room.set_result(None)  # closed: the frame lane ends too
+                self._room = None
+            if not queue:
+                self._subscriptions = None
+
+    def _unsubscribe(self, frame: dict[str, Any]) -> None:
+        conversation_id = frame.get("conversation")
+        if is_id(conversation_id):
+            self.sent_seq.pop(conversation_id, None)
+            for topic in self.conversation_topics(conversation_id):
+                self.unsubscribe(topic)
+        self.send_json({"type": "unsubscribed", "ref": frame.get("ref"),
+                        "conversation": conversation_id})
 
     async def authorise(self) -> bool:
         assert self.scope is not None
@@ -964,23 +1053,8 @@ class OperatorSocket(Socket):
     async def handle(self, frame: dict[str, Any]) -> None:
         kind = frame["type"]
         ref = frame.get("ref")
-        if kind == "subscribe":
-            conversation = await db(get_conversation_for_member)(
-                self.membership, frame.get("conversation"))
-            after = _seq(frame.get("after"))
-            self.send_json({"type": "subscribed", "ref": ref,
-                                  "conversation": conversation_summary(conversation),
-                                  "metrics": await db(_metrics)(conversation),
-                                  **await db(work_of)(conversation.pk)})
-            self.follow_conversation(conversation.pk, after)
-        elif kind == "unsubscribe":
-            conversation_id = frame.get("conversation")
-            if is_id(conversation_id):
-                self.sent_seq.pop(conversation_id, None)
-                for topic in self.conversation_topics(conversation_id):
-                    self.unsubscribe(topic)
-            self.send_json({"type": "unsubscribed", "ref": ref,
-                                  "conversation": conversation_id})
+        if kind in ("subscribe", "unsubscribe"):
+            await self._follow_later(frame)
         elif kind == "claim":
             conversation = await db(get_conversation_for_member)(
                 self.membership, frame.get("conversation"))
