@@ -27,6 +27,7 @@ from plug2support.contacts.identity import expected_hash
 from plug2support.contacts.models import CustomerOrg
 from plug2support.conversations import actions, metrics, spam
 from plug2support.conversations.access import events_after
+from plug2support.conversations.first_message import lock_and_read
 from plug2support.conversations.models import (
     Conversation,
     Event,
@@ -35,7 +36,6 @@ from plug2support.conversations.models import (
     RoutingRule,
     Stage,
 )
-from plug2support.conversations.first_message import lock_and_read
 from plug2support.notifications.models import Notification
 from plug2support.realtime import sockets
 from plug2support.widgets.models import Visitor

@@ -32,6 +32,7 @@ from plug2support.widgets.models import (
 from plug2support.widgets.visits import INVITE_LIFETIME
 
 from . import stages
+from .first_message import Opening, lock_and_read, open_conversation
 from .inbox import tags_from_json, tags_json_sql
 from .models import (
     STAFF_ONLY_KINDS,
@@ -46,7 +47,6 @@ from .models import (
     TransferRequest,
     TransferStatus,
 )
-from .first_message import Opening, lock_and_read, open_conversation
 from .resend import CLIENT_ID_REUSED, same_message
 from .serializers import conversation_summary, display_name, event_payload, user_ref
 
