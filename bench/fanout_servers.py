@@ -89,12 +89,16 @@ def channels_app(redis: str, idle: bool = False) -> Any:
 
             if content.get("type") != "hello":
                 return
-            visitor, token, schedule = await database_sync_to_async(_identify)(
-                content, "127.0.0.1")
+            identified = await database_sync_to_async(_identify)(content, "127.0.0.1")
+            if identified is None:  # the bench's widget key is always known
+                await self.close()
+                return
+            opened, schedule = identified
+            visitor = opened.visitor
             await self.channel_layer.group_add(f"visitor{visitor.pk}", self.channel_name)
             await self.channel_layer.group_add(f"availability{visitor.widget.company_id}",
                                                self.channel_name)
-            welcome = await database_sync_to_async(_welcome)(visitor, token, schedule)
+            welcome = await database_sync_to_async(_welcome)(opened, schedule, True)
             await self.send_json(welcome)
 
     consumer = IdleConsumer if idle else Consumer

@@ -19,6 +19,8 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -113,29 +115,43 @@ def page_views(runs: int, seconds: float) -> list[dict[str, Any]]:
 # 80 hellos a second here (the product about 400): 10 000 of them alone would take minutes of
 # the 10-minute budget, and memory per socket does not depend on the count (3 000 and 6 000
 # measured the same), so it is measured at 2 000.
-# The product's default server holds at most one file table's worth of sockets (20 000 files
-# here, the hard limit): 20 000 is held with the sockets in two socket threads, each with its
-# own table (`web --socket-threads 2`, plug2support/ops/socket_threads.py).
+# A process holds as many sockets as its open-file limit allows (20 000 files here, the hard
+# limit, which this machine does not let anyone raise); more sockets mean more processes
+# joined by Redis, as in production (README, "Production"): 20 000 are two processes of 10 000.
 IDLE_VARIANTS = [("the product", "product", [10_000], [2000]),
-                 ("the product, 2 socket threads", "product-threads", [10_000, 20_000], [2000]),
+                 ("the product, two processes joined by Redis", "product-redis", [20_000],
+                  [2000]),
                  ("bare ASGI app under uvicorn's own WebSocket protocol", "floor", [10_000],
                   [2000]),
                  ("Django Channels consumer", "channels", [2000], [500])]
 
 
-def idle_server(kind: str, var_dir: str, port: int) -> Any:
-    """The product under uvicorn, a bare ASGI app under the same server, or the product's
-    hello behind a Channels consumer (in-memory layer); all with WebSocket pings every 20 s."""
-    if kind == "product":
-        return product_server(var_dir, port, ws_ping=20)
-    if kind == "product-threads":
-        return product_server(var_dir, port, ws_ping=20, socket_threads=2)
-    if kind == "floor":
-        return server([PYTHON, "-m", "bench.idle_floor", json.dumps({"port": port, "ws_ping": 20})],
-                      product_env(var_dir), f"http://127.0.0.1:{port}/health")
-    return server([PYTHON, "-m", "bench.fanout_servers", json.dumps(
-        {"kind": "channels", "port": port, "redis": "", "idle": True, "ws_ping": 20})],
-        product_env(var_dir), f"http://127.0.0.1:{port}/health")
+@contextmanager
+def idle_servers(kind: str, var_dir: str) -> Iterator[list[tuple[int, Any]]]:
+    """(port, process) of each server: the product under uvicorn (one process, or two joined
+    by the Redis bus, both on the server core), a bare ASGI app under the same server, or the
+    product's hello behind a Channels consumer (in-memory layer); all with WebSocket pings
+    every 20 s."""
+    with ExitStack() as stack:
+        ports = [free_port() for _ in range(2 if kind == "product-redis" else 1)]
+        if kind == "product":
+            started = [product_server(var_dir, ports[0], ws_ping=20)]
+        elif kind == "product-redis":
+            redis = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+            started = [server([PYTHON, "-m", "bench.serve",
+                               json.dumps({"port": port, "ws_ping": 20})],
+                              product_env(var_dir, REDIS_URL=redis),
+                              f"http://127.0.0.1:{port}/health") for port in ports]
+        elif kind == "floor":
+            started = [server([PYTHON, "-m", "bench.idle_floor",
+                               json.dumps({"port": ports[0], "ws_ping": 20})],
+                              product_env(var_dir), f"http://127.0.0.1:{ports[0]}/health")]
+        else:
+            started = [server([PYTHON, "-m", "bench.fanout_servers", json.dumps(
+                {"kind": "channels", "port": ports[0], "redis": "", "idle": True,
+                 "ws_ping": 20})], product_env(var_dir), f"http://127.0.0.1:{ports[0]}/health")]
+        yield [(port, stack.enter_context(each)) for port, each in zip(ports, started,
+                                                                         strict=True)]
 
 
 def idle_widgets(runs: int, hold: float, quick: bool) -> list[dict[str, Any]]:
@@ -152,20 +168,22 @@ def idle_widgets(runs: int, hold: float, quick: bool) -> list[dict[str, Any]]:
 
 def idle_once(kind: str, label: str, counts: list[int], var_dir: str, widget: str, runs: int,
               hold: float) -> list[dict[str, Any]]:
-    """One server; sockets are opened up to each count in turn (10 000, then 10 000 more), so
-    each is opened once and the accept rate is that one run; at each count, memory and idle
-    CPU are measured `runs` times over successive windows."""
+    """The servers of `kind`; sockets are opened up to each count in turn, so each is opened
+    once and the accept rate is that one run; at each count, memory and idle CPU (of all the
+    servers together) are measured `runs` times over successive windows."""
     rows: list[dict[str, Any]] = []
-    port = free_port()
-    with idle_server(kind, var_dir, port) as proc:
-        time.sleep(1)  # let the server settle before the baseline
-        rss0, kmem0 = rss_bytes(proc.pid), tcp_socket_memory_bytes()
-        # One client process per 10 000 sockets: a process's open files are limited (20 000
-        # here), so 20 000 sockets from one client would hit the client's limit first.
-        shares = max(1, -(-max(counts) // 10_000))
+    with idle_servers(kind, var_dir) as servers:
+        pids = [proc.pid for _, proc in servers]
+        time.sleep(1)  # let the servers settle before the baseline
+        rss0, kmem0 = sum(rss_bytes(pid) for pid in pids), tcp_socket_memory_bytes()
+        # One client process per 10 000 sockets (a process's open files are limited, 20 000
+        # here, so 20 000 sockets from one client would hit the client's limit first), and
+        # at least one per server, each client talking to one server.
+        shares = max(len(servers), -(-max(counts) // 10_000))
         clients = [subprocess.Popen(
             pinned([PYTHON, "-m", "bench.ws_idle", json.dumps(
-                {"port": port, "widget": widget, "counts": [c // shares for c in counts],
+                {"port": servers[share % len(servers)][0], "widget": widget,
+                 "counts": [c // shares for c in counts],
                  "offset": share * (max(counts) // shares)})], LOAD_CORE),
             cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
             for share in range(shares)]
@@ -190,10 +208,11 @@ def idle_once(kind: str, label: str, counts: list[int], var_dir: str, widget: st
                 per_socket, idle_cpu = [], []
                 for _ in range(runs):
                     time.sleep(1)
-                    cpu0 = cpu_seconds(proc.pid)
+                    cpu0 = sum(cpu_seconds(pid) for pid in pids)
                     time.sleep(hold)  # idle, with heartbeats on
-                    cpu1 = cpu_seconds(proc.pid)
-                    rss1, kmem1 = rss_bytes(proc.pid), tcp_socket_memory_bytes()
+                    cpu1 = sum(cpu_seconds(pid) for pid in pids)
+                    rss1 = sum(rss_bytes(pid) for pid in pids)
+                    kmem1 = tcp_socket_memory_bytes()
                     # Kernel socket memory counts both ends on loopback: half is ours.
                     per_socket.append(((rss1 - rss0) + (kmem1 - kmem0) / 2) / connected / 1024)
                     idle_cpu.append((cpu1 - cpu0) / hold * 100)
@@ -208,7 +227,8 @@ def idle_once(kind: str, label: str, counts: list[int], var_dir: str, widget: st
                               + (f"; {ready['failed']:,} failed: {'; '.join(ready['why'])}"
                                  if ready.get("failed") else "") + ")",
                      "target": ""},
-                    {"scenario": scenario, "measure": "idle CPU, heartbeats on",
+                    {"scenario": scenario, "measure": "idle CPU, heartbeats on"
+                     + (" (both processes)" if len(servers) > 1 else ""),
                      "value": fmt(summary(idle_cpu), "{:.1f} %"), "target": ""},
                 ]
                 for client in clients:

@@ -9,7 +9,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -29,10 +29,10 @@ def redis_server() -> Iterator[RedisProcess]:
 
 class Catcher:
     def __init__(self) -> None:
-        self.got: list[dict[str, Any]] = []
+        self.got: list[Mapping[str, Any]] = []
         self.arrived = asyncio.Event()
 
-    def deliver(self, topic: str, payload: dict[str, Any]) -> None:
+    def deliver(self, topic: str, payload: Mapping[str, Any]) -> None:
         self.got.append(dict(payload))
         self.arrived.set()
 
@@ -49,7 +49,7 @@ def run(coroutine: Any) -> Any:
 
 
 async def _isolated(url_one: str, prefix_one: str, url_two: str, prefix_two: str
-                    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+                    ) -> tuple[list[Mapping[str, Any]], list[Mapping[str, Any]]]:
     """Deployment one has two processes (hubs), deployment two has two. One publishes; its
     peer hears it (so Redis has handled it); then deployment two publishes a marker. Redis
     delivers to a subscriber in the order it handled the publishes, so had deployment two's

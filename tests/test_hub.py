@@ -1,13 +1,17 @@
-"""The hub hands each bus message to its listeners with the payload's JSON text, encoded once
-per publish; a socket sends that text unless the frame was changed."""
+"""The hub hands each bus message to its listeners as one read-only Frame with the payload's
+JSON text, encoded once per publish; a socket sends that text, and its WebSocket bytes are
+made once for all the sockets that send it."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import uuid
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
+import pytest
 
 from plug2support.realtime.hub import Frame, Hub, RedisBus, encode
 
@@ -16,9 +20,9 @@ from .conftest import REDIS, needs_redis
 
 class Catcher:
     def __init__(self) -> None:
-        self.got: list[tuple[str, dict[str, Any]]] = []
+        self.got: list[tuple[str, Mapping[str, Any]]] = []
 
-    def deliver(self, topic: str, payload: dict[str, Any]) -> None:
+    def deliver(self, topic: str, payload: Mapping[str, Any]) -> None:
         self.got.append((topic, payload))
 
 
@@ -38,15 +42,33 @@ def test_listeners_get_the_payload_and_its_text_as_published() -> None:
         assert frame.text == json.dumps(payload, separators=(",", ":"))
 
 
-def test_a_changed_frame_is_encoded_again() -> None:
+def test_a_frame_cannot_change_and_a_payload_made_from_it_is_encoded_again() -> None:
+    """A Frame's text always says what it holds: it has no mutators and its fields are
+    frozen. A socket that needs another payload makes a dict from it, which is no Frame, so
+    the socket encodes it anew (sockets.Socket.send_json) rather than send the old text."""
     frame = Frame({"type": "event", "seq": 1}, '{"type":"event","seq":1}')
-    frame["ref"] = "r1"
-    assert frame.text is None
-    for change in (lambda f: f.update(a=1), lambda f: f.pop("type"),
-                   lambda f: f.setdefault("b", 2), lambda f: f.__delitem__("seq")):
-        other = Frame({"type": "event", "seq": 1}, "x")
-        change(other)
-        assert other.text is None
+    for change in (lambda f: f.__setitem__("ref", "r1"), lambda f: f.update(a=1),
+                   lambda f: f.pop("type"), lambda f: f.setdefault("b", 2),
+                   lambda f: f.__delitem__("seq"), lambda f: f.clear(),
+                   lambda f: f.popitem(), lambda f: f.__ior__({"a": 1}),
+                   lambda f: setattr(f, "text", "{}"), lambda f: setattr(f, "_payload", {})):
+        with pytest.raises((AttributeError, TypeError)):
+            change(frame)
+    assert frame == {"type": "event", "seq": 1} and frame.text == '{"type":"event","seq":1}'
+    changed = {**frame, "ref": "r1"}
+    assert not isinstance(changed, Frame) and changed == {"type": "event", "seq": 1, "ref": "r1"}
+
+
+def test_a_frames_wire_bytes_are_made_once_for_every_socket_that_sends_it() -> None:
+    frame = Frame({"type": "event"}, '{"type":"event"}')
+    made: list[bytes] = []
+
+    def encode(text: bytes) -> bytes:
+        made.append(text)
+        return b"\x81" + bytes([len(text)]) + text
+
+    first, second = frame.wire(encode), frame.wire(encode)
+    assert first is second and made == [b'{"type":"event"}']
 
 
 def test_listeners_of_other_topics_hear_nothing() -> None:
@@ -65,14 +87,14 @@ def test_a_burst_of_publishes_over_redis_arrives_whole_and_in_order() -> None:
     topic = f"test:{uuid.uuid4().hex}"
     loop_count, thread_count = 3000, 300
 
-    async def scenario() -> list[dict[str, Any]]:
+    async def scenario() -> list[Mapping[str, Any]]:
         hub = Hub()
         hub._bus = RedisBus(hub, REDIS)
-        got: list[dict[str, Any]] = []
+        got: list[Mapping[str, Any]] = []
         done = asyncio.Event()
 
         class Listener:
-            def deliver(self, topic: str, payload: dict[str, Any]) -> None:
+            def deliver(self, topic: str, payload: Mapping[str, Any]) -> None:
                 got.append(payload)
                 if len(got) == loop_count + thread_count:
                     done.set()

@@ -1,4 +1,5 @@
-"""Running it (L1): the idempotent demo, the demo site's snippet, the background worker."""
+"""Running it (L1, L2): the idempotent demo, the demo site's snippet, the background worker,
+the production `web` command."""
 
 from __future__ import annotations
 
@@ -69,6 +70,69 @@ def test_several_web_workers_without_redis_are_refused(settings: Any) -> None:
     settings.REDIS_URL = ""
     with pytest.raises(CommandError, match="REDIS_URL"):
         call_command("web", workers=2)
+
+
+def test_web_serves_widget_sockets_and_tells_them_to_come_back_when_it_stops(
+        transactional_db: Any) -> None:
+    """`manage.py web`, the production server, as an operator runs it: a visitor and an
+    operator talk both ways on it, and a shutdown with sockets open tells each to come back
+    (1012) and ends in time (uvicorn ends a graceful shutdown by raising the signal it
+    caught again)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+    from pathlib import Path
+
+    import pytest
+    from websockets.exceptions import ConnectionClosed
+
+    from tests.conftest import free_port, make_tenant, open_operator, open_visitor
+    from tests.test_multiprocess import database_url, wait_healthy
+
+    acme = make_tenant("Acme")
+    make_tenant("Globex")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "DATABASE_URL": database_url(), "PUBLIC_URL": url}
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "web", "--host", "127.0.0.1", "--port", str(port)],
+        env=env, cwd=Path(__file__).resolve().parent.parent)
+    sockets = []
+    try:
+        wait_healthy(url, proc)
+        operator = open_operator(url, acme.operators[0])
+        sockets.append(operator)
+        visitors = [open_visitor(url, acme.widget)[0] for _ in range(2)]
+        sockets += visitors
+        for visitor in visitors:
+            ack = visitor.request({"type": "message", "client_id": "c1", "body": "Still here?"})
+            assert ack["type"] == "ack"
+            arrived = operator.recv_until(
+                lambda f, c=ack["conversation"]: f["type"] == "conversation"
+                and f["conversation"]["id"] == c)
+            operator.request({"type": "subscribe", "conversation": arrived["conversation"]["id"],
+                              "after": 0})
+            reply = operator.request({"type": "message", "conversation": ack["conversation"],
+                                      "client_id": f"o{ack['conversation']}", "body": "Yes"})
+            assert reply["type"] == "ack"
+            heard = visitor.recv_until(
+                lambda f: f["type"] == "event" and f["sender"] == "operator")
+            assert heard["body"] == "Yes"
+        with urllib.request.urlopen(f"{url}/health", timeout=10) as response:
+            assert response.status == 200
+        proc.terminate()
+        with pytest.raises(ConnectionClosed) as closed:
+            visitors[-1].recv_until(lambda f: False, timeout=15)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1012
+        assert proc.wait(timeout=20) in (0, -signal.SIGTERM)
+    finally:
+        for socket in sockets:
+            socket.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def test_run_on_other_ports_points_the_demo_site_and_links_at_them(tmp_path: Any) -> None:

@@ -10,7 +10,7 @@ import asyncio
 import pickle
 import threading
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -98,12 +98,12 @@ def test_rate_limits_count_in_the_process_while_redis_is_down(
 
 class Catcher:
     def __init__(self) -> None:
-        self.got: list[dict[str, Any]] = []
+        self.got: list[Mapping[str, Any]] = []
         self.arrived = asyncio.Event()
         self.resumes = 0
         self.resumed_event = asyncio.Event()
 
-    def deliver(self, topic: str, payload: dict[str, Any]) -> None:
+    def deliver(self, topic: str, payload: Mapping[str, Any]) -> None:
         self.got.append(dict(payload))
         self.arrived.set()
 

@@ -1,7 +1,31 @@
-"""The product's own WebSocket protocol (plug2support/realtime/wire.py), byte by byte over a
-raw TCP socket to a real uvicorn server: the handshake's refusals, fragmented messages,
-pings both ways, the close codes for frames no client may send, a peer that stops reading,
-a server that shuts down — and the ASGI path that serves the same sockets elsewhere."""
+"""The contract of the product's own WebSocket protocol (plug2support/realtime/wire.py).
+
+wire.py stands in for uvicorn's WebSocket protocols for one reason: an idle widget socket
+costs about 5 KiB with it against 21 without (bench/README.md, "Idle widgets"). It is kept
+on the condition that this file holds it to what any WebSocket server owes its clients and
+to what the product's sockets rely on, byte by byte over a raw TCP socket to a real uvicorn
+server with the product's options (ops/server.py):
+
+- the handshake: a path without a socket is 404, an unsupported version and another site's
+  origin are refused before the socket opens;
+- RFC 6455 framing: fragments joined into one message, frames split across reads or several
+  in one read, binary frames read as text, a client's ping answered with its payload, a
+  close answered with its code; 1002 for an unmasked frame, a continuation with no start or
+  a 64-bit length with its top bit set, 1007 for text that is not UTF-8, 1009 past the size
+  limit (one message or its fragments), an invalid close code or reason refused;
+- the product's sockets: a server error closes that socket alone (1011), a widget that says
+  no hello is closed (4408) by a timer, a long history reaches a reading client whole, one
+  that cannot be read closes the socket to be resumed, following again sends all of it;
+- a peer that stops reading: dropped past the write limit, the others served, and a server
+  that stops does not wait for it for ever;
+- keepalive and shutdown: no answer to pings closes with 1011, a server that stops tells its
+  sockets to come back (1012); behind a trusted proxy the forwarded address counts;
+- the ASGI path (`sockets.websocket_app`), for other servers, serves the same socket.
+
+A change to wire.py comes with the test here that shows what it changes. Should uvicorn or
+`websockets` one day hold an idle socket as cheaply, wire.py goes and these tests stay,
+run against that server.
+"""
 
 from __future__ import annotations
 

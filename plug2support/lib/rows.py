@@ -102,16 +102,19 @@ def hot_cursor(connection: BaseDatabaseWrapper) -> Iterator[Any]:
         return
     import psycopg
     from django.conf import settings
+    from django.db.backends.postgresql.base import ServerBindingCursor  # type: ignore[attr-defined]
     from django.db.backends.postgresql.psycopg_any import register_tzloader
     from psycopg.pq import Format
 
-    # As Django's connection.cursor() does (create_cursor and _prepare_cursor), with a
-    # server-binding cursor.
+    # As Django's connection.cursor() does (create_cursor and _prepare_cursor), with the
+    # cursor class Django itself uses to bind on the server (OPTIONS server_side_binding;
+    # defined for psycopg 3 only, which django-stubs does not see). tests/test_hot_cursor.py
+    # holds the two side by side.
     connection.close_if_health_check_failed()
     connection.ensure_connection()
     pg = connection.connection
     with connection.wrap_database_errors:
-        raw = psycopg.Cursor(pg)
+        raw = ServerBindingCursor(pg)
     loader = pg.adapters.get_loader(psycopg.adapters.types["timestamptz"].oid, Format.TEXT)
     if getattr(loader, "timezone", None) != connection.timezone:
         register_tzloader(connection.timezone, raw)

@@ -23,6 +23,8 @@ import logging
 import secrets
 import threading
 from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from django.conf import settings
@@ -30,57 +32,50 @@ from django.conf import settings
 log = logging.getLogger(__name__)
 
 class Listener(Protocol):
-    def deliver(self, topic: str, payload: dict[str, Any]) -> None: ...
+    def deliver(self, topic: str, payload: Mapping[str, Any]) -> None: ...
 
 
-class Frame(dict[str, Any]):
-    """A payload from the bus with its JSON text as published: a socket that sends it
-    unchanged sends `text`, so a message is encoded once per publish, not once per socket
-    (the fan-out benchmark); `wire` keeps the WebSocket frame made from it, for the same
-    reason (realtime/wire.py). Any change to the frame drops both."""
+@dataclass(frozen=True, slots=True, eq=False)
+class Frame(Mapping[str, Any]):
+    """A payload from the bus, read-only, with its JSON text as published.
 
-    __slots__ = ("text", "wire")
+    The hub decodes a bus message once and hands the same Frame to every local listener of
+    its topic. A socket that forwards it sends `text` as it came, and its WebSocket bytes
+    are made once, by the first socket that writes it (`wire`): a message is serialised
+    once per fan-out, not once per socket (the fan-out benchmark). A Frame never changes,
+    so its text always says what it holds; a listener that needs another payload builds a
+    dict from it (`{**frame, ...}`), which is encoded on its own. The values inside are the
+    decoded JSON, shared by every listener: read them, never change them."""
 
-    def __init__(self, payload: dict[str, Any], text: str | None) -> None:
-        super().__init__(payload)
-        self.text = text
-        self.wire: bytes | None = None
+    _payload: dict[str, Any]
+    text: str
+    _wire: bytes | None = field(default=None, init=False)
 
-    def _changed(self) -> None:
-        self.text = None
-        self.wire = None
+    # Read for every socket of a fan-out, several times each: the dict's own lookups, not
+    # Mapping's generic ones (`get` through `__getitem__` and a try).
+    def __getitem__(self, key: str) -> Any:
+        return self._payload[key]
 
-    def __setitem__(self, key: str, value: Any) -> None:
-        self._changed()
-        super().__setitem__(key, value)
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._payload.get(key, default)
 
-    def __delitem__(self, key: str) -> None:
-        self._changed()
-        super().__delitem__(key)
+    def __contains__(self, key: object) -> bool:
+        return key in self._payload
 
-    def __ior__(self, other: Any) -> Frame:  # type: ignore[override,misc]
-        self._changed()
-        return super().__ior__(other)  # type: ignore[no-any-return]
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._payload)
 
-    def update(self, *args: Any, **kwargs: Any) -> None:
-        self._changed()
-        super().update(*args, **kwargs)
+    def __len__(self) -> int:
+        return len(self._payload)
 
-    def pop(self, *args: Any) -> Any:
-        self._changed()
-        return super().pop(*args)
-
-    def popitem(self) -> tuple[str, Any]:
-        self._changed()
-        return super().popitem()
-
-    def setdefault(self, key: str, default: Any = None) -> Any:
-        self._changed()
-        return super().setdefault(key, default)
-
-    def clear(self) -> None:
-        self._changed()
-        super().clear()
+    def wire(self, encode: Callable[[bytes], bytes]) -> bytes:
+        """`encode(text)`: the frame as a connection writes it (realtime/wire.py), made by
+        the first socket that sends it and kept for the others."""
+        data = self._wire
+        if data is None:
+            data = encode(self.text.encode())
+            object.__setattr__(self, "_wire", data)  # the one cache of a frozen Frame
+        return data
 
 
 _PREFIX = '{"t":'

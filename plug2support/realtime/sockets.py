@@ -14,7 +14,7 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from http.cookies import SimpleCookie
 from typing import Any, Protocol, TypeVar
@@ -200,7 +200,8 @@ class Connection(Protocol):
     async def drained(self) -> None: ...
 
 
-def dumps(payload: dict[str, Any]) -> str:
+def dumps(payload: Mapping[str, Any]) -> str:
+    """A socket's own frame (a dict) as JSON text; a bus Frame is sent as its own text."""
     return json.dumps(payload, separators=(",", ":"))
 
 
@@ -240,7 +241,7 @@ class Socket:
         self.topics: set[str] = set()
         # conversation id → the last seq this socket has sent for it
         self.sent_seq: dict[int, int] = {}
-        self._outbox: deque[dict[str, Any]] | None = None
+        self._outbox: deque[Mapping[str, Any]] | None = None
         self._inbox: deque[str | bytes] | None = None
         self._flushing = False
         self._busy = False  # a task is opening the socket or handling its frames
@@ -388,10 +389,10 @@ class Socket:
             self.send_error("not_found", str(error) or "Not found.", ref=ref)
 
     # --- writing ---
-    def send_json(self, payload: dict[str, Any]) -> None:
+    def send_json(self, payload: Mapping[str, Any]) -> None:
         if self._closed:
             return
-        if isinstance(payload, Frame) and payload.text is not None:
+        if isinstance(payload, Frame):  # as published: its text, encoded once for all
             self.connection.send_frame(payload)
         else:
             self.connection.send_text(dumps(payload))
@@ -430,7 +431,7 @@ class Socket:
         # Subscribed first, then read the database: nothing can fall between the two.
         self._enqueue({"type": "_replay", "conversation": conversation_id})
 
-    def deliver(self, topic: str, payload: dict[str, Any]) -> None:
+    def deliver(self, topic: str, payload: Mapping[str, Any]) -> None:
         """Called by the hub on the event loop; must not block. What needs no database is
         written at once; the rest (a gap to fill, a replay) queues behind the outbox."""
         if self._closed:
@@ -438,7 +439,7 @@ class Socket:
         if self._flushing or self._outbox or not self._write_now(payload):
             self._enqueue(payload)
 
-    def _enqueue(self, payload: dict[str, Any]) -> None:
+    def _enqueue(self, payload: Mapping[str, Any]) -> None:
         if self._closed:
             return
         if self._outbox is None:
@@ -476,7 +477,7 @@ class Socket:
             if not self._outbox:
                 self._outbox = None
 
-    def _write_now(self, payload: dict[str, Any]) -> bool:
+    def _write_now(self, payload: Mapping[str, Any]) -> bool:
         """Write `payload` if that needs no waiting (True: written or dropped); False: it
         needs the database (`_write`), and nothing was done."""
         kind = payload.get("type")
@@ -495,7 +496,7 @@ class Socket:
         self.sent_seq[conversation_id] = payload["seq"]
         return True
 
-    async def _write(self, payload: dict[str, Any]) -> None:
+    async def _write(self, payload: Mapping[str, Any]) -> None:
         if self._write_now(payload):
             return
         kind = payload.get("type")
@@ -535,10 +536,10 @@ class Socket:
             if len(events) < REPLAY_BATCH:
                 return
 
-    def visible(self, payload: dict[str, Any]) -> bool:
+    def visible(self, payload: Mapping[str, Any]) -> bool:
         return self.staff or not payload.get("staff_only")
 
-    def other_now(self, payload: dict[str, Any]) -> bool:
+    def other_now(self, payload: Mapping[str, Any]) -> bool:
         """A live frame other than a conversation's event, written at once (True), or
         False when it needs `on_other`'s waiting."""
         if payload.get("type") == "typing" and payload.get("socket") == self._socket_id:
@@ -546,7 +547,7 @@ class Socket:
         self.send_json(payload)
         return True
 
-    async def on_other(self, payload: dict[str, Any]) -> None:
+    async def on_other(self, payload: Mapping[str, Any]) -> None:
         self.send_json(payload)
 
     def publish_typing(self, topic: str, conversation_id: int, who: dict[str, Any]) -> None:
@@ -720,7 +721,7 @@ class WidgetSocket(Socket):
                             "conversation": {"id": conversation.pk}})
             self.follow_conversation(conversation.pk, 0)
 
-    def other_now(self, payload: dict[str, Any]) -> bool:
+    def other_now(self, payload: Mapping[str, Any]) -> bool:
         kind = payload.get("type")
         if kind == "_availability":
             if payload.get("hours_changed") == self.visitor.widget_id:
@@ -736,7 +737,7 @@ class WidgetSocket(Socket):
             return True
         return super().other_now(payload)
 
-    async def on_other(self, payload: dict[str, Any]) -> None:
+    async def on_other(self, payload: Mapping[str, Any]) -> None:
         # Only an availability notice with new hours gets here.
         self.schedule = await db(_schedule_of)(self.visitor.widget_id)
         self.send_json(availability_frame(self.schedule, payload["operators_online"],
@@ -1174,7 +1175,7 @@ class OperatorSocket(Socket):
         else:
             raise FrameError("unknown_type", f"Unknown frame type {kind!r}.")
 
-    def other_now(self, payload: dict[str, Any]) -> bool:
+    def other_now(self, payload: Mapping[str, Any]) -> bool:
         if payload.get("type") == "session_ended":
             # Logged out (in any tab): this socket spoke for that session, so it ends too.
             self.close(CLOSE_UNAUTHORISED)

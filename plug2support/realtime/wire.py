@@ -272,12 +272,9 @@ class WebSocketProtocol(asyncio.Protocol):
         self._write(frame_bytes(text.encode()))
 
     def send_frame(self, frame: Frame) -> None:
-        """A frame from the bus, unchanged (`frame.text` set): its wire bytes are made once
-        for every socket that sends it."""
-        data = frame.wire
-        if data is None:
-            data = frame.wire = frame_bytes(frame.text.encode())  # type: ignore[union-attr]
-        self._write(data)
+        """A frame from the bus, as published: its wire bytes are made once for every
+        socket that sends it."""
+        self._write(frame.wire(frame_bytes))
 
     def _write(self, data: bytes) -> None:
         if self._close_sent or self._accept is not None or self._state == _CLOSED:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,7 +84,7 @@ def forget(key: str) -> None:
 class _Invalidator:
     """Listens on the bus: a widget (or its hours) saved in any process is dropped here."""
 
-    def deliver(self, topic: str, payload: dict[str, Any]) -> None:
+    def deliver(self, topic: str, payload: Mapping[str, Any]) -> None:
         forget(str(payload.get("key", "")))
 
     def resumed(self) -> None:

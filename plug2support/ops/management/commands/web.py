@@ -6,7 +6,6 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from plug2support.ops.checks import require_secret_key_from_environment
 from plug2support.ops.server import SERVER_OPTIONS
-from plug2support.ops.socket_threads import serve
 
 
 class Command(BaseCommand):
@@ -18,26 +17,13 @@ class Command(BaseCommand):
         parser.add_argument("--workers", type=int, default=1)
         parser.add_argument("--backlog", type=int, default=2048,
                             help="connections waiting to be accepted (the listen backlog)")
-        parser.add_argument(
-            "--socket-threads", type=int, default=0,
-            help="hold the sockets in N threads with a file table each, for more open "
-                 "sockets than the open-file limit allows one table (ops/socket_threads.py)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["workers"] > 1 and not settings.REDIS_URL:
             # Without the Redis bus, a visitor on one process would never reach an operator
             # on another, and rate limits would count per process.
             raise CommandError("Several workers need REDIS_URL (the bus between processes).")
-        if options["socket_threads"] < 0:
-            raise CommandError("--socket-threads is a count of threads (0: none).")
-        if options["socket_threads"] and options["workers"] > 1:
-            raise CommandError("--socket-threads serves one process: use --workers 1.")
         require_secret_key_from_environment("web")
-        if options["socket_threads"]:
-            serve("plug2support.asgi:application", socket_threads=options["socket_threads"],
-                  host=options["host"], port=options["port"], proxy_headers=True,
-                  backlog=options["backlog"])
-            return
         uvicorn.run("plug2support.asgi:application", host=options["host"], port=options["port"],
                     workers=options["workers"], proxy_headers=True, backlog=options["backlog"],
                     **SERVER_OPTIONS)
