@@ -1,12 +1,15 @@
 """The pieces a conversation summary is written in (summary.py puts them together). Each
-piece reads the row columns it names and gives its value two ways: in Python, from a row
-of plain values (a dict of column → converted value, "tags" included), and in PostgreSQL,
-as SQL over the page's columns (`p.<column>`), which builds the same JSON in the database.
-A row comes either from the page's statement or from a conversation object (`row_of`)."""
+piece names the row columns it reads and writes itself twice: as a Python expression over
+`row`, a dict of plain values (column → converted value, "tags" included), and as
+PostgreSQL over the page's columns (`p.<column>`), which builds the same JSON in the
+database. The Python is compiled once (`compiled`): shaping a row costs what a hand-written
+function would (interpreting the pieces row by row had made the SQLite list 1.5 ms slower).
+A row comes either from the page's statement or from a conversation object (summary.row_of)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -18,16 +21,62 @@ Row = dict[str, Any]
 
 
 class Piece:
-    """A value of the summary: its row columns, its Python reading, its PostgreSQL SQL."""
+    """A value of the summary: its row columns, its Python expression, its PostgreSQL SQL."""
 
     def columns(self) -> Iterator[Column]:
         return iter(())
 
-    def value(self, row: Row) -> Any:
+    def python(self) -> str:
         raise NotImplementedError
 
     def sql(self, p: str) -> str:
         raise NotImplementedError
+
+    def over_tags(self) -> dict[str, str]:
+        """PostgreSQL: aggregates over the conversation's tag links (`l`, their tag `t`) that
+        its SQL reads as `pt.<name>`; the page reads every piece's at once (`tags_lateral`)."""
+        return {}
+
+
+def constant(value: Any) -> Any:
+    """One of our own constants (a stage's value, a number, a key), checked before it is
+    written into SQL or Python source: never anything a user gave."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, str) and re.fullmatch(r"[a-z_]+", value):
+        return str(value)  # str(): a stage's Choices member gives its value
+    raise ValueError(f"not a constant to write into a statement: {value!r}")
+
+
+def sql_literal(value: Any) -> str:
+    value = constant(value)
+    return str(value) if isinstance(value, int) else f"'{value}'"
+
+
+def py_literal(value: Any) -> str:
+    return repr(constant(value))
+
+
+def _iso(at: datetime | None) -> str | None:
+    return None if at is None else at.isoformat()
+
+
+def compiled(piece: Piece) -> Callable[[Row], Any]:
+    """The piece's Python expression as a function of the row."""
+    return _compiled(f"lambda row: {piece.python()}")  # type: ignore[no-any-return]
+
+
+def reader(columns: tuple[Column, ...]) -> Callable[[Conversation, Any], Row]:
+    """A function of a conversation object and its tags: its row of `columns`."""
+    items = "".join(f"{column.name!r}: {column.attribute()}, " for column in columns)
+    return _compiled(f"lambda c, tags: {{{items}'tags': tags}}")  # type: ignore[no-any-return]
+
+
+def _compiled(source: str) -> Any:
+    # The source is made of our own pieces and checked constants (`constant`) only, never
+    # of a value read from a row or given by a user.
+    code = compile(source, "<inbox summary>", "eval")
+    return eval(code, {"_iso": _iso, "_micros": micros})  # noqa: S307
 
 
 class Column(Piece):
@@ -38,8 +87,8 @@ class Column(Piece):
     def columns(self) -> Iterator[Column]:
         yield self
 
-    def value(self, row: Row) -> Any:
-        return row[self.name]
+    def python(self) -> str:
+        return f"row[{self.name!r}]"
 
     def sql(self, p: str) -> str:
         return f"{p}.{self.name}"
@@ -48,7 +97,8 @@ class Column(Piece):
         """What the page's query annotates for it; None: a column of the conversation."""
         return None
 
-    def read(self, conversation: Conversation) -> Any:
+    def attribute(self) -> str:
+        """A Python expression: its value read from a conversation object `c`."""
         raise NotImplementedError
 
 
@@ -58,8 +108,8 @@ class Own(Column):
     def __init__(self, name: str) -> None:
         self.name = name
 
-    def read(self, conversation: Conversation) -> Any:
-        return getattr(conversation, self.name)
+    def attribute(self) -> str:
+        return f"c.{constant(self.name)}"
 
 
 class Named(Column):
@@ -77,11 +127,10 @@ class Named(Column):
         return Subquery(model._default_manager.filter(pk=OuterRef(f"{self.key}_id"))
                         .values(self.field)[:1])
 
-    def read(self, conversation: Conversation) -> Any:
+    def attribute(self) -> str:
         # The object itself, as the caller loaded it (select_related): no query of its own.
-        if getattr(conversation, f"{self.key}_id") is None:
-            return None
-        return getattr(getattr(conversation, self.key), self.field)
+        key, field = constant(self.key), constant(self.field)
+        return f"(None if c.{key}_id is None else c.{key}.{field})"
 
 
 class Time(Piece):
@@ -93,9 +142,8 @@ class Time(Piece):
     def columns(self) -> Iterator[Column]:
         return self.column.columns()
 
-    def value(self, row: Row) -> Any:
-        at = self.column.value(row)
-        return at.isoformat() if at is not None else None
+    def python(self) -> str:
+        return f"_iso({self.column.python()})"
 
     def sql(self, p: str) -> str:
         # The microseconds only when there are some, as isoformat() does.
@@ -111,18 +159,23 @@ class Obj(Piece):
     """A JSON object of pieces, in this order."""
 
     def __init__(self, **fields: Piece) -> None:
-        self.fields = fields
+        self.fields = {constant(key): piece for key, piece in fields.items()}
 
     def columns(self) -> Iterator[Column]:
         for piece in self.fields.values():
             yield from piece.columns()
 
-    def value(self, row: Row) -> Any:
-        return {key: piece.value(row) for key, piece in self.fields.items()}
+    def python(self) -> str:
+        return "{" + ", ".join(
+            f"{key!r}: {piece.python()}" for key, piece in self.fields.items()) + "}"
 
     def sql(self, p: str) -> str:
         return "json_build_object(" + ", ".join(
             f"'{key}', {piece.sql(p)}" for key, piece in self.fields.items()) + ")"
+
+    def over_tags(self) -> dict[str, str]:
+        return {name: sql for piece in self.fields.values()
+                for name, sql in piece.over_tags().items()}
 
 
 class Unless(Piece):
@@ -135,8 +188,8 @@ class Unless(Piece):
         yield from self.column.columns()
         yield from self.piece.columns()
 
-    def value(self, row: Row) -> Any:
-        return None if self.column.value(row) is None else self.piece.value(row)
+    def python(self) -> str:
+        return f"(None if {self.column.python()} is None else {self.piece.python()})"
 
     def sql(self, p: str) -> str:
         return f"CASE WHEN {self.column.sql(p)} IS NULL THEN NULL ELSE {self.piece.sql(p)} END"
@@ -152,8 +205,8 @@ class Either(Piece):
         yield from self.first.columns()
         yield from self.second.columns()
 
-    def value(self, row: Row) -> Any:
-        return str(self.first.value(row) or self.second.value(row))
+    def python(self) -> str:
+        return f"str({self.first.python()} or {self.second.python()})"
 
     def sql(self, p: str) -> str:
         return f"COALESCE(NULLIF({self.first.sql(p)}, ''), {self.second.sql(p)})"
@@ -163,18 +216,31 @@ class Prefixed(Piece):
     """Fixed text (our own, never a user's) before a value: `Visitor #17`."""
 
     def __init__(self, text: str, piece: Piece) -> None:
-        if "'" in text:
-            raise ValueError("fixed text only")
+        if not re.fullmatch(r"[A-Za-z #]*", text):
+            raise ValueError(f"fixed text only: {text!r}")
         self.text, self.piece = text, piece
 
     def columns(self) -> Iterator[Column]:
         return self.piece.columns()
 
-    def value(self, row: Row) -> Any:
-        return f"{self.text}{self.piece.value(row)}"
+    def python(self) -> str:
+        return f"({self.text!r} + str({self.piece.python()}))"
 
     def sql(self, p: str) -> str:
         return f"'{self.text}' || {self.piece.sql(p)}"
+
+
+def tags_lateral(piece: Piece, p: str) -> str:
+    """PostgreSQL: a lateral join giving each row of `p` the aggregates over its tag links
+    that `piece` reads (`pt.<name>`): one read of the links for all of them (two correlated
+    subqueries, one for the tags and one for their views, cost 0.2 ms a page more)."""
+    aggregates = piece.over_tags()
+    if not aggregates:
+        return ""
+    link, tag = ConversationTag._meta.db_table, Tag._meta.db_table
+    columns = ", ".join(f"{sql} AS {constant(name)}" for name, sql in aggregates.items())
+    return (f" LEFT JOIN LATERAL (SELECT {columns} FROM {link} l "  # noqa: S608 (our own)
+            f"JOIN {tag} t ON t.id = l.tag_id WHERE l.conversation_id = {p}.id) pt ON TRUE")
 
 
 def tags_sql(outer_id: str, element: str) -> str:
@@ -190,12 +256,15 @@ class Tags(Piece):
     """The conversation's tags ({id, name, value}, in the order they were added): `tags` in
     a row (read by the page's own subquery, or from the object's tag links)."""
 
-    def value(self, row: Row) -> Any:
-        return row["tags"]
+    def python(self) -> str:
+        return "row['tags']"
 
     def sql(self, p: str) -> str:
-        return tags_sql(f"{p}.id",
-                        "json_build_object('id', l.tag_id, 'name', t.name, 'value', l.value)")
+        return "pt.tags"
+
+    def over_tags(self) -> dict[str, str]:
+        return {"tags": "COALESCE(json_agg(json_build_object('id', l.tag_id, 'name', t.name, "
+                        "'value', l.value) ORDER BY l.id), '[]'::json)"}
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -241,18 +310,18 @@ class SortKey(Piece):
         for name, *_ in self.terms:
             yield Own(name)
 
-    def value(self, row: Row) -> list[int]:
-        key = []
+    def python(self) -> str:
+        parts = []
         for name, null_test, descending, is_time in self.terms:
-            raw = row[name]
+            column = f"row[{name!r}]"
             if null_test:
-                number = 1 if raw is None else 0
-            elif raw is None:
-                number = 0
+                number = f"(1 if {column} is None else 0)"
+            elif is_time:
+                number = f"(0 if {column} is None else _micros({column}))"
             else:
-                number = micros(raw) if is_time else int(raw)
-            key.append(-number if descending else number)
-        return key
+                number = f"({column} or 0)"
+            parts.append(f"-{number}" if descending else number)
+        return f"[{', '.join(parts)}]"
 
     def sql(self, p: str) -> str:
         parts = []

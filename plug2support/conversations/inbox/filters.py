@@ -10,7 +10,6 @@ person (`mine:7`: in Alice's Mine when Alice is 7), a filter with its value (`st
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from functools import cached_property
@@ -18,9 +17,9 @@ from typing import Any
 
 from django.db.models import QuerySet, Value
 
-from ..models import HIDDEN_FROM_ALL_OPEN, Conversation, ConversationTag, Priority, Stage
+from ..models import HIDDEN_FROM_ALL_OPEN, Conversation, Priority, Stage
 from ..stages import GROUPS
-from .columns import Column, Own, Piece, Row
+from .columns import Column, Own, Piece, constant, py_literal, sql_literal
 
 SEARCH_MAX = 200
 
@@ -39,16 +38,7 @@ class _Constant(Value):
     conversations with 20 open, against 0.7 ms, found in review)."""
 
     def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
-        return literal(self.value), []
-
-
-def literal(value: Any) -> str:
-    """SQL for one of our own constants (a stage's value, a number)."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    if isinstance(value, str) and re.fullmatch(r"[a-z_]+", value):
-        return f"'{str(value)}'"  # str(): a stage's Choices member writes its value
-    raise ValueError(f"not a constant to write into SQL: {value!r}")
+        return sql_literal(self.value), []
 
 
 class _Me:
@@ -75,15 +65,20 @@ class Is:
             return conversations.filter(**{f"{self.column}__isnull": True})
         return conversations.filter(**{self.column: user_id if self.value is ME else self.value})
 
-    def holds(self, row: Row, person: Any) -> bool:
-        return bool(row[self.column] == (person if self.value is ME else self.value))
+    # In a summary, ME is whoever the column names (Views): the term holds when it names one.
+    def python(self) -> str:
+        if self.value is ME:
+            return f"row[{self.column!r}] is not None"
+        if self.value is None:
+            return f"row[{self.column!r}] is None"
+        return f"row[{self.column!r}] == {py_literal(self.value)}"
 
     def sql(self, p: str) -> str:
-        if self.value is ME:  # a summary names the view with its person (Views.sql)
+        if self.value is ME:
             return f"{p}.{self.column} IS NOT NULL"
         if self.value is None:
             return f"{p}.{self.column} IS NULL"
-        return f"{p}.{self.column} = {literal(self.value)}"
+        return f"{p}.{self.column} = {sql_literal(self.value)}"
 
 
 @dataclass(frozen=True)
@@ -97,11 +92,11 @@ class In:
                user_id: int) -> QuerySet[Conversation]:
         return conversations.filter(**{f"{self.column}__in": self.values})
 
-    def holds(self, row: Row, person: Any) -> bool:
-        return row[self.column] in self.values
+    def python(self) -> str:
+        return f"row[{self.column!r}] in ({''.join(py_literal(v) + ', ' for v in self.values)})"
 
     def sql(self, p: str) -> str:
-        return f"{p}.{self.column} IN ({', '.join(literal(v) for v in self.values)})"
+        return f"{p}.{self.column} IN ({', '.join(sql_literal(v) for v in self.values)})"
 
 
 @dataclass(frozen=True)
@@ -120,11 +115,12 @@ class NotIn:
             conversations = conversations.exclude(**{self.column: _Constant(value)})
         return conversations
 
-    def holds(self, row: Row, person: Any) -> bool:
-        return row[self.column] not in self.values
+    def python(self) -> str:
+        values = "".join(py_literal(v) + ", " for v in self.values)
+        return f"row[{self.column!r}] not in ({values})"
 
     def sql(self, p: str) -> str:
-        return f"{p}.{self.column} NOT IN ({', '.join(literal(v) for v in self.values)})"
+        return f"{p}.{self.column} NOT IN ({', '.join(sql_literal(v) for v in self.values)})"
 
 
 Term = Is | In | NotIn
@@ -173,15 +169,17 @@ class Filter:
         return Is(self.column, None if value == self.nobody else value).filter(
             conversations, 0)
 
-    def views(self, name: str, row: Row) -> Iterator[str]:
-        value = row[self.column]
-        yield f"{name}:{self.nobody if value is None else value}"
+    def python(self, name: str) -> str:
+        column = f"row[{self.column!r}]"
+        if self.nobody is not None:
+            column = f"({py_literal(self.nobody)} if {column} is None else {column})"
+        return f"{(constant(name) + ':')!r} + str({column})"
 
     def sql(self, name: str, p: str) -> str:
         column = f"{p}.{self.column}"
         if self.nobody is not None:
-            column = f"COALESCE({column}, {literal(self.nobody)})"
-        return f"'{name}:' || {column}"
+            column = f"COALESCE({column}, {sql_literal(self.nobody)})"
+        return f"'{constant(name)}:' || {column}"
 
 
 @dataclass(frozen=True)
@@ -195,14 +193,15 @@ class TagFilter(Filter):
                value: Any) -> QuerySet[Conversation]:
         return conversations.filter(tag_links__tag_id=value)
 
-    def views(self, name: str, row: Row) -> Iterator[str]:
-        for tag in row["tags"]:
-            yield f"{name}:{tag['id']}"
+    def python(self, name: str) -> str:  # a list, appended (Views.python)
+        return f"[{(constant(name) + ':')!r} + str(tag['id']) for tag in row['tags']]"
 
     def sql(self, name: str, p: str) -> str:  # an array, appended (Views.sql)
-        return (f"ARRAY(SELECT '{name}:' || l.tag_id "  # noqa: S608 (our own names)
-                f"FROM {ConversationTag._meta.db_table} l WHERE l.conversation_id = {p}.id "
-                "ORDER BY l.id)")
+        return f"pt.{constant(name)}_views"
+
+    def over_tags(self, name: str) -> dict[str, str]:
+        return {f"{constant(name)}_views":
+                f"COALESCE(array_agg('{constant(name)}:' || l.tag_id ORDER BY l.id), '{{}}')"}
 
 
 # The filters (D10), by parameter name. A new filter is one line here and its field in
@@ -299,22 +298,20 @@ class Views(Piece):
             if not isinstance(definition, TagFilter):
                 yield Own(definition.column)
 
-    def value(self, row: Row) -> list[str]:
-        names = []
+    def python(self) -> str:
+        names: list[str] = []
+        lists: list[str] = []
         for name, view in VIEWS.items():
-            person = view.person and row[view.person]
-            if view.person and person is None:
-                continue  # a personal view, and nobody's
-            if all(term.holds(row, person) for term in view.terms):
-                names.append(view.name_for(name, person))
+            named = (f"{(constant(name) + ':')!r} + str(row[{view.person!r}])" if view.person
+                     else py_literal(name))
+            conditions = " and ".join(f"({term.python()})" for term in view.terms)
+            names.append(f"({named} if {conditions} else None)" if conditions else named)
+        for name, definition in FILTERS.items():
+            (lists if isinstance(definition, TagFilter) else names).append(
+                definition.python(name))
         # One value per conversation, then the tags (as the SQL appends their array).
-        for name, definition in FILTERS.items():
-            if not isinstance(definition, TagFilter):
-                names.extend(definition.views(name, row))
-        for name, definition in FILTERS.items():
-            if isinstance(definition, TagFilter):
-                names.extend(definition.views(name, row))
-        return names
+        return (f"[name for name in ({''.join(n + ', ' for n in names)}) if name is not None]"
+                + "".join(f" + {each}" for each in lists))
 
     def sql(self, p: str) -> str:
         names: list[str] = []
@@ -329,3 +326,8 @@ class Views(Piece):
                 definition.sql(name, p))
         return (f"array_to_json(array_remove(ARRAY[{', '.join(names)}]::text[], NULL)"
                 + "".join(f" || {array}" for array in arrays) + ")")
+
+    def over_tags(self) -> dict[str, str]:
+        return {key: sql for name, definition in FILTERS.items()
+                if isinstance(definition, TagFilter)
+                for key, sql in definition.over_tags(name).items()}

@@ -12,10 +12,26 @@ A new key is one line in SUMMARY; tests/test_inbox.py holds the three readings e
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..models import INBOX_ORDER, Conversation
-from .columns import Column, Either, Named, Obj, Own, Prefixed, Row, SortKey, Tags, Time, Unless
+from .columns import (
+    Column,
+    Either,
+    Named,
+    Obj,
+    Own,
+    Prefixed,
+    Row,
+    SortKey,
+    Tags,
+    Time,
+    Unless,
+    compiled,
+    reader,
+    tags_lateral,
+)
 from .filters import Views
 
 SORT_KEY = SortKey(INBOX_ORDER)
@@ -63,16 +79,12 @@ ROW_NAMES = tuple(column.name for column in ROW)
 ANNOTATIONS = {c.name: c.expression() for c in ROW if c.expression() is not None}
 
 
-def from_row(row: Row) -> dict[str, Any]:
-    """A summary from a row of ROW's plain values and its `tags` ([{id, name, value}])."""
-    return SUMMARY.value(row)  # type: ignore[no-any-return]
+from_row: Callable[[Row], dict[str, Any]] = compiled(SUMMARY)
+"""A summary from a row of ROW's plain values and its `tags` ([{id, name, value}])."""
 
 
-def row_of(conversation: Conversation, tags: list[dict[str, Any]]) -> Row:
-    """The row of a conversation object, from what the caller loaded along with it."""
-    row = {column.name: column.read(conversation) for column in ROW}
-    row["tags"] = tags
-    return row
+row_of: Callable[[Conversation, list[dict[str, Any]]], Row] = reader(ROW)
+"""The row of a conversation object and its tags, from what the caller loaded with it."""
 
 
 def json_sql(page_sql: str) -> str:
@@ -80,4 +92,5 @@ def json_sql(page_sql: str) -> str:
     summaries, in the page's order (models.INBOX_ORDER, which the page's own ORDER BY
     follows). Only our own names and constants go into it; the page's values stay bound."""
     return (f"SELECT COALESCE(json_agg({SUMMARY.sql('p')} "  # noqa: S608
-            f"ORDER BY {SORT_KEY.order_sql('p')}), '[]'::json)::text FROM ({page_sql}) p")
+            f"ORDER BY {SORT_KEY.order_sql('p')}), '[]'::json)::text FROM ({page_sql}) p"
+            + tags_lateral(SUMMARY, "p"))
