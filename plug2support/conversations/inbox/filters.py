@@ -318,7 +318,8 @@ class Views(Piece):
         arrays: list[str] = []
         for name, view in VIEWS.items():
             conditions = [term.sql(p) for term in view.terms]
-            named = f"'{name}:' || {p}.{view.person}" if view.person else f"'{name}'"
+            named = (f"'{constant(name)}:' || {p}.{view.person}" if view.person
+                     else sql_literal(name))
             names.append(f"CASE WHEN {' AND '.join(conditions)} THEN {named} END"
                          if conditions else named)
         for name, definition in FILTERS.items():

@@ -76,7 +76,7 @@ def _row_columns() -> tuple[Column, ...]:
 ROW = _row_columns()
 ROW_NAMES = tuple(column.name for column in ROW)
 # What the page's query annotates (the names of what a conversation points to).
-ANNOTATIONS = {c.name: c.expression() for c in ROW if c.expression() is not None}
+ANNOTATIONS = {c.name: c.expression() for c in ROW if isinstance(c, Named)}
 
 
 from_row: Callable[[Row], dict[str, Any]] = compiled(SUMMARY)
