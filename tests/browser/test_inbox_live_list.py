@@ -13,7 +13,8 @@ from plug2support.conversations.models import Conversation
 from ..conftest import Tenant
 from .conftest import login
 
-SHOWN = "() => [...document.querySelectorAll('#conversations a.conv')].map((a) => Number(a.dataset.id))"
+SHOWN = ("() => [...document.querySelectorAll('#conversations a.conv')]"
+         ".map((a) => Number(a.dataset.id))")
 
 
 def start(tenant: Tenant, body: str, client_id: str) -> Conversation:
