@@ -195,11 +195,11 @@ def generation_sql(vendor: str, max_count: int) -> list[str]:
         f"""INSERT INTO widgets_widget (id, company_id, name, "key", secret, title,
                 allowed_origins, hours_enabled, timezone, created_at, launcher_logo,
                 brand_logo, alignment, spacing_side, spacing_bottom, appearance, brand_color,
-                search_enabled)
+                search_enabled, require_identity)
             SELECT p.widget_start + s.k, p.company_id, 'Site ' || (s.k + 1),
                    'wk_bench_' || (p.widget_start + s.k), 'bench-secret-' || (p.widget_start + s.k),
                    'Hi! How can we help?', '', FALSE, 'UTC', {ts("-700 * 86400")}, '', '',
-                   'right', 20, 20, 'light', '#4f46e5', FALSE
+                   'right', 20, 20, 'light', '#4f46e5', FALSE, FALSE
             FROM {_numbers(vendor, "p.widgets")}""",
         f"""INSERT INTO widgets_visitor (id, widget_id, token_hash, email, created_at,
                 last_seen_at)

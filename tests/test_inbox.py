@@ -298,3 +298,66 @@ def test_a_compiled_page_is_reused_only_for_the_same_company_person_and_filters(
     start(acme, "third", client_id="v3")
     assert {c["preview"] for c in inbox_summaries(alice, Filters())} == {
         "first", "second", "third"}
+
+
+def test_each_summary_names_the_views_and_filters_whose_lists_hold_it_and_its_place(
+        acme: Tenant, globex: Tenant) -> None:
+    """A summary's `views` and `sort_key` say what the lists say: for every view, filter and
+    person, the conversations whose summaries have all the list's views, ordered by their
+    sort keys, are exactly that list, in its order (on PostgreSQL the JSON the database
+    builds, on SQLite the rows shaped in Python, and the objects' summaries)."""
+    alice, bob = (acme.membership(u) for u in acme.operators)
+    tags = [t for t in actions.tags_for(acme.company.pk) if not t.takes_value][:2]
+    now = timezone.now()
+    made = []
+    for minutes, body in enumerate(["waiting", "alices", "answered", "bobs", "done", "spam",
+                                    "tagged", "urgent"]):
+        with time_machine.travel(now - timedelta(minutes=60 - minutes)):
+            made.append(start(acme, body, client_id=f"v{minutes}"))
+    _, alices, answered, bobs, done, spam, tagged, urgent = made
+    actions.do_claim(alice, alices)
+    actions.do_post_operator_message(alice, answered, client_id="a", body="Hi")  # → WOU
+    actions.do_claim(bob, bobs)
+    actions.do_move_stage(alice, done, "resolved")
+    actions.do_move_stage(alice, spam, "suspended")
+    actions.do_tag(alice, tagged, tags[0].pk)
+    actions.do_tag(alice, tagged, tags[1].pk)
+    actions.do_set_priority(alice, urgent, 3)
+    actions.do_claim(alice, urgent)
+    start(globex, "theirs")
+    every = [Filters(view=view) for view in inbox.VIEWS] + [
+        Filters(view="all", stage=stage) for stage in ("new", "waiting_on_user", "resolved")
+    ] + [Filters(view="all", owner=0), Filters(view="all", owner=alice.user_id),
+         Filters(tag=tags[0].pk), Filters(view="mine", priority=3), Filters(priority=0),
+         Filters(widget=acme.widget.pk), Filters(view="unassigned", tag=tags[1].pk)]
+    for reader in (alice, bob):
+        everything = inbox_summaries(reader, Filters(view="all"))
+        assert everything == [conversation_summary(c) for c in inbox_page(
+            reader, Filters(view="all"))]
+        for filters in every:
+            wanted = set(filters.views(reader.user_id))
+            held = sorted((c for c in everything if wanted <= set(c["views"])),
+                          key=lambda c: c["sort_key"])
+            assert [c["id"] for c in held] == ids(reader, **filters.__dict__), filters
+    by_id = {c["id"]: c for c in inbox_summaries(bob, Filters(view="all"))}
+    # The same for every reader: a personal view is named with its person.
+    assert by_id[urgent.pk]["views"][:4] == [
+        "all_open", f"needs_my_reply:{alice.user_id}", f"mine:{alice.user_id}", "all"]
+    assert by_id[tagged.pk]["views"][-2:] == [f"tag:{tags[0].pk}", f"tag:{tags[1].pk}"]
+    assert by_id[urgent.pk]["sort_key"][0] == -3
+
+
+def test_the_list_names_the_views_a_live_summary_needs_to_belong_in_it(
+        acme: Tenant) -> None:
+    """The JSON list and the inbox page say which views their list shows, so that a console
+    places a live summary without view rules of its own."""
+    alice = acme.membership(acme.operators[0])
+    client = logged_in_client(acme.operators[0])
+    assert client.get("/inbox/list").json()["views"] == ["all_open"]
+    assert client.get("/inbox/list?view=mine&owner=0&tag=3&q=x").json()["views"] == [
+        f"mine:{alice.user_id}", "owner:0", "tag:3"]
+    page = client.get("/inbox/")
+    assert page.context["inbox_state"]["list_views"] == ["all_open"]
+    assert page.context["inbox_state"]["views"] == {
+        "all_open": "All open", "needs_my_reply": "Needs my reply",
+        "unassigned": "Unassigned", "mine": "Mine", "all": "All"}

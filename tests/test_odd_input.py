@@ -171,7 +171,7 @@ def test_an_inbox_search_without_a_word_finds_nothing(acme: Tenant, q: str) -> N
     client = logged_in_client(acme.operators[0])
     answer = client.get("/inbox/list", {"q": q, "view": "all"})
     assert answer.status_code == 200
-    assert answer.json() == {"conversations": []}
+    assert answer.json() == {"conversations": [], "views": ["all"]}
 
 
 HUGE_IDS = [2**63, 2**70, 10**30]

@@ -37,9 +37,10 @@ class Priority(models.IntegerChoices):
     URGENT = 3, "Urgent"
 
 
-# The inbox (inbox.py, D9): by priority, then the longest wait with nobody waiting last, then
+# The inbox (inbox/, D9): by priority, then the longest wait with nobody waiting last, then
 # the latest change. "waiting_since IS NULL, waiting_since" is NULLS LAST spelt so that SQLite
 # can read the order from an index too (it cannot for NULLS LAST after the first column).
+# Each summary's sort_key is read from it (inbox/columns.SortKey).
 INBOX_ORDER = (F("priority").desc(), IsNull(F("waiting_since"), True).asc(),
                F("waiting_since").asc(), F("updated_at").desc())
 # What the "All open" view hides: the closed group (stages.py) and Suspended. The view and
@@ -86,7 +87,7 @@ class Conversation(models.Model):
         indexes = [
             models.Index(fields=["company", "-updated_at"]),
             models.Index(fields=["visitor", "-created_at"]),
-            # The inbox's list (inbox.py), at any size: each of its views reads the first page
+            # The inbox's list (inbox/), at any size: each of its views reads the first page
             # from one of these in order and stops there, with no sort: All, a stage filter,
             # Mine / Needs my reply / Unassigned / an owner filter, and All open.
             models.Index(F("company"), *INBOX_ORDER, name="conv_inbox_all"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from typing import Any
 
@@ -20,7 +21,14 @@ from plug2support.widgets.visits import on_site_now
 
 from . import actions, stages
 from .access import events_after, get_conversation_for_member
-from .inbox import VIEWS, Filters, InboxError, inbox_page, inbox_summaries_json
+from .inbox import (
+    OPENING_VIEW,
+    VIEW_LABELS,
+    Filters,
+    InboxError,
+    inbox_page,
+    inbox_summaries_json,
+)
 from .metrics import for_conversation
 from .models import Priority, Stage
 from .serializers import conversation_summary, event_payload, user_ref
@@ -34,12 +42,13 @@ def inbox(request: HttpRequest, membership: Membership,
     if conversation_id is not None:
         selected = get_conversation_for_member(membership, conversation_id)
         events = [event_payload(e) for e in events_after(selected.pk, 0)]
-    conversations = inbox_page(membership, Filters())
+    conversations = inbox_page(membership, OPENING_VIEW)
     return render(request, "conversations/inbox.html", {
         "selected": selected,
         "inbox_state": {
             "me": user_ref(membership.user),
             "conversations": [conversation_summary(c) for c in conversations],
+            "list_views": OPENING_VIEW.views(membership.user_id),
             "selected": conversation_summary(selected) if selected else None,
             "events": events,
             "max_chars": settings.MESSAGE_MAX_CHARS,
@@ -50,7 +59,7 @@ def inbox(request: HttpRequest, membership: Membership,
             "metrics": for_conversation(selected).as_dict() if selected else None,
             "tags": [{"id": t.pk, "name": t.name, "takes_value": t.takes_value}
                      for t in actions.tags_for(membership.company_id)],
-            "views": VIEWS,
+            "views": VIEW_LABELS,
             "priorities": [{"value": v, "label": str(label)} for v, label in Priority.choices],
             "widgets": widgets_with_hours(membership.company_id),
             "members": [user_ref(m.user) for m in Membership.objects.filter(
@@ -146,6 +155,8 @@ def inbox_list(request: HttpRequest, membership: Membership) -> HttpResponse:
     except InboxError as error:
         return JsonResponse({"error": {"code": "bad_filter", "message": error.message}},
                             status=400)
-    # The page's summaries come as JSON text (built by the database on PostgreSQL).
-    return HttpResponse(f'{{"conversations": {inbox_summaries_json(membership, filters)}}}',
-                        content_type="application/json")
+    # The page's summaries come as JSON text (built by the database on PostgreSQL), and the
+    # views a live summary must have to belong in this list.
+    views = json.dumps(filters.views(membership.user_id))
+    return HttpResponse(f'{{"conversations": {inbox_summaries_json(membership, filters)}, '
+                        f'"views": {views}}}', content_type="application/json")

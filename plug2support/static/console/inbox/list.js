@@ -1,0 +1,126 @@
+// The inbox list (D9, D10). The server answers the filter form with a list and the views it
+// is of (`GET /inbox/list`); a live summary is shown while its own `views` hold the list's,
+// placed by its `sort_key` (docs/protocol.md §1, §6). No view, filter or order rules here.
+import { timeOf } from "../../widget/live.js";
+import { open } from "./conversation.js";
+import { showError } from "./server.js";
+import { changed, listed, on, page, servedLabel, setList, stageLabel, store } from "./store.js";
+import { announce } from "./team.js";
+
+const $ = (id) => document.getElementById(id);
+
+function fillSelect(id, first, options) {
+  $(id).replaceChildren(new Option(first, ""), ...options.map(([v, l]) => new Option(l, v)));
+}
+
+let listRequest = 0;
+export async function reloadList() {
+  const mine = ++listRequest;
+  const params = new URLSearchParams(Object.entries(store.filters).filter(([, v]) => v));
+  try {
+    const response = await fetch(`/inbox/list?${params}`, { credentials: "same-origin" });
+    const data = await response.json();
+    if (mine !== listRequest) return; // a newer filter answered first
+    if (!response.ok) { showError(data.error.message); return; }
+    setList(data.conversations, data.views);
+    changed("list", "pane");
+  } catch { /* offline: the next change or reconnect reloads */ }
+}
+
+export function setupFilters() {
+  // The first view is the default one, shown when no view is chosen.
+  const [[firstView, firstLabel], ...views] = Object.entries(page.views);
+  fillSelect("f-view", firstLabel, views);
+  $("f-view").options[0].value = firstView;
+  fillSelect("f-stage", "Any stage", page.stages.map((s) => [s.value, s.label]));
+  fillSelect("f-owner", "Anyone", [["0", "Nobody"], ...page.members.map((m) => [String(m.id), m.name])]);
+  fillSelect("f-tag", "Any tag", page.tags.map((t) => [String(t.id), t.name]));
+  fillSelect("f-priority", "Any priority", page.priorities.map((p) => [String(p.value), p.label]));
+  fillSelect("f-widget", "Any widget", page.widgets.map((w) => [String(w.id), w.name]));
+  let timer = null;
+  $("filters").addEventListener("input", (event) => {
+    store.filters[event.target.name] = event.target.value;
+    clearTimeout(timer);
+    timer = setTimeout(reloadList, event.target.name === "q" ? 250 : 0); // search as you type
+  });
+  $("filters").addEventListener("submit", (event) => event.preventDefault());
+}
+
+// A live summary: kept if newer than the one shown (docs/protocol.md, "Welcome, inbox and
+// presence"), announced if it is a new conversation nobody serves yet.
+export function upsert(c) {
+  const known = store.conversations.get(c.id);
+  if (known && known.last_seq > c.last_seq) return; // an older summary than the one shown
+  if (!known && store.filters.q) return; // a search shows what matched; new ones wait for the next search
+  const isNew = !store.seen.has(c.id);
+  store.seen.add(c.id);
+  store.conversations.set(c.id, c);
+  if (isNew && !c.served_by && c.stage === "new") announce(c); // suspended spam makes no noise
+  changed("list");
+  if (c.id === store.selectedId) changed("pane");
+}
+
+function item(c) {
+  const li = document.createElement("li");
+  const a = document.createElement("a");
+  a.href = `/inbox/${c.id}/`;
+  a.className = `conv${c.id === store.selectedId ? " active" : ""}${c.served_by ? "" : " waiting"} priority-${c.priority}`;
+  a.dataset.id = c.id;
+  if (c.id === store.selectedId) a.setAttribute("aria-current", "true");
+  const top = document.createElement("span");
+  top.className = "conv-top";
+  const name = document.createElement("strong");
+  name.textContent = c.visitor.name;
+  const when = document.createElement("time");
+  when.textContent = timeOf(c.updated_at);
+  top.append(name, when);
+  const preview = document.createElement("span");
+  preview.className = "conv-preview";
+  preview.textContent = c.preview;
+  const served = document.createElement("span");
+  served.className = `badge ${c.served_by ? "served" : "waiting"}`;
+  served.textContent = servedLabel(c);
+  const tags = document.createElement("span");
+  tags.className = "conv-tags";
+  const stage = document.createElement("span");
+  stage.className = `stage ${c.stage}`;
+  stage.textContent = stageLabel(c.stage);
+  tags.append(served, stage);
+  for (const t of c.tags || []) {
+    const chip = document.createElement("span");
+    chip.className = "conv-chip";
+    chip.textContent = t.value ? `${t.name}: ${t.value}` : t.name;
+    tags.append(chip);
+  }
+  if (c.stage === "needs_response") { // D5: the team owes an answer
+    const reply = document.createElement("button");
+    reply.type = "button";
+    reply.className = "button small reply-now";
+    reply.textContent = "Reply";
+    reply.addEventListener("click", (event) => {
+      event.preventDefault();
+      event.stopPropagation();
+      open(c.id, true);
+      $("reply").focus();
+    });
+    tags.append(reply);
+  }
+  const widget = document.createElement("span");
+  widget.className = "conv-widget";
+  widget.textContent = c.widget.name;
+  a.append(top, preview, tags, widget);
+  a.addEventListener("click", (event) => { event.preventDefault(); open(c.id, true); });
+  li.append(a);
+  return li;
+}
+
+function renderList() {
+  const items = listed();
+  $("conversations").replaceChildren(...items.map(item));
+  // An empty search or filter says so; "no conversations yet" is for an empty inbox.
+  const defaultView = Object.keys(page.views)[0];
+  const filtering = Object.entries(store.filters).some(([k, v]) => v && !(k === "view" && v === defaultView));
+  $("empty-list").hidden = items.length > 0 || filtering;
+  $("no-results").hidden = items.length > 0 || !filtering;
+}
+on("list", renderList);
