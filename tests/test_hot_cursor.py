@@ -23,6 +23,7 @@ import pytest
 from django.db import connection
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models import Model
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from plug2support.conversations import actions
@@ -133,8 +134,9 @@ def test_rows_read_through_the_hot_cursor_are_the_orms_instances(acme: Tenant,
                                                                   time_zone: str) -> None:
     """RowReader converts the hot cursor's columns with the ORM's own converters: the
     instances equal what the ORM reads, field by field, type by type."""
-    visitor, _ = actions.do_identify_visitor(acme.widget, None)
-    posted = actions.do_post_visitor_message(visitor, client_id="m1", body="Hello ✓")
+    with override_settings(USE_TZ=True, TIME_ZONE="UTC"):  # written as the product writes
+        visitor, _ = actions.do_identify_visitor(acme.widget, None)
+        posted = actions.do_post_visitor_message(visitor, client_id="m1", body="Hello ✓")
     models: list[tuple[type[Model], int]] = [(Event, posted.event.pk),
                                              (Conversation, posted.event.conversation_id)]
     for model, pk in models:
