@@ -359,7 +359,8 @@ def steal_share() -> str:
     return f" CPU time taken by the hypervisor (steal) during the run: {share:.1f} %."
 
 
-def write_readme(rows: list[dict[str, Any]], quick: bool, block: str = "results") -> None:
+def write_readme(rows: list[dict[str, Any]], quick: bool, block: str = "results",
+                 runs: str = "") -> None:
     """The table between README's `<!-- {block}:start -->` and `:end -->` markers: the main
     one (`results`), or the burst's and the soak's, which have sections of their own."""
     start_mark, end_mark = f"<!-- {block}:start -->", f"<!-- {block}:end -->"
@@ -370,7 +371,7 @@ def write_readme(rows: list[dict[str, Any]], quick: bool, block: str = "results"
     text = "\n".join([
         start_mark,
         f"Run on {dt.date.today().isoformat()}, {machine()}; "
-        f"{'quick mode (1 run each)' if quick else 'median of 3 runs'}. "
+        f"{runs or ('quick mode (1 run each)' if quick else 'median of 3 runs')}. "
         "Machine speed (a pure-Python loop of 10 M additions, best of 3, lower is faster): "
         + " at the start, ".join(f"{c:.2f} s" for c in CALIBRATION)
         + (" at the end." if len(CALIBRATION) > 1 else " at the start.") + steal_share(),
@@ -432,7 +433,8 @@ def main() -> None:
     if rows:
         write_readme(rows, options.quick)
     for block, table in own_tables:
-        write_readme(table, options.quick, block=block)
+        write_readme(table, options.quick, block=block,
+                     runs="one run" if block == "soak" else "")
     print(f"done in {time.monotonic() - started:.0f} s; tables written to {README}")
 
 

@@ -293,6 +293,40 @@ def test_many_first_messages_at_once_are_each_acked_once_stored_once_routed_once
     assert not Conversation.objects.filter(company=globex.company).exists()
 
 
+def test_a_socket_follows_the_conversation_its_first_message_opens_without_reading_it_back(
+        live: str, tenants: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The widget socket follows its new conversation from inside the transaction that
+    opens it, before the commit publishes anything: its events come live, in order, with no
+    replay (which read them back from the database after the commit). A message that opens
+    a conversation and is then rolled back (an unknown attachment) leaves nothing followed."""
+    from plug2support.realtime.hub import hub
+
+    from .conftest import open_visitor
+
+    def unreadable(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a first message must not be read back")
+
+    acme, _ = tenants
+    before = Conversation.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    visitor, welcome = open_visitor(live, acme.widget)
+    assert welcome["conversation"] is None
+    monkeypatch.setattr(sockets, "events_after", unreadable)
+    refused = visitor.request({"type": "message", "client_id": "m0", "body": "see this",
+                               "attachments": [987654321]})
+    assert (refused["type"], refused["code"]) == ("error", "not_found")
+    assert not Conversation.objects.filter(pk__gt=before).exists()
+    assert all(hub.listener_count(f"conv:{pk}") == 0 for pk in range(before + 1, before + 3))
+    ack = visitor.request({"type": "message", "client_id": "m1", "body": "Hello"})
+    assert (ack["type"], ack["seq"]) == ("ack", 1)
+    second = visitor.request({"type": "message", "client_id": "m2", "body": "Anyone?"})
+    assert second["seq"] == 2
+    events = [visitor.recv_until(lambda f: f["type"] == "event") for _ in range(2)]
+    assert [(e["conversation"], e["seq"], e["client_id"]) for e in events] == [
+        (ack["conversation"], 1, "m1"), (ack["conversation"], 2, "m2")]
+    assert visitor.request({"type": "ping"})["type"] == "pong"  # still open: no replay ran
+    visitor.close()
+
+
 # --- a console's reconnect ------------------------------------------------------------------
 
 @pytest.fixture

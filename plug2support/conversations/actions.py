@@ -8,6 +8,7 @@ handlers, views) acknowledge to the client only after these functions return.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -364,11 +365,14 @@ def _check_communication(company_id: int, *, operator: bool) -> None:
 def do_post_visitor_message(visitor: Visitor, *, client_id: object, body: object,
                             offline: bool = False, attachments: object = None,
                             ip: str = "", honeypot: object = None,
-                            none_seen: bool = False) -> Posted:
+                            none_seen: bool = False,
+                            on_open: Callable[[int], None] | None = None) -> Posted:
     """C1/C8: store the visitor's message (creating the conversation on the first one).
     `none_seen`: the caller has seen no conversation of this visitor's (a widget socket
     following none), so the look for the current one is left to the visitor's lock, which
-    finds one all the same if another tab has just opened it — a statement less."""
+    finds one all the same if another tab has just opened it — a statement less.
+    `on_open(id)`: called with the id of the conversation this message opens, inside the
+    transaction, before anything of it is published (the transaction may still roll back)."""
     ids = check_attachments(attachments)
     text, cid = check_message(body, client_id, ids)
     with transaction.atomic():
@@ -409,6 +413,8 @@ def do_post_visitor_message(visitor: Visitor, *, client_id: object, body: object
                 visitor, stage=Stage.SUSPENDED if reason else Stage.NEW,
                 priority=opening.priority(now), body=text, client_id=cid, preview=preview,
                 reply_by_email=offline, now=now)
+            if on_open is not None:
+                on_open(conversation.pk)
             publish_after_commit(visitor_topic(visitor.pk), {
                 "type": "conversation_started", "conversation": {"id": conversation.pk}})
             first = True

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import json
 import logging
 import secrets
@@ -423,13 +424,22 @@ class Socket:
             topics.append(actions.staff_topic(conversation_id))
         return topics
 
-    def follow_conversation(self, conversation_id: int, after: int) -> None:
-        """Send everything after `after`, then live events, in order and once each."""
+    def follow_conversation(self, conversation_id: int, after: int, *,
+                            read: bool = True) -> None:
+        """Send everything after `after`, then live events, in order and once each.
+        `read=False`: nothing of the conversation can have been published yet (it is being
+        created), so there is nothing to read first."""
         self.sent_seq[conversation_id] = after
         for topic in self.conversation_topics(conversation_id):
             self.subscribe(topic)
         # Subscribed first, then read the database: nothing can fall between the two.
-        self._enqueue({"type": "_replay", "conversation": conversation_id})
+        if read:
+            self._enqueue({"type": "_replay", "conversation": conversation_id})
+
+    def unfollow_conversation(self, conversation_id: int) -> None:
+        self.sent_seq.pop(conversation_id, None)
+        for topic in self.conversation_topics(conversation_id):
+            self.unsubscribe(topic)
 
     def deliver(self, topic: str, payload: Mapping[str, Any]) -> None:
         """Called by the hub on the event loop; must not block. What needs no database is
@@ -694,10 +704,17 @@ class WidgetSocket(Socket):
                                                   "users: log in on the site to chat.")
         ip = self.ip
         if kind == "message":
-            posted = await db(actions.do_post_visitor_message)(
-                self.visitor, client_id=frame.get("client_id"), body=frame.get("body"),
-                attachments=frame.get("attachments"), ip=ip, honeypot=frame.get("website"),
-                none_seen=not self.sent_seq)
+            opened: list[int] = []
+            try:
+                posted = await db(actions.do_post_visitor_message)(
+                    self.visitor, client_id=frame.get("client_id"), body=frame.get("body"),
+                    attachments=frame.get("attachments"), ip=ip, honeypot=frame.get("website"),
+                    none_seen=not self.sent_seq,
+                    on_open=None if self.sent_seq else self._follow_opened(opened))
+            except BaseException:
+                for conversation_id in opened:  # rolled back: it does not exist
+                    self.unfollow_conversation(conversation_id)
+                raise
         elif kind == "offline_message":
             posted = await db(actions.do_leave_offline_message)(
                 self.visitor, client_id=frame.get("client_id"), body=frame.get("body"),
@@ -720,6 +737,23 @@ class WidgetSocket(Socket):
             self.send_json({"type": "conversation_started",
                             "conversation": {"id": conversation.pk}})
             self.follow_conversation(conversation.pk, 0)
+
+    def _follow_opened(self, opened: list[int]) -> Callable[[int], None]:
+        """`on_open` for the visitor's message (actions.do_post_visitor_message): called on
+        the database thread with the id of the conversation the message opens, before the
+        commit that publishes its first events. The loop runs callbacks in the order they
+        were posted, so this socket follows the conversation from seq 0 before any of its
+        events is delivered, and needs no replay; another process's event can only come
+        after that commit, so after this too."""
+        loop = asyncio.get_running_loop()
+
+        def on_open(conversation_id: int) -> None:
+            opened.append(conversation_id)
+            loop.call_soon_threadsafe(
+                functools.partial(self.follow_conversation, conversation_id, 0, read=False),
+                context=contextvars.Context())
+
+        return on_open
 
     def other_now(self, payload: Mapping[str, Any]) -> bool:
         kind = payload.get("type")
@@ -997,9 +1031,7 @@ class OperatorSocket(Socket):
     def _unsubscribe(self, frame: dict[str, Any]) -> None:
         conversation_id = frame.get("conversation")
         if is_id(conversation_id):
-            self.sent_seq.pop(conversation_id, None)
-            for topic in self.conversation_topics(conversation_id):
-                self.unsubscribe(topic)
+            self.unfollow_conversation(conversation_id)
         self.send_json({"type": "unsubscribed", "ref": frame.get("ref"),
                         "conversation": conversation_id})
 
