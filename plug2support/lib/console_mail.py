@@ -6,6 +6,7 @@ terminal of `make run` with its PDF in base64 and hides the product's own lines.
 
 from __future__ import annotations
 
+from email.header import decode_header, make_header
 from email.message import EmailMessage as MimeMessage
 from typing import Any
 
@@ -18,7 +19,9 @@ SHOWN_HEADERS = ("From", "To", "Cc", "Reply-To", "Subject", "Date")
 class EmailBackend(DjangoConsoleBackend):
     def write_message(self, message: EmailMessage) -> None:  # type: ignore[override]
         mime: Any = message.message()
-        lines = [f"{name}: {mime[name]}" for name in SHOWN_HEADERS if mime[name]]
+        # Headers as a person reads them: "=?utf-8?q?…?=" decoded.
+        lines = [f"{name}: {make_header(decode_header(str(mime[name])))}"
+                 for name in SHOWN_HEADERS if mime[name]]
         lines.append("")
         lines.append(_text_body(mime))
         for part in mime.walk():
