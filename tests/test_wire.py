@@ -47,6 +47,7 @@ from plug2support.conversations import actions
 from plug2support.conversations.models import Conversation, Event
 from plug2support.realtime import wire
 from plug2support.realtime.hub import hub
+from plug2support.realtime.topics import visitor_topic
 
 from .conftest import (
     LIVE_SERVERS,
@@ -471,7 +472,7 @@ def test_a_visitor_that_stops_reading_is_disconnected_and_the_other_company_is_n
     monkeypatch.setattr(wire, "WRITE_BUFFER_LIMIT", 256 * 1024)
     acme, globex = tenants
     stuck = Raw(live)
-    stuck_topic = actions.visitor_topic(stuck.hello(acme)["visitor"]["id"])
+    stuck_topic = visitor_topic(stuck.hello(acme)["visitor"]["id"])
     stuck.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     reader, _ = open_reader(live, globex)
     big = "x" * 60_000
@@ -495,7 +496,7 @@ def test_a_server_that_stops_does_not_wait_for_ever_on_a_client_that_reads_nothi
     with own_server(ws_ping_interval=None) as (url, thread):
         stuck = Raw(url)
         stuck.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        topic = actions.visitor_topic(stuck.hello(acme)["visitor"]["id"])
+        topic = visitor_topic(stuck.hello(acme)["visitor"]["id"])
         (connection,) = [c for c in thread.server.server_state.connections
                          if isinstance(c, wire.WebSocketProtocol)]
         connection.transport.get_extra_info("socket").setsockopt(

@@ -8,7 +8,8 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from plug2support.notifications.email import queue_templated_email
-from plug2support.realtime.hub import publish_after_commit, session_topic
+from plug2support.realtime.hub import publish_after_commit
+from plug2support.realtime.topics import session_topic
 
 from .models import Company, Invitation, Membership, Role, User
 

@@ -23,6 +23,13 @@ from plug2support.lib.ids import is_id
 from plug2support.lib.ratelimit import hit
 from plug2support.lib.rows import RowReader, current_connection, hot_cursor
 from plug2support.realtime.hub import publish_after_commit
+from plug2support.realtime.topics import (
+    company_topic,
+    conversation_topic,
+    member_topic,
+    staff_topic,
+    visitor_topic,
+)
 from plug2support.widgets.models import (
     ProactiveInvite,
     SiteVisitor,
@@ -71,29 +78,6 @@ class ConversationError(Exception):
 class Posted:
     event: Event
     duplicate: bool  # True when the client id was already stored: nothing new was written
-
-
-def conversation_topic(conversation_id: int) -> str:
-    return f"conv:{conversation_id}"
-
-
-def company_topic(company_id: int) -> str:
-    return f"company:{company_id}"
-
-
-def staff_topic(conversation_id: int) -> str:
-    """A conversation's team-only events (notes, transfer negotiations): operators only."""
-    return f"conv:{conversation_id}:staff"
-
-
-def visitor_topic(visitor_id: int) -> str:
-    """Every open tab of one visitor: told when a conversation starts in another tab."""
-    return f"visitor:{visitor_id}"
-
-
-def member_topic(company_id: int, user_id: int) -> str:
-    """One operator's console sockets in one company: transfer requests, notifications."""
-    return f"member:{company_id}:{user_id}"
 
 
 # --- visitors ---------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from plug2support.realtime.hub import publish_after_commit
+from plug2support.realtime.topics import member_topic
 
 from .email import queue_templated_email
 from .models import Notification
@@ -39,12 +40,6 @@ def recent_for(user_id: int, company_id: int) -> list[dict[str, Any]]:
         user_id=user_id, company_id=company_id).order_by("-created_at", "-id")[:RECENT]]
 
 
-def _topic(company_id: int, user_id: int) -> str:
-    from plug2support.conversations.actions import member_topic
-
-    return member_topic(company_id, user_id)
-
-
 def do_notify(*, company_id: int, user_ids: Iterable[int], kind: str, title: str,
               body: str = "", url: str = "", email_template: str | None = None,
               email_context: dict[str, Any] | None = None) -> list[Notification]:
@@ -56,7 +51,7 @@ def do_notify(*, company_id: int, user_ids: Iterable[int], kind: str, title: str
                                                kind=kind, title=title, body=body, url=url)
                    for user_id in dict.fromkeys(user_ids)]
         for notification in created:
-            publish_after_commit(_topic(company_id, notification.user_id), {
+            publish_after_commit(member_topic(company_id, notification.user_id), {
                 "type": "notification", "notification": notification_payload(notification),
                 "unread": unread_count(notification.user_id, company_id)})
         if email_template and created:
@@ -72,6 +67,6 @@ def do_mark_read(user_id: int, company_id: int) -> int:
     with transaction.atomic():
         count = Notification.objects.filter(user_id=user_id, company_id=company_id,
                                             read_at__isnull=True).update(read_at=timezone.now())
-        publish_after_commit(_topic(company_id, user_id),
+        publish_after_commit(member_topic(company_id, user_id),
                              {"type": "notifications_read", "unread": 0})
     return count

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import hashlib
 import json
 import logging
 import secrets
@@ -423,11 +422,6 @@ def channel_name(url: str, prefix: str) -> str:
 
 
 hub = Hub()
-
-
-def session_topic(session_key: str) -> str:
-    """The operator sockets opened with one login session. Hashed: keys never cross the bus."""
-    return "session:" + hashlib.sha256(session_key.encode()).hexdigest()[:32]
 
 
 def publish_after_commit(topic: str, payload: dict[str, Any]) -> None:

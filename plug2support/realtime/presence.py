@@ -23,13 +23,9 @@ from plug2support.accounts.models import Membership, Status
 
 from .hub import hub
 from .models import ConsoleConnection
+from .topics import availability_topic, company_topic
 
 PROCESS = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-
-
-def availability_topic(company_id: int) -> str:
-    """Every visitor socket of the company's widgets."""
-    return f"availability:{company_id}"
 
 
 def _fresh_after(now: datetime) -> datetime:
@@ -86,8 +82,6 @@ def publish_availability(company_id: int, hours_changed: int | None = None) -> N
     hub.publish(availability_topic(company_id),
                 {"type": "_availability", "operators_online": online,
                  "blocked": blocked is not None, "hours_changed": hours_changed})
-    from plug2support.conversations.actions import company_topic
-
     # The block too: the inbox must not say "Widgets are live" while they refuse chat (H6).
     hub.publish(company_topic(company_id),
                 {"type": "presence", "operators_online": online, "blocked": blocked,

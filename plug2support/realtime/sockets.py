@@ -44,7 +44,16 @@ from plug2support.lib import jsonin
 from plug2support.lib.ids import is_id
 
 from . import presence, wire
-from .hub import Frame, hub, session_topic
+from .hub import Frame, hub
+from .topics import (
+    availability_topic,
+    company_topic,
+    conversation_topic,
+    member_topic,
+    session_topic,
+    staff_topic,
+    visitor_topic,
+)
 
 log = logging.getLogger(__name__)
 
@@ -419,9 +428,9 @@ class Socket:
     staff = False
 
     def conversation_topics(self, conversation_id: int) -> list[str]:
-        topics = [actions.conversation_topic(conversation_id)]
+        topics = [conversation_topic(conversation_id)]
         if self.staff:
-            topics.append(actions.staff_topic(conversation_id))
+            topics.append(staff_topic(conversation_id))
         return topics
 
     def follow_conversation(self, conversation_id: int, after: int, *,
@@ -651,8 +660,8 @@ class WidgetSocket(Socket):
         # in between is announced on this topic (after the welcome, which is held first).
         self.hold_deliveries()
         if self.may_read():
-            self.subscribe(actions.visitor_topic(self.visitor.pk))
-        self.subscribe(presence.availability_topic(self.visitor.widget.company_id))
+            self.subscribe(visitor_topic(self.visitor.pk))
+        self.subscribe(availability_topic(self.visitor.widget.company_id))
         try:
             payload = await db(_welcome)(opened, self.schedule, self.may_read())
             self.send_json(payload)
@@ -679,7 +688,7 @@ class WidgetSocket(Socket):
                 return  # nothing to type into or to have read yet
             if kind == "typing":
                 # Only the team hears the visitor typing.
-                self.publish_typing(actions.staff_topic(conversation_id), conversation_id,
+                self.publish_typing(staff_topic(conversation_id), conversation_id,
                                     {"type": "visitor", "name": self.visitor.display_name})
             else:
                 await db(actions.do_record_receipt)(
@@ -731,7 +740,7 @@ class WidgetSocket(Socket):
     async def _unlocked(self) -> None:
         """Identified on a widget that requires it: the visitor's conversation opens now, as
         it would have at the hello (subscribed first, so none started meanwhile is missed)."""
-        self.subscribe(actions.visitor_topic(self.visitor.pk))
+        self.subscribe(visitor_topic(self.visitor.pk))
         conversation = await db(actions.current_conversation)(self.visitor)
         if conversation is not None and conversation.pk not in self.sent_seq:
             self.send_json({"type": "conversation_started",
@@ -1065,9 +1074,9 @@ class OperatorSocket(Socket):
 
     async def opened(self) -> None:
         user = self.membership.user
-        self.subscribe(actions.company_topic(self.membership.company_id))
+        self.subscribe(company_topic(self.membership.company_id))
         self.subscribe(session_topic(self.session_key))
-        self.subscribe(actions.member_topic(self.membership.company_id, user.pk))
+        self.subscribe(member_topic(self.membership.company_id, user.pk))
         self.send_json({
             "type": "welcome",
             "user": user_ref(user),
@@ -1124,7 +1133,7 @@ class OperatorSocket(Socket):
                 self.membership, frame.get("conversation"))
             user = self.membership.user
             # A note being written is for the team; a reply is heard by the visitor too.
-            topic_of = actions.staff_topic if frame.get("note") else actions.conversation_topic
+            topic_of = staff_topic if frame.get("note") else conversation_topic
             self.publish_typing(topic_of(conversation.pk), conversation.pk,
                                 {"type": "operator", "id": user.pk,
                                  "name": user.name or user.email, "note": bool(frame.get("note"))})
