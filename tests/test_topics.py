@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "plug2support"
 
 
 def test_topic_names_are_defined_only_in_realtime_topics() -> None:
-    defined = {}
+    defined: dict[str, list[str]] = {}
     for path in PACKAGE.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.FunctionDef) and node.name.endswith("_topic"):
