@@ -42,7 +42,9 @@ def test_a_filtered_list_follows_live_summaries_by_their_views_and_sort_keys(
     alice.reload()  # the modules run again, with errors recorded
     expect(alice.locator("#live")).to_have_text("live")
 
-    alice.select_option("#f-view", "unassigned")
+    # The filtered list has come (All open shows the same two in the same order).
+    with alice.expect_response(lambda r: "/inbox/list" in r.url and "unassigned" in r.url):
+        alice.select_option("#f-view", "unassigned")
     shows(alice, [first.pk, second.pk])  # the longest wait first
     actions.do_set_priority(bob, second, 3)
     shows(alice, [second.pk, first.pk])  # urgent first
@@ -52,7 +54,8 @@ def test_a_filtered_list_follows_live_summaries_by_their_views_and_sort_keys(
     start(globex, "not ours", "g1")
     shows(alice, [second.pk, third.pk])  # new, in its place
 
-    alice.select_option("#f-view", "mine")
+    with alice.expect_response(lambda r: "/inbox/list" in r.url and "mine" in r.url):
+        alice.select_option("#f-view", "mine")
     shows(alice, [])
     actions.do_claim(alice_member, third)
     shows(alice, [third.pk])  # mine now
