@@ -9,6 +9,7 @@ A row comes either from the page's statement or from a conversation object (summ
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -20,17 +21,19 @@ from ..models import Conversation, ConversationTag, Tag
 Row = dict[str, Any]
 
 
-class Piece:
+class Piece(ABC):
     """A value of the summary: its row columns, its Python expression, its PostgreSQL SQL."""
 
     def columns(self) -> Iterator[Column]:
         return iter(())
 
+    @abstractmethod
     def python(self) -> str:
-        raise NotImplementedError
+        """The value as Python source (the pieces are compiled once, not read per row)."""
 
+    @abstractmethod
     def sql(self, p: str) -> str:
-        raise NotImplementedError
+        """The value in PostgreSQL SQL; `p`: the conversation's table alias."""
 
     def over_tags(self) -> dict[str, str]:
         """PostgreSQL: aggregates over the conversation's tag links (`l`, their tag `t`) that
@@ -97,9 +100,9 @@ class Column(Piece):
         """What the page's query annotates for it; None: a column of the conversation."""
         return None
 
+    @abstractmethod
     def attribute(self) -> str:
         """A Python expression: its value read from a conversation object `c`."""
-        raise NotImplementedError
 
 
 class Own(Column):
