@@ -202,13 +202,13 @@ def generation_sql(vendor: str, max_count: int) -> list[str]:
                    'right', 20, 20, 'light', '#4f46e5', FALSE, FALSE
             FROM {_numbers(vendor, "p.widgets")}""",
         f"""INSERT INTO widgets_visitor (id, widget_id, token_hash, email, created_at,
-                last_seen_at)
+                last_seen_at, placeholder)
             SELECT p.visitor_start + s.k, p.widget_start + (s.k % p.widgets), {hashed},
                    CASE WHEN s.k % 3 = 0
                         THEN 'visitor' || (p.visitor_start + s.k) || '@example.org'
                         ELSE '' END,
                    {ts("-(p.visitors - s.k) * p.spacing * 2")},
-                   {ts("-(p.visitors - s.k) * p.spacing * 2 + 600")}
+                   {ts("-(p.visitors - s.k) * p.spacing * 2 + 600")}, FALSE
             FROM {_numbers(vendor, "p.visitors")}""",
         f"""INSERT INTO conversations_tag (id, company_id, name, built_in, takes_value)
             SELECT p.tag_start + t.j, p.company_id, t.name, t.built_in, t.takes_value

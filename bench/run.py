@@ -41,6 +41,9 @@ from bench.common import (
 )
 
 README = ROOT / "bench" / "README.md"
+# Quick runs (one run each, shorter) are for before/after comparisons of a change: written
+# beside the README, never over its measured tables.
+QUICK = ROOT / "bench" / "quick.md"
 
 
 def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
@@ -379,9 +382,15 @@ def write_readme(rows: list[dict[str, Any]], quick: bool, block: str = "results"
         *table,
         end_mark,
     ])
-    readme = README.read_text()
+    target = QUICK if quick else README
+    if quick and not QUICK.exists():
+        QUICK.write_text("# Quick benchmark run (`make bench-quick`; not committed)\n\n"
+                         "<!-- results:start -->\n<!-- results:end -->\n\n"
+                         "<!-- burst:start -->\n<!-- burst:end -->\n\n"
+                         "<!-- soak:start -->\n<!-- soak:end -->\n")
+    readme = target.read_text()
     start, end = readme.index(start_mark), readme.index(end_mark) + len(end_mark)
-    README.write_text(readme[:start] + text + readme[end:])
+    target.write_text(readme[:start] + text + readme[end:])
 
 
 def main() -> None:
@@ -435,7 +444,8 @@ def main() -> None:
     for block, table in own_tables:
         write_readme(table, options.quick, block=block,
                      runs="one run" if block == "soak" else "")
-    print(f"done in {time.monotonic() - started:.0f} s; tables written to {README}")
+    print(f"done in {time.monotonic() - started:.0f} s; tables written to "
+          f"{QUICK if options.quick else README}")
 
 
 if __name__ == "__main__":
