@@ -3,7 +3,7 @@ options of plug2support/ops/server.py) plus two bench-only switches.
 Argument: JSON {"port", "ws_ping", "profile", "burst"}.
 
 - The visitor message rate limit (30 per 60 s per visitor, `VISITOR_MESSAGES_PER_WINDOW` in
-  conversations/actions.py, a module constant with no setting) is raised: the scenario
+  conversations/actions/messages.py, a module constant with no setting) is raised: the scenario
   offers up to several messages per second per conversation, which a real visitor never
   sends. The limit's cache hit still runs on every message (it is part of the path).
 - `profile` (a file path, optional): cProfile of the event loop's thread and of every other
@@ -47,9 +47,9 @@ def main() -> None:
 
     django.setup()
     from bench.serve import run
-    from plug2support.conversations import actions
+    from plug2support.conversations.actions import messages
 
-    actions.VISITOR_MESSAGES_PER_WINDOW = 10**9  # type: ignore[misc]
+    messages.VISITOR_MESSAGES_PER_WINDOW = 10**9  # type: ignore[misc]
     if args.get("burst"):
         # bench/burst.py: a thousand visitors start a conversation at once, all from the load
         # generator's one address; real ones come from as many addresses. The spam filter's

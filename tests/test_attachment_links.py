@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from plug2support.attachments import actions as attachment_actions
 from plug2support.attachments.links import LINK_SECONDS, SALT, link_url
 from plug2support.attachments.models import Attachment
-from plug2support.conversations import actions as conversations
+from plug2support.conversations.actions.teamwork import do_add_note
 from plug2support.conversations.models import Conversation
 
 from .conftest import Tenant, logged_in_client
@@ -125,7 +125,7 @@ def test_links_are_given_only_for_files_the_visitor_may_see(
     operator = acme.operators[0]
     note_upload = logged_in_client(operator).post(
         "/attachments/", {"file": upload("internal.png", png_bytes())}).json()["id"]
-    conversations.do_add_note(acme.membership(operator),
+    do_add_note(acme.membership(operator),
                               Conversation.objects.get(pk=event.conversation_id),
                               client_id="n1", body="", attachments=[note_upload])
     _stranger, stranger_token = visitor_of(globex)

@@ -20,7 +20,12 @@ from plug2support.accounts.models import User
 from plug2support.attachments import actions
 from plug2support.attachments.models import Attachment
 from plug2support.attachments.validation import AttachmentError, check_upload
-from plug2support.conversations import actions as conversations
+from plug2support.conversations.actions.messages import (
+    do_post_operator_message,
+    do_post_visitor_message,
+)
+from plug2support.conversations.actions.teamwork import do_add_note
+from plug2support.conversations.actions.visitors import do_identify_visitor
 from plug2support.conversations.models import Event
 from plug2support.widgets.models import Visitor
 
@@ -79,7 +84,7 @@ def files_in(root: Path) -> list[Path]:
 
 
 def visitor_of(tenant: Tenant) -> tuple[Visitor, str]:
-    return conversations.do_identify_visitor(tenant.widget, None)
+    return do_identify_visitor(tenant.widget, None)
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -97,7 +102,7 @@ def operator_upload(user: User, name: str, content: bytes) -> Any:
 
 
 def visitor_message_with(visitor: Visitor, attachment_ids: list[int]) -> Event:
-    event = conversations.do_post_visitor_message(visitor, client_id=f"m{attachment_ids}",
+    event = do_post_visitor_message(visitor, client_id=f"m{attachment_ids}",
                                                   body="See attached").event
     actions.do_attach(attachment_ids, event=event, uploader=visitor)
     return event
@@ -332,7 +337,7 @@ def test_an_operator_cannot_attach_another_companys_upload(acme: Tenant,
                                                            globex: Tenant) -> None:
     theirs = operator_upload(acme.operators[0], "r.pdf", PDF).json()["id"]
     visitor, _ = visitor_of(globex)
-    event = conversations.do_post_visitor_message(visitor, client_id="g1", body="Hi").event
+    event = do_post_visitor_message(visitor, client_id="g1", body="Hi").event
     # Even the uploader cannot put it in another company's conversation.
     with pytest.raises(AttachmentError) as error:
         actions.do_attach([theirs], event=event, uploader=acme.operators[0])
@@ -347,10 +352,10 @@ def test_an_upload_is_attached_once_by_its_uploader_all_or_nothing(acme: Tenant)
     mine = operator_upload(acme.operators[0], "a.pdf", PDF).json()["id"]
     colleagues = operator_upload(acme.operators[1], "b.pdf", PDF).json()["id"]
     visitor, _ = visitor_of(acme)
-    conversation_id = conversations.do_post_visitor_message(
+    conversation_id = do_post_visitor_message(
         visitor, client_id="v1", body="Hi").event.conversation_id
     conversation = visitor.conversations.get(pk=conversation_id)
-    reply = conversations.do_post_operator_message(membership, conversation, client_id="o1",
+    reply = do_post_operator_message(membership, conversation, client_id="o1",
                                                    body="Here").event
     with pytest.raises(AttachmentError) as error:
         actions.check_attach([mine, colleagues], conversation=conversation,
@@ -377,7 +382,7 @@ def test_a_visitor_attaches_only_their_uploads_to_their_own_conversation(
     alice, alice_token = visitor_of(acme)
     bob, _ = visitor_of(acme)
     upload_id = visitor_upload(client, acme, alice_token, "dot.png", png_bytes()).json()["id"]
-    bobs_event = conversations.do_post_visitor_message(bob, client_id="b1", body="Hi").event
+    bobs_event = do_post_visitor_message(bob, client_id="b1", body="Hi").event
     with pytest.raises(AttachmentError):
         actions.do_attach([upload_id], event=bobs_event, uploader=alice)
     with pytest.raises(AttachmentError):
@@ -440,15 +445,15 @@ def test_a_visitor_cannot_download_another_visitors_attachment(acme: Tenant,
 def test_a_visitor_sees_the_teams_files_in_replies_but_never_in_notes_or_unsent(
         acme: Tenant, client: Client) -> None:
     visitor, token = visitor_of(acme)
-    conversation_id = conversations.do_post_visitor_message(
+    conversation_id = do_post_visitor_message(
         visitor, client_id="v1", body="Hi").event.conversation_id
     conversation = visitor.conversations.get(pk=conversation_id)
     membership = acme.membership(acme.operators[0])
     in_reply, in_note, unsent = (operator_upload(acme.operators[0], f"{n}.pdf", PDF).json()["id"]
                                  for n in ("reply", "note", "unsent"))
-    reply = conversations.do_post_operator_message(membership, conversation, client_id="o1",
+    reply = do_post_operator_message(membership, conversation, client_id="o1",
                                                    body="Here").event
-    note = conversations.do_add_note(membership, conversation, client_id="n1",
+    note = do_add_note(membership, conversation, client_id="n1",
                                      body="internal").event
     actions.do_attach([in_reply], event=reply, uploader=acme.operators[0])
     actions.do_attach([in_note], event=note, uploader=acme.operators[0])

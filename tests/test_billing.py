@@ -19,8 +19,13 @@ from plug2support.billing.access import communication_block, standard_plan, subs
 from plug2support.billing.daily import update_subscriptions
 from plug2support.billing.models import Alert, Plan, PlanKind, Subscription, TrafficStat
 from plug2support.billing.periods import add_months, period_at
-from plug2support.conversations import actions
-from plug2support.conversations.actions import ConversationError
+from plug2support.conversations.actions.core import ConversationError
+from plug2support.conversations.actions.messages import (
+    do_post_operator_message,
+    do_post_visitor_message,
+)
+from plug2support.conversations.actions.teamwork import do_claim
+from plug2support.conversations.actions.visitors import do_identify_visitor
 from plug2support.conversations.models import Conversation
 from plug2support.notifications.models import Notification
 from plug2support.ops import periodic
@@ -55,8 +60,8 @@ def visitors_write(tenant: Tenant, count: int, when: datetime) -> list[Any]:
     written = []
     with time_machine.travel(when, tick=False):
         for _ in range(count):
-            visitor, _ = actions.do_identify_visitor(tenant.widget, None)
-            actions.do_post_visitor_message(visitor, client_id="first", body="Hello")
+            visitor, _ = do_identify_visitor(tenant.widget, None)
+            do_post_visitor_message(visitor, client_id="first", body="Hello")
             written.append(visitor)
     return written
 
@@ -139,14 +144,14 @@ def test_traffic_counts_each_interlocutor_once_per_period_and_restarts_with_the_
     visitors_write(acme, 2, at(2026, 11, 10, 10))
     visitors_write(globex, 5, at(2026, 11, 10, 10))
     with time_machine.travel(at(2026, 11, 12, 9), tick=False):  # the same person again
-        actions.do_post_visitor_message(regular, client_id="again", body="Me again")
+        do_post_visitor_message(regular, client_id="again", body="Me again")
     daily(date(2026, 11, 13))
     assert state(acme).traffic == 3 and state(globex).traffic == 5
     assert TrafficStat.objects.get(company=acme.company, day=date(2026, 11, 13)).interlocutors == 3
 
     # 14:11 on 15 Nov starts a new period: only who wrote since then counts.
     with time_machine.travel(at(2026, 11, 15, 14, 30), tick=False):
-        actions.do_post_visitor_message(regular, client_id="new-period", body="Hi again")
+        do_post_visitor_message(regular, client_id="new-period", body="Hi again")
     daily(date(2026, 11, 16))
     assert state(acme).traffic == 1 and state(acme).period_start == at(2026, 11, 15, 14, 11)
     assert state(globex).traffic == 0
@@ -166,19 +171,19 @@ def test_over_the_limit_at_03_00_blocks_at_02_00_two_days_later_not_the_next_day
     assert state(acme).traffic == 3 and state(acme).over_limit_since == at(2026, 3, 10, 3)
     assert blocked(acme, at(2026, 3, 11, 12)) is None
     with time_machine.travel(at(2026, 3, 11, 12), tick=False):
-        actions.do_post_visitor_message(third, client_id="still-fine", body="Still there?")
+        do_post_visitor_message(third, client_id="still-fine", body="Still there?")
 
     daily(date(2026, 3, 12))  # 47 hours over: blocked, for the rest of the period
     assert blocked(acme, at(2026, 3, 12, 2, 5)) == "traffic"
     assert blocked(globex, at(2026, 3, 12, 2, 5)) is None  # within its limit
     with time_machine.travel(at(2026, 3, 12, 9), tick=False):
         with pytest.raises(ConversationError) as refused:
-            actions.do_post_visitor_message(third, client_id="blocked", body="Hello?")
+            do_post_visitor_message(third, client_id="blocked", body="Hello?")
         assert refused.value.code == "chat_unavailable"
         conversation = Conversation.objects.get(visitor=third)
-        actions.do_claim(acme.membership(acme.operators[0]), conversation)
+        do_claim(acme.membership(acme.operators[0]), conversation)
         with pytest.raises(ConversationError) as operator_refused:
-            actions.do_post_operator_message(acme.membership(acme.operators[0]),
+            do_post_operator_message(acme.membership(acme.operators[0]),
                                              conversation, client_id="op", body="Hi")
         assert operator_refused.value.code == "communication_blocked"
         assert _availability_of(acme.company.pk)[1] is True

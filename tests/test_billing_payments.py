@@ -146,13 +146,15 @@ def test_the_billing_page_is_for_owners_and_admins_and_shows_the_balance_colour(
     custom = Plan.objects.create(code="small", name="Small", kind=PlanKind.CUSTOM,
                                  traffic_limit=10, invited_users_limit=5)
     Subscription.objects.filter(company=acme.company).update(plan=custom)
-    from plug2support.conversations import actions
+    from plug2support.conversations.actions.messages import do_post_visitor_message
+    from plug2support.conversations.actions.visitors import do_identify_visitor
+    from plug2support.conversations.models import Conversation
 
     owner = logged_in_client(acme.owner)
     for count, level in ((9, "ok"), (10, "red")):
-        while actions.Conversation.objects.filter(company=acme.company).count() < count:
-            visitor, _ = actions.do_identify_visitor(acme.widget, None)
-            actions.do_post_visitor_message(visitor, client_id="x", body="Hi")
+        while Conversation.objects.filter(company=acme.company).count() < count:
+            visitor, _ = do_identify_visitor(acme.widget, None)
+            do_post_visitor_message(visitor, client_id="x", body="Hi")
         page = owner.get("/billing/").content.decode()
         assert f'class="balance {level}"' in page
         assert f'<span class="balance-value">{count}</span>' in page

@@ -223,11 +223,12 @@ def test_a_company_with_no_interlocutors_gets_no_highest_in_its_chart(
 
 
 def test_a_busy_companys_chart_names_its_highest(acme: Tenant) -> None:
-    from plug2support.conversations import actions
+    from plug2support.conversations.actions.messages import do_post_visitor_message
+    from plug2support.conversations.actions.visitors import do_identify_visitor
 
     for _ in range(2):
-        visitor, _ = actions.do_identify_visitor(acme.widget, None)
-        actions.do_post_visitor_message(visitor, client_id="x", body="Hi")
+        visitor, _ = do_identify_visitor(acme.widget, None)
+        do_post_visitor_message(visitor, client_id="x", body="Hi")
     page = logged_in_client(acme.owner).get("/billing/").content.decode()
     [title] = re.findall(r'<title id="chart-title">([^<]*)</title>', page)
     assert title == "Interlocutors counted each day this period (highest 2)"

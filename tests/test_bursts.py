@@ -25,8 +25,11 @@ from plug2support.accounts.models import Membership
 from plug2support.contacts import actions as contacts
 from plug2support.contacts.identity import expected_hash
 from plug2support.contacts.models import CustomerOrg
-from plug2support.conversations import actions, metrics, spam
+from plug2support.conversations import metrics, spam
 from plug2support.conversations.access import events_after
+from plug2support.conversations.actions.core import ConversationError
+from plug2support.conversations.actions.messages import do_post_visitor_message
+from plug2support.conversations.actions.visitors import do_identify_visitor
 from plug2support.conversations.first_message import lock_and_read
 from plug2support.conversations.models import (
     Conversation,
@@ -51,7 +54,7 @@ def statements(captured: CaptureQueriesContext) -> list[str]:
 
 
 def new_visitor(tenant: Tenant) -> Visitor:
-    visitor, _ = actions.do_identify_visitor(tenant.widget, None)
+    visitor, _ = do_identify_visitor(tenant.widget, None)
     return visitor
 
 
@@ -61,10 +64,10 @@ def test_a_first_message_is_four_fixed_statements(acme: Tenant) -> None:
     """The current conversation (none), the visitor's lock and one read (SQLite: the read
     alone), the conversation with its first event (SQLite: two inserts). It was a dozen,
     most of them built anew by the ORM for every first message."""
-    actions.do_post_visitor_message(new_visitor(acme), client_id="m", body="Hi")  # warm caches
+    do_post_visitor_message(new_visitor(acme), client_id="m", body="Hi")  # warm caches
     visitor = new_visitor(acme)
     with CaptureQueriesContext(connection) as captured:
-        posted = actions.do_post_visitor_message(visitor, client_id="m1", body="Hello")
+        posted = do_post_visitor_message(visitor, client_id="m1", body="Hello")
     assert len(statements(captured)) == 4, statements(captured)
     conversation = Conversation.objects.get(pk=posted.event.conversation_id)
     assert (conversation.stage, conversation.last_seq, conversation.preview) == (
@@ -80,21 +83,21 @@ def test_a_caller_that_saw_no_conversation_skips_a_statement_and_still_finds_one
     """`none_seen` (a widget socket following no conversation) leaves the look for the
     current conversation to the visitor's lock: a statement less for a first message, and
     another tab's conversation, or this message already stored, is found all the same."""
-    actions.do_post_visitor_message(new_visitor(acme), client_id="m", body="Hi")  # warm caches
+    do_post_visitor_message(new_visitor(acme), client_id="m", body="Hi")  # warm caches
     visitor = new_visitor(acme)
     with CaptureQueriesContext(connection) as captured:
-        first = actions.do_post_visitor_message(visitor, client_id="m1", body="Hello",
+        first = do_post_visitor_message(visitor, client_id="m1", body="Hello",
                                                 none_seen=True).event
     assert len(statements(captured)) == 3, statements(captured)
     assert first.seq == 1
-    other_tab = actions.do_post_visitor_message(visitor, client_id="m2", body="Still there?",
+    other_tab = do_post_visitor_message(visitor, client_id="m2", body="Still there?",
                                                 none_seen=True)
     assert (other_tab.event.conversation_id, other_tab.event.seq) == (first.conversation_id, 2)
-    again = actions.do_post_visitor_message(visitor, client_id="m1", body="Hello",
+    again = do_post_visitor_message(visitor, client_id="m1", body="Hello",
                                             none_seen=True)
     assert again.duplicate and (again.event.pk, again.event.seq) == (first.pk, 1)
-    with pytest.raises(actions.ConversationError) as refused:
-        actions.do_post_visitor_message(visitor, client_id="m1", body="Another text",
+    with pytest.raises(ConversationError) as refused:
+        do_post_visitor_message(visitor, client_id="m1", body="Another text",
                                         none_seen=True)
     assert refused.value.code == "client_id_reused"
     assert Conversation.objects.filter(visitor=visitor).count() == 1
@@ -102,8 +105,8 @@ def test_a_caller_that_saw_no_conversation_skips_a_statement_and_still_finds_one
 
 def test_a_replay_reads_attachments_only_when_an_event_has_some(acme: Tenant) -> None:
     visitor = new_visitor(acme)
-    first = actions.do_post_visitor_message(visitor, client_id="m1", body="Hello").event
-    actions.do_post_visitor_message(visitor, client_id="m2", body="Anyone?")
+    first = do_post_visitor_message(visitor, client_id="m1", body="Hello").event
+    do_post_visitor_message(visitor, client_id="m2", body="Anyone?")
     with CaptureQueriesContext(connection) as captured:
         events = events_after(first.conversation_id, 0, visitor=True)
     assert len(captured.captured_queries) == 1
@@ -148,7 +151,7 @@ def test_the_opening_read_sees_another_tabs_conversation_and_the_rules(acme: Ten
     with transaction.atomic():
         opening = lock_and_read(visitor, timezone.now())
     assert (opening.current_id, opening.recent, opening.has_rules) == (None, 0, False)
-    posted = actions.do_post_visitor_message(visitor, client_id="m1", body="Hello")
+    posted = do_post_visitor_message(visitor, client_id="m1", body="Hello")
     RoutingRule.objects.create(company=acme.company, name="r", keywords="refund",
                                target_user=acme.operators[0])
     with transaction.atomic():
@@ -173,7 +176,7 @@ def test_two_tabs_first_messages_at_once_open_one_conversation(acme: Tenant) -> 
     def send(client_id: str) -> None:
         try:
             barrier.wait(timeout=10)
-            posted[client_id] = actions.do_post_visitor_message(
+            posted[client_id] = do_post_visitor_message(
                 visitor, client_id=client_id, body=f"from {client_id}")
         except BaseException as error:  # noqa: BLE001 (reported below)
             failures.append(error)
@@ -257,7 +260,7 @@ def test_many_first_messages_at_once_are_each_acked_once_stored_once_routed_once
     orders.members.set([alice, bob])
     RoutingRule.objects.create(company=acme.company, name="orders", keywords="order",
                                target_group=orders)
-    tokens = [actions.do_identify_visitor(acme.widget, None)[1] for _ in range(BURST)]
+    tokens = [do_identify_visitor(acme.widget, None)[1] for _ in range(BURST)]
     cookie = session_cookie(alice)
     # Its own thread and loop: the browser tests' Playwright keeps a loop running in this one.
     with ThreadPoolExecutor(1) as thread:
@@ -356,7 +359,7 @@ def conversations_with_history(tenant: Tenant, count: int, messages: int) -> lis
     for _ in range(count):
         visitor = new_visitor(tenant)
         for m in range(messages):
-            posted = actions.do_post_visitor_message(visitor, client_id=f"m{m}",
+            posted = do_post_visitor_message(visitor, client_id=f"m{m}",
                                                      body=f"message {m}")
         ids.append(posted.event.conversation_id)
     return ids
@@ -424,9 +427,9 @@ def test_subscribes_and_unsubscribes_are_carried_out_in_the_order_sent(
         ("s1", "subscribed", None), ("u1", "unsubscribed", None), ("s2", "error", "not_found"),
         ("s3", "error", "not_found"), ("s4", "subscribed", None)]
     # x is no longer followed: its next event does not come; y's does, after its history.
-    actions.do_post_visitor_message(Conversation.objects.get(pk=x).visitor, client_id="late",
+    do_post_visitor_message(Conversation.objects.get(pk=x).visitor, client_id="late",
                                     body="still there?")
-    late = actions.do_post_visitor_message(Conversation.objects.get(pk=y).visitor,
+    late = do_post_visitor_message(Conversation.objects.get(pk=y).visitor,
                                            client_id="late", body="hello?").event
     assert events_until_complete(operator, {y: late.seq}) == {y: [2, late.seq]}
     assert not [f for f in operator.backlog

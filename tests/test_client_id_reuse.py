@@ -11,8 +11,14 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from plug2support.conversations import actions
-from plug2support.conversations.actions import ConversationError
+from plug2support.conversations.actions.core import ConversationError
+from plug2support.conversations.actions.messages import (
+    do_leave_offline_message,
+    do_post_operator_message,
+    do_post_visitor_message,
+)
+from plug2support.conversations.actions.teamwork import do_add_note
+from plug2support.conversations.actions.visitors import do_identify_visitor
 from plug2support.conversations.models import Conversation, Event, EventKind
 
 from .conftest import Tenant, open_operator, open_visitor
@@ -20,14 +26,14 @@ from .test_attachments import media, png_bytes, upload  # noqa: F401 (fixture)
 
 
 def _visitor_conversation(tenant: Tenant) -> tuple[Any, Conversation]:
-    visitor, _token = actions.do_identify_visitor(tenant.widget, None)
-    posted = actions.do_post_visitor_message(visitor, client_id="v1", body="Hello")
+    visitor, _token = do_identify_visitor(tenant.widget, None)
+    posted = do_post_visitor_message(visitor, client_id="v1", body="Hello")
     return visitor, Conversation.objects.get(pk=posted.event.conversation_id)
 
 
 def test_a_visitor_resend_with_the_same_body_gets_the_original_ack(acme: Tenant) -> None:
     visitor, conversation = _visitor_conversation(acme)
-    again = actions.do_post_visitor_message(visitor, client_id="v1", body="  Hello ")
+    again = do_post_visitor_message(visitor, client_id="v1", body="  Hello ")
     assert again.duplicate and again.event.seq == 1
     assert conversation.events.filter(kind=EventKind.MESSAGE).count() == 1
 
@@ -36,7 +42,7 @@ def test_a_visitor_message_with_a_used_client_id_and_another_body_is_a_conflict(
         acme: Tenant) -> None:
     visitor, conversation = _visitor_conversation(acme)
     with pytest.raises(ConversationError) as refused:
-        actions.do_post_visitor_message(visitor, client_id="v1", body="Another question")
+        do_post_visitor_message(visitor, client_id="v1", body="Another question")
     assert refused.value.code == "client_id_reused"
     assert list(conversation.events.filter(kind=EventKind.MESSAGE).values_list(
         "body", flat=True)) == ["Hello"]
@@ -44,14 +50,14 @@ def test_a_visitor_message_with_a_used_client_id_and_another_body_is_a_conflict(
 
 def test_an_offline_message_reusing_a_client_id_with_another_body_is_a_conflict(
         acme: Tenant) -> None:
-    visitor, _token = actions.do_identify_visitor(acme.widget, None)
-    first = actions.do_leave_offline_message(visitor, client_id="o1", email="jane@acme.test",
+    visitor, _token = do_identify_visitor(acme.widget, None)
+    first = do_leave_offline_message(visitor, client_id="o1", email="jane@acme.test",
                                              body="Call me back")
-    again = actions.do_leave_offline_message(visitor, client_id="o1", email="jane@acme.test",
+    again = do_leave_offline_message(visitor, client_id="o1", email="jane@acme.test",
                                              body="Call me back")
     assert again.duplicate and again.event.pk == first.event.pk
     with pytest.raises(ConversationError) as refused:
-        actions.do_leave_offline_message(visitor, client_id="o1", email="jane@acme.test",
+        do_leave_offline_message(visitor, client_id="o1", email="jane@acme.test",
                                          body="Never mind")
     assert refused.value.code == "client_id_reused"
     assert Event.objects.filter(kind=EventKind.MESSAGE).count() == 1
@@ -100,17 +106,17 @@ def test_operator_messages_and_notes_refuse_a_reused_client_id_with_another_body
         acme: Tenant) -> None:
     _visitor, conversation = _visitor_conversation(acme)
     alice = acme.membership(acme.operators[0])
-    actions.do_post_operator_message(alice, conversation, client_id="a1", body="On it")
-    assert actions.do_post_operator_message(alice, conversation, client_id="a1",
+    do_post_operator_message(alice, conversation, client_id="a1", body="On it")
+    assert do_post_operator_message(alice, conversation, client_id="a1",
                                             body="On it").duplicate
-    actions.do_add_note(alice, conversation, client_id="n1", body="VIP")
-    assert actions.do_add_note(alice, conversation, client_id="n1", body="VIP").duplicate
-    for send, client_id, body in ((actions.do_post_operator_message, "a1", "Done"),
-                                  (actions.do_add_note, "n1", "Not VIP"),
+    do_add_note(alice, conversation, client_id="n1", body="VIP")
+    assert do_add_note(alice, conversation, client_id="n1", body="VIP").duplicate
+    for send, client_id, body in ((do_post_operator_message, "a1", "Done"),
+                                  (do_add_note, "n1", "Not VIP"),
                                   # A note under the id of a message (and the reverse) is
                                   # another message, even with the same text.
-                                  (actions.do_add_note, "a1", "On it"),
-                                  (actions.do_post_operator_message, "n1", "VIP")):
+                                  (do_add_note, "a1", "On it"),
+                                  (do_post_operator_message, "n1", "VIP")):
         with pytest.raises(ConversationError) as refused:
             send(alice, conversation, client_id=client_id, body=body)
         assert refused.value.code == "client_id_reused"

@@ -15,7 +15,7 @@ from plug2support.accounts.models import Membership
 from plug2support.contacts import actions
 from plug2support.contacts.identity import IdentityError, expected_hash, verify
 from plug2support.contacts.models import Contact, CustomerOrg, VisitorContact
-from plug2support.conversations.actions import do_identify_visitor
+from plug2support.conversations.actions.visitors import do_identify_visitor
 from plug2support.conversations.models import Priority
 from plug2support.widgets.models import Visitor, Widget
 

@@ -26,7 +26,8 @@ from django.db.models import Model
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
-from plug2support.conversations import actions
+from plug2support.conversations.actions.messages import do_post_visitor_message
+from plug2support.conversations.actions.visitors import do_identify_visitor
 from plug2support.conversations.models import Conversation, Event
 from plug2support.lib.rows import RowReader, hot_cursor
 
@@ -135,8 +136,8 @@ def test_rows_read_through_the_hot_cursor_are_the_orms_instances(acme: Tenant,
     """RowReader converts the hot cursor's columns with the ORM's own converters: the
     instances equal what the ORM reads, field by field, type by type."""
     with override_settings(USE_TZ=True, TIME_ZONE="UTC"):  # written as the product writes
-        visitor, _ = actions.do_identify_visitor(acme.widget, None)
-        posted = actions.do_post_visitor_message(visitor, client_id="m1", body="Hello ✓")
+        visitor, _ = do_identify_visitor(acme.widget, None)
+        posted = do_post_visitor_message(visitor, client_id="m1", body="Hello ✓")
     models: list[tuple[type[Model], int]] = [(Event, posted.event.pk),
                                              (Conversation, posted.event.conversation_id)]
     for model, pk in models:

@@ -12,7 +12,13 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from plug2support.conversations import actions
+from plug2support.conversations.actions.messages import (
+    do_post_operator_message,
+    do_post_visitor_message,
+)
+from plug2support.conversations.actions.teamwork import do_add_note
+from plug2support.conversations.actions.visitors import do_identify_visitor
+from plug2support.conversations.hot_path import _INSERT_EVENT
 from plug2support.conversations.models import Conversation
 from plug2support.lib.rows import hot_cursor
 
@@ -31,10 +37,10 @@ def _prepared() -> set[tuple[str, str]]:
 def test_a_visitor_message_on_the_hot_cursor_is_logged_and_stored_once(acme: Tenant) -> None:
     """Its statements go through Django's cursor wrapper (query log, execute wrappers); on
     PostgreSQL they are prepared on the connection, and a second message reuses them."""
-    visitor, _ = actions.do_identify_visitor(acme.widget, None)
-    actions.do_post_visitor_message(visitor, client_id="m1", body="Hello")
+    visitor, _ = do_identify_visitor(acme.widget, None)
+    do_post_visitor_message(visitor, client_id="m1", body="Hello")
     with CaptureQueriesContext(connection) as first:
-        second = actions.do_post_visitor_message(visitor, client_id="m2", body="Still there?")
+        second = do_post_visitor_message(visitor, client_id="m2", body="Still there?")
     logged = [query["sql"] for query in first.captured_queries]
     numbering = [sql for sql in logged if "RETURNING last_seq" in sql]
     on_postgresql = connection.vendor == "postgresql"
@@ -46,7 +52,7 @@ def test_a_visitor_message_on_the_hot_cursor_is_logged_and_stored_once(acme: Ten
     prepared = _prepared() if on_postgresql else set()
     if on_postgresql:
         assert any(statement.startswith("WITH n AS (UPDATE") for _, statement in prepared)
-    actions.do_post_visitor_message(visitor, client_id="m3", body="Hello again")
+    do_post_visitor_message(visitor, client_id="m3", body="Hello again")
     if on_postgresql:
         assert _prepared() == prepared  # reused, not prepared again
         # Only the hot cursor's statements: psycopg keeps no count of Django's own.
@@ -62,11 +68,11 @@ def test_writers_at_once_number_one_conversation_without_gaps(acme: Tenant) -> N
     counter ends at the last. The writers queue on the conversation's lock before they
     number; this holds that the numbering statement (on PostgreSQL it also inserts) keeps
     that order and leaves no gap."""
-    visitor, _ = actions.do_identify_visitor(acme.widget, None)
-    first = actions.do_post_visitor_message(visitor, client_id="v0", body="Hi").event
+    visitor, _ = do_identify_visitor(acme.widget, None)
+    first = do_post_visitor_message(visitor, client_id="v0", body="Hi").event
     conversation = Conversation.objects.get(pk=first.conversation_id)
     alice, bob = (acme.membership(user) for user in acme.operators)
-    actions.do_post_operator_message(alice, conversation, client_id="a0", body="Hello")
+    do_post_operator_message(alice, conversation, client_id="a0", body="Hello")
     barrier = threading.Barrier(3)
     failures: list[BaseException] = []
 
@@ -81,10 +87,10 @@ def test_writers_at_once_number_one_conversation_without_gaps(acme: Tenant) -> N
             connection.close()
 
     writers = [
-        lambda n: actions.do_post_visitor_message(visitor, client_id=f"v{n}", body=f"v{n}"),
-        lambda n: actions.do_post_operator_message(alice, conversation, client_id=f"a{n}",
+        lambda n: do_post_visitor_message(visitor, client_id=f"v{n}", body=f"v{n}"),
+        lambda n: do_post_operator_message(alice, conversation, client_id=f"a{n}",
                                                    body=f"a{n}"),
-        lambda n: actions.do_add_note(bob, conversation, client_id=f"b{n}", body=f"b{n}"),
+        lambda n: do_add_note(bob, conversation, client_id=f"b{n}", body=f"b{n}"),
     ]
     threads = [threading.Thread(target=write, args=(send,)) for send in writers]
     for thread in threads:
@@ -104,12 +110,12 @@ def test_writers_at_once_number_one_conversation_without_gaps(acme: Tenant) -> N
 def test_errors_on_the_hot_cursor_are_django_errors_and_change_nothing(acme: Tenant) -> None:
     """The same exceptions as Django's own cursors (the socket's database guard and every
     caller catch those), on both databases."""
-    visitor, _ = actions.do_identify_visitor(acme.widget, None)
-    posted = actions.do_post_visitor_message(visitor, client_id="m1", body="Hello")
+    visitor, _ = do_identify_visitor(acme.widget, None)
+    posted = do_post_visitor_message(visitor, client_id="m1", body="Hello")
     event = posted.event
     with pytest.raises(IntegrityError), transaction.atomic(), hot_cursor(connection) as cursor:
         # The same sequence number twice in one conversation: refused by its unique index.
-        cursor.execute(actions._INSERT_EVENT, [event.conversation_id, event.seq, "message",
+        cursor.execute(_INSERT_EVENT, [event.conversation_id, event.seq, "message",
                                                "visitor", None, "again", "m9", False,
                                                event.created_at])
     assert list(Conversation.objects.get(pk=event.conversation_id).events.values_list(

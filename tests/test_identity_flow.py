@@ -7,7 +7,11 @@ from __future__ import annotations
 from plug2support.contacts.actions import contact_of
 from plug2support.contacts.identity import expected_hash
 from plug2support.contacts.models import Contact, CustomerOrg
-from plug2support.conversations import actions
+from plug2support.conversations.actions.messages import (
+    do_leave_offline_message,
+    do_post_visitor_message,
+)
+from plug2support.conversations.actions.visitors import do_identify_visitor
 from plug2support.conversations.models import Conversation, Priority
 
 from .conftest import Tenant, make_tenant, open_visitor
@@ -37,8 +41,8 @@ def test_identify_over_the_socket(live: str) -> None:
 
 
 def test_an_offline_message_makes_an_unverified_contact(acme: Tenant) -> None:
-    visitor, _ = actions.do_identify_visitor(acme.widget, None)
-    actions.do_leave_offline_message(visitor, client_id="o", email="sam@example.org",
+    visitor, _ = do_identify_visitor(acme.widget, None)
+    do_leave_offline_message(visitor, client_id="o", email="sam@example.org",
                                      body="Call me")
     contact = contact_of(visitor)
     assert contact is not None and not contact.verified and contact.email == "sam@example.org"
@@ -49,8 +53,8 @@ def test_an_existing_customer_goes_to_their_orgs_owner_with_normal_priority(
     bob = acme.operators[1]
     CustomerOrg.objects.create(company=acme.company, name="Big Co", domain="bigco.example",
                                default_owner=bob)
-    visitor, _ = actions.do_identify_visitor(acme.widget, None)
-    actions.do_leave_offline_message(visitor, client_id="o", email="ann@bigco.example",
+    visitor, _ = do_identify_visitor(acme.widget, None)
+    do_leave_offline_message(visitor, client_id="o", email="ann@bigco.example",
                                      body="Our invoices are wrong")
     conversation = Conversation.objects.get()
     assert conversation.assignee == bob
@@ -59,7 +63,7 @@ def test_an_existing_customer_goes_to_their_orgs_owner_with_normal_priority(
 
 
 def test_an_unknown_visitor_gets_low_priority_and_the_pool(acme: Tenant) -> None:
-    visitor, _ = actions.do_identify_visitor(acme.widget, None)
-    posted = actions.do_post_visitor_message(visitor, client_id="v", body="Hello")
+    visitor, _ = do_identify_visitor(acme.widget, None)
+    posted = do_post_visitor_message(visitor, client_id="v", body="Hello")
     conversation = Conversation.objects.get(pk=posted.event.conversation_id)
     assert conversation.priority == Priority.LOW and conversation.assignee is None

@@ -14,7 +14,9 @@ from plug2support.attachments.models import Attachment
 from plug2support.contacts.actions import contact_of
 from plug2support.contacts.identity import expected_hash
 from plug2support.contacts.models import Contact
-from plug2support.conversations import actions
+from plug2support.conversations.actions.messages import do_post_visitor_message
+from plug2support.conversations.actions.started import do_start_chat_with_site_visitor
+from plug2support.conversations.actions.visitors import do_identify_visitor
 from plug2support.conversations.models import Conversation
 from plug2support.widgets.models import Visitor, Widget
 
@@ -132,7 +134,7 @@ def test_an_invite_to_a_verified_users_visitor_is_not_taken_by_another_browser_u
     SiteVisitor.objects.filter(pk=site.pk).update(
         visitor=Visitor.objects.get(contact_link__contact__external_id="user-a"))
     site.refresh_from_db()
-    actions.do_start_chat_with_site_visitor(acme.membership(acme.operators[0]), site,
+    do_start_chat_with_site_visitor(acme.membership(acme.operators[0]), site,
                                             client_id="hi", body="Hi Ann, your order…")
     invite = site.invites.get()
     _, welcome = hello(live, acme.widget, None, None, invite=invite.code)
@@ -196,7 +198,7 @@ def test_the_http_session_gives_another_user_or_nobody_a_new_visitor(
         acme: Tenant, globex: Tenant) -> None:
     opened = session(acme.widget, {"identity": proof(acme.widget, "user-a")})
     token_a = opened["token"]
-    actions.do_post_visitor_message(Visitor.objects.get(), client_id="a", body="A's")
+    do_post_visitor_message(Visitor.objects.get(), client_id="a", body="A's")
     for identity in (None, proof(acme.widget, "user-b"), proof(globex.widget, "user-a")):
         other = session(acme.widget, {"token": token_a, "identity": identity})
         assert other["token"] != token_a and other["conversation"] is None, identity
@@ -215,8 +217,8 @@ def test_a_widget_requiring_identity_serves_only_identified_visitors(
     Widget.objects.filter(pk=acme.widget.pk).update(require_identity=True)
     acme.widget.refresh_from_db()
     # Someone who wrote before the setting was switched on.
-    earlier, earlier_token = actions.do_identify_visitor(acme.widget, None)
-    first = actions.do_post_visitor_message(earlier, client_id="e", body="From before")
+    earlier, earlier_token = do_identify_visitor(acme.widget, None)
+    first = do_post_visitor_message(earlier, client_id="e", body="From before")
     ws, welcome = hello(live, acme.widget, earlier_token)
     assert welcome["conversation"] is None and welcome["contact"] is None
     refused = ws.request({"type": "message", "client_id": "m", "body": "Let me in"})

@@ -14,7 +14,15 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from plug2support.conversations import actions, inbox
+from plug2support.conversations import inbox
+from plug2support.conversations.actions.messages import (
+    do_post_operator_message,
+    do_post_visitor_message,
+)
+from plug2support.conversations.actions.stages import do_move_stage
+from plug2support.conversations.actions.tags import do_tag, tags_for
+from plug2support.conversations.actions.teamwork import do_add_note, do_claim, do_set_priority
+from plug2support.conversations.actions.visitors import do_identify_visitor
 from plug2support.conversations.inbox import (
     Filters,
     InboxError,
@@ -30,8 +38,8 @@ from .conftest import Tenant, logged_in_client
 
 
 def start(tenant: Tenant, body: str, client_id: str = "v1") -> Conversation:
-    visitor, _ = actions.do_identify_visitor(tenant.widget, None)
-    posted = actions.do_post_visitor_message(visitor, client_id=client_id, body=body)
+    visitor, _ = do_identify_visitor(tenant.widget, None)
+    posted = do_post_visitor_message(visitor, client_id=client_id, body=body)
     return Conversation.objects.get(pk=posted.event.conversation_id)
 
 
@@ -43,11 +51,11 @@ def test_saved_views(acme: Tenant) -> None:
     alice, bob = (acme.membership(u) for u in acme.operators)
     waiting = start(acme, "nobody has it")
     alices = start(acme, "alice has it")
-    actions.do_claim(alice, alices)
+    do_claim(alice, alices)
     answered = start(acme, "answered")
-    actions.do_post_operator_message(alice, answered, client_id="a", body="Hi")  # → WOU
+    do_post_operator_message(alice, answered, client_id="a", body="Hi")  # → WOU
     done = start(acme, "done")
-    actions.do_move_stage(alice, done, "resolved")
+    do_move_stage(alice, done, "resolved")
     assert set(ids(alice)) == {waiting.pk, alices.pk, answered.pk}  # all open
     assert ids(alice, view="needs_my_reply") == [alices.pk]
     assert set(ids(alice, view="unassigned")) == {waiting.pk}
@@ -59,10 +67,10 @@ def test_saved_views(acme: Tenant) -> None:
 def test_filters(acme: Tenant) -> None:
     alice = acme.membership(acme.operators[0])
     first, second = start(acme, "one"), start(acme, "two")
-    tag = next(t for t in actions.tags_for(acme.company.pk) if t.name == "Escalated")
-    actions.do_tag(alice, second, tag.pk)
-    actions.do_claim(alice, first)
-    actions.do_set_priority(alice, first, 3)
+    tag = next(t for t in tags_for(acme.company.pk) if t.name == "Escalated")
+    do_tag(alice, second, tag.pk)
+    do_claim(alice, first)
+    do_set_priority(alice, first, 3)
     assert ids(alice, tag=tag.pk) == [second.pk]
     assert ids(alice, owner=alice.user_id) == [first.pk]
     assert ids(alice, owner=0) == [second.pk]
@@ -79,9 +87,9 @@ def test_order_is_priority_then_the_longest_wait(acme: Tenant) -> None:
     with time_machine.travel(now - timedelta(minutes=10)):
         newer = start(acme, "waiting 10 min")
     urgent = start(acme, "urgent, just now")
-    actions.do_set_priority(alice, urgent, 3)
+    do_set_priority(alice, urgent, 3)
     answered = start(acme, "answered")
-    actions.do_post_operator_message(alice, answered, client_id="a", body="Hello")
+    do_post_operator_message(alice, answered, client_id="a", body="Hello")
     assert ids(alice) == [urgent.pk, oldest.pk, newer.pk, answered.pk]
 
 
@@ -102,20 +110,20 @@ def test_full_text_search_over_messages(acme: Tenant, globex: Tenant, query: str
 def test_search_finds_notes_and_replies_too(acme: Tenant) -> None:
     conversation = start(acme, "hello")
     alice = acme.membership(acme.operators[0])
-    actions.do_add_note(alice, conversation, client_id="n", body="customer wants a discount")
+    do_add_note(alice, conversation, client_id="n", body="customer wants a discount")
     assert ids(alice, q="discount") == [conversation.pk]
 
 
 def test_the_list_costs_the_same_queries_whatever_its_length(
         acme: Tenant, django_assert_num_queries: Any) -> None:
     alice = acme.membership(acme.operators[0])
-    tag = next(t for t in actions.tags_for(acme.company.pk) if t.name == "Stalled")
+    tag = next(t for t in tags_for(acme.company.pk) if t.name == "Stalled")
 
     def fill(n: int) -> None:
         for i in range(n):
             c = start(acme, f"message {i}", client_id=f"c{i}")
-            actions.do_tag(alice, c, tag.pk)
-            actions.do_claim(alice, c)
+            do_tag(alice, c, tag.pk)
+            do_claim(alice, c)
 
     fill(3)
     with django_assert_num_queries(2):  # the conversations, then their tags
@@ -153,7 +161,7 @@ def test_the_list_endpoint_is_scoped_to_the_company(acme: Tenant, globex: Tenant
 def test_search_skips_the_systems_own_lines(acme: Tenant) -> None:
     conversation = start(acme, "hello there")
     alice = acme.membership(acme.operators[0])
-    actions.do_claim(alice, conversation)  # "… joined the conversation"
+    do_claim(alice, conversation)  # "… joined the conversation"
     assert ids(alice, q="joined") == []
 
 
@@ -161,11 +169,11 @@ def test_a_priority_change_is_in_the_history_and_newer(acme: Tenant) -> None:
     conversation = start(acme, "hi")
     alice = acme.membership(acme.operators[0])
     before = conversation.last_seq
-    actions.do_set_priority(alice, conversation, 2)
+    do_set_priority(alice, conversation, 2)
     conversation.refresh_from_db()
     assert conversation.priority == 2 and conversation.last_seq == before + 1
     assert "Low → High priority" in conversation.events.get(kind="priority").body
-    actions.do_set_priority(alice, conversation, 2)  # no change, no event
+    do_set_priority(alice, conversation, 2)  # no change, no event
     conversation.refresh_from_db()
     assert conversation.last_seq == before + 1
 
@@ -176,17 +184,17 @@ def test_the_json_list_reads_plain_values_and_says_exactly_what_the_summaries_sa
     same page, on every view, with tags, owners, a group, a visitor's address; and nothing
     of another company's."""
     alice, bob = (acme.membership(u) for u in acme.operators)
-    tags = actions.tags_for(acme.company.pk)
+    tags = tags_for(acme.company.pk)
     plain = start(acme, "plain")
     owned = start(acme, "owned", client_id="v2")
-    actions.do_claim(alice, owned)
+    do_claim(alice, owned)
     plain_tag = next(t for t in tags if not t.takes_value)
     valued_tag = next(t for t in tags if t.takes_value)
-    actions.do_tag(alice, owned, plain_tag.pk)
-    actions.do_tag(alice, owned, valued_tag.pk, "a value")
-    actions.do_set_priority(alice, owned, 3)
+    do_tag(alice, owned, plain_tag.pk)
+    do_tag(alice, owned, valued_tag.pk, "a value")
+    do_set_priority(alice, owned, 3)
     grouped = start(acme, "grouped", client_id="v3")
-    actions.do_post_operator_message(bob, grouped, client_id="b", body="On it")
+    do_post_operator_message(bob, grouped, client_id="b", body="On it")
     group = OperatorGroup.objects.create(company=acme.company, name="Billing")
     Conversation.objects.filter(pk=grouped.pk).update(group=group)
     Visitor.objects.filter(pk=plain.visitor_id).update(email="jane@example.com")
@@ -221,7 +229,7 @@ def test_the_json_list_writes_times_names_and_order_as_the_summaries_do(
         waiting_since=datetime(2026, 3, 2, 9, 0, 0, 5, tzinfo=UTC), priority=2)
     acme.operators[1].name = ""
     acme.operators[1].save(update_fields=["name"])
-    actions.do_claim(acme.membership(acme.operators[1]), Conversation.objects.get(pk=whole.pk))
+    do_claim(acme.membership(acme.operators[1]), Conversation.objects.get(pk=whole.pk))
     listed = json.loads(inbox_summaries_json(alice, Filters(view="all")))
     assert listed == [conversation_summary(c) for c in inbox_page(alice, Filters(view="all"))]
     assert [c["id"] for c in listed] == [fraction.pk, whole.pk]
@@ -281,10 +289,10 @@ def test_a_compiled_page_is_reused_only_for_the_same_company_person_and_filters(
     """The JSON list keeps each compiled statement for its exact inputs: another tag, another
     view, another person or another company is another statement, and new rows show."""
     alice = acme.membership(acme.operators[0])
-    tags = [t for t in actions.tags_for(acme.company.pk) if not t.takes_value][:2]
+    tags = [t for t in tags_for(acme.company.pk) if not t.takes_value][:2]
     first, second = start(acme, "first"), start(acme, "second", client_id="v2")
-    actions.do_tag(alice, first, tags[0].pk)
-    actions.do_tag(alice, second, tags[1].pk)
+    do_tag(alice, first, tags[0].pk)
+    do_tag(alice, second, tags[1].pk)
     start(globex, "theirs")
     for _ in range(2):  # compiled, then reused
         assert [c["preview"] for c in inbox_summaries(alice, Filters(tag=tags[0].pk))] == \
@@ -293,7 +301,7 @@ def test_a_compiled_page_is_reused_only_for_the_same_company_person_and_filters(
             ["second"]
     globex_op = globex.membership(globex.operators[0])
     assert [c["preview"] for c in inbox_summaries(globex_op, Filters())] == ["theirs"]
-    actions.do_claim(alice, first)
+    do_claim(alice, first)
     assert [c["preview"] for c in inbox_summaries(alice, Filters(view="mine"))] == ["first"]
     start(acme, "third", client_id="v3")
     assert {c["preview"] for c in inbox_summaries(alice, Filters())} == {
@@ -307,7 +315,7 @@ def test_each_summary_names_the_views_and_filters_whose_lists_hold_it_and_its_pl
     sort keys, are exactly that list, in its order (on PostgreSQL the JSON the database
     builds, on SQLite the rows shaped in Python, and the objects' summaries)."""
     alice, bob = (acme.membership(u) for u in acme.operators)
-    tags = [t for t in actions.tags_for(acme.company.pk) if not t.takes_value][:2]
+    tags = [t for t in tags_for(acme.company.pk) if not t.takes_value][:2]
     now = timezone.now()
     made = []
     for minutes, body in enumerate(["waiting", "alices", "answered", "bobs", "done", "spam",
@@ -315,15 +323,15 @@ def test_each_summary_names_the_views_and_filters_whose_lists_hold_it_and_its_pl
         with time_machine.travel(now - timedelta(minutes=60 - minutes)):
             made.append(start(acme, body, client_id=f"v{minutes}"))
     _, alices, answered, bobs, done, spam, tagged, urgent = made
-    actions.do_claim(alice, alices)
-    actions.do_post_operator_message(alice, answered, client_id="a", body="Hi")  # → WOU
-    actions.do_claim(bob, bobs)
-    actions.do_move_stage(alice, done, "resolved")
-    actions.do_move_stage(alice, spam, "suspended")
-    actions.do_tag(alice, tagged, tags[0].pk)
-    actions.do_tag(alice, tagged, tags[1].pk)
-    actions.do_set_priority(alice, urgent, 3)
-    actions.do_claim(alice, urgent)
+    do_claim(alice, alices)
+    do_post_operator_message(alice, answered, client_id="a", body="Hi")  # → WOU
+    do_claim(bob, bobs)
+    do_move_stage(alice, done, "resolved")
+    do_move_stage(alice, spam, "suspended")
+    do_tag(alice, tagged, tags[0].pk)
+    do_tag(alice, tagged, tags[1].pk)
+    do_set_priority(alice, urgent, 3)
+    do_claim(alice, urgent)
     start(globex, "theirs")
     every = [Filters(view=view) for view in inbox.VIEWS] + [
         Filters(view="all", stage=stage) for stage in ("new", "waiting_on_user", "resolved")

@@ -8,8 +8,13 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from plug2support.conversations import actions
-from plug2support.conversations.actions import ConversationError
+from plug2support.conversations.actions.core import ConversationError
+from plug2support.conversations.actions.messages import (
+    do_post_operator_message,
+    do_post_visitor_message,
+)
+from plug2support.conversations.actions.teamwork import do_add_note
+from plug2support.conversations.actions.visitors import do_identify_visitor
 from plug2support.conversations.models import Conversation, Event
 
 from .conftest import Tenant, logged_in_client, make_tenant, open_operator, open_visitor
@@ -41,13 +46,13 @@ def test_a_visitor_sends_an_image_with_a_message_and_the_operator_receives_it(
 
 def test_a_note_with_an_attachment_never_reaches_the_visitor(acme: Tenant,
                                                             client: Client) -> None:
-    visitor, token = actions.do_identify_visitor(acme.widget, None)
-    posted = actions.do_post_visitor_message(visitor, client_id="v", body="Hi")
+    visitor, token = do_identify_visitor(acme.widget, None)
+    posted = do_post_visitor_message(visitor, client_id="v", body="Hi")
     conversation = Conversation.objects.get(pk=posted.event.conversation_id)
     bob = acme.membership(acme.operators[1])
     uploaded = logged_in_client(bob.user).post(
         "/attachments/", {"file": upload("internal.png", png_bytes())}).json()
-    note = actions.do_add_note(bob, conversation, client_id="n", body="see screenshot",
+    note = do_add_note(bob, conversation, client_id="n", body="see screenshot",
                                attachments=[uploaded["id"]])
     assert [a["name"] for a in note.event.attachment_payloads] == ["internal.png"]  # type: ignore[attr-defined]
     events = client.get(f"/widget/api/{acme.widget.key}/messages?after=0",
@@ -61,13 +66,13 @@ def test_a_note_with_an_attachment_never_reaches_the_visitor(acme: Tenant,
 def test_a_foreign_upload_cannot_ride_on_a_message(acme: Tenant, globex: Tenant) -> None:
     foreign = logged_in_client(globex.operators[0]).post(
         "/attachments/", {"file": upload("theirs.png", png_bytes())}).json()
-    visitor, _ = actions.do_identify_visitor(acme.widget, None)
-    actions.do_post_visitor_message(visitor, client_id="v", body="Hi")
+    visitor, _ = do_identify_visitor(acme.widget, None)
+    do_post_visitor_message(visitor, client_id="v", body="Hi")
     conversation = Conversation.objects.get()
     alice = acme.membership(acme.operators[0])
     before = Event.objects.count()
     with pytest.raises(ConversationError) as error:
-        actions.do_post_operator_message(alice, conversation, client_id="a", body="look",
+        do_post_operator_message(alice, conversation, client_id="a", body="look",
                                          attachments=[foreign["id"]])
     assert error.value.code == "not_found"
     assert Event.objects.count() == before  # the whole message was refused
@@ -77,8 +82,8 @@ def test_a_foreign_upload_cannot_ride_on_a_message(acme: Tenant, globex: Tenant)
 
 @pytest.mark.parametrize("attachments", ["7", {"id": 1}, 3])
 def test_attachments_must_be_a_list(acme: Tenant, attachments: Any) -> None:
-    visitor, _ = actions.do_identify_visitor(acme.widget, None)
+    visitor, _ = do_identify_visitor(acme.widget, None)
     with pytest.raises(ConversationError) as error:
-        actions.do_post_visitor_message(visitor, client_id="v", body="Hi",
+        do_post_visitor_message(visitor, client_id="v", body="Hi",
                                         attachments=attachments)
     assert error.value.code == "bad_attachments"

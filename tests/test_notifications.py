@@ -38,14 +38,16 @@ def test_marking_read_clears_the_count_of_that_company_only(acme: Tenant, globex
 
 
 def test_a_transfer_request_notifies_the_serving_operator(acme: Tenant) -> None:
-    from plug2support.conversations import actions
+    from plug2support.conversations.actions.messages import do_post_visitor_message
+    from plug2support.conversations.actions.teamwork import do_claim, do_request_transfer
+    from plug2support.conversations.actions.visitors import do_identify_visitor
     from plug2support.conversations.models import Conversation
 
-    visitor, _ = actions.do_identify_visitor(acme.widget, None)
-    actions.do_post_visitor_message(visitor, client_id="v", body="Hi")
+    visitor, _ = do_identify_visitor(acme.widget, None)
+    do_post_visitor_message(visitor, client_id="v", body="Hi")
     conversation = Conversation.objects.get()
-    actions.do_claim(acme.membership(acme.operators[0]), conversation)
-    actions.do_request_transfer(acme.membership(acme.operators[1]), conversation)
+    do_claim(acme.membership(acme.operators[0]), conversation)
+    do_request_transfer(acme.membership(acme.operators[1]), conversation)
     [notification] = Notification.objects.all()
     assert notification.user == acme.operators[0] and notification.kind == "transfer_request"
     assert notification.url == f"/inbox/{conversation.pk}/"

@@ -164,10 +164,11 @@ def test_a_hello_with_odd_json_is_answered_bad_frame_and_4400_not_1011(live: str
 
 @pytest.mark.parametrize("q", ["*", "\\", "\N{GRINNING FACE}", "\u202e", "\u0301", '"', "-"])
 def test_an_inbox_search_without_a_word_finds_nothing(acme: Tenant, q: str) -> None:
-    from plug2support.conversations import actions
+    from plug2support.conversations.actions.messages import do_post_visitor_message
+    from plug2support.conversations.actions.visitors import do_identify_visitor
 
-    visitor, _ = actions.do_identify_visitor(acme.widget, None)
-    actions.do_post_visitor_message(visitor, client_id="m1", body=f"star {q} here")
+    visitor, _ = do_identify_visitor(acme.widget, None)
+    do_post_visitor_message(visitor, client_id="m1", body=f"star {q} here")
     client = logged_in_client(acme.operators[0])
     answer = client.get("/inbox/list", {"q": q, "view": "all"})
     assert answer.status_code == 200
@@ -336,12 +337,13 @@ def test_any_frame_on_the_widget_socket_gets_an_answer_never_1011(live: str,
 
 def test_any_frame_on_the_operator_socket_gets_an_answer_never_1011(live: str,
                                                                     tenants: Any) -> None:
-    from plug2support.conversations import actions
+    from plug2support.conversations.actions.messages import do_post_visitor_message
+    from plug2support.conversations.actions.visitors import do_identify_visitor
 
     acme, globex = tenants
     # Something to act on: a waiting conversation with a few events.
-    visitor, _ = actions.do_identify_visitor(acme.widget, None)
-    actions.do_post_visitor_message(visitor, client_id="v1", body="Hello")
+    visitor, _ = do_identify_visitor(acme.widget, None)
+    do_post_visitor_message(visitor, client_id="v1", body="Hello")
     ws = open_operator(live, acme.owner)
 
     @PROPERTY
@@ -379,10 +381,11 @@ def test_any_inbox_search_answers_a_list_or_bad_filter(acme: Tenant, q: str) -> 
 
 @pytest.fixture
 def searchable(acme: Tenant) -> Tenant:
-    from plug2support.conversations import actions
+    from plug2support.conversations.actions.messages import do_post_visitor_message
+    from plug2support.conversations.actions.visitors import do_identify_visitor
 
-    visitor, _ = actions.do_identify_visitor(acme.widget, None)
-    actions.do_post_visitor_message(visitor, client_id="m1",
+    visitor, _ = do_identify_visitor(acme.widget, None)
+    do_post_visitor_message(visitor, client_id="m1",
                                     body="Ünïcode façade naïve 東京 _under_score ²³ a\u0301b")
     return acme
 

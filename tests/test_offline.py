@@ -12,8 +12,13 @@ import pytest
 import time_machine
 from django.test import Client
 
-from plug2support.conversations import actions
-from plug2support.conversations.actions import ConversationError
+from plug2support.conversations.actions.core import ConversationError
+from plug2support.conversations.actions.messages import (
+    do_leave_offline_message,
+    do_post_operator_message,
+    do_post_visitor_message,
+)
+from plug2support.conversations.actions.visitors import do_identify_visitor
 from plug2support.conversations.models import Conversation
 from plug2support.notifications.models import Notification
 from plug2support.widgets.models import Visitor, Widget
@@ -23,8 +28,8 @@ from .conftest import Inbox, Tenant, body_of, logged_in_client, open_visitor
 
 def test_an_offline_message_reaches_the_team_and_the_reply_reaches_the_visitor_by_email(
         acme: Tenant, globex: Tenant, smtp: Inbox, settings: Any) -> None:
-    visitor, _ = actions.do_identify_visitor(acme.widget, None)
-    posted = actions.do_leave_offline_message(
+    visitor, _ = do_identify_visitor(acme.widget, None)
+    posted = do_leave_offline_message(
         visitor, client_id="o1", email="Jane@Example.com", body="Do you deliver on Sundays?")
     conversation = Conversation.objects.get(pk=posted.event.conversation_id)
     assert conversation.reply_by_email and conversation.company == acme.company
@@ -43,7 +48,7 @@ def test_an_offline_message_reaches_the_team_and_the_reply_reaches_the_visitor_b
 
     smtp.messages.clear()
     alice = acme.membership(acme.operators[0])
-    actions.do_post_operator_message(alice, conversation, client_id="a1",
+    do_post_operator_message(alice, conversation, client_id="a1",
                                      body="Yes, <b>every</b> Sunday morning.")
     [reply] = smtp.messages
     assert reply["To"] == "jane@example.com"
@@ -53,9 +58,9 @@ def test_an_offline_message_reaches_the_team_and_the_reply_reaches_the_visitor_b
 
 
 def test_a_resent_offline_message_is_stored_and_announced_once(acme: Tenant) -> None:
-    visitor, _ = actions.do_identify_visitor(acme.widget, None)
+    visitor, _ = do_identify_visitor(acme.widget, None)
     for _ in range(2):
-        actions.do_leave_offline_message(visitor, client_id="same", email="a@b.example",
+        do_leave_offline_message(visitor, client_id="same", email="a@b.example",
                                          body="Hello?")
     assert Conversation.objects.get().events.count() == 1
     assert Notification.objects.filter(user=acme.owner).count() == 1
@@ -63,18 +68,18 @@ def test_a_resent_offline_message_is_stored_and_announced_once(acme: Tenant) -> 
 
 @pytest.mark.parametrize("email", ["", "not-an-address", None, 42, "a@b"])
 def test_an_offline_message_needs_an_address(acme: Tenant, email: Any) -> None:
-    visitor, _ = actions.do_identify_visitor(acme.widget, None)
+    visitor, _ = do_identify_visitor(acme.widget, None)
     with pytest.raises(ConversationError) as error:
-        actions.do_leave_offline_message(visitor, client_id="x", email=email, body="Hi")
+        do_leave_offline_message(visitor, client_id="x", email=email, body="Hi")
     assert error.value.code == "invalid_email"
     assert not Conversation.objects.exists() and not Notification.objects.exists()
 
 
 def test_live_chat_replies_are_not_emailed(acme: Tenant, smtp: Inbox) -> None:
-    visitor, _ = actions.do_identify_visitor(acme.widget, None)
-    posted = actions.do_post_visitor_message(visitor, client_id="v", body="Hi")
+    visitor, _ = do_identify_visitor(acme.widget, None)
+    posted = do_post_visitor_message(visitor, client_id="v", body="Hi")
     conversation = Conversation.objects.get(pk=posted.event.conversation_id)
-    actions.do_post_operator_message(acme.membership(acme.operators[0]), conversation,
+    do_post_operator_message(acme.membership(acme.operators[0]), conversation,
                                      client_id="a", body="Hello!")
     assert smtp.messages == []
 

@@ -10,7 +10,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from plug2support.conversations.actions import ConversationError
+from plug2support.conversations.actions.core import ConversationError
 from plug2support.realtime import presence
 from plug2support.realtime.models import ConsoleConnection
 

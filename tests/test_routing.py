@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
-from plug2support.conversations import actions
-from plug2support.conversations.actions import ConversationError
+from plug2support.conversations.actions.core import ConversationError
+from plug2support.conversations.actions.messages import do_post_visitor_message
+from plug2support.conversations.actions.teamwork import do_claim
+from plug2support.conversations.actions.visitors import do_identify_visitor
 from plug2support.conversations.models import Conversation, EventKind, OperatorGroup, RoutingRule
 from plug2support.conversations.routing import check_keywords, first_match
 from plug2support.notifications.models import Notification
@@ -23,8 +25,8 @@ def rule(tenant: Tenant, keywords: str, **target: Any) -> RoutingRule:
 
 
 def new(tenant: Tenant, body: str) -> Conversation:
-    visitor, _ = actions.do_identify_visitor(tenant.widget, None)
-    posted = actions.do_post_visitor_message(visitor, client_id="v", body=body)
+    visitor, _ = do_identify_visitor(tenant.widget, None)
+    posted = do_post_visitor_message(visitor, client_id="v", body=body)
     return Conversation.objects.get(pk=posted.event.conversation_id)
 
 
@@ -48,7 +50,7 @@ def test_a_matching_conversation_goes_to_the_rules_operator(acme: Tenant) -> Non
     assert routed.body == f"Routed to {alice.name} (rule: refund)"
     assert Notification.objects.filter(user=alice, kind="routed").count() == 1
     # Only the first message routes.
-    actions.do_post_visitor_message(conversation.visitor, client_id="v2", body="refund again")
+    do_post_visitor_message(conversation.visitor, client_id="v2", body="refund again")
     assert conversation.events.filter(kind=EventKind.ROUTED).count() == 1
 
 
@@ -60,9 +62,9 @@ def test_a_group_rule_lets_only_its_members_claim(acme: Tenant) -> None:
     conversation = new(acme, "Where is my invoice?")
     assert conversation.group == billing and conversation.assignee is None
     with pytest.raises(ConversationError) as error:
-        actions.do_claim(acme.membership(alice), conversation)
+        do_claim(acme.membership(alice), conversation)
     assert error.value.code == "routed_to_group"
-    actions.do_claim(acme.membership(bob), conversation)
+    do_claim(acme.membership(bob), conversation)
     conversation.refresh_from_db()
     assert conversation.assignee == bob
 

@@ -12,7 +12,8 @@ from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
-from plug2support.conversations import actions
+from plug2support.conversations.actions.core import ConversationError
+from plug2support.conversations.actions.started import do_start_email_conversation
 from plug2support.conversations.models import Conversation, EventKind
 from plug2support.widgets.models import ProactiveInvite, SiteVisitor, Visitor
 from plug2support.widgets.visits import on_site_now
@@ -139,8 +140,8 @@ def test_an_operator_starts_a_conversation_by_email(acme: Tenant, globex: Tenant
 def test_email_conversation_action_refuses_a_foreign_widget(acme: Tenant, globex: Tenant) -> None:
     import pytest
 
-    with pytest.raises(actions.ConversationError) as error:
-        actions.do_start_email_conversation(acme.membership(acme.owner), globex.widget,
+    with pytest.raises(ConversationError) as error:
+        do_start_email_conversation(acme.membership(acme.owner), globex.widget,
                                             email="a@b.example", client_id="c", body="Hi")
     assert error.value.code == "not_found"
 

@@ -44,7 +44,7 @@ def test_operator_socket_without_a_session_is_closed_with_4401(live: str, tenant
 
 
 def test_a_flood_of_new_visitors_from_one_address_is_refused(live: str, tenants: Any) -> None:
-    from plug2support.conversations.actions import NEW_VISITORS_PER_IP_PER_MINUTE
+    from plug2support.conversations.actions.visitors import NEW_VISITORS_PER_IP_PER_MINUTE
     from plug2support.widgets.models import Visitor
 
     acme, _ = tenants

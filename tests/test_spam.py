@@ -7,7 +7,12 @@ from typing import Any
 
 import pytest
 
-from plug2support.conversations import actions
+from plug2support.conversations.actions.messages import (
+    do_leave_offline_message,
+    do_post_visitor_message,
+)
+from plug2support.conversations.actions.stages import do_move_stage
+from plug2support.conversations.actions.visitors import do_identify_visitor
 from plug2support.conversations.models import Conversation, EventKind, RoutingRule
 from plug2support.notifications.models import Notification
 
@@ -15,8 +20,8 @@ from .conftest import Tenant
 
 
 def first_message(tenant: Tenant, body: str, **extra: Any) -> Conversation:
-    visitor, _ = actions.do_identify_visitor(tenant.widget, None)
-    posted = actions.do_post_visitor_message(visitor, client_id="v", body=body, **extra)
+    visitor, _ = do_identify_visitor(tenant.widget, None)
+    posted = do_post_visitor_message(visitor, client_id="v", body=body, **extra)
     return Conversation.objects.get(pk=posted.event.conversation_id)
 
 
@@ -44,8 +49,8 @@ def test_ordinary_messages_start_new(acme: Tenant, body: str) -> None:
 def test_a_suspended_conversation_is_not_routed_nor_announced(acme: Tenant) -> None:
     RoutingRule.objects.create(company=acme.company, name="casino", keywords="casino",
                                target_user=acme.operators[0])
-    visitor, _ = actions.do_identify_visitor(acme.widget, None)
-    actions.do_leave_offline_message(visitor, client_id="o", email="bot@spam.example",
+    visitor, _ = do_identify_visitor(acme.widget, None)
+    do_leave_offline_message(visitor, client_id="o", email="bot@spam.example",
                                      body="casino bonus for you")
     conversation = Conversation.objects.get()
     assert conversation.stage == "suspended" and conversation.assignee is None
@@ -53,15 +58,15 @@ def test_a_suspended_conversation_is_not_routed_nor_announced(acme: Tenant) -> N
 
 
 def test_too_many_new_conversations_from_one_visitor(acme: Tenant) -> None:
-    visitor, _ = actions.do_identify_visitor(acme.widget, None)
+    visitor, _ = do_identify_visitor(acme.widget, None)
     owner = acme.membership(acme.owner)
     stages = []
     for i in range(7):
-        posted = actions.do_post_visitor_message(visitor, client_id=f"v{i}", body=f"hi {i}")
+        posted = do_post_visitor_message(visitor, client_id=f"v{i}", body=f"hi {i}")
         conversation = Conversation.objects.get(pk=posted.event.conversation_id)
         stages.append(conversation.stage)
         if conversation.stage == "new":
-            actions.do_move_stage(owner, conversation, "archived")  # so the next one is new
+            do_move_stage(owner, conversation, "archived")  # so the next one is new
     assert stages[:5] == ["new"] * 5 and stages[5] == "suspended"
 
 
@@ -72,6 +77,6 @@ def test_too_many_new_conversations_from_one_address(acme: Tenant) -> None:
 
 def test_a_reviewer_releases_a_valid_conversation_to_new(acme: Tenant) -> None:
     conversation = first_message(acme, "www.example.com")
-    actions.do_move_stage(acme.membership(acme.operators[0]), conversation, "new")
+    do_move_stage(acme.membership(acme.operators[0]), conversation, "new")
     conversation.refresh_from_db()
     assert conversation.stage == "new"

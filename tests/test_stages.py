@@ -13,8 +13,15 @@ import pytest
 import time_machine
 from django.db import connection
 
-from plug2support.conversations import actions, stages
-from plug2support.conversations.actions import ConversationError
+from plug2support.conversations import stages
+from plug2support.conversations.actions.core import ConversationError
+from plug2support.conversations.actions.messages import (
+    do_post_operator_message,
+    do_post_visitor_message,
+)
+from plug2support.conversations.actions.stages import do_move_stage
+from plug2support.conversations.actions.teamwork import do_add_note
+from plug2support.conversations.actions.visitors import current_conversation, do_identify_visitor
 from plug2support.conversations.metrics import compute, for_conversation
 from plug2support.conversations.models import Conversation, Stage, StageChange
 
@@ -35,8 +42,8 @@ ALLOWED = {
 
 
 def new_conversation(tenant: Tenant, stage: str = "new") -> Conversation:
-    visitor, _ = actions.do_identify_visitor(tenant.widget, None)
-    posted = actions.do_post_visitor_message(visitor, client_id="v1", body="Hello")
+    visitor, _ = do_identify_visitor(tenant.widget, None)
+    posted = do_post_visitor_message(visitor, client_id="v1", body="Hello")
     Conversation.objects.filter(pk=posted.event.conversation_id).update(stage=stage)
     return Conversation.objects.get(pk=posted.event.conversation_id)
 
@@ -47,14 +54,14 @@ def test_every_pair_of_stages_is_allowed_or_refused_by_the_table(
     conversation = new_conversation(acme, current)
     owner = acme.membership(acme.owner)
     if (current, target) in ALLOWED:
-        actions.do_move_stage(owner, conversation, target)
+        do_move_stage(owner, conversation, target)
         conversation.refresh_from_db()
         assert conversation.stage == target
         change = StageChange.objects.get()
         assert (change.from_stage, change.to_stage, change.by) == (current, target, acme.owner)
     else:
         with pytest.raises(ConversationError) as error:
-            actions.do_move_stage(owner, conversation, target)
+            do_move_stage(owner, conversation, target)
         assert error.value.code == "illegal_move"
         assert "cannot move" in error.value.message
         conversation.refresh_from_db()
@@ -68,13 +75,13 @@ def test_the_table_in_code_is_the_documented_one() -> None:
 def test_unknown_stage_and_foreign_membership(acme: Tenant) -> None:
     conversation = new_conversation(acme)
     with pytest.raises(ConversationError) as error:
-        actions.do_move_stage(acme.membership(acme.owner), conversation, "done")
+        do_move_stage(acme.membership(acme.owner), conversation, "done")
     assert error.value.code == "unknown_stage"
 
 
 def test_the_automatic_moves_through_real_messages(acme: Tenant) -> None:
-    visitor, _ = actions.do_identify_visitor(acme.widget, None)
-    cid = actions.do_post_visitor_message(visitor, client_id="v1", body="Hi").event.conversation_id
+    visitor, _ = do_identify_visitor(acme.widget, None)
+    cid = do_post_visitor_message(visitor, client_id="v1", body="Hi").event.conversation_id
     conversation = Conversation.objects.get(pk=cid)
     alice = acme.membership(acme.operators[0])
 
@@ -82,18 +89,18 @@ def test_the_automatic_moves_through_real_messages(acme: Tenant) -> None:
         return Conversation.objects.values_list("stage", flat=True).get(pk=cid)
 
     assert stage() == "new"
-    actions.do_post_visitor_message(visitor, client_id="v2", body="Anyone?")
+    do_post_visitor_message(visitor, client_id="v2", body="Anyone?")
     assert stage() == "new"  # the customer writing again leaves it New
-    actions.do_post_operator_message(alice, conversation, client_id="a1", body="Hello!")
+    do_post_operator_message(alice, conversation, client_id="a1", body="Hello!")
     assert stage() == "waiting_on_user"  # the team's first reply
-    actions.do_post_visitor_message(visitor, client_id="v3", body="My order is late")
+    do_post_visitor_message(visitor, client_id="v3", body="My order is late")
     assert stage() == "needs_response"  # customer reply in WOU
-    actions.do_post_operator_message(alice, conversation, client_id="a2", body="Checking")
+    do_post_operator_message(alice, conversation, client_id="a2", body="Checking")
     assert stage() == "waiting_on_user"  # team reply in NR
-    actions.do_move_stage(alice, conversation, "resolved")
-    actions.do_add_note(alice, conversation, client_id="n1", body="done")
+    do_move_stage(alice, conversation, "resolved")
+    do_add_note(alice, conversation, client_id="n1", body="done")
     assert stage() == "resolved"  # a note changes nothing
-    actions.do_post_visitor_message(visitor, client_id="v4", body="It came, but broken")
+    do_post_visitor_message(visitor, client_id="v4", body="It came, but broken")
     assert stage() == "needs_response"  # a reply reopens a Resolved conversation
     moves = list(StageChange.objects.values_list("from_stage", "to_stage", "by"))
     assert moves == [
@@ -106,24 +113,24 @@ def test_the_automatic_moves_through_real_messages(acme: Tenant) -> None:
 
 def test_a_resolved_conversation_stays_in_the_widget_and_an_archived_one_does_not(
         acme: Tenant) -> None:
-    visitor, _ = actions.do_identify_visitor(acme.widget, None)
-    cid = actions.do_post_visitor_message(visitor, client_id="v", body="Hi").event.conversation_id
+    visitor, _ = do_identify_visitor(acme.widget, None)
+    cid = do_post_visitor_message(visitor, client_id="v", body="Hi").event.conversation_id
     conversation = Conversation.objects.get(pk=cid)
     owner = acme.membership(acme.owner)
-    actions.do_move_stage(owner, conversation, "resolved")
-    assert actions.current_conversation(visitor).pk == cid  # type: ignore[union-attr]
-    actions.do_move_stage(owner, conversation, "archived")
-    assert actions.current_conversation(visitor) is None
-    nxt = actions.do_post_visitor_message(visitor, client_id="v2", body="New question")
+    do_move_stage(owner, conversation, "resolved")
+    assert current_conversation(visitor).pk == cid  # type: ignore[union-attr]
+    do_move_stage(owner, conversation, "archived")
+    assert current_conversation(visitor) is None
+    nxt = do_post_visitor_message(visitor, client_id="v2", body="New question")
     assert nxt.event.conversation_id != cid
 
 
 def test_a_stale_move_is_refused(acme: Tenant) -> None:
     conversation = new_conversation(acme)
     alice, bob = (acme.membership(u) for u in acme.operators)
-    actions.do_move_stage(alice, conversation, "resolved", expected="new")
+    do_move_stage(alice, conversation, "resolved", expected="new")
     with pytest.raises(ConversationError) as error:
-        actions.do_move_stage(bob, conversation, "suspended", expected="new")
+        do_move_stage(bob, conversation, "suspended", expected="new")
     assert error.value.code == "stage_conflict" and error.value.details["stage"] == "resolved"
     assert StageChange.objects.count() == 1
 
@@ -140,7 +147,7 @@ def test_two_operators_moving_at_once_one_wins_and_history_has_one_entry(
     def move(membership: Any, target: str) -> None:
         try:
             barrier.wait(timeout=10)
-            actions.do_move_stage(membership, conversation, target, expected="new")
+            do_move_stage(membership, conversation, target, expected="new")
             outcomes.append("won")
         except ConversationError as error:
             outcomes.append(error.code)
@@ -206,14 +213,14 @@ def test_no_first_response_yet() -> None:
 
 def test_metrics_of_a_real_conversation(acme: Tenant) -> None:
     with time_machine.travel(T0, tick=False) as clock:
-        visitor, _ = actions.do_identify_visitor(acme.widget, None)
-        posted = actions.do_post_visitor_message(visitor, client_id="v", body="Hi")
+        visitor, _ = do_identify_visitor(acme.widget, None)
+        posted = do_post_visitor_message(visitor, client_id="v", body="Hi")
         conversation = Conversation.objects.get(pk=posted.event.conversation_id)
         clock.shift(timedelta(minutes=7))
-        actions.do_post_operator_message(acme.membership(acme.operators[0]), conversation,
+        do_post_operator_message(acme.membership(acme.operators[0]), conversation,
                                          client_id="a", body="Hello")
         clock.shift(timedelta(minutes=33))
-        actions.do_move_stage(acme.membership(acme.operators[0]), conversation, "resolved")
+        do_move_stage(acme.membership(acme.operators[0]), conversation, "resolved")
     m = for_conversation(conversation)
     assert m.as_dict() == {"first_response_seconds": 420.0, "resolution_seconds": 2400.0}
 

@@ -5,65 +5,67 @@ from __future__ import annotations
 
 import pytest
 
-from plug2support.conversations import actions
-from plug2support.conversations.actions import ConversationError
+from plug2support.conversations.actions.core import ConversationError
+from plug2support.conversations.actions.messages import do_post_visitor_message
+from plug2support.conversations.actions.tags import do_create_tag, do_tag, do_untag, tags_for
+from plug2support.conversations.actions.visitors import do_identify_visitor
 from plug2support.conversations.models import Conversation, ConversationTag, Tag
 
 from .conftest import Tenant, make_tenant, open_operator, open_visitor
 
 
 def conversation_of(tenant: Tenant) -> Conversation:
-    visitor, _ = actions.do_identify_visitor(tenant.widget, None)
-    posted = actions.do_post_visitor_message(visitor, client_id="v", body="Hi")
+    visitor, _ = do_identify_visitor(tenant.widget, None)
+    posted = do_post_visitor_message(visitor, client_id="v", body="Hi")
     return Conversation.objects.get(pk=posted.event.conversation_id)
 
 
 def tag_named(tenant: Tenant, name: str) -> Tag:
-    return next(t for t in actions.tags_for(tenant.company.pk) if t.name == name)
+    return next(t for t in tags_for(tenant.company.pk) if t.name == name)
 
 
 def test_every_company_has_the_built_in_tags(acme: Tenant) -> None:
-    names = [t.name for t in actions.tags_for(acme.company.pk) if t.built_in]
+    names = [t.name for t in tags_for(acme.company.pk) if t.built_in]
     assert set(names) == {"Stalled", "Priority", "Escalated", "Fast moving", "Slow moving",
                           "Blocked", "Resolution"}
-    actions.tags_for(acme.company.pk)  # idempotent
+    tags_for(acme.company.pk)  # idempotent
     assert Tag.objects.filter(company=acme.company).count() == 7
 
 
 def test_tagging_with_and_without_a_value(acme: Tenant) -> None:
     conversation = conversation_of(acme)
     alice = acme.membership(acme.operators[0])
-    actions.do_tag(alice, conversation, tag_named(acme, "Escalated").pk)
+    do_tag(alice, conversation, tag_named(acme, "Escalated").pk)
     with pytest.raises(ConversationError) as error:
-        actions.do_tag(alice, conversation, tag_named(acme, "Resolution").pk)
+        do_tag(alice, conversation, tag_named(acme, "Resolution").pk)
     assert error.value.code == "value_required"
-    actions.do_tag(alice, conversation, tag_named(acme, "Resolution").pk, "refunded")
+    do_tag(alice, conversation, tag_named(acme, "Resolution").pk, "refunded")
     links = {str(link) for link in ConversationTag.objects.all()}
     assert links == {"Escalated", "Resolution: refunded"}
-    actions.do_untag(alice, conversation, tag_named(acme, "Escalated").pk)
+    do_untag(alice, conversation, tag_named(acme, "Escalated").pk)
     with pytest.raises(ConversationError) as error:
-        actions.do_untag(alice, conversation, tag_named(acme, "Escalated").pk)
+        do_untag(alice, conversation, tag_named(acme, "Escalated").pk)
     assert error.value.code == "not_tagged"
 
 
 def test_a_company_makes_its_own_tags_once(acme: Tenant, globex: Tenant) -> None:
     alice = acme.membership(acme.operators[0])
-    tag = actions.do_create_tag(alice, "  Billing   question ")
+    tag = do_create_tag(alice, "  Billing   question ")
     assert tag.name == "Billing question" and not tag.built_in
     for bad, code in (("billing QUESTION", "tag_exists"), ("", "invalid_tag"),
                       ("x" * 51, "invalid_tag"), (None, "invalid_tag")):
         with pytest.raises(ConversationError) as error:
-            actions.do_create_tag(alice, bad)
+            do_create_tag(alice, bad)
         assert error.value.code == code
     # Globex may have its own tag of the same name.
-    actions.do_create_tag(globex.membership(globex.owner), "Billing question")
+    do_create_tag(globex.membership(globex.owner), "Billing question")
 
 
 def test_another_companys_tag_cannot_be_applied(acme: Tenant, globex: Tenant) -> None:
     conversation = conversation_of(acme)
-    theirs = actions.do_create_tag(globex.membership(globex.owner), "Secret")
+    theirs = do_create_tag(globex.membership(globex.owner), "Secret")
     with pytest.raises(ConversationError) as error:
-        actions.do_tag(acme.membership(acme.owner), conversation, theirs.pk)
+        do_tag(acme.membership(acme.owner), conversation, theirs.pk)
     assert error.value.code == "not_found"
     assert not ConversationTag.objects.exists()
 

@@ -8,8 +8,20 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from plug2support.conversations import actions
-from plug2support.conversations.actions import ConversationError
+from plug2support.conversations.actions.core import ConversationError
+from plug2support.conversations.actions.messages import (
+    do_post_operator_message,
+    do_post_visitor_message,
+)
+from plug2support.conversations.actions.teamwork import (
+    do_add_note,
+    do_answer_transfer,
+    do_claim,
+    do_reassign,
+    do_request_transfer,
+    do_withdraw_transfer,
+)
+from plug2support.conversations.actions.visitors import do_identify_visitor
 from plug2support.conversations.models import Conversation, EventKind, TransferRequest
 from plug2support.widgets.models import Visitor
 
@@ -17,10 +29,10 @@ from .conftest import Tenant, open_operator, open_visitor
 
 
 def served_conversation(tenant: Tenant) -> tuple[Conversation, Visitor, str]:
-    visitor, token = actions.do_identify_visitor(tenant.widget, None)
-    posted = actions.do_post_visitor_message(visitor, client_id="v1", body="Hi")
+    visitor, token = do_identify_visitor(tenant.widget, None)
+    posted = do_post_visitor_message(visitor, client_id="v1", body="Hi")
     conversation = Conversation.objects.get(pk=posted.event.conversation_id)
-    actions.do_claim(tenant.membership(tenant.operators[0]), conversation)
+    do_claim(tenant.membership(tenant.operators[0]), conversation)
     conversation.refresh_from_db()
     return conversation, visitor, token
 
@@ -28,15 +40,15 @@ def served_conversation(tenant: Tenant) -> tuple[Conversation, Visitor, str]:
 def test_any_operator_can_add_a_note_which_is_marked_team_only(acme: Tenant) -> None:
     conversation, _, _ = served_conversation(acme)
     bob = acme.membership(acme.operators[1])  # not the serving operator
-    posted = actions.do_add_note(bob, conversation, client_id="n1", body="VIP customer")
+    posted = do_add_note(bob, conversation, client_id="n1", body="VIP customer")
     assert posted.event.kind == EventKind.NOTE and posted.event.staff_only
-    again = actions.do_add_note(bob, conversation, client_id="n1", body="VIP customer")
+    again = do_add_note(bob, conversation, client_id="n1", body="VIP customer")
     assert again.duplicate and again.event.pk == posted.event.pk
 
 
 def test_notes_never_reach_the_visitor_http_api(acme: Tenant, client: Client) -> None:
     conversation, _visitor, token = served_conversation(acme)
-    actions.do_add_note(acme.membership(acme.operators[1]), conversation, client_id="n1",
+    do_add_note(acme.membership(acme.operators[1]), conversation, client_id="n1",
                         body="internal: refund approved")
     response = client.get(f"/widget/api/{acme.widget.key}/messages?after=0",
                           headers={"Authorization": f"Bearer {token}"})
@@ -48,25 +60,25 @@ def test_notes_never_reach_the_visitor_http_api(acme: Tenant, client: Client) ->
 def test_a_transfer_is_requested_accepted_and_recorded(acme: Tenant) -> None:
     conversation, _, _ = served_conversation(acme)
     alice, bob = (acme.membership(u) for u in acme.operators)
-    request = actions.do_request_transfer(bob, conversation)
+    request = do_request_transfer(bob, conversation)
     assert request.asked_of == alice.user
-    actions.do_answer_transfer(alice, request, accept=True)
+    do_answer_transfer(alice, request, accept=True)
     conversation.refresh_from_db()
     assert conversation.assignee == bob.user
     kinds = list(conversation.events.order_by("seq").values_list("kind", flat=True))
     assert kinds == ["message", "claimed", "transfer_requested", "transfer_accepted"]
     # The new server can reply; the old one cannot any more.
-    actions.do_post_operator_message(bob, conversation, client_id="b1", body="Bob here")
+    do_post_operator_message(bob, conversation, client_id="b1", body="Bob here")
     with pytest.raises(ConversationError) as error:
-        actions.do_post_operator_message(alice, conversation, client_id="a9", body="Still me?")
+        do_post_operator_message(alice, conversation, client_id="a9", body="Still me?")
     assert error.value.code == "already_served"
 
 
 def test_a_declined_transfer_changes_nobody(acme: Tenant) -> None:
     conversation, _, _ = served_conversation(acme)
     alice, bob = (acme.membership(u) for u in acme.operators)
-    request = actions.do_request_transfer(bob, conversation)
-    actions.do_answer_transfer(alice, request, accept=False)
+    request = do_request_transfer(bob, conversation)
+    do_answer_transfer(alice, request, accept=False)
     conversation.refresh_from_db()
     assert conversation.assignee == alice.user
     assert conversation.events.filter(kind=EventKind.TRANSFER_DECLINED).count() == 1
@@ -78,31 +90,31 @@ def test_bad_transfer_moves_are_refused_and_change_nothing(acme: Tenant) -> None
     owner = acme.membership(acme.owner)
 
     with pytest.raises(ConversationError) as error:
-        actions.do_request_transfer(alice, conversation)
+        do_request_transfer(alice, conversation)
     assert error.value.code == "already_yours"
 
-    request = actions.do_request_transfer(bob, conversation)
+    request = do_request_transfer(bob, conversation)
     with pytest.raises(ConversationError) as error:
-        actions.do_request_transfer(bob, conversation)
+        do_request_transfer(bob, conversation)
     assert error.value.code == "already_requested"
     with pytest.raises(ConversationError) as error:
-        actions.do_answer_transfer(bob, request, accept=True)  # asked of Alice, not Bob
+        do_answer_transfer(bob, request, accept=True)  # asked of Alice, not Bob
     assert error.value.code == "not_yours"
 
     # An accept of a withdrawn request is refused.
-    actions.do_withdraw_transfer(bob, request)
+    do_withdraw_transfer(bob, request)
     with pytest.raises(ConversationError) as error:
-        actions.do_answer_transfer(alice, request, accept=True)
+        do_answer_transfer(alice, request, accept=True)
     assert error.value.code == "transfer_closed"
     assert TransferRequest.objects.get(pk=request.pk).status == "withdrawn"
 
     # Alice no longer serves (an admin reassigned it to the owner): the request asked of her
     # is closed, and her answer is refused with nothing changed.
-    request = actions.do_request_transfer(bob, conversation)
-    actions.do_reassign(owner, conversation, acme.owner.pk)
+    request = do_request_transfer(bob, conversation)
+    do_reassign(owner, conversation, acme.owner.pk)
     before = conversation.events.count()
     with pytest.raises(ConversationError) as error:
-        actions.do_answer_transfer(alice, request, accept=True)
+        do_answer_transfer(alice, request, accept=True)
     assert error.value.code == "transfer_closed" and "withdrawn" in error.value.message
     conversation.refresh_from_db()
     assert conversation.assignee == acme.owner and conversation.events.count() == before
@@ -113,15 +125,15 @@ def test_only_owners_and_admins_reassign_and_only_to_their_own_people(
     conversation, _, _ = served_conversation(acme)
     alice, bob = (acme.membership(u) for u in acme.operators)
     with pytest.raises(ConversationError) as error:
-        actions.do_reassign(bob, conversation, bob.user_id)
+        do_reassign(bob, conversation, bob.user_id)
     assert error.value.code == "forbidden"
     owner = acme.membership(acme.owner)
     with pytest.raises(ConversationError) as error:
-        actions.do_reassign(owner, conversation, globex.operators[0].pk)
+        do_reassign(owner, conversation, globex.operators[0].pk)
     assert error.value.code == "not_found"
     conversation.refresh_from_db()
     assert conversation.assignee == alice.user
-    actions.do_reassign(owner, conversation, bob.user_id)
+    do_reassign(owner, conversation, bob.user_id)
     conversation.refresh_from_db()
     assert conversation.assignee == bob.user
 
@@ -216,9 +228,9 @@ def test_a_hand_over_closes_the_other_requests_and_tells_the_new_operator(acme: 
     carol = User.objects.create_user(email="carol@acme.test", name="Carol", password="x")
     Membership.objects.create(user=carol, company=acme.company, role=Role.OPERATOR)
     bob = acme.membership(acme.operators[1])
-    first = actions.do_request_transfer(bob, conversation)
-    second = actions.do_request_transfer(acme.membership(carol), conversation)
-    actions.do_answer_transfer(acme.membership(acme.operators[0]), first, accept=True)
+    first = do_request_transfer(bob, conversation)
+    second = do_request_transfer(acme.membership(carol), conversation)
+    do_answer_transfer(acme.membership(acme.operators[0]), first, accept=True)
     assert TransferRequest.objects.get(pk=second.pk).status == "withdrawn"
-    actions.do_reassign(acme.membership(acme.owner), conversation, carol.pk)
+    do_reassign(acme.membership(acme.owner), conversation, carol.pk)
     assert Notification.objects.filter(user=carol, kind="reassigned").count() == 1

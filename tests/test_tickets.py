@@ -5,8 +5,18 @@ from __future__ import annotations
 
 import pytest
 
-from plug2support.conversations import actions
-from plug2support.conversations.actions import ConversationError
+from plug2support.conversations.actions.core import ConversationError
+from plug2support.conversations.actions.messages import (
+    do_post_operator_message,
+    do_post_visitor_message,
+)
+from plug2support.conversations.actions.tickets import (
+    do_complete_review,
+    do_hold,
+    do_open_ticket,
+    do_set_ticket_stage,
+)
+from plug2support.conversations.actions.visitors import do_identify_visitor
 from plug2support.conversations.models import Conversation, Dependency, Ticket
 from plug2support.notifications.models import Notification
 
@@ -15,10 +25,10 @@ from .conftest import Tenant, logged_in_client
 
 def answered(tenant: Tenant) -> Conversation:
     """A conversation Alice serves and answered (Waiting on user)."""
-    visitor, _ = actions.do_identify_visitor(tenant.widget, None)
-    posted = actions.do_post_visitor_message(visitor, client_id="v", body="It crashes")
+    visitor, _ = do_identify_visitor(tenant.widget, None)
+    posted = do_post_visitor_message(visitor, client_id="v", body="It crashes")
     conversation = Conversation.objects.get(pk=posted.event.conversation_id)
-    actions.do_post_operator_message(tenant.membership(tenant.operators[0]), conversation,
+    do_post_operator_message(tenant.membership(tenant.operators[0]), conversation,
                                      client_id="a", body="Looking into it")
     conversation.refresh_from_db()
     return conversation
@@ -27,10 +37,10 @@ def answered(tenant: Tenant) -> Conversation:
 def test_tickets_land_in_the_tracker_their_nature_calls_for(acme: Tenant) -> None:
     conversation = answered(acme)
     alice = acme.membership(acme.operators[0])
-    plain = actions.do_open_ticket(alice, conversation, title="Refund the order")
-    code = actions.do_open_ticket(alice, conversation, title="Fix crash",
+    plain = do_open_ticket(alice, conversation, title="Refund the order")
+    code = do_open_ticket(alice, conversation, title="Fix crash",
                                   needs_code_change=True)
-    issue = actions.do_open_ticket(alice, conversation, title="Export is slow", kind="issue")
+    issue = do_open_ticket(alice, conversation, title="Export is slow", kind="issue")
     assert [plain.tracker, code.tracker, issue.tracker] == ["active", "product_assist",
                                                             "product_assist"]
     page = logged_in_client(acme.operators[0]).get("/tickets/?tracker=product_assist")
@@ -41,15 +51,15 @@ def test_tickets_land_in_the_tracker_their_nature_calls_for(acme: Tenant) -> Non
 def test_hold_comes_back_to_needs_response_when_the_ticket_closes(acme: Tenant) -> None:
     conversation = answered(acme)
     alice = acme.membership(acme.operators[0])
-    ticket = actions.do_open_ticket(alice, conversation, title="Fix crash",
+    ticket = do_open_ticket(alice, conversation, title="Fix crash",
                                     needs_code_change=True)
-    actions.do_hold(alice, conversation, tickets=[ticket.pk], expected="waiting_on_user")
+    do_hold(alice, conversation, tickets=[ticket.pk], expected="waiting_on_user")
     conversation.refresh_from_db()
     assert conversation.stage == "hold"
-    actions.do_set_ticket_stage(alice, ticket, "in_progress")
+    do_set_ticket_stage(alice, ticket, "in_progress")
     conversation.refresh_from_db()
     assert conversation.stage == "hold"
-    actions.do_set_ticket_stage(alice, ticket, "done")
+    do_set_ticket_stage(alice, ticket, "done")
     conversation.refresh_from_db()
     assert conversation.stage == "needs_response"
     note = Notification.objects.get(kind="hold_released")
@@ -59,17 +69,17 @@ def test_hold_comes_back_to_needs_response_when_the_ticket_closes(acme: Tenant) 
 def test_hold_waits_for_every_dependency_including_a_review(acme: Tenant) -> None:
     conversation = answered(acme)
     alice, bob = (acme.membership(u) for u in acme.operators)
-    ticket = actions.do_open_ticket(alice, conversation, title="Refund")
-    actions.do_hold(alice, conversation, tickets=[ticket.pk], reviewers=[bob.user_id])
+    ticket = do_open_ticket(alice, conversation, title="Refund")
+    do_hold(alice, conversation, tickets=[ticket.pk], reviewers=[bob.user_id])
     assert Notification.objects.filter(user=bob.user, kind="review").exists()
-    actions.do_set_ticket_stage(alice, ticket, "done")
+    do_set_ticket_stage(alice, ticket, "done")
     conversation.refresh_from_db()
     assert conversation.stage == "hold"  # Bob has not reviewed yet
     review = Dependency.objects.get(reviewer=bob.user)
     with pytest.raises(ConversationError) as error:
-        actions.do_complete_review(alice, review)  # only Bob can
+        do_complete_review(alice, review)  # only Bob can
     assert error.value.code == "not_yours"
-    actions.do_complete_review(bob, review)
+    do_complete_review(bob, review)
     conversation.refresh_from_db()
     assert conversation.stage == "needs_response"
 
@@ -84,34 +94,34 @@ def test_bad_holds_are_refused_and_change_nothing(acme: Tenant, kwargs: dict[str
                                                   code: str) -> None:
     conversation = answered(acme)
     with pytest.raises(ConversationError) as error:
-        actions.do_hold(acme.membership(acme.operators[0]), conversation, **kwargs)  # type: ignore[arg-type]
+        do_hold(acme.membership(acme.operators[0]), conversation, **kwargs)  # type: ignore[arg-type]
     assert error.value.code == code
     conversation.refresh_from_db()
     assert conversation.stage == "waiting_on_user" and not Dependency.objects.exists()
 
 
 def test_hold_is_a_move_of_the_table(acme: Tenant) -> None:
-    visitor, _ = actions.do_identify_visitor(acme.widget, None)
-    posted = actions.do_post_visitor_message(visitor, client_id="v", body="Hi")
+    visitor, _ = do_identify_visitor(acme.widget, None)
+    posted = do_post_visitor_message(visitor, client_id="v", body="Hi")
     conversation = Conversation.objects.get(pk=posted.event.conversation_id)  # New
     alice = acme.membership(acme.operators[0])
-    ticket = actions.do_open_ticket(alice, conversation, title="x")
+    ticket = do_open_ticket(alice, conversation, title="x")
     with pytest.raises(ConversationError) as error:
-        actions.do_hold(alice, conversation, tickets=[ticket.pk])
+        do_hold(alice, conversation, tickets=[ticket.pk])
     assert error.value.code == "illegal_move" and not Dependency.objects.exists()
 
 
 def test_another_companys_tickets_are_out_of_reach(acme: Tenant, globex: Tenant) -> None:
-    theirs = actions.do_open_ticket(globex.membership(globex.owner), answered(globex),
+    theirs = do_open_ticket(globex.membership(globex.owner), answered(globex),
                                     title="Globex secret")
     conversation = answered(acme)
     alice = acme.membership(acme.operators[0])
     with pytest.raises(ConversationError) as error:
-        actions.do_hold(alice, conversation, tickets=[theirs.pk])
+        do_hold(alice, conversation, tickets=[theirs.pk])
     assert error.value.code == "not_found"
     client = logged_in_client(acme.operators[0])
     assert client.post(f"/tickets/{theirs.pk}/stage", {"stage": "done"}).status_code == 404
     assert Ticket.objects.get(pk=theirs.pk).stage == "open"
     assert "Globex secret" not in client.get("/tickets/?tracker=active").content.decode()
     with pytest.raises(ConversationError):
-        actions.do_open_ticket(alice, conversation, title="x", owner_id=globex.owner.pk)
+        do_open_ticket(alice, conversation, title="x", owner_id=globex.owner.pk)

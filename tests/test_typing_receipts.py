@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from plug2support.conversations import actions
+from plug2support.conversations.actions.messages import do_post_visitor_message, do_record_receipt
+from plug2support.conversations.actions.visitors import do_identify_visitor
 from plug2support.conversations.models import Conversation, Event
 
 from .conftest import Tenant, make_tenant, open_operator, open_visitor
@@ -84,9 +85,9 @@ def test_another_company_can_neither_type_into_nor_mark_a_conversation(live: str
 
 
 def test_receipt_marks_only_move_forward(acme: Tenant) -> None:
-    visitor, _ = actions.do_identify_visitor(acme.widget, None)
-    posted = actions.do_post_visitor_message(visitor, client_id="x", body="hi")
+    visitor, _ = do_identify_visitor(acme.widget, None)
+    posted = do_post_visitor_message(visitor, client_id="x", body="hi")
     cid = posted.event.conversation_id
-    assert actions.do_record_receipt(cid, side="team", read=1) is not None
-    assert actions.do_record_receipt(cid, side="team", read=1) is None  # no change
-    assert actions.do_record_receipt(cid, side="team", read=True) is None  # not a number
+    assert do_record_receipt(cid, side="team", read=1) is not None
+    assert do_record_receipt(cid, side="team", read=1) is None  # no change
+    assert do_record_receipt(cid, side="team", read=True) is None  # not a number

@@ -7,7 +7,8 @@ from typing import Any
 
 from django.test import Client
 
-from plug2support.conversations import actions
+from plug2support.conversations.actions.messages import do_post_visitor_message
+from plug2support.conversations.actions.visitors import do_identify_visitor
 from plug2support.conversations.models import Event
 from plug2support.widgets.models import Widget
 
@@ -130,8 +131,8 @@ def test_visitor_http_api_refuses_bad_bodies_clearly(acme: Tenant, client: Clien
 
 
 def test_the_inbox_shows_html_as_text(acme: Tenant) -> None:
-    visitor, _ = actions.do_identify_visitor(acme.widget, None)
-    posted = actions.do_post_visitor_message(visitor, client_id="x",
+    visitor, _ = do_identify_visitor(acme.widget, None)
+    posted = do_post_visitor_message(visitor, client_id="x",
                                              body="<script>alert(1)</script>")
     page = logged_in_client(acme.operators[0]).get(
         f"/inbox/{posted.event.conversation_id}/").content.decode()
@@ -140,8 +141,8 @@ def test_the_inbox_shows_html_as_text(acme: Tenant) -> None:
 
 
 def test_another_companys_conversation_is_not_found(acme: Tenant, globex: Tenant) -> None:
-    visitor, _ = actions.do_identify_visitor(globex.widget, None)
-    posted = actions.do_post_visitor_message(visitor, client_id="x", body="secret")
+    visitor, _ = do_identify_visitor(globex.widget, None)
+    posted = do_post_visitor_message(visitor, client_id="x", body="secret")
     acme_op = logged_in_client(acme.operators[0])
     assert acme_op.get(f"/inbox/{posted.event.conversation_id}/").status_code == 404
     assert "secret" not in acme_op.get("/inbox/").content.decode()

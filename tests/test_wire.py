@@ -43,7 +43,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from plug2support.conversations import actions
+from plug2support.conversations.actions.messages import do_post_operator_message
 from plug2support.conversations.models import Conversation, Event
 from plug2support.realtime import wire
 from plug2support.realtime.hub import hub
@@ -374,7 +374,7 @@ def test_a_long_history_reaches_a_reading_client_whole_however_large(
     membership = acme.membership(acme.operators[0])
     body = "\u4e2d" * 5000  # six bytes each once escaped in JSON
     for i in range(60):
-        actions.do_post_operator_message(membership, conversation, client_id=f"o{i}",
+        do_post_operator_message(membership, conversation, client_id=f"o{i}",
                                          body=body, attachments=None)
     visible = list(Event.objects.filter(conversation=conversation, staff_only=False)
                    .order_by("seq").values_list("seq", flat=True))
@@ -572,7 +572,7 @@ def test_behind_a_trusted_proxy_the_new_visitor_limit_counts_the_forwarded_addre
         proxied_server: str, tenants: Any) -> None:
     """The limit on new visitors per address must count the visitors' addresses, not the
     proxy's: one address is refused past the limit while another still gets in."""
-    from plug2support.conversations.actions import NEW_VISITORS_PER_IP_PER_MINUTE
+    from plug2support.conversations.actions.visitors import NEW_VISITORS_PER_IP_PER_MINUTE
 
     acme, _ = tenants
     for _ in range(NEW_VISITORS_PER_IP_PER_MINUTE):

@@ -140,7 +140,7 @@ def work_of(conversation_id: int) -> dict[str, list[dict[str, Any]]]:
 def work_for(conversation_ids: Collection[int]) -> dict[int, dict[str, list[dict[str, Any]]]]:
     """work_of for each of these conversations, in two queries whatever their number (a
     console subscribing to many at once after a reconnect)."""
-    from .actions import dependency_payload, ticket_payload
+    from .actions.tickets import dependency_payload, ticket_payload
     from .models import Dependency, Ticket
 
     work: dict[int, dict[str, list[dict[str, Any]]]] = {

@@ -4,13 +4,13 @@ Through the ORM a first message ran a dozen queries (the visitor's lock, its cur
 conversation again, the spam filter's count, its contact for the priority and again for the
 default owner, the routing rules, the insert, the new row read back locked, its tags): 7.9
 ms of Python a message against 0.7 ms for the next one, which runs on fixed SQL
-(`actions._locked_current`). The sockets' database work shares one core's worth of Python
+(`hot_path.locked_current`). The sockets' database work shares one core's worth of Python
 (the GIL), so 200 visitors writing at once waited for 200 × 8 ms: acks p99 2.6 s
 (bench/README.md, burst). Here the same decisions come from the visitor's lock, one read,
 and one statement writing the conversation with its first event (two on SQLite), each
 prepared once per connection on PostgreSQL (`lib/rows.hot_cursor`).
 
-Only `actions.do_post_visitor_message` calls this, inside its transaction.
+Only `actions.messages.do_post_visitor_message` calls this, inside its transaction.
 """
 
 from __future__ import annotations
@@ -161,7 +161,7 @@ def open_conversation(visitor: Visitor, *, stage: str, priority: int, body: str,
                       client_id: str, preview: str, reply_by_email: bool,
                       now: datetime) -> tuple[Conversation, Event]:
     """The new conversation and its first event, the visitor's message (seq 1), with the
-    values the ORM's create and `actions._append` would store. Returned with what the
+    values the ORM's create and `hot_path.append_event` would store. Returned with what the
     summary reads already attached: its widget and visitor, no assignee, group or tags.
     Nobody else sees the new row before the commit: nothing to lock."""
     widget = visitor.widget

@@ -21,7 +21,8 @@ from plug2support.contacts.identity import IdentityError
 from plug2support.contacts.models import Contact
 from plug2support.widgets.models import Visitor, Widget, hash_token
 
-from . import actions
+from .actions.started import do_accept_invite
+from .actions.visitors import do_identify_visitor
 
 
 @dataclass(frozen=True)
@@ -64,12 +65,12 @@ def do_open_visitor(widget: Widget, token: str | None, *, identity: object = Non
         if token else None
     if own is not None and _belongs_to_another(own, proven):
         own = token = None  # another person's visitor: this client starts afresh
-    opened = actions.do_accept_invite(widget, invite, token, proven=proven)
+    opened = do_accept_invite(widget, invite, token, proven=proven)
     if opened is None and own is not None:
         own.widget = widget  # callers (the socket) read it without a query
         opened = own, token or ""
     if opened is None:
-        opened = actions.do_identify_visitor(widget, None, ip=ip)
+        opened = do_identify_visitor(widget, None, ip=ip)
     visitor, token = opened
     contact = None
     if proof is not None:

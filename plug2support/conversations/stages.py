@@ -1,5 +1,5 @@
 """The conversation's stages (D1–D5): groups, the table of manual moves, and the automatic
-moves that messages cause. Pure data and functions; actions.py applies them.
+moves that messages cause. Pure data and functions; actions/stages.py applies them.
 
 Read from the DevRev PLuG seed: New and Suspended are Open; Waiting on user, Needs response
 and Hold are In progress; Resolved and Archived are Closed. Archived is final.

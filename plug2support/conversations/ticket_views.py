@@ -12,8 +12,9 @@ from django.views.decorators.http import require_POST
 from plug2support.accounts.access import membership_required
 from plug2support.accounts.models import Membership
 
-from . import actions
 from .access import get_ticket_for_member
+from .actions.core import ConversationError
+from .actions.tickets import do_set_ticket_stage
 from .models import Ticket, TicketKind, TicketStage
 
 TRACKERS = {"active": "Active Ticket Tracker", "product_assist": "Product Assist Tracker"}
@@ -39,8 +40,8 @@ def tracker(request: HttpRequest, membership: Membership) -> HttpResponse:
 def ticket_stage(request: HttpRequest, membership: Membership, ticket_id: int) -> HttpResponse:
     ticket = get_ticket_for_member(membership, ticket_id)
     try:
-        actions.do_set_ticket_stage(membership, ticket, request.POST.get("stage"))
-    except actions.ConversationError as error:
+        do_set_ticket_stage(membership, ticket, request.POST.get("stage"))
+    except ConversationError as error:
         messages.error(request, error.message)
     else:
         messages.success(request, f"#{ticket.pk} is now {ticket.get_stage_display()}.")

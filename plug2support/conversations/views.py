@@ -19,8 +19,11 @@ from plug2support.accounts.models import Membership
 from plug2support.widgets.models import SiteVisitor, Widget
 from plug2support.widgets.visits import on_site_now
 
-from . import actions, stages
+from . import stages
 from .access import events_after, get_conversation_for_member
+from .actions.core import ConversationError
+from .actions.started import do_start_chat_with_site_visitor, do_start_email_conversation
+from .actions.tags import tags_for
 from .inbox import (
     OPENING_VIEW,
     VIEW_LABELS,
@@ -58,7 +61,7 @@ def inbox(request: HttpRequest, membership: Membership,
             "moves": {k: sorted(v) for k, v in stages.MANUAL_MOVES.items()},
             "metrics": for_conversation(selected).as_dict() if selected else None,
             "tags": [{"id": t.pk, "name": t.name, "takes_value": t.takes_value}
-                     for t in actions.tags_for(membership.company_id)],
+                     for t in tags_for(membership.company_id)],
             "views": VIEW_LABELS,
             "priorities": [{"value": v, "label": str(label)} for v, label in Priority.choices],
             "widgets": widgets_with_hours(membership.company_id),
@@ -110,11 +113,11 @@ def visitors(request: HttpRequest, membership: Membership) -> HttpResponse:
         request.POST if request.method == "POST" else None, company_id=membership.company_id)
     if request.method == "POST" and email_form.is_valid():
         try:
-            posted = actions.do_start_email_conversation(
+            posted = do_start_email_conversation(
                 membership, email_form.cleaned_data["widget"],
                 email=email_form.cleaned_data["email"], client_id=secrets.token_hex(8),
                 body=email_form.cleaned_data["body"])
-        except actions.ConversationError as error:
+        except ConversationError as error:
             email_form.add_error(None, error.message)
         else:
             return redirect("conversation", conversation_id=posted.event.conversation_id)
@@ -138,10 +141,10 @@ def start_chat(request: HttpRequest, membership: Membership, site_visitor_id: in
         messages.error(request, "Write a message to start the chat.")
         return redirect("visitors")
     try:
-        posted = actions.do_start_chat_with_site_visitor(
+        posted = do_start_chat_with_site_visitor(
             membership, site_visitor, client_id=secrets.token_hex(8),
             body=form.cleaned_data["body"])
-    except actions.ConversationError as error:
+    except ConversationError as error:
         messages.error(request, error.message)
         return redirect("visitors")
     return redirect("conversation", conversation_id=posted.event.conversation_id)

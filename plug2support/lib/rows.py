@@ -1,6 +1,6 @@
 """Model instances from rows read by hand-written SQL, converted exactly as the ORM converts
 them (its backend and field converters), for the few hot paths where building the query
-costs more than running it (conversations/actions.py: a visitor's message;
+costs more than running it (conversations/hot_path.py: a visitor's message;
 conversations/opening.py: its first)."""
 
 from __future__ import annotations
@@ -42,8 +42,12 @@ class RowReader(Generic[M]):
 
     def __init__(self, model: type[M], field_names: list[str] | None = None) -> None:
         self.model = model
-        names = field_names or [f.name for f in model._meta.concrete_fields]
-        self.fields = [cast("Field[Any, Any]", model._meta.get_field(name)) for name in names]
+        chosen = {model._meta.get_field(name) for name in field_names or []}
+        # In the model's order, whatever order they were named in: `from_db` takes a partial
+        # row in that order (named out of order, a user's name and e-mail were swapped).
+        self.fields = [cast("Field[Any, Any]", field) for field in model._meta.concrete_fields
+                       if field_names is None or field in chosen]
+        assert field_names is None or len(self.fields) == len(chosen), "not concrete fields"
         self.attnames = [field.attname for field in self.fields]
         self._converters: dict[str, Converters] = {}
 

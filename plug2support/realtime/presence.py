@@ -125,7 +125,7 @@ def start_presence_heartbeat() -> None:
 
 def do_set_status(membership: Membership, status: str) -> None:
     if status not in Status.values:
-        from plug2support.conversations.actions import ConversationError
+        from plug2support.conversations.actions.core import ConversationError
 
         raise ConversationError("invalid_status", "status must be online, away or offline.")
     Membership.objects.filter(pk=membership.pk).update(status=status)

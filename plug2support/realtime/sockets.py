@@ -26,7 +26,6 @@ from django.conf import settings
 from django.db import DatabaseError, InterfaceError, connections
 from django.http import Http404
 
-from plug2support.conversations import actions
 from plug2support.conversations.access import (
     events_after,
     get_conversation_for_member,
@@ -34,6 +33,27 @@ from plug2support.conversations.access import (
     get_transfer_for_member,
     work_of,
 )
+from plug2support.conversations.actions.core import ConversationError
+from plug2support.conversations.actions.messages import (
+    do_leave_offline_message,
+    do_post_operator_message,
+    do_post_visitor_message,
+    do_record_receipt,
+)
+from plug2support.conversations.actions.stages import do_move_stage
+from plug2support.conversations.actions.tags import do_create_tag, do_tag, do_untag
+from plug2support.conversations.actions.teamwork import (
+    do_add_note,
+    do_answer_transfer,
+    do_claim,
+    do_reassign,
+    do_request_transfer,
+    do_set_priority,
+    do_withdraw_transfer,
+    transfer_payload,
+)
+from plug2support.conversations.actions.tickets import do_complete_review, do_hold, do_open_ticket
+from plug2support.conversations.actions.visitors import current_conversation, do_link_site_visitor
 from plug2support.conversations.serializers import (
     conversation_summary,
     event_payload,
@@ -393,7 +413,7 @@ class Socket:
             await self.handle(frame)
         except FrameError as error:
             self.send_error(error.code, error.message, ref=ref, **error.details)
-        except actions.ConversationError as error:
+        except ConversationError as error:
             self.send_error(error.code, error.message, ref=ref, **error.details)
         except Http404 as error:
             self.send_error("not_found", str(error) or "Not found.", ref=ref)
@@ -646,7 +666,7 @@ class WidgetSocket(Socket):
             raise _Close(CLOSE_UNAUTHORISED)
         try:
             identified = await db(_identify)(hello, self.ip)
-        except actions.ConversationError as error:
+        except ConversationError as error:
             self.send_error(error.code, error.message, **error.details)
             raise _Close(CLOSE_RATE_LIMITED) from None
         if identified is None:
@@ -691,7 +711,7 @@ class WidgetSocket(Socket):
                 self.publish_typing(staff_topic(conversation_id), conversation_id,
                                     {"type": "visitor", "name": self.visitor.display_name})
             else:
-                await db(actions.do_record_receipt)(
+                await db(do_record_receipt)(
                     conversation_id, side="visitor", delivered=frame.get("delivered"),
                     read=frame.get("read"))
             return
@@ -715,7 +735,7 @@ class WidgetSocket(Socket):
         if kind == "message":
             opened: list[int] = []
             try:
-                posted = await db(actions.do_post_visitor_message)(
+                posted = await db(do_post_visitor_message)(
                     self.visitor, client_id=frame.get("client_id"), body=frame.get("body"),
                     attachments=frame.get("attachments"), ip=ip, honeypot=frame.get("website"),
                     none_seen=not self.sent_seq,
@@ -725,7 +745,7 @@ class WidgetSocket(Socket):
                     self.unfollow_conversation(conversation_id)
                 raise
         elif kind == "offline_message":
-            posted = await db(actions.do_leave_offline_message)(
+            posted = await db(do_leave_offline_message)(
                 self.visitor, client_id=frame.get("client_id"), body=frame.get("body"),
                 email=frame.get("email"), ip=ip, honeypot=frame.get("website"))
         else:
@@ -741,14 +761,14 @@ class WidgetSocket(Socket):
         """Identified on a widget that requires it: the visitor's conversation opens now, as
         it would have at the hello (subscribed first, so none started meanwhile is missed)."""
         self.subscribe(visitor_topic(self.visitor.pk))
-        conversation = await db(actions.current_conversation)(self.visitor)
+        conversation = await db(current_conversation)(self.visitor)
         if conversation is not None and conversation.pk not in self.sent_seq:
             self.send_json({"type": "conversation_started",
                             "conversation": {"id": conversation.pk}})
             self.follow_conversation(conversation.pk, 0)
 
     def _follow_opened(self, opened: list[int]) -> Callable[[int], None]:
-        """`on_open` for the visitor's message (actions.do_post_visitor_message): called on
+        """`on_open` for the visitor's message (do_post_visitor_message): called on
         the database thread with the id of the conversation the message opens, before the
         commit that publishes its first events. The loop runs callbacks in the order they
         were posted, so this socket follows the conversation from seq 0 before any of its
@@ -809,13 +829,13 @@ def _identify(hello: dict[str, Any], ip: str) -> tuple[Any, Any] | None:
     token = token if isinstance(token, str) else None
     opened = do_open_visitor(widget, token, identity=hello.get("identity"),
                              invite=hello.get("invite"), ip=ip)
-    actions.do_link_site_visitor(opened.visitor, hello.get("vid"))
+    do_link_site_visitor(opened.visitor, hello.get("vid"))
     return opened, schedule
 
 
 def _welcome(opened: Any, schedule: Any, may_read: bool) -> dict[str, Any]:
     visitor = opened.visitor
-    conversation = actions.current_conversation(visitor) if may_read else None
+    conversation = current_conversation(visitor) if may_read else None
     welcome: dict[str, Any] = {
         "type": "welcome",
         "token": opened.token,
@@ -942,7 +962,7 @@ def _inbox_snapshot(membership: Any) -> dict[str, Any]:
     user_id, company_id = membership.user_id, membership.company_id
     return {
         "conversations": [conversation_summary(c) for c in recent],
-        "transfers": [actions.transfer_payload(t) for t in pending_transfers_for(membership)],
+        "transfers": [transfer_payload(t) for t in pending_transfers_for(membership)],
         "notifications": recent_for(user_id, company_id),
         "unread": unread_count(user_id, company_id),
     }
@@ -1100,13 +1120,13 @@ class OperatorSocket(Socket):
         elif kind == "claim":
             conversation = await db(get_conversation_for_member)(
                 self.membership, frame.get("conversation"))
-            event = await db(actions.do_claim)(self.membership, conversation)
+            event = await db(do_claim)(self.membership, conversation)
             self.send_json({"type": "claimed", "ref": ref,
                                   "conversation": conversation.pk, "seq": event.seq})
         elif kind in ("message", "note"):
             conversation = await db(get_conversation_for_member)(
                 self.membership, frame.get("conversation"))
-            action = actions.do_post_operator_message if kind == "message" else actions.do_add_note
+            action = do_post_operator_message if kind == "message" else do_add_note
             posted = await db(action)(
                 self.membership, conversation, client_id=frame.get("client_id"),
                 body=frame.get("body"), attachments=frame.get("attachments"))
@@ -1116,18 +1136,18 @@ class OperatorSocket(Socket):
         elif kind == "transfer_request":
             conversation = await db(get_conversation_for_member)(
                 self.membership, frame.get("conversation"))
-            request = await db(actions.do_request_transfer)(self.membership, conversation)
+            request = await db(do_request_transfer)(self.membership, conversation)
             self.send_json({"type": "transfer", "ref": ref,
-                                  "request": actions.transfer_payload(request)})
+                                  "request": transfer_payload(request)})
         elif kind in ("transfer_accept", "transfer_decline", "transfer_withdraw"):
             request = await db(get_transfer_for_member)(self.membership, frame.get("request"))
             if kind == "transfer_withdraw":
-                request = await db(actions.do_withdraw_transfer)(self.membership, request)
+                request = await db(do_withdraw_transfer)(self.membership, request)
             else:
-                request = await db(actions.do_answer_transfer)(
+                request = await db(do_answer_transfer)(
                     self.membership, request, accept=kind == "transfer_accept")
             self.send_json({"type": "transfer", "ref": ref,
-                                  "request": actions.transfer_payload(request)})
+                                  "request": transfer_payload(request)})
         elif kind == "typing":
             conversation = await db(get_conversation_for_member)(
                 self.membership, frame.get("conversation"))
@@ -1140,7 +1160,7 @@ class OperatorSocket(Socket):
         elif kind == "receipt":
             conversation = await db(get_conversation_for_member)(
                 self.membership, frame.get("conversation"))
-            await db(actions.do_record_receipt)(conversation.pk, side="team",
+            await db(do_record_receipt)(conversation.pk, side="team",
                                                 delivered=frame.get("delivered"),
                                                 read=frame.get("read"))
         elif kind == "status":
@@ -1155,7 +1175,7 @@ class OperatorSocket(Socket):
         elif kind == "move":
             conversation = await db(get_conversation_for_member)(
                 self.membership, frame.get("conversation"))
-            event = await db(actions.do_move_stage)(self.membership, conversation,
+            event = await db(do_move_stage)(self.membership, conversation,
                                                     frame.get("to"), frame.get("expected"))
             self.send_json({"type": "moved", "ref": ref, "conversation": conversation.pk,
                                   "stage": frame.get("to"), "seq": event.seq,
@@ -1164,23 +1184,23 @@ class OperatorSocket(Socket):
             conversation = await db(get_conversation_for_member)(
                 self.membership, frame.get("conversation"))
             if kind == "tag":
-                event = await db(actions.do_tag)(self.membership, conversation, frame.get("tag"),
+                event = await db(do_tag)(self.membership, conversation, frame.get("tag"),
                                                  frame.get("value", ""))
             else:
-                event = await db(actions.do_untag)(self.membership, conversation,
+                event = await db(do_untag)(self.membership, conversation,
                                                    frame.get("tag"))
             self.send_json({"type": "tagged" if kind == "tag" else "untagged", "ref": ref,
                                   "conversation": conversation.pk, "seq": event.seq})
         elif kind == "priority":
             conversation = await db(get_conversation_for_member)(
                 self.membership, frame.get("conversation"))
-            await db(actions.do_set_priority)(self.membership, conversation,
+            await db(do_set_priority)(self.membership, conversation,
                                               frame.get("priority"))
             self.send_json({"type": "priority", "ref": ref,
                                   "conversation": conversation.pk,
                                   "priority": frame.get("priority")})
         elif kind == "create_tag":
-            tag = await db(actions.do_create_tag)(self.membership, frame.get("name"))
+            tag = await db(do_create_tag)(self.membership, frame.get("name"))
             self.send_json({"type": "tag_created", "ref": ref,
                                   "tag": {"id": tag.pk, "name": tag.name,
                                           "takes_value": tag.takes_value}})
@@ -1188,20 +1208,20 @@ class OperatorSocket(Socket):
             if kind == "complete_review":
                 dependency = await db(get_dependency_for_member)(self.membership,
                                                                  frame.get("dependency"))
-                await db(actions.do_complete_review)(self.membership, dependency)
+                await db(do_complete_review)(self.membership, dependency)
                 conversation_id = dependency.conversation_id
             else:
                 conversation = await db(get_conversation_for_member)(
                     self.membership, frame.get("conversation"))
                 conversation_id = conversation.pk
                 if kind == "open_ticket":
-                    await db(actions.do_open_ticket)(
+                    await db(do_open_ticket)(
                         self.membership, conversation, title=frame.get("title"),
                         kind=frame.get("kind", "ticket"),
                         needs_code_change=frame.get("needs_code_change", False),
                         owner_id=frame.get("owner"))
                 else:
-                    await db(actions.do_hold)(self.membership, conversation,
+                    await db(do_hold)(self.membership, conversation,
                                               tickets=frame.get("tickets", []),
                                               reviewers=frame.get("reviewers", []),
                                               expected=frame.get("expected"))
@@ -1210,7 +1230,7 @@ class OperatorSocket(Socket):
         elif kind == "reassign":
             conversation = await db(get_conversation_for_member)(
                 self.membership, frame.get("conversation"))
-            event = await db(actions.do_reassign)(self.membership, conversation, frame.get("to"))
+            event = await db(do_reassign)(self.membership, conversation, frame.get("to"))
             self.send_json({"type": "reassigned", "ref": ref,
                                   "conversation": conversation.pk, "seq": event.seq})
         else:

@@ -18,8 +18,10 @@ from django.views.decorators.http import require_http_methods
 
 from plug2support.accounts.access import membership_required
 from plug2support.accounts.models import Membership
-from plug2support.conversations import actions as conversation_actions
 from plug2support.conversations.access import events_after
+from plug2support.conversations.actions.core import ConversationError
+from plug2support.conversations.actions.messages import do_post_visitor_message
+from plug2support.conversations.actions.visitors import current_conversation
 from plug2support.conversations.serializers import event_payload
 from plug2support.lib import jsonin
 from plug2support.lib.ids import id_from
@@ -287,10 +289,10 @@ def visitor_session(request: HttpRequest, key: str) -> HttpResponse:
         opened = do_open_visitor(widget, token if isinstance(token, str) else None,
                                  identity=body.get("identity"),
                                  ip=request.META.get("REMOTE_ADDR", ""))
-    except conversation_actions.ConversationError as error:
+    except ConversationError as error:
         return _error(error.code, error.message, 429, **error.details)
     visitor = opened.visitor
-    conversation = conversation_actions.current_conversation(visitor) \
+    conversation = current_conversation(visitor) \
         if opened.may_read else None
     answer: dict[str, Any] = {
         "token": opened.token,
@@ -324,7 +326,7 @@ def visitor_messages(request: HttpRequest, key: str) -> HttpResponse:
     if refused is not None:
         return refused
     if request.method == "GET":
-        conversation = conversation_actions.current_conversation(visitor)
+        conversation = current_conversation(visitor)
         try:
             after = max(0, int(request.GET.get("after", "0")))
         except ValueError:
@@ -342,11 +344,11 @@ def visitor_messages(request: HttpRequest, key: str) -> HttpResponse:
     if not isinstance(body, dict):
         return _error("bad_request", "The body must be a JSON object.", 400)
     try:
-        posted = conversation_actions.do_post_visitor_message(
+        posted = do_post_visitor_message(
             visitor, client_id=body.get("client_id"), body=body.get("body"),
             attachments=body.get("attachments"), ip=request.META.get("REMOTE_ADDR", ""),
             honeypot=body.get("website"))
-    except conversation_actions.ConversationError as error:
+    except ConversationError as error:
         status = {"rate_limited": 429, "chat_unavailable": 403,
                   "client_id_reused": 409}.get(error.code, 400)
         return _error(error.code, error.message, status, **error.details)

@@ -13,7 +13,8 @@ from plug2support.billing import actions as billing
 from plug2support.billing.access import standard_plan
 from plug2support.billing.models import Invoice, Plan, PlanKind, Subscription
 from plug2support.billing.periods import period_at
-from plug2support.conversations import actions
+from plug2support.conversations.actions.messages import do_post_visitor_message
+from plug2support.conversations.actions.visitors import do_identify_visitor
 
 from .conftest import ARTIFACTS, login, screenshot
 from .test_accessibility import violations
@@ -27,8 +28,8 @@ def test_the_owner_sees_the_balance_gets_a_quote_and_an_invoice(
                                traffic_limit=20, invited_users_limit=5)
     Subscription.objects.filter(company=tenant.company).update(plan=plan)
     for _ in range(19):  # 95 %
-        visitor, _ = actions.do_identify_visitor(tenant.widget, None)
-        actions.do_post_visitor_message(visitor, client_id="x", body="Hello")
+        visitor, _ = do_identify_visitor(tenant.widget, None)
+        do_post_visitor_message(visitor, client_id="x", body="Hello")
     page = login(browser, live, tenant.owner.email)
     page.goto(f"{live}/billing/")
     expect(page.locator("#balance")).to_have_class("balance orange")

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from playwright.sync_api import Browser, Page, expect
 
-from plug2support.conversations import actions
+from plug2support.conversations.actions.messages import do_post_visitor_message
+from plug2support.conversations.actions.teamwork import do_claim, do_set_priority
+from plug2support.conversations.actions.visitors import do_identify_visitor
 from plug2support.conversations.models import Conversation
 
 from ..conftest import Tenant
@@ -18,8 +20,8 @@ SHOWN = ("() => [...document.querySelectorAll('#conversations a.conv')]"
 
 
 def start(tenant: Tenant, body: str, client_id: str) -> Conversation:
-    visitor, _ = actions.do_identify_visitor(tenant.widget, None)
-    posted = actions.do_post_visitor_message(visitor, client_id=client_id, body=body)
+    visitor, _ = do_identify_visitor(tenant.widget, None)
+    posted = do_post_visitor_message(visitor, client_id=client_id, body=body)
     return Conversation.objects.get(pk=posted.event.conversation_id)
 
 
@@ -46,9 +48,9 @@ def test_a_filtered_list_follows_live_summaries_by_their_views_and_sort_keys(
     with alice.expect_response(lambda r: "/inbox/list" in r.url and "unassigned" in r.url):
         alice.select_option("#f-view", "unassigned")
     shows(alice, [first.pk, second.pk])  # the longest wait first
-    actions.do_set_priority(bob, second, 3)
+    do_set_priority(bob, second, 3)
     shows(alice, [second.pk, first.pk])  # urgent first
-    actions.do_claim(bob, first)
+    do_claim(bob, first)
     shows(alice, [second.pk])  # served: no longer unassigned
     third = start(acme, "third question", "v3")
     start(globex, "not ours", "g1")
@@ -57,9 +59,9 @@ def test_a_filtered_list_follows_live_summaries_by_their_views_and_sort_keys(
     with alice.expect_response(lambda r: "/inbox/list" in r.url and "mine" in r.url):
         alice.select_option("#f-view", "mine")
     shows(alice, [])
-    actions.do_claim(alice_member, third)
+    do_claim(alice_member, third)
     shows(alice, [third.pk])  # mine now
-    actions.do_claim(alice_member, second)
+    do_claim(alice_member, second)
     shows(alice, [second.pk, third.pk])
     expect(alice.locator("#no-results")).to_be_hidden()
     assert errors == []

@@ -163,7 +163,7 @@ def _filtered(conversations: QuerySet[Conversation], membership: Membership,
 def tags_json_sql(outer_id: str) -> str:
     """A correlated subquery: the tags ([[id, name, value], …] in the order they were added)
     of the conversation whose id is `outer_id`, as JSON text, on the tag links' conversation
-    index. Also used by the visitor's message path (actions._locked_current)."""
+    index. Also used by the visitor's message path (hot_path.locked_current)."""
     if connection.vendor == "postgresql":
         return tags_sql(outer_id, "json_build_array(l.tag_id, t.name, l.value)") + "::text"
     link, tag = ConversationTag._meta.db_table, Tag._meta.db_table
