@@ -11,6 +11,7 @@ from plug2support.notifications.email import queue_templated_email
 from plug2support.realtime.hub import publish_after_commit
 from plug2support.realtime.topics import session_topic
 
+from . import policies
 from .models import Company, Invitation, Membership, Role, User
 
 
@@ -24,9 +25,7 @@ def do_sign_up(*, email: str, name: str, password: str, company_name: str = "") 
         user = User.objects.create_user(email=email, password=password, name=name)
         company = Company.objects.create(name=company_name or f"{name}'s company")
         Membership.objects.create(user=user, company=company, role=Role.OWNER)
-        from plug2support.billing.access import subscription_of
-
-        subscription_of(company.pk)  # H1: on Free, its periods anchored now
+        policies.company_created(company.pk)  # H1: on Free, its periods anchored now
     return user
 
 
@@ -37,11 +36,9 @@ def check_invite(company: Company, inviter: Membership, email: str, role: str) -
         raise AccountError("Only an owner can invite another owner.")
     if Membership.objects.filter(company=company, user__email__iexact=email).exists():
         raise AccountError(f"{email} is already a member of {company.name}.")
-    from plug2support.billing.actions import BillingError, check_invite_allowed
-
     try:
-        check_invite_allowed(company)
-    except BillingError as error:
+        policies.check_invite_allowed(company)
+    except policies.InviteRefused as error:
         raise AccountError(str(error)) from None
 
 

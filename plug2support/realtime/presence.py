@@ -75,7 +75,7 @@ def operators_online(company_id: int) -> bool:
 def publish_availability(company_id: int, hours_changed: int | None = None) -> None:
     """Tell the company's widgets and consoles. Cheap enough to call on every change.
     `hours_changed`: the widget whose business hours were just saved (its sockets reload)."""
-    from plug2support.billing.access import communication_block
+    from plug2support.accounts.policies import communication_block
 
     online = operators_online(company_id)
     blocked = communication_block(company_id)

@@ -10,9 +10,9 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 from plug2support.accounts.models import User
+from plug2support.accounts.policies import communication_block
 from plug2support.attachments.actions import attachment_payload, do_attach
 from plug2support.attachments.validation import AttachmentError
-from plug2support.billing.access import communication_block
 from plug2support.realtime.hub import publish_after_commit
 from plug2support.realtime.topics import company_topic, conversation_topic, staff_topic
 from plug2support.widgets.models import Visitor
