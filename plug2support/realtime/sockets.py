@@ -54,7 +54,6 @@ class FrameError(Exception):
         self.details = details
 
 
-
 class Close(Exception):
     """Raised by a socket's own code: close the socket with this code."""
 
