@@ -23,8 +23,8 @@ def hub_app() -> Any:
     import django
 
     django.setup()
-    from plug2support.realtime.hub import hub
     from plug2support.realtime.endpoints import ENDPOINTS
+    from plug2support.realtime.hub import hub
     from plug2support.realtime.sockets import Socket
 
     class BenchSocket(Socket):
