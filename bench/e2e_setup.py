@@ -7,7 +7,7 @@ second run adds what is missing.
 - migrate; one company "Bench E2E" with one widget (no business hours: always open). Its
   `allowed_origins` are left empty (any site may embed it): the widget *socket* does not
   read them anyway. Both sockets check `Origin` against the request's own host
-  (realtime/sockets.py `origin_allowed`), so the load generator sends
+  (realtime/asgi.py `origin_allowed`), so the load generator sends
   `Origin: http://127.0.0.1:<port>` with the matching `Host`.
 - N visitors whose tokens are `bench-e2e-<n>` (only the hash is stored, as in
   setup_data.py), each with a current conversation holding its first message: what

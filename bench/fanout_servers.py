@@ -23,8 +23,9 @@ def hub_app() -> Any:
     import django
 
     django.setup()
+    from plug2support.realtime.endpoints import ENDPOINTS
     from plug2support.realtime.hub import hub
-    from plug2support.realtime.sockets import ENDPOINTS, Socket
+    from plug2support.realtime.sockets import Socket
 
     class BenchSocket(Socket):
         async def handle(self, frame: dict[str, Any]) -> None:
@@ -85,11 +86,14 @@ def channels_app(redis: str, idle: bool = False) -> Any:
         async def receive_json(self, content: dict[str, Any], **kwargs: Any) -> None:
             from channels.db import database_sync_to_async
 
-            from plug2support.realtime.sockets import _identify, _welcome
+            from plug2support.conversations.opening import do_open_for_hello
+            from plug2support.conversations.snapshot import welcome as welcome_of
 
             if content.get("type") != "hello":
                 return
-            identified = await database_sync_to_async(_identify)(content, "127.0.0.1")
+            identified = await database_sync_to_async(do_open_for_hello)(
+                content.get("widget"), content.get("token"), identity=content.get("identity"),
+                invite=content.get("invite"), vid=content.get("vid"), ip="127.0.0.1")
             if identified is None:  # the bench's widget key is always known
                 await self.close()
                 return
@@ -98,7 +102,7 @@ def channels_app(redis: str, idle: bool = False) -> Any:
             await self.channel_layer.group_add(f"visitor{visitor.pk}", self.channel_name)
             await self.channel_layer.group_add(f"availability{visitor.widget.company_id}",
                                                self.channel_name)
-            welcome = await database_sync_to_async(_welcome)(opened, schedule, True)
+            welcome = await database_sync_to_async(welcome_of)(opened, schedule, True)
             await self.send_json(welcome)
 
     consumer = IdleConsumer if idle else Consumer

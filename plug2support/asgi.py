@@ -17,9 +17,10 @@ django_app = get_asgi_application()
 
 from plug2support.lib.bodylimit import has_body  # noqa: E402
 from plug2support.ops import body_limits  # noqa: E402
+from plug2support.realtime.dbthreads import close_db_threads  # noqa: E402
+from plug2support.realtime.endpoints import websocket_app  # noqa: E402
 from plug2support.realtime.hub import hub  # noqa: E402
 from plug2support.realtime.presence import start_presence_heartbeat  # noqa: E402
-from plug2support.realtime.sockets import close_db_threads, websocket_app  # noqa: E402
 from plug2support.widgets import cache as widget_cache  # noqa: E402
 from plug2support.widgets import fastpath  # noqa: E402
 

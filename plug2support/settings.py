@@ -269,7 +269,7 @@ SITE_HEARTBEAT_SECONDS = env.int("SITE_HEARTBEAT_SECONDS", default=30)
 # Limits stated in errors (see docs/protocol.md).
 MESSAGE_MAX_CHARS = env.int("MESSAGE_MAX_CHARS", default=5000)
 SOCKET_FRAME_MAX_BYTES = env.int("SOCKET_FRAME_MAX_BYTES", default=64 * 1024)
-# Threads the sockets' database work runs on (realtime/sockets.py `db`). PostgreSQL: several,
+# Threads the sockets' database work runs on (realtime/dbthreads.py `db`). PostgreSQL: several,
 # each with its own pooled connection, so one message's wait on the database (its commit)
 # does not hold up every other socket's; row locks keep each conversation in order. SQLite
 # writes one transaction at a time: one thread. Keep it below DB_POOL_MAX.

@@ -197,7 +197,7 @@ def settle_live_server() -> None:
     server's database threads finish what they were doing and close their connections. On
     PostgreSQL a query still running meets the flush's TRUNCATE and one of them is killed as
     a deadlock (the flush, failing the next test)."""
-    from plug2support.realtime.sockets import close_db_threads
+    from plug2support.realtime.dbthreads import close_db_threads
 
     while OPEN_CLIENTS:
         with contextlib.suppress(Exception):  # already closed, or the server closed it

@@ -30,7 +30,7 @@ from plug2support.conversations.models import Conversation
 from plug2support.notifications.models import Notification
 from plug2support.ops import periodic
 from plug2support.ops.models import PeriodicRun
-from plug2support.realtime.sockets import _availability_of
+from plug2support.realtime.presence import availability_of
 
 from .conftest import Inbox, Tenant, body_of
 
@@ -186,8 +186,8 @@ def test_over_the_limit_at_03_00_blocks_at_02_00_two_days_later_not_the_next_day
             do_post_operator_message(acme.membership(acme.operators[0]),
                                              conversation, client_id="op", body="Hi")
         assert operator_refused.value.code == "communication_blocked"
-        assert _availability_of(acme.company.pk)[1] is True
-        assert _availability_of(globex.company.pk)[1] is False
+        assert availability_of(acme.company.pk)[1] is True
+        assert availability_of(globex.company.pk)[1] is False
         # Everything stays readable.
         assert conversation.events.filter(body="Still there?").exists()
 

@@ -1,7 +1,7 @@
 """Bursts of new conversations and a console's reconnect (issue 15, point 12). A first
 message now runs on fixed SQL (conversations/first_message.py) and a console's subscribes on a lane
-of their own (realtime/sockets.py, OperatorSocket): what they must keep — every first message
-acknowledged once, one conversation each, routed once; the contact rules decided as before;
+of their own (realtime/endpoints/operator.py, OperatorSocket): what they must keep — every first
+message acknowledged once, one conversation each, routed once; the contact rules decided as before;
 a reconnecting console answered while its catch-up waits, and that catch-up complete and in
 order. How fast is bench/burst.py's business, never asserted here."""
 
@@ -41,6 +41,7 @@ from plug2support.conversations.models import (
 )
 from plug2support.notifications.models import Notification
 from plug2support.realtime import sockets
+from plug2support.realtime.endpoints import operator as operator_endpoint
 from plug2support.widgets.models import Visitor
 
 from .conftest import WS, Tenant, open_operator, ws_url
@@ -442,8 +443,8 @@ def test_subscribes_past_the_waiting_limit_are_all_answered(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Past SUBSCRIBES_WAITING not yet answered, the console's other frames wait for room
     (what a socket keeps for one console is bounded); once there is room they go on."""
-    monkeypatch.setattr(sockets, "SUBSCRIBES_WAITING", 4)
-    monkeypatch.setattr(sockets, "SUBSCRIBE_BATCH", 2)
+    monkeypatch.setattr(operator_endpoint, "SUBSCRIBES_WAITING", 4)
+    monkeypatch.setattr(operator_endpoint, "SUBSCRIBE_BATCH", 2)
     entered, release = held_metrics
     acme, _ = tenants
     followed = conversations_with_history(acme, 10, 1)

@@ -163,12 +163,12 @@ def test_another_companys_hours_cannot_be_set(acme: Tenant, globex: Tenant) -> N
 def test_the_widget_is_closed_on_a_holiday_even_with_operators_online(acme: Tenant,
                                                                      client: Client) -> None:
     from plug2support.realtime import presence
-    from plug2support.realtime.sockets import availability_frame
 
     logged_in_client(acme.owner).post(f"/settings/widgets/{acme.widget.pk}/", hours_post())
     presence.connect(acme.membership(acme.operators[0]).pk)
     widget = Widget.objects.get(pk=acme.widget.pk)
-    frame = availability_frame(widget.schedule(), presence.operators_online(acme.company.pk))
+    frame = presence.availability_frame(widget.schedule(),
+                                        presence.operators_online(acme.company.pk))
     assert frame["availability"]["mode"] == "offline"
     assert frame["availability"]["operators_online"] is True
     assert frame["availability"]["open"] is False

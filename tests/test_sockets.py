@@ -309,12 +309,12 @@ def test_a_database_call_ending_after_its_threads_close_leaves_no_connection_ope
 
     from django.db import connections
 
-    from plug2support.realtime import sockets
+    from plug2support.realtime import dbthreads
 
     settings.SOCKET_DB_THREADS = 2  # the sockets' own threads (SQLite's default is asgiref's)
     threads = ThreadPoolExecutor(1, thread_name_prefix="test-socket-db")
-    monkeypatch.setattr(sockets, "_db_executor", threads)
-    monkeypatch.setattr(sockets, "_wrapped", {})
+    monkeypatch.setattr(dbthreads, "_db_executor", threads)
+    monkeypatch.setattr(dbthreads, "_wrapped", {})
     used: list[Any] = []
 
     def query() -> None:
@@ -322,7 +322,7 @@ def test_a_database_call_ending_after_its_threads_close_leaves_no_connection_ope
             cursor.execute("SELECT 1")
         used.append(connections["default"])
 
-    wrapped = sockets.db(query)  # bound to `threads`, as a socket's call under way is
+    wrapped = dbthreads.db(query)  # bound to `threads`, as a socket's call under way is
 
     async def awaited() -> None:
         await wrapped()
@@ -335,7 +335,7 @@ def test_a_database_call_ending_after_its_threads_close_leaves_no_connection_ope
     try:
         call()
         assert used[0].connection is not None  # a working thread keeps its connection
-        monkeypatch.setattr(sockets, "_db_executor", None)  # as close_db_threads begins
+        monkeypatch.setattr(dbthreads, "_db_executor", None)  # as close_db_threads begins
         call()
         assert used[1] is used[0] and used[1].connection is None
     finally:
@@ -345,7 +345,7 @@ def test_a_database_call_ending_after_its_threads_close_leaves_no_connection_ope
 
 def test_a_database_thread_keeps_one_cache_backend_for_every_socket_task(
         settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each socket task starts from an empty context (sockets._spawn), and Django keeps its
+    """Each socket task starts from an empty context (sockets.spawn), and Django keeps its
     cache backends per context: run there, every message built a new backend, and with Redis
     a new connection pool and connection. A thread now keeps one backend across tasks."""
     import asyncio
@@ -353,19 +353,19 @@ def test_a_database_thread_keeps_one_cache_backend_for_every_socket_task(
 
     from django.core.cache import caches
 
-    from plug2support.realtime import sockets
+    from plug2support.realtime import dbthreads, sockets
 
     settings.SOCKET_DB_THREADS = 2
     threads = ThreadPoolExecutor(1, thread_name_prefix="test-socket-db")
-    monkeypatch.setattr(sockets, "_db_executor", threads)
-    monkeypatch.setattr(sockets, "_wrapped", {})
+    monkeypatch.setattr(dbthreads, "_db_executor", threads)
+    monkeypatch.setattr(dbthreads, "_wrapped", {})
     backends: list[Any] = []
 
     def rate_limited() -> None:  # what every visitor message does (lib/ratelimit.hit)
         caches["default"].add("test-socket-cache", 1)
         backends.append(caches["default"])
 
-    wrapped = sockets.db(rate_limited)
+    wrapped = dbthreads.db(rate_limited)
 
     async def tasks() -> None:
         done = asyncio.Event()
@@ -376,7 +376,7 @@ def test_a_database_thread_keeps_one_cache_backend_for_every_socket_task(
                 done.set()
 
         for _ in range(3):
-            sockets._spawn(one())  # each in a context of its own, as a socket's frames are
+            sockets.spawn(one())  # each in a context of its own, as a socket's frames are
         await asyncio.wait_for(done.wait(), 10)
 
     try:

@@ -20,7 +20,7 @@ server with the product's options (ops/server.py):
   that stops does not wait for it for ever;
 - keepalive and shutdown: no answer to pings closes with 1011, a server that stops tells its
   sockets to come back (1012); behind a trusted proxy the forwarded address counts;
-- the ASGI path (`sockets.websocket_app`), for other servers, serves the same socket.
+- the ASGI path (`endpoints.websocket_app`), for other servers, serves the same socket.
 
 A change to wire.py comes with the test here that shows what it changes. Should uvicorn or
 `websockets` one day hold an idle socket as cheaply, wire.py goes and these tests stay,
@@ -302,12 +302,12 @@ def test_a_server_error_while_answering_closes_that_socket_with_1011_only(
         live: str, tenants: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """An unexpected failure (here, injected into the identify handler) ends that socket with
     1011 — the client reconnects and resumes — and every other socket goes on."""
-    from plug2support.realtime import sockets
+    from plug2support.realtime.endpoints import widget
 
-    def broken(visitor: Any, frame: dict[str, Any]) -> dict[str, Any]:
+    def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("injected")
 
-    monkeypatch.setattr(sockets, "_identify_contact", broken)
+    monkeypatch.setattr(widget, "do_identify", broken)
     acme, globex = tenants
     failing = Raw(live)
     failing.hello(acme)
@@ -322,9 +322,9 @@ def test_a_widget_socket_without_a_hello_is_closed_and_one_that_said_hello_is_no
         live: str, tenants: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """The hello is awaited by a timer, not a task: a socket that never says it is closed
     with 4408 when the timer fires; one opened at the same moment that said hello stays."""
-    from plug2support.realtime import sockets
+    from plug2support.realtime.endpoints import widget
 
-    monkeypatch.setattr(sockets, "HELLO_TIMEOUT_SECONDS", 1.0)
+    monkeypatch.setattr(widget, "HELLO_TIMEOUT_SECONDS", 1.0)
     acme, _ = tenants
     greeted = Raw(live)
     silent = Raw(live)
@@ -422,7 +422,7 @@ def test_following_a_conversation_again_while_its_history_is_read_sends_all_of_i
     """An operator subscribes from seq 3, then again from 0 while the first read is still at
     the database (several database threads, as on PostgreSQL): the first, stale read must
     not count for the second — every event comes, once, in order."""
-    from plug2support.realtime import sockets
+    from plug2support.realtime import dbthreads, sockets
 
     # Several database threads, as on PostgreSQL (SQLite's default is one).
     own_threads = settings.SOCKET_DB_THREADS <= 1
@@ -459,7 +459,7 @@ def test_following_a_conversation_again_while_its_history_is_read_sends_all_of_i
     finally:
         release.set()
         if own_threads:
-            sockets.close_db_threads()  # their connections closed, the threads ended
+            dbthreads.close_db_threads()  # their connections closed, the threads ended
 
 
 # --- a peer that stops reading -------------------------------------------------------------

@@ -202,7 +202,7 @@ def do_identify(visitor: Visitor, *, user_id: object, user_hash: object,
     the e-mail address and name, when given, update the contact. Refused input raises
     IdentityError (missing_user_id, malformed_hash, wrong_hash, invalid_email,
     invalid_name; identity_mismatch when the visitor is another verified user's) and
-    changes nothing."""
+    changes nothing. A visitor without an e-mail address takes the contact's."""
     widget = visitor.widget
     uid = check_identity(widget, user_id, user_hash)
     new_email = check_email(email) if email is not None and email != "" else ""
@@ -228,6 +228,10 @@ def do_identify(visitor: Visitor, *, user_id: object, user_hash: object,
         contact.last_seen_at = now
         contact.save(update_fields=["email", "name", "org", "last_seen_at"])
         _link(visitor, contact)
+    if contact.email and not visitor.email:
+        # Replies by e-mail (offline form) go to the verified address.
+        Visitor.objects.filter(pk=visitor.pk).update(email=contact.email)
+        visitor.email = contact.email
     return contact
 
 

@@ -19,10 +19,12 @@ from plug2support.contacts.actions import (
 )
 from plug2support.contacts.identity import IdentityError
 from plug2support.contacts.models import Contact
+from plug2support.widgets.cache import widget_for_hello
+from plug2support.widgets.hours import Schedule
 from plug2support.widgets.models import Visitor, Widget, hash_token
 
 from .actions.started import do_accept_invite
-from .actions.visitors import do_identify_visitor
+from .actions.visitors import do_identify_visitor, do_link_site_visitor
 
 
 @dataclass(frozen=True)
@@ -76,8 +78,19 @@ def do_open_visitor(widget: Widget, token: str | None, *, identity: object = Non
     if proof is not None:
         contact = do_identify(visitor, user_id=proof.user_id, user_hash=proof.user_hash,
                               email=proof.email, name=proof.name)
-        if contact.email and not visitor.email:
-            # Replies by e-mail (offline form) go to the verified address.
-            Visitor.objects.filter(pk=visitor.pk).update(email=contact.email)
-            visitor.email = contact.email
     return Opened(visitor, token, proven, contact, refused)
+
+
+def do_open_for_hello(key: object, token: object, *, identity: object, invite: object,
+                      vid: object, ip: str) -> tuple[Opened, Schedule] | None:
+    """The widget socket's hello: the visitor of the widget with this key (do_open_visitor),
+    linked to the loader's site visitor `vid`, and the widget's business hours; None when no
+    widget has this key."""
+    found = widget_for_hello(key) if isinstance(key, str) else None
+    if found is None:
+        return None
+    widget, schedule = found
+    opened = do_open_visitor(widget, token if isinstance(token, str) else None,
+                             identity=identity, invite=invite, ip=ip)
+    do_link_site_visitor(opened.visitor, vid)
+    return opened, schedule

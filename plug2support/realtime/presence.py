@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -20,6 +20,8 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from plug2support.accounts.models import Membership, Status
+from plug2support.accounts.policies import communication_block
+from plug2support.widgets.hours import Schedule
 
 from .hub import hub
 from .models import ConsoleConnection
@@ -72,11 +74,30 @@ def operators_online(company_id: int) -> bool:
     return online_members(company_id).exists()
 
 
+def availability_of(company_id: int) -> tuple[bool, bool]:
+    """Whether an operator is online, and whether the company's chat is blocked (H6)."""
+    return operators_online(company_id), communication_block(company_id) is not None
+
+
+def availability_frame(schedule: Schedule, operators_online: bool,
+                       blocked: bool = False) -> dict[str, Any]:
+    """Live chat when the business is open and someone is online; else the offline form;
+    "unavailable" (no form either) while the company's communication is blocked (H6)."""
+    now = timezone.now()
+    is_open = schedule.is_open(now)
+    change = schedule.next_change(now, days=8)
+    return {"type": "availability", "availability": {
+        "mode": "unavailable" if blocked else "live" if is_open and operators_online
+        else "offline",
+        "open": is_open,
+        "operators_online": operators_online,
+        "next_change": change.astimezone(UTC).isoformat() if change else None,
+    }}
+
+
 def publish_availability(company_id: int, hours_changed: int | None = None) -> None:
     """Tell the company's widgets and consoles. Cheap enough to call on every change.
     `hours_changed`: the widget whose business hours were just saved (its sockets reload)."""
-    from plug2support.accounts.policies import communication_block
-
     online = operators_online(company_id)
     blocked = communication_block(company_id)
     hub.publish(availability_topic(company_id),

@@ -5,7 +5,7 @@ uvicorn hands every WebSocket upgrade to the protocol class named by its `ws` op
 task per socket, waiting on a queue, beside a `websockets` connection object: about 20 KiB a
 socket before the product's own state (bench/README.md, "Idle widgets"), and one await per
 frame written. Most of the product's sockets are idle widgets, so this class drives the
-product's `Socket` objects (realtime/sockets.py) by plain calls instead:
+product's `Socket` objects (realtime/sockets.py, realtime/endpoints/) by plain calls instead:
 
 - the handshake is validated and answered by `websockets`' sans-I/O `ServerProtocol`, which
   is then dropped; frames are read by the small RFC 6455 parser below, which keeps nothing
@@ -15,7 +15,7 @@ product's `Socket` objects (realtime/sockets.py) by plain calls instead:
 - keepalive pings come from one timer per process (`Heartbeat`) rather than one per socket.
 
 An idle socket is this object, its transport and the product's `Socket`. Other paths than
-the product's endpoints get a 404; the ASGI path (`sockets.websocket_app`) remains for
+the product's endpoints get a 404; the ASGI path (`endpoints.websocket_app`) remains for
 servers started without these options.
 """
 
@@ -204,7 +204,9 @@ class WebSocketProtocol(asyncio.Protocol):
 
     # --- the handshake (uvicorn passes the upgrade request, rebuilt from what it parsed) ---
     def _handshake(self, data: bytes) -> None:
-        from .sockets import ENDPOINTS  # Django is set up by now (uvicorn loaded the app)
+        # Not at the top: uvicorn imports this module before the application, so before
+        # Django is set up, and the endpoints need Django's models (set up by now).
+        from .endpoints import ENDPOINTS
 
         # No extensions offered back: compression is declined (ops/server.py says why).
         protocol = ServerProtocol(max_size=self.config.ws_max_size, logger=_handshake_log)
