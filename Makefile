@@ -25,10 +25,11 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## check: lint and types
+## check: lint, types and the import contract (layers, no circles)
 check: $(VENV)/.installed-dev
 	$(BIN)/ruff check plug2support tests
 	$(BIN)/mypy plug2support tests
+	$(BIN)/lint-imports --no-cache
 
 ## bench: the benchmark suite (bench/README.md); bench-quick: under 2 minutes
 $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python

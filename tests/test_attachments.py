@@ -19,7 +19,6 @@ from django.utils import timezone
 from plug2support.accounts.models import User
 from plug2support.attachments import actions
 from plug2support.attachments.models import Attachment
-from plug2support.attachments.validation import AttachmentError, check_upload
 from plug2support.conversations.actions.messages import (
     do_post_operator_message,
     do_post_visitor_message,
@@ -27,6 +26,7 @@ from plug2support.conversations.actions.messages import (
 from plug2support.conversations.actions.teamwork import do_add_note
 from plug2support.conversations.actions.visitors import do_identify_visitor
 from plug2support.conversations.models import Event
+from plug2support.lib.uploads import AttachmentError, check_upload
 from plug2support.widgets.models import Visitor
 
 from .conftest import Tenant, logged_in_client

@@ -50,7 +50,7 @@ def test_the_worker_sends_queued_email(transactional_db: Any, settings: Any) -> 
     from django_tasks_db.management.commands.db_worker import Worker
     from django_tasks_db.models import DBTaskResult
 
-    from plug2support.notifications.email import send_email
+    from plug2support.lib.mail import send_email
 
     settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
     send_email.enqueue(to=["someone@example.com"], subject="Hello", text="Body", html="<p>Body</p>")

@@ -10,7 +10,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from plug2support.conversations.actions.core import ConversationError
+from plug2support.lib.errors import Refused
 from plug2support.realtime import presence
 from plug2support.realtime.models import ConsoleConnection
 
@@ -40,7 +40,7 @@ def test_an_operator_with_a_console_open_is_online_unless_they_say_otherwise(
 
 def test_a_made_up_status_is_refused(acme: Tenant) -> None:
     alice = acme.membership(acme.operators[0])
-    with pytest.raises(ConversationError) as error:
+    with pytest.raises(Refused) as error:
         presence.do_set_status(alice, "invisible")
     assert error.value.code == "invalid_status"
     alice.refresh_from_db()

@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from plug2support.notifications.email import queue_templated_email
+from plug2support.lib.mail import queue_templated_email
 from plug2support.realtime.hub import publish_after_commit
 from plug2support.realtime.topics import session_topic
 

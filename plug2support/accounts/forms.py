@@ -6,7 +6,7 @@ from django import forms
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 
-from plug2support.notifications.email import send_email
+from plug2support.lib.mail import send_email
 
 from .models import Role, User
 

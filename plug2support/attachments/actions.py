@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.files import File
 from django.db import transaction
@@ -18,13 +18,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from plug2support.accounts.models import Membership, User
-from plug2support.conversations.models import Conversation, Event
 from plug2support.lib.ids import is_id
 from plug2support.lib.ratelimit import hit
+from plug2support.lib.uploads import AttachmentError, CheckedFile, check_upload
 from plug2support.widgets.models import Visitor
 
 from .models import Attachment
-from .validation import AttachmentError, CheckedFile, check_upload
 
 __all__ = [
     "ATTACHMENTS_PER_MESSAGE", "AttachmentError", "attachment_payload", "check_attach",
@@ -34,6 +33,9 @@ __all__ = [
 ATTACHMENTS_PER_MESSAGE = 10
 VISITOR_UPLOADS_PER_WINDOW = 20
 VISITOR_UPLOAD_WINDOW_SECONDS = 600
+
+if TYPE_CHECKING:  # attachments sit below conversations (docs/architecture.md, Layers)
+    from plug2support.conversations.models import Conversation, Event
 
 
 def _store(company_id: int, checked: CheckedFile, *, visitor: Visitor | None = None,

@@ -13,7 +13,6 @@ from django.db import models
 from django.utils.text import get_valid_filename
 
 from plug2support.accounts.models import Company
-from plug2support.conversations.models import Conversation, Event
 from plug2support.widgets.models import Visitor
 
 
@@ -37,10 +36,11 @@ def attachment_path(instance: Attachment, filename: str) -> str:
 class Attachment(models.Model):
     company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="attachments")
     # NULL until the message that carries it is stored (actions.do_attach).
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, null=True,
-                                     blank=True, related_name="attachments")
-    event = models.ForeignKey(Event, on_delete=models.CASCADE, null=True, blank=True,
-                              related_name="attachments")
+    # Named, not imported: attachments sit below conversations (docs/architecture.md, Layers).
+    conversation = models.ForeignKey("conversations.Conversation", on_delete=models.CASCADE,
+                                     null=True, blank=True, related_name="attachments")
+    event = models.ForeignKey("conversations.Event", on_delete=models.CASCADE, null=True,
+                              blank=True, related_name="attachments")
     # Exactly one of the two: who uploaded it.
     uploaded_by_visitor = models.ForeignKey(Visitor, on_delete=models.CASCADE, null=True,
                                             blank=True, related_name="attachments")

@@ -27,6 +27,7 @@ from plug2support.contacts.actions import check_request_identity, identity_error
 from plug2support.contacts.identity import IdentityError
 from plug2support.lib import jsonin
 from plug2support.lib.ids import is_id
+from plug2support.lib.uploads import AttachmentError, too_large_error
 from plug2support.widgets.fastpath import KEY
 from plug2support.widgets.models import Visitor, Widget, hash_token
 
@@ -39,7 +40,6 @@ from .access import (
 from .actions import attachment_payload, do_upload_for_member, do_upload_for_visitor
 from .links import LinkRefused, expires_at, link_url
 from .models import Attachment
-from .validation import AttachmentError, too_large_error
 
 # A thread's worth of images in one request (the widget asks in batches of this many).
 LINKS_PER_REQUEST = 100

@@ -10,8 +10,8 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 
 from plug2support.accounts.models import Membership, Role
+from plug2support.lib.mail import queue_templated_email
 from plug2support.notifications.actions import do_notify
-from plug2support.notifications.email import queue_templated_email
 
 from .models import Alert, AlertCause, Subscription
 from .moments import blocking_update, company_zone, in_zone

@@ -306,7 +306,7 @@ def _alert_staff(invoice: Invoice) -> None:
                  .values_list("email", flat=True))
     recipients = settings.BILLING_STAFF_EMAILS or staff
     if recipients:
-        from plug2support.notifications.email import send_email
+        from plug2support.lib.mail import send_email
 
         send_email.enqueue(to=recipients, subject=subject, text=body)
     else:

@@ -14,6 +14,7 @@ from plug2support.lib.ids import id_from, is_id
 from plug2support.lib.rows import RowReader, current_connection, hot_cursor
 
 from .models import Conversation, ConversationTag, Event, TransferRequest
+from .work import dependency_payload, ticket_payload
 
 
 def company_conversations(membership: Membership) -> QuerySet[Conversation]:
@@ -140,7 +141,6 @@ def work_of(conversation_id: int) -> dict[str, list[dict[str, Any]]]:
 def work_for(conversation_ids: Collection[int]) -> dict[int, dict[str, list[dict[str, Any]]]]:
     """work_of for each of these conversations, in two queries whatever their number (a
     console subscribing to many at once after a reconnect)."""
-    from .actions.tickets import dependency_payload, ticket_payload
     from .models import Dependency, Ticket
 
     work: dict[int, dict[str, list[dict[str, Any]]]] = {

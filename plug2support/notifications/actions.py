@@ -9,10 +9,10 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from plug2support.lib.mail import queue_templated_email
 from plug2support.realtime.hub import publish_after_commit
 from plug2support.realtime.topics import member_topic
 
-from .email import queue_templated_email
 from .models import Notification
 
 RECENT = 30

@@ -8,9 +8,9 @@ from typing import Any
 
 from django.conf import settings
 
-from plug2support.attachments.validation import too_large_error
 from plug2support.attachments.views import MULTIPART_OVERHEAD_BYTES
 from plug2support.lib.bodylimit import limit_body, refusal
+from plug2support.lib.uploads import too_large_error
 
 UPLOAD_PATH = re.compile(r"^/(?:attachments/|widget/api/[^/]+/attachments)$")
 

@@ -15,8 +15,12 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
-from . import wire
 from .hub import Frame
+
+# A peer that stops reading while frames keep coming for it: past this many bytes queued
+# on its transport the socket is closed (1013), by wire.py's protocol and `AsgiConnection`
+# alike; it resumes from its sequence numbers.
+WRITE_BUFFER_LIMIT = 4 * 1024 * 1024
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +74,7 @@ class AsgiConnection:
         if self._dropped:
             return
         self._queued += len(message.get("text") or "")
-        if self._queued > wire.WRITE_BUFFER_LIMIT:  # the same limit as wire.py's
+        if self._queued > WRITE_BUFFER_LIMIT:  # the same limit as wire.py's
             # Nothing more for this peer but a close; the read loop ends when it goes.
             log.warning("closing a socket whose peer stopped reading")
             self._dropped = True

@@ -13,7 +13,7 @@ import os
 import secrets
 import socket
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
@@ -21,11 +21,14 @@ from django.utils import timezone
 
 from plug2support.accounts.models import Membership, Status
 from plug2support.accounts.policies import communication_block
-from plug2support.widgets.hours import Schedule
+from plug2support.lib.errors import Refused
 
 from .hub import hub
 from .models import ConsoleConnection
 from .topics import availability_topic, company_topic
+
+if TYPE_CHECKING:  # presence sits below widgets (docs/architecture.md, Layers)
+    from plug2support.widgets.hours import Schedule
 
 PROCESS = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
@@ -146,8 +149,6 @@ def start_presence_heartbeat() -> None:
 
 def do_set_status(membership: Membership, status: str) -> None:
     if status not in Status.values:
-        from plug2support.conversations.actions.core import ConversationError
-
-        raise ConversationError("invalid_status", "status must be online, away or offline.")
+        raise Refused("invalid_status", "status must be online, away or offline.")
     Membership.objects.filter(pk=membership.pk).update(status=status)
     membership.status = status

@@ -21,9 +21,9 @@ from django.conf import settings
 from django.http import Http404
 
 from plug2support.conversations.access import events_after
-from plug2support.conversations.actions.core import ConversationError
 from plug2support.conversations.serializers import event_payload
 from plug2support.lib import jsonin
+from plug2support.lib.errors import Refused
 from plug2support.lib.ids import is_id
 
 from .asgi import Scope, client_ip, origin_allowed
@@ -277,7 +277,7 @@ class Socket:
             await self.handle(frame)
         except FrameError as error:
             self.send_error(error.code, error.message, ref=ref, **error.details)
-        except ConversationError as error:
+        except Refused as error:  # ConversationError and the other domains' refusals
             self.send_error(error.code, error.message, ref=ref, **error.details)
         except Http404 as error:
             self.send_error("not_found", str(error) or "Not found.", ref=ref)

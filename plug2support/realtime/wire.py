@@ -32,6 +32,8 @@ from websockets.frames import apply_mask  # the C speed-up of `websockets`, when
 from websockets.http11 import Request
 from websockets.server import ServerProtocol
 
+from .asgi import WRITE_BUFFER_LIMIT
+
 if TYPE_CHECKING:
     from .hub import Frame
     from .sockets import Socket
@@ -49,9 +51,6 @@ CLOSE_KEEPALIVE_TIMEOUT = 1011
 CLOSE_SERVICE_RESTART = 1012
 CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_TIMEOUT_SECONDS = 10.0
-# A peer that stops reading while frames keep coming for it: past this many bytes queued
-# on its transport the socket is closed (1013); it resumes from its sequence numbers.
-WRITE_BUFFER_LIMIT = 4 * 1024 * 1024
 
 _HANDSHAKE, _OPEN, _CLOSED = 0, 1, 2
 

@@ -11,7 +11,7 @@ from typing import IO, Any
 from django.core.files.base import File
 from django.core.files.storage import default_storage
 
-from plug2support.attachments.validation import (
+from plug2support.lib.uploads import (
     ALLOWED_KINDS,
     AttachmentError,
     CheckedFile,

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .config import render
 from .hours import Schedule
 from .models import Widget
 
@@ -57,8 +58,6 @@ def get(key: str) -> Cached | None:
     found = peek(key)
     if found is not MISSING:
         return found  # type: ignore[return-value]
-    from .fastpath import render
-
     widget = Widget.objects.filter(key=key).first()
     entry = None
     if widget is not None:

@@ -9,39 +9,17 @@ against them, and answers 304 to a matching If-None-Match. A miss reads the data
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.conf import settings
 
 from . import cache
 from .cache import Cached
 
 KEY = re.compile(r"[A-Za-z0-9_-]{1,32}")  # what a widget key can be (models._widget_key)
 PATH = re.compile(rf"^/widget/api/({KEY.pattern})/config$")
-
-
-def render(widget: Any) -> tuple[bytes, str]:
-    from .appearance import asset_url, palette
-
-    colors = palette(widget.brand_color)
-    body = json.dumps({
-        "widget": widget.key,
-        "title": widget.title,
-        "frame_url": f"{settings.PUBLIC_URL}/widget/frame/{widget.key}/",
-        "heartbeat_seconds": settings.SITE_HEARTBEAT_SECONDS,
-        # What the loader draws before the frame exists (B3): the launcher and where it sits.
-        "look": {"alignment": widget.alignment, "side": widget.spacing_side,
-                 "bottom": widget.spacing_bottom, "brand": colors.brand,
-                 "on_brand": colors.on_brand,
-                 "launcher_logo": asset_url(widget.key, widget.launcher_logo) or None},
-        # N7: only visitors the site identifies may chat.
-        "require_identity": widget.require_identity,
-    }, separators=(",", ":")).encode()
-    return body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
 
 async def lookup(key: str) -> Cached | None:

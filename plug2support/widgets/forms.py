@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from django import forms
 from django.core.validators import URLValidator
 
-from plug2support.attachments.validation import CheckedFile
+from plug2support.lib.uploads import CheckedFile
 
 from .appearance import (
     CARD_IMAGE_MAX_BYTES,

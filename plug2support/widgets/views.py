@@ -27,7 +27,7 @@ from plug2support.lib import jsonin
 from plug2support.lib.ids import id_from
 from plug2support.lib.ratelimit import hit
 
-from . import fastpath
+from . import config, fastpath
 from .actions import (
     CardError,
     do_add_card,
@@ -197,7 +197,7 @@ def widget_config(request: HttpRequest, key: str) -> HttpResponse:
                                   status=403), origin)
     # The same answer as the ASGI fast path (widgets/fastpath.py), which serves it in
     # production; this view serves the test client and any WSGI deployment.
-    body, tag = fastpath.render(widget)
+    body, tag = config.render(widget)
     response = HttpResponse(body, content_type="application/json")
     if tag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
         response = HttpResponse(status=304)

@@ -12,7 +12,8 @@ from django.db.models import QuerySet
 from plug2support.accounts.models import User
 from plug2support.accounts.policies import communication_block
 from plug2support.attachments.actions import attachment_payload, do_attach
-from plug2support.attachments.validation import AttachmentError
+from plug2support.lib.errors import Refused
+from plug2support.lib.uploads import AttachmentError
 from plug2support.realtime.hub import publish_after_commit
 from plug2support.realtime.topics import company_topic, conversation_topic, staff_topic
 from plug2support.widgets.models import Visitor
@@ -24,14 +25,9 @@ from ..serializers import conversation_summary, event_payload
 CLIENT_ID_MAX = 64
 
 
-class ConversationError(Exception):
-    """A refused request. `code` is stable (docs/protocol.md); `message` is for people."""
-
-    def __init__(self, code: str, message: str, **details: object) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.details = details
+class ConversationError(Refused):
+    """A refused request about a conversation. `code` is stable (docs/protocol.md);
+    `message` is for people."""
 
 
 @dataclass(frozen=True)

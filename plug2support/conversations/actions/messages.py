@@ -13,9 +13,9 @@ from django.utils import timezone
 from plug2support.accounts.models import Membership
 from plug2support.contacts.actions import do_claim_email
 from plug2support.lib.ids import is_id
+from plug2support.lib.mail import queue_templated_email
 from plug2support.lib.ratelimit import hit
 from plug2support.notifications.actions import do_notify
-from plug2support.notifications.email import queue_templated_email
 from plug2support.realtime.hub import publish_after_commit
 from plug2support.realtime.topics import conversation_topic, visitor_topic
 from plug2support.widgets.models import Visitor

@@ -24,22 +24,9 @@ from ..models import (
     TicketKind,
     TicketStage,
 )
-from ..serializers import display_name, user_ref
+from ..serializers import display_name
 from .core import ConversationError, lock_conversation, publish
 from .stages import auto_move, do_move_stage
-
-
-def ticket_payload(ticket: Any) -> dict[str, Any]:
-    return {"id": ticket.pk, "title": ticket.title, "kind": ticket.kind,
-            "needs_code_change": ticket.needs_code_change, "stage": ticket.stage,
-            "tracker": ticket.tracker, "owner": user_ref(ticket.owner),
-            "conversation": ticket.conversation_id}
-
-
-def dependency_payload(dependency: Any) -> dict[str, Any]:
-    return {"id": dependency.pk, "done": dependency.done,
-            "ticket": ticket_payload(dependency.ticket) if dependency.ticket_id else None,
-            "reviewer": user_ref(dependency.reviewer) if dependency.reviewer_id else None}
 
 
 def do_open_ticket(membership: Membership, conversation: Conversation, *, title: object,
