@@ -12,6 +12,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "plug2support.settings")
 from asgiref.sync import sync_to_async  # noqa: E402
 from django.core.asgi import get_asgi_application  # noqa: E402
 from django.db import connections  # noqa: E402
+from django.urls import get_resolver  # noqa: E402
 
 django_app = get_asgi_application()
 
@@ -30,8 +31,6 @@ def settle_heap() -> None:
     process: keep it out of the garbage collector's full collections (gc.freeze), which
     otherwise walk every one of those objects: pauses of 50–97 ms measured in the middle of
     the end-to-end runs (bench/README.md). Collected first, so no garbage is kept."""
-    from django.urls import get_resolver
-
     get_resolver().url_patterns  # noqa: B018 (import the URLconf now, not on a first request)
     gc.collect()
     gc.freeze()

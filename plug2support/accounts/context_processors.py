@@ -4,6 +4,8 @@ from typing import Any
 
 from django.http import HttpRequest
 
+from plug2support.notifications.actions import unread_count
+
 from .current import request_membership
 from .models import Membership
 
@@ -13,7 +15,6 @@ def current_company(request: HttpRequest) -> dict[str, Any]:
     if membership is None:
         return {}
     others = Membership.objects.filter(user_id=membership.user_id).exclude(pk=membership.pk)
-    from plug2support.notifications.actions import unread_count
 
     return {
         "unread_notifications": unread_count(membership.user_id, membership.company_id),

@@ -5,6 +5,7 @@ from typing import Any
 from django import forms
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
+from django.template import loader
 
 from plug2support.lib.mail import send_email
 
@@ -40,11 +41,9 @@ class EmailAuthenticationForm(AuthenticationForm):
 
 class QueuedPasswordResetForm(PasswordResetForm):
     """Django's reset form, but the e-mail goes out from the background worker."""
-
     def send_mail(self, subject_template_name: str, email_template_name: str,
                   context: dict[str, Any], from_email: str | None, to_email: str,
                   html_email_template_name: str | None = None) -> None:
-        from django.template import loader
 
         subject = "".join(loader.render_to_string(subject_template_name, context).splitlines())
         body = loader.render_to_string(email_template_name, context)

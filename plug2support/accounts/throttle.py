@@ -17,12 +17,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from axes.models import AccessAttempt
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
 from plug2support.lib.ratelimit import hit
+
+from .forms import EmailAuthenticationForm
 
 HOUR = 3600
 
@@ -68,8 +71,6 @@ def refused_page(request: HttpRequest, template: str, context: dict[str, Any],
 def login_retry_at(username: str | None, ip: str) -> datetime:
     """When axes lets this login through again: for each of the account and the address whose
     failures within the cool-off reach the limit, the moment enough of them have aged out."""
-    from axes.models import AccessAttempt
-
     cool_off: timedelta = settings.AXES_COOLOFF_TIME
     limit: int = settings.AXES_FAILURE_LIMIT
     now = timezone.now()
@@ -94,8 +95,6 @@ def login_locked_out(request: HttpRequest, *args: Any) -> HttpResponse:
 
     Axes calls it with (request, response, credentials), or (request, credentials) from its
     async middleware: the credentials are read from the request instead."""
-    from .forms import EmailAuthenticationForm
-
     credentials = getattr(request, "axes_credentials", None)
     username = login_username(request, credentials)
     refusal = Refusal(login_retry_at(username, client_ip(request)))

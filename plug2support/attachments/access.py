@@ -12,6 +12,7 @@ from plug2support.accounts.models import Membership
 from plug2support.lib.ids import id_from
 from plug2support.widgets.models import Visitor, Widget
 
+from .actions import attachment_payload
 from .links import read_link
 from .models import Attachment
 
@@ -83,8 +84,6 @@ def get_attachment_for_link(widget: Widget, attachment_id: object, signed: str) 
 def attachments_by_event(event_ids: Iterable[int]) -> dict[int, list[dict[str, Any]]]:
     """The payloads of the attachments of these events, by event id, in upload order: one
     query for a whole replay."""
-    from .actions import attachment_payload
-
     found: dict[int, list[dict[str, Any]]] = {}
     ids = list(event_ids)
     if not ids:

@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from plug2support.accounts.models import Membership, User
+from plug2support.accounts.policies import communication_block
 from plug2support.lib.ids import is_id
 from plug2support.lib.ratelimit import hit
 from plug2support.lib.uploads import AttachmentError, CheckedFile, check_upload
@@ -67,8 +68,6 @@ def do_upload_for_visitor(visitor: Visitor, uploaded_file: Any) -> Attachment:
     do_attach puts it in their conversation. A company whose chat is blocked (billing, H6)
     takes no uploads from its visitors, as it takes no messages. Its operators still upload:
     notes (which may carry files) work while replies are blocked."""
-    from plug2support.accounts.policies import communication_block
-
     if communication_block(visitor.widget.company_id) is not None:
         raise AttachmentError("chat_unavailable", "The chat is unavailable at the moment.")
     if not hit(f"visitor-upload:{visitor.pk}", VISITOR_UPLOADS_PER_WINDOW,

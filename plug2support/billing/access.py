@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from plug2support.accounts.models import Company
+from plug2support.realtime import presence
 
 from .models import BlockReason, Invoice, InvoiceKind, InvoiceStatus, Plan, PlanKind, Subscription
 from .periods import period_at
@@ -125,8 +126,6 @@ def communication_block(company_id: int) -> str | None:
 def block_changed(company_id: int) -> None:
     """After a subscription changed (on commit, when in a transaction): the cached answer
     goes, and the company's widgets and consoles hear the availability again."""
-    from plug2support.realtime import presence
-
     def tell() -> None:
         cache.delete(_cache_key(company_id))
         presence.publish_availability(company_id)

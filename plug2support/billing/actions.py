@@ -13,6 +13,7 @@ from django.utils.translation import ngettext
 from plug2support.accounts.models import Company, Invitation, Membership
 
 from .access import block_changed, pending_change, subscription_of
+from .invoices import issue
 from .models import Invoice, InvoiceKind, InvoiceStatus, Plan, PlanKind, Subscription
 from .periods import add_months, period_at
 from .pricing import Price, Proration, prorate, term_price
@@ -122,7 +123,6 @@ MAX_SEATS = 1000
 @dataclass(frozen=True)
 class Quote:
     """What a change costs, shown before it is confirmed."""
-
     plan: Plan
     seats: int
     months: int
@@ -217,8 +217,6 @@ def do_change_subscription(company_id: int, plan: Plan, seats: object, months: o
         tuple[Quote, Invoice | None]:
     """Confirm what quote_change showed: an invoice to pay (the change applies when it is
     paid), or the change now with any unused value as account credit."""
-    from .invoices import issue
-
     quote = quote_change(company_id, plan, seats, months)
     now = timezone.now()
     with transaction.atomic():

@@ -13,6 +13,7 @@ from plug2support.accounts.models import Membership, Role
 from plug2support.lib.mail import queue_templated_email
 from plug2support.notifications.actions import do_notify
 
+from .access import traffic_limit
 from .models import Alert, AlertCause, Subscription
 from .moments import blocking_update, company_zone, in_zone
 from .periods import period_at
@@ -55,8 +56,6 @@ def percent_text(part: int, whole: int) -> str:
 def alert_context(subscription: Subscription, cause: str) -> dict[str, object]:
     """What an alert says: the figures, and when a block would actually come (the daily
     update 24 hours or more after its cause), in the company's time zone."""
-    from .access import traffic_limit
-
     limit = traffic_limit(subscription, subscription.period_start)
     zone = company_zone(subscription.company_id)
     period_end = period_at(subscription.anchor, subscription.period_start)[1]

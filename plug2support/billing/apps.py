@@ -14,6 +14,7 @@ class BillingConfig(AppConfig):
 
     def ready(self) -> None:
         # The layers below billing ask accounts.policies; billing answers (its docstring).
+        # Imported here: apps.py is read before the models are, and these need them.
         from plug2support.accounts import policies
 
         from .access import communication_block, subscription_of

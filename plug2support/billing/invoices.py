@@ -18,8 +18,10 @@ from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django_tasks import task
+from fpdf import FPDF
 
 from plug2support.accounts.models import Membership, Role, User
+from plug2support.lib.mail import send_email
 
 from .models import (
     Invoice,
@@ -30,6 +32,7 @@ from .models import (
     PlanKind,
     Subscription,
 )
+from .payments import apply_paid_invoice
 from .periods import add_months
 from .pricing import term_price
 
@@ -67,8 +70,6 @@ def issue(subscription: Subscription, *, kind: str, plan: Plan, seats: int, mont
     """A new invoice for `plan` × `seats` over [period_start, +months); the company's account
     credit pays what it can. `subtotal`, `extra_lines` and `period_end` replace the term's
     price, lines and end for a prorated change in the middle of a paid term."""
-    from .payments import apply_paid_invoice
-
     price = term_price(plan, seats, months)
     amount = price.total if subtotal is None else subtotal
     lines = price.lines if subtotal is None else (extra_lines or [])
@@ -143,8 +144,6 @@ def _latin1(text: object) -> str:
 
 
 def render_pdf(invoice: Invoice) -> bytes:
-    from fpdf import FPDF
-
     seller: dict[str, str] = settings.BILLING_SELLER
     pdf = FPDF(format="A4")
     pdf.set_title(_latin1(f"Invoice {invoice.display_number}"))
@@ -306,7 +305,6 @@ def _alert_staff(invoice: Invoice) -> None:
                  .values_list("email", flat=True))
     recipients = settings.BILLING_STAFF_EMAILS or staff
     if recipients:
-        from plug2support.lib.mail import send_email
 
         send_email.enqueue(to=recipients, subject=subject, text=body)
     else:

@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from plug2support.widgets.models import Widget
+
 RUN_AT = time(2, 0)                # H4: every day at 02:00 UTC, for every company at once
 GRACE = timedelta(hours=24)        # H4: a block only once its cause is 24 h old
 
@@ -24,8 +26,6 @@ def blocking_update(cause_at: datetime) -> datetime:
 def company_zone(company_id: int) -> ZoneInfo:
     """The time zone the company works in: that of its business hours (the oldest widget with
     business hours on), else UTC."""
-    from plug2support.widgets.models import Widget
-
     name = (Widget.objects.filter(company_id=company_id, hours_enabled=True).order_by("pk")
             .values_list("timezone", flat=True).first())
     try:

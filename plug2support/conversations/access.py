@@ -6,14 +6,16 @@ from collections.abc import Collection
 from typing import Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Prefetch, QuerySet
+from django.db.models import F, Prefetch, Q, QuerySet
 from django.http import Http404
 
 from plug2support.accounts.models import Membership, User
+from plug2support.attachments.access import attachments_by_event
+from plug2support.attachments.models import Attachment
 from plug2support.lib.ids import id_from, is_id
 from plug2support.lib.rows import RowReader, current_connection, hot_cursor
 
-from .models import Conversation, ConversationTag, Event, TransferRequest
+from .models import Conversation, ConversationTag, Dependency, Event, Ticket, TransferRequest
 from .work import dependency_payload, ticket_payload
 
 
@@ -54,7 +56,6 @@ def _events_statement(connection: BaseDatabaseWrapper, visitor: bool) -> str:
     key = (connection.vendor, visitor)
     sql = _events_sql.get(key)
     if sql is None:
-        from plug2support.attachments.models import Attachment
 
         sql = (f"SELECT {_EVENT_ROW.columns('e', connection)}, "  # noqa: S608 (our names)
                f"{_AUTHOR_ROW.columns('u', connection)}, "
@@ -72,8 +73,6 @@ def events_after(conversation_id: int, after: int, limit: int = 500,
                  *, visitor: bool = False) -> list[Event]:
     """Events after `after`, in order, with their attachments; for a visitor, never the
     team-only ones."""
-    from plug2support.attachments.access import attachments_by_event
-
     connection = current_connection()
     with hot_cursor(connection) as cursor:
         cursor.execute(_events_statement(connection, visitor), [conversation_id, after, limit])
@@ -108,8 +107,6 @@ def get_transfer_for_member(membership: Membership, request_id: object) -> Trans
 
 def pending_transfers_for(membership: Membership) -> list[TransferRequest]:
     """Open requests this operator asked, or was asked and still serves."""
-    from django.db.models import F, Q
-
     return list(
         TransferRequest.objects.filter(
             conversation__company_id=membership.company_id, status="pending")
@@ -120,15 +117,11 @@ def pending_transfers_for(membership: Membership) -> list[TransferRequest]:
 
 
 def get_ticket_for_member(membership: Membership, ticket_id: object) -> Any:
-    from .models import Ticket
-
     return _scoped(Ticket.objects.filter(company_id=membership.company_id)
                    .select_related("owner"), ticket_id, "No such ticket.")
 
 
 def get_dependency_for_member(membership: Membership, dependency_id: object) -> Any:
-    from .models import Dependency
-
     return _scoped(Dependency.objects.filter(conversation__company_id=membership.company_id),
                    dependency_id, "No such dependency.")
 
@@ -141,8 +134,6 @@ def work_of(conversation_id: int) -> dict[str, list[dict[str, Any]]]:
 def work_for(conversation_ids: Collection[int]) -> dict[int, dict[str, list[dict[str, Any]]]]:
     """work_of for each of these conversations, in two queries whatever their number (a
     console subscribing to many at once after a reconnect)."""
-    from .models import Dependency, Ticket
-
     work: dict[int, dict[str, list[dict[str, Any]]]] = {
         pk: {"tickets": [], "dependencies": []} for pk in conversation_ids}
     for ticket in Ticket.objects.filter(conversation_id__in=work).select_related("owner"):

@@ -65,8 +65,8 @@ _NUMBERED_VISITOR_MESSAGE = _numbered_insert(_NEXT_SEQ_VISITOR_MESSAGE)
 
 
 def append_event(conversation: Conversation, *, kind: str, sender: str, author: User | None = None,
-            body: str = "", client_id: str | None = None,
-            visitor_message: tuple[str, bool] | None = None) -> Event:
+                 body: str = "", client_id: str | None = None,
+                 visitor_message: tuple[str, bool] | None = None) -> Event:
     """Store the next event of a locked conversation (the caller's transaction).
     `visitor_message`: (preview, reply_by_email) of a visitor's message, set with the
     sequence number (`_NEXT_SEQ_VISITOR_MESSAGE`). As `append_event_orm`."""

@@ -65,8 +65,6 @@ def compute(created_at: datetime, created_stage: str,
 
 
 def for_conversation(conversation: object) -> Metrics:
-    from .models import Conversation
-
     assert isinstance(conversation, Conversation)
     return for_conversations([conversation])[conversation.pk]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 from django.db import connection
 from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
@@ -27,8 +28,6 @@ def search_articles(company_id: int, q: str, limit: int = RESULTS) -> list[Artic
         return []
     articles = published(company_id).select_related("category")
     if connection.vendor == "postgresql":
-        from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
-
         # Words are \w+ only: no query syntax of the visitor's; the same expression as the
         # index of migration knowledge/0002.
         raw = " & ".join(words[:-1] + [words[-1] + ":*"])

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Generic, TypeVar, cast
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
@@ -104,8 +105,8 @@ def hot_cursor(connection: BaseDatabaseWrapper) -> Iterator[Any]:
         with connection.cursor() as cursor:
             yield cursor
         return
+    # Only on PostgreSQL: an SQLite process never loads the PostgreSQL backend or driver.
     import psycopg
-    from django.conf import settings
     from django.db.backends.postgresql.base import ServerBindingCursor  # type: ignore[attr-defined]
     from django.db.backends.postgresql.psycopg_any import register_tzloader
     from psycopg.pq import Format

@@ -9,6 +9,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from plug2support.accounts.models import User
 from plug2support.lib.mail import queue_templated_email
 from plug2support.realtime.hub import publish_after_commit
 from plug2support.realtime.topics import member_topic
@@ -44,8 +45,6 @@ def do_notify(*, company_id: int, user_ids: Iterable[int], kind: str, title: str
               body: str = "", url: str = "", email_template: str | None = None,
               email_context: dict[str, Any] | None = None) -> list[Notification]:
     """A console notification for each person and, with `email_template`, an e-mail too."""
-    from plug2support.accounts.models import User
-
     with transaction.atomic():
         created = [Notification.objects.create(company_id=company_id, user_id=user_id,
                                                kind=kind, title=title, body=body, url=url)

@@ -7,7 +7,13 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from plug2support.accounts.models import Company, Membership, Role, User
-from plug2support.widgets.models import Widget
+from plug2support.billing.access import standard_plan, subscription_of
+from plug2support.billing.actions import do_change_subscription
+from plug2support.billing.models import PaymentMethod, PlanKind
+from plug2support.billing.payments import do_record_payment
+from plug2support.knowledge.markdown import render_markdown
+from plug2support.knowledge.models import Article, ArticleStatus, Category
+from plug2support.widgets.models import Widget, WidgetCard
 
 DEMO_PASSWORD = "demo-password-2026"  # noqa: S105 (printed by `make run`: a demo only)
 DEMO_SITE_ORIGINS = ["http://127.0.0.1:8001", "http://localhost:8001"]
@@ -59,10 +65,6 @@ DEMO_ARTICLES = [
 
 def _demo_help(company: Company, widget: Widget) -> None:
     """A new demo widget: search on, two help articles and a card to see (G1, B4)."""
-    from plug2support.knowledge.markdown import render_markdown
-    from plug2support.knowledge.models import Article, ArticleStatus, Category
-    from plug2support.widgets.models import WidgetCard
-
     for category, title, body in DEMO_ARTICLES:
         Article.objects.get_or_create(company=company, title=title, defaults={
             "category": Category.objects.get_or_create(company=company, name=category)[0],
@@ -78,11 +80,6 @@ def _demo_subscription(company: Company, seats: int) -> None:
     company buys it — the billing page's change (an invoice) paid by a bank transfer that
     staff record — so the billing page shows its paid invoice (README). Only while the
     company is on Free: a second load changes nothing."""
-    from plug2support.billing.access import standard_plan, subscription_of
-    from plug2support.billing.actions import do_change_subscription
-    from plug2support.billing.models import PaymentMethod, PlanKind
-    from plug2support.billing.payments import do_record_payment
-
     if subscription_of(company.pk).plan.kind != PlanKind.FREE:
         return
     _, invoice = do_change_subscription(company.pk, standard_plan(PlanKind.STARTUP), seats, 12)

@@ -21,9 +21,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, close_old_connections, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
+
+from plug2support.billing.invoices import invoice_day_slots
 
 from .models import PeriodicRun
 
@@ -60,8 +62,6 @@ def hourly(after: datetime, until: datetime) -> list[datetime]:
 
 
 def _invoice_day_slots(after: datetime, until: datetime) -> list[datetime]:
-    from plug2support.billing.invoices import invoice_day_slots
-
     return invoice_day_slots(after, until)
 
 
@@ -140,8 +140,6 @@ def tick(now: datetime | None = None, worker: str = WORKER_ID,
 
 def run_forever(stop: threading.Event, interval: float = TICK_SECONDS) -> None:
     """The scheduler loop of a worker process, until `stop` is set."""
-    from django.db import close_old_connections
-
     while not stop.is_set():
         try:
             tick()

@@ -9,6 +9,8 @@ hours are open and at least one operator of the company is online.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import secrets
 import socket
@@ -131,9 +133,6 @@ def heartbeat() -> None:
 
 def start_presence_heartbeat() -> None:
     """A small loop per web process: refresh this process's rows, drop dead processes'."""
-    import asyncio
-    import logging
-
     from asgiref.sync import sync_to_async
 
     async def beat() -> None:

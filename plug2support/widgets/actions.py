@@ -5,8 +5,11 @@ from __future__ import annotations
 from django.db import transaction
 
 from plug2support.accounts.models import Membership
+from plug2support.realtime.hub import publish_after_commit
+from plug2support.realtime.presence import publish_availability
 
 from .appearance import store_image
+from .cache import WIDGETS_TOPIC
 from .forms import CardForm, HoursForm, LookForm, WidgetForm
 from .models import Holiday, OpeningHours, Widget, WidgetCard
 
@@ -14,10 +17,6 @@ CARDS_MAX = 10
 
 
 def do_save_widget(membership: Membership, form: WidgetForm) -> Widget:
-    from plug2support.realtime.hub import publish_after_commit
-
-    from .cache import WIDGETS_TOPIC
-
     widget: Widget = form.save(commit=False)
     widget.company_id = membership.company_id
     widget.save()
@@ -28,9 +27,7 @@ def do_save_widget(membership: Membership, form: WidgetForm) -> Widget:
 
 def _changed(widget: Widget) -> None:
     """Every process drops its cached configuration of this widget (widgets/cache.py)."""
-    from plug2support.realtime.hub import publish_after_commit
 
-    from .cache import WIDGETS_TOPIC
 
     publish_after_commit(WIDGETS_TOPIC, {"key": widget.key})
 
@@ -113,10 +110,7 @@ def do_save_hours(widget: Widget, form: HoursForm) -> None:
     widget.holidays.all().delete()
     Holiday.objects.bulk_create(Holiday(widget=widget, date=d, name=n)
                                 for d, n in data["holidays"])
-    from plug2support.realtime.hub import publish_after_commit
-    from plug2support.realtime.presence import publish_availability
 
-    from .cache import WIDGETS_TOPIC
 
     # Every process drops the widget's cached hours (widgets/cache.py); then its open
     # widgets reload them and tell their visitors.

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import IO, Any
 
+from django.conf import settings
 from django.core.files.base import File
 from django.core.files.storage import default_storage
 
@@ -127,8 +128,6 @@ CONTENT_TYPES = {kind.extensions[0]: kind.content_type for kind in ALLOWED_KINDS
 
 def asset_url(widget_key: str, stored: str) -> str:
     """The public address of a stored image: /widget/assets/<key>/<file>."""
-    from django.conf import settings
-
     if not stored:
         return ""
     return f"{settings.PUBLIC_URL}/widget/assets/{widget_key}/{stored.rsplit('/', 1)[-1]}"

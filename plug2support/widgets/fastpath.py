@@ -17,6 +17,7 @@ from asgiref.sync import sync_to_async
 
 from . import cache
 from .cache import Cached
+from .origins import normalise_origin
 
 KEY = re.compile(r"[A-Za-z0-9_-]{1,32}")  # what a widget key can be (models._widget_key)
 PATH = re.compile(rf"^/widget/api/({KEY.pattern})/config$")
@@ -38,8 +39,6 @@ def _header(scope: dict[str, Any], name: bytes) -> str:
 
 
 async def serve(scope: dict[str, Any], receive: Any, send: Any, key: str) -> None:
-    from .origins import normalise_origin
-
     origin = _header(scope, b"origin")
     rendered = await lookup(key)
     headers = [(b"content-type", b"application/json"), (b"vary", b"Origin")]

@@ -9,6 +9,7 @@ from typing import Any
 from csp.decorators import csp_replace
 from django.conf import settings
 from django.contrib import messages
+from django.core.files.storage import default_storage
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -18,10 +19,17 @@ from django.views.decorators.http import require_http_methods
 
 from plug2support.accounts.access import membership_required
 from plug2support.accounts.models import Membership
+from plug2support.contacts.actions import (
+    check_request_identity,
+    contact_summary,
+    identity_error_status,
+)
+from plug2support.contacts.identity import IdentityError
 from plug2support.conversations.access import events_after
 from plug2support.conversations.actions.core import ConversationError
 from plug2support.conversations.actions.messages import do_post_visitor_message
 from plug2support.conversations.actions.visitors import current_conversation
+from plug2support.conversations.opening import do_open_visitor
 from plug2support.conversations.serializers import event_payload
 from plug2support.lib import jsonin
 from plug2support.lib.ids import id_from
@@ -38,9 +46,10 @@ from .actions import (
     do_save_widget,
     hours_initial,
 )
-from .appearance import asset_url
+from .appearance import CONTENT_TYPES, asset_url, palette
 from .forms import CardForm, HoursForm, LookForm, WidgetForm
 from .models import Visitor, Widget, WidgetCard, hash_token
+from .visits import VisitError, do_record_page_view
 
 
 def snippet_for(widget: Widget) -> str:
@@ -122,9 +131,7 @@ def widget_preview(request: HttpRequest, membership: Membership, widget_id: int)
 def widget_asset(request: HttpRequest, key: str, name: str) -> HttpResponse:
     """A widget's image (launcher logo, brand logo, a card's image), public: customer pages
     show them. Only images the widget uses are served, and only as images."""
-    from django.core.files.storage import default_storage
 
-    from .appearance import CONTENT_TYPES
 
     widget = Widget.objects.filter(key=key).first() if fastpath.KEY.fullmatch(key) else None
     if widget is None:
@@ -208,8 +215,6 @@ def widget_config(request: HttpRequest, key: str) -> HttpResponse:
 
 def frame_context(widget: Widget, preview: bool = False) -> dict[str, Any]:
     """What the chat frame is rendered with: its look (B3), its cards (B4), its config."""
-    from .appearance import asset_url, palette
-
     colors = palette(widget.brand_color)
     look = {"appearance": widget.appearance, "brand": colors.brand,
             "on_brand": colors.on_brand,
@@ -253,9 +258,6 @@ def _identity_refusal(request: HttpRequest, visitor: Visitor) -> JsonResponse | 
     """N7: a verified user's visitor answers only requests proving that user (the headers
     Plug2Support-User-Id and Plug2Support-User-Hash); a widget that requires identity
     answers only verified visitors. None when the request may go on."""
-    from plug2support.contacts.actions import check_request_identity, identity_error_status
-    from plug2support.contacts.identity import IdentityError
-
     try:
         check_request_identity(visitor, request.headers)
     except IdentityError as error:
@@ -279,8 +281,6 @@ def visitor_session(request: HttpRequest, key: str) -> HttpResponse:
         body = jsonin.loads(request.body or b"{}")
     except jsonin.BadJSON as bad:
         return _error("bad_request", f"The body must be JSON; {bad.reason}.", 400)
-    from plug2support.contacts.actions import contact_summary
-    from plug2support.conversations.opening import do_open_visitor
 
     body = body if isinstance(body, dict) else {}
     token = body.get("token")
@@ -364,8 +364,6 @@ def visitor_messages(request: HttpRequest, key: str) -> HttpResponse:
 def page_view(request: HttpRequest, key: str) -> HttpResponse:
     """The loader reports the page the browser is on (C7) and learns of a chat an operator
     started with it. Sent as text/plain JSON so the browser needs no preflight."""
-    from .visits import VisitError, do_record_page_view
-
     origin = request.headers.get("Origin")
     try:
         widget = _api_widget(key)

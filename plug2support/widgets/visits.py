@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -18,8 +19,6 @@ SESSION_GAP = timedelta(minutes=30)
 def on_site_window() -> timedelta:
     """The loader beats every SITE_HEARTBEAT_SECONDS while the page is visible: seen within
     two and a half beats, "on site now"."""
-    from django.conf import settings
-
     return timedelta(seconds=settings.SITE_HEARTBEAT_SECONDS * 2.5)
 INVITE_LIFETIME = timedelta(hours=1)
 

@@ -65,7 +65,6 @@ def check_message(body: object, client_id: object,
 
 def attach(event: Event, ids: list[object], uploader: Visitor | User) -> str:
     """Attach uploads to a new message (same transaction); returns a preview for the inbox."""
-
     if not ids:
         event.attachment_payloads = []  # type: ignore[attr-defined]
         return event.body[:200]
@@ -93,7 +92,7 @@ def answer_resend(existing: Event, kind: str, text: str, ids: list[object]) -> P
 
 
 def operator_resend(conversation: Conversation, client_id: str, user: User, kind: str,
-                     text: str, ids: list[object]) -> Posted | None:
+                    text: str, ids: list[object]) -> Posted | None:
     """The same operator sending the same client id again gets the stored message back."""
     existing = existing_message(conversation, Sender.OPERATOR, client_id)
     if existing is None:
@@ -126,7 +125,6 @@ def lock_conversation(conversation_id: int) -> Conversation:
 def check_communication(company_id: int, *, operator: bool) -> None:
     """H6: a blocked company's widgets take no messages and its operators cannot send
     (a resend of a message stored before the block is still answered: checked after it)."""
-
     reason = communication_block(company_id)
     if reason is None:
         return

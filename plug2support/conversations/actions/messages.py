@@ -69,7 +69,7 @@ def do_post_visitor_message(visitor: Visitor, *, client_id: object, body: object
         conversation, resent_id = (None, None) if none_seen else locked_current(visitor, cid)
         if resent_id is not None:
             return answer_resend(Event.objects.select_related("author").get(pk=resent_id),
-                           EventKind.MESSAGE, text, ids)
+                                 EventKind.MESSAGE, text, ids)
         opening = None
         if conversation is None:
             # Locking the visitor makes "first message creates the conversation" safe when
@@ -112,18 +112,18 @@ def do_post_visitor_message(visitor: Visitor, *, client_id: object, body: object
             first = False
             reply_by_email = conversation.reply_by_email or offline
             event = append_event(conversation, kind=EventKind.MESSAGE, sender=Sender.VISITOR,
-                            body=text, client_id=cid,
-                            visitor_message=None if ids else (preview, reply_by_email))
+                                 body=text, client_id=cid,
+                                 visitor_message=None if ids else (preview, reply_by_email))
         if reason:
             # Suspended: no routing, no notification; a reviewer releases it (D3).
             routed: Event | None = append_event(conversation, kind=EventKind.SUSPECTED,
-                                           sender=Sender.SYSTEM,
-                                           body=f"Suspended by the spam filter: {reason}")
+                                                sender=Sender.SYSTEM,
+                                                body=f"Suspended by the spam filter: {reason}")
         else:
             routed = _route(conversation, text, opening) if first and opening else None
         conversation.preview = attach(event, ids, visitor)
         moved = auto_move(conversation, stages.after_customer_reply(conversation.stage),
-                           "the customer replied")
+                          "the customer replied")
         conversation.reply_by_email = reply_by_email
         conversation.waiting_since = conversation.waiting_since or event.created_at
         if ids:
@@ -156,7 +156,7 @@ def _route(conversation: Conversation, text: str, opening: Opening) -> Event | N
         do_notify(company_id=conversation.company_id, user_ids=[owner.pk], kind="routed",
                   title=f"New conversation from your customer: {text[:80]}", url=url)
         return append_event(conversation, kind=EventKind.ROUTED, sender=Sender.SYSTEM,
-                       body=f"Routed to {display_name(owner)} (the customer org's owner)")
+                            body=f"Routed to {display_name(owner)} (the customer org's owner)")
     if rule.target_user is not None:
         if not Membership.objects.filter(company_id=conversation.company_id,
                                          user=rule.target_user).exists():
@@ -174,12 +174,11 @@ def _route(conversation: Conversation, text: str, opening: Opening) -> Event | N
     do_notify(company_id=conversation.company_id, user_ids=people, kind="routed",
               title=f"New conversation for {target}: {text[:80]}", url=url)
     return append_event(conversation, kind=EventKind.ROUTED, sender=Sender.SYSTEM,
-                   body=f"Routed to {target} (rule: {rule.name})")
+                        body=f"Routed to {target} (rule: {rule.name})")
 
 
 def _email_reply(conversation: Conversation, event: Event) -> None:
     """F2 (offline form part): the operator's reply also goes to the visitor by e-mail."""
-
     queue_templated_email([conversation.visitor.email], "operator_reply", {
         "operator": display_name(event.author), "body": event.body,
         "company": conversation.widget.company.name if conversation.widget_id else "",
@@ -190,7 +189,6 @@ def do_leave_offline_message(visitor: Visitor, *, client_id: object, body: objec
                              email: object, ip: str = "", honeypot: object = None) -> Posted:
     """C6: nobody is there. Keep the visitor's address and message, tell the team (console
     and e-mail); the operators' replies will be e-mailed to that address."""
-
     if not isinstance(email, str) or len(email) > 254:
         raise ConversationError("invalid_email", "Give an e-mail address we can answer to.")
     email = email.strip().lower()
@@ -202,7 +200,6 @@ def do_leave_offline_message(visitor: Visitor, *, client_id: object, body: objec
     with transaction.atomic():
         Visitor.objects.filter(pk=visitor.pk).update(email=email)
         visitor.email = email
-
         do_claim_email(visitor, email)  # an unverified claim: never merged into a verified one
         posted = do_post_visitor_message(visitor, client_id=client_id, body=body, offline=True,
                                          ip=ip, honeypot=honeypot)
@@ -246,7 +243,7 @@ def do_post_operator_message(
             elif locked.assignee_id != user.pk:
                 raise served_by_other(locked)
             event = append_event(locked, kind=EventKind.MESSAGE, sender=Sender.OPERATOR,
-                            author=user, body=text, client_id=cid)
+                                 author=user, body=text, client_id=cid)
             locked.preview = attach(event, ids, user)
             locked.waiting_since = None  # the team has answered
             Conversation.objects.filter(pk=locked.pk).update(preview=locked.preview,
@@ -268,7 +265,6 @@ def do_record_receipt(conversation_id: int, *, side: str, delivered: object = No
                       read: object = None) -> dict[str, int] | None:
     """Raise a side's delivered/read marks (never lower them, never past the last event).
     Returns the new marks when something changed (and publishes them), else None."""
-
     marks = {"delivered": delivered, "read": read}
     changed = False
     with transaction.atomic():

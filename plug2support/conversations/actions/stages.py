@@ -24,7 +24,7 @@ def _record_move(conversation: Conversation, to: str, by: User | None, why: str)
     labels = dict(Stage.choices)
     who = display_name(by) if by else "Automatically"
     return append_event(conversation, kind=EventKind.STAGE_CHANGED, sender=Sender.SYSTEM, author=by,
-                   body=f"{who}: {labels[from_stage]} → {labels[to]} ({why})")
+                        body=f"{who}: {labels[from_stage]} → {labels[to]} ({why})")
 
 
 def auto_move(conversation: Conversation, to: str | None, why: str) -> Event | None:

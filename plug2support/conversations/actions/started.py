@@ -62,7 +62,6 @@ def do_start_chat_with_site_visitor(membership: Membership, site_visitor: SiteVi
 def do_start_email_conversation(membership: Membership, widget: Widget, *, email: object,
                                 client_id: object, body: object) -> Posted:
     """Write first to a known contact by e-mail: the message and the replies go by e-mail."""
-
     if widget.company_id != membership.company_id:
         raise ConversationError("not_found", "No such widget.")
     if not isinstance(email, str):
@@ -92,7 +91,6 @@ def do_accept_invite(widget: Widget, code: object, token: str | None, *,
     placeholder (nobody's yet) is adopted by any browser: it becomes the browser's visitor,
     or its conversation moves to the visitor the browser already has. Anyone else's invite
     is ignored (and stays unredeemed for its owner)."""
-
     if not isinstance(code, str) or not code:
         return None
     with transaction.atomic():

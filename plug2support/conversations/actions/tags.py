@@ -80,8 +80,8 @@ def do_tag(membership: Membership, conversation: Conversation, tag_id: object,
             defaults={"value": text if tag.takes_value else "", "added_by": membership.user})
         label = f"{tag.name}: {text}" if tag.takes_value else tag.name
         event = append_event(locked, kind=EventKind.TAGGED, sender=Sender.SYSTEM,
-                        author=membership.user,
-                        body=f"{display_name(membership.user)} tagged it {label}")
+                             author=membership.user,
+                             body=f"{display_name(membership.user)} tagged it {label}")
         publish(locked, event)
     return event
 
@@ -93,7 +93,7 @@ def do_untag(membership: Membership, conversation: Conversation, tag_id: object)
         if not ConversationTag.objects.filter(conversation=locked, tag=tag).delete()[0]:
             raise ConversationError("not_tagged", f"It is not tagged {tag.name}.")
         event = append_event(locked, kind=EventKind.UNTAGGED, sender=Sender.SYSTEM,
-                        author=membership.user,
-                        body=f"{display_name(membership.user)} removed the tag {tag.name}")
+                             author=membership.user,
+                             body=f"{display_name(membership.user)} removed the tag {tag.name}")
         publish(locked, event)
     return event

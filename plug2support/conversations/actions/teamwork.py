@@ -45,8 +45,8 @@ def do_set_priority(membership: Membership, conversation: Conversation, priority
         labels = dict(Priority.choices)
         Conversation.objects.filter(pk=locked.pk).update(priority=priority)
         event = append_event(locked, kind=EventKind.PRIORITY, sender=Sender.SYSTEM,
-                        author=membership.user,
-                        body=f"{display_name(membership.user)}: {labels[locked.priority]} → "
+                             author=membership.user,
+                             body=f"{display_name(membership.user)}: {labels[locked.priority]} → "
                              f"{labels[priority]} priority")
         locked.priority = priority
         publish(locked, event)
@@ -70,7 +70,7 @@ def claim_unassigned(conversation: Conversation, user: User) -> Event:
         raise served_by_other(conversation)
     conversation.assignee = user
     return append_event(conversation, kind=EventKind.CLAIMED, sender=Sender.SYSTEM, author=user,
-                   body=f"{display_name(user)} joined the conversation")
+                        body=f"{display_name(user)} joined the conversation")
 
 
 def check_group(conversation: Conversation, membership: Membership) -> None:
@@ -107,7 +107,7 @@ def do_add_note(membership: Membership, conversation: Conversation, *, client_id
         if resent is not None:
             return resent
         event = append_event(locked, kind=EventKind.NOTE, sender=Sender.OPERATOR, author=user,
-                        body=text, client_id=cid)
+                             body=text, client_id=cid)
         attach(event, ids, user)
         publish(locked, event)
     return Posted(event, duplicate=False)
@@ -147,11 +147,10 @@ def do_request_transfer(membership: Membership, conversation: Conversation) -> T
         request = TransferRequest.objects.create(conversation=locked, requested_by=user,
                                                  asked_of_id=locked.assignee_id)
         event = append_event(locked, kind=EventKind.TRANSFER_REQUESTED, sender=Sender.SYSTEM,
-                        author=user, body=f"{display_name(user)} asked "
-                        f"{display_name(locked.assignee)} to transfer the visitor")
+                             author=user, body=f"{display_name(user)} asked "
+                             f"{display_name(locked.assignee)} to transfer the visitor")
         publish(locked, event)
         _publish_transfer(locked, request)
-
         do_notify(company_id=locked.company_id, user_ids=[request.asked_of_id],
                   kind="transfer_request",
                   title=f"{display_name(user)} asks to take over {locked.visitor.display_name}",
@@ -254,13 +253,12 @@ def do_reassign(membership: Membership, conversation: Conversation, to_user_id: 
                                                          updated_at=timezone.now())
         locked.assignee = target.user
         _close_other_requests(locked)
-
         do_notify(company_id=locked.company_id, user_ids=[target.user_id], kind="reassigned",
                   title=f"{display_name(membership.user)} handed you "
                         f"{locked.visitor.display_name}", url=f"/inbox/{locked.pk}/")
         event = append_event(locked, kind=EventKind.REASSIGNED, sender=Sender.SYSTEM,
-                        author=membership.user,
-                        body=f"{display_name(membership.user)} handed the visitor to "
-                        f"{display_name(target.user)}")
+                             author=membership.user,
+                             body=f"{display_name(membership.user)} handed the visitor to "
+                             f"{display_name(target.user)}")
         publish(locked, event)
     return event

@@ -33,7 +33,6 @@ def do_open_ticket(membership: Membership, conversation: Conversation, *, title:
                    kind: object = "ticket", needs_code_change: object = False,
                    owner_id: object = None) -> Any:
     """E1: a ticket linked to the conversation, in the tracker its nature calls for."""
-
     if not isinstance(title, str) or not title.strip() or len(title) > 200:
         raise ConversationError("invalid_ticket", "A ticket needs a title of 1 to 200 "
                                 "characters.")
@@ -56,8 +55,8 @@ def do_open_ticket(membership: Membership, conversation: Conversation, *, title:
         tracker = ("Product Assist Tracker" if ticket.tracker == "product_assist"
                    else "Active Ticket Tracker")
         event = append_event(locked, kind=EventKind.TICKET, sender=Sender.SYSTEM,
-                        author=membership.user,
-                        body=f"{display_name(membership.user)} opened #{ticket.pk} "
+                             author=membership.user,
+                             body=f"{display_name(membership.user)} opened #{ticket.pk} "
                              f"{ticket.title} ({tracker})")
         publish(locked, event)
     return ticket
@@ -66,7 +65,6 @@ def do_open_ticket(membership: Membership, conversation: Conversation, *, title:
 def do_hold(membership: Membership, conversation: Conversation, *, tickets: object = (),
             reviewers: object = (), expected: object = None) -> Event:
     """E2: put the conversation on Hold until its tickets close and its reviewers answer."""
-
     ticket_ids = tickets if isinstance(tickets, list | tuple) else None
     reviewer_ids = reviewers if isinstance(reviewers, list | tuple) else None
     if ticket_ids is None or reviewer_ids is None or not (ticket_ids or reviewer_ids):
@@ -100,7 +98,6 @@ def do_hold(membership: Membership, conversation: Conversation, *, tickets: obje
 def _release_if_ready(conversation_id: int) -> Event | None:
     """D2: when every dependency of a Hold conversation is complete, it needs a response;
     its serving operator is told."""
-
     locked = lock_conversation(conversation_id)
     deps = Dependency.objects.filter(conversation_id=conversation_id)
     if locked.stage != Stage.HOLD or not deps.exists() or deps.filter(done=False).exists():
@@ -109,7 +106,6 @@ def _release_if_ready(conversation_id: int) -> Event | None:
     if moved is not None:
         publish(locked, moved)
         if locked.assignee_id:
-
             do_notify(company_id=locked.company_id, user_ids=[locked.assignee_id],
                       kind="hold_released",
                       title=f"{locked.visitor.display_name} needs a response: its "
@@ -119,7 +115,6 @@ def _release_if_ready(conversation_id: int) -> Event | None:
 
 def do_set_ticket_stage(membership: Membership, ticket: Any, stage: object) -> Any:
     """Move a ticket; closing it completes the conversations waiting on it."""
-
     if stage not in TicketStage.values:
         raise ConversationError("invalid_ticket", "Unknown ticket stage.")
     with transaction.atomic():
@@ -138,7 +133,6 @@ def do_set_ticket_stage(membership: Membership, ticket: Any, stage: object) -> A
 
 def do_complete_review(membership: Membership, dependency: Any) -> None:
     """The named person says their review is done."""
-
     if dependency.reviewer_id != membership.user_id:
         raise ConversationError("not_yours", "Only the person asked for a review can "
                                 "complete it.")

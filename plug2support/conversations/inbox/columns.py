@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from django.db.models import Field, Model, OuterRef, Subquery
+from django.db.models import DateTimeField, F, Field, Model, OrderBy, OuterRef, Subquery
+from django.db.models.lookups import IsNull
 
 from ..models import Conversation, ConversationTag, Tag
 
@@ -23,18 +24,15 @@ Row = dict[str, Any]
 
 class Piece(ABC):
     """A value of the summary: its row columns, its Python expression, its PostgreSQL SQL."""
-
     def columns(self) -> Iterator[Column]:
         return iter(())
 
     @abstractmethod
     def python(self) -> str:
         """The value as Python source (the pieces are compiled once, not read per row)."""
-
     @abstractmethod
     def sql(self, p: str) -> str:
         """The value in PostgreSQL SQL; `p`: the conversation's table alias."""
-
     def over_tags(self) -> dict[str, str]:
         """PostgreSQL: aggregates over the conversation's tag links (`l`, their tag `t`) that
         its SQL reads as `pt.<name>`; the page reads every piece's at once (`tags_lateral`)."""
@@ -84,7 +82,6 @@ def _compiled(source: str) -> Any:
 
 class Column(Piece):
     """A column of the page's rows."""
-
     name: str
 
     def columns(self) -> Iterator[Column]:
@@ -107,7 +104,6 @@ class Column(Piece):
 
 class Own(Column):
     """A column of the conversation itself (its attname: `widget_id`, not `widget`)."""
-
     def __init__(self, name: str) -> None:
         self.name = name
 
@@ -120,7 +116,6 @@ class Named(Column):
     subquery rather than a join: PostgreSQL plans a five-table join on every call (0.9 ms
     at 1 000 000 conversations), these in 0.2 ms, and each runs only for the page's rows.
     Named `<key>_<field>` in the row (`widget_name`)."""
-
     def __init__(self, key: str, field: str) -> None:
         self.key, self.field = key, field
         self.name = f"{key}_{field}"
@@ -138,7 +133,6 @@ class Named(Column):
 
 class Time(Piece):
     """A timestamp as Python's `datetime.isoformat()` writes an aware UTC one, or None."""
-
     def __init__(self, column: Column) -> None:
         self.column = column
 
@@ -160,7 +154,6 @@ class Time(Piece):
 
 class Obj(Piece):
     """A JSON object of pieces, in this order."""
-
     def __init__(self, **fields: Piece) -> None:
         self.fields = {constant(key): piece for key, piece in fields.items()}
 
@@ -183,7 +176,6 @@ class Obj(Piece):
 
 class Unless(Piece):
     """`piece`, or null when `column` is null (nobody serves it, no group)."""
-
     def __init__(self, column: Column, piece: Piece) -> None:
         self.column, self.piece = column, piece
 
@@ -200,7 +192,6 @@ class Unless(Piece):
 
 class Either(Piece):
     """The first text, or the second when the first is empty or null (a display name)."""
-
     def __init__(self, first: Piece, second: Piece) -> None:
         self.first, self.second = first, second
 
@@ -217,7 +208,6 @@ class Either(Piece):
 
 class Prefixed(Piece):
     """Fixed text (our own, never a user's) before a value: `Visitor #17`."""
-
     def __init__(self, text: str, piece: Piece) -> None:
         if not re.fullmatch(r"[A-Za-z #]*", text):
             raise ValueError(f"fixed text only: {text!r}")
@@ -258,7 +248,6 @@ def tags_sql(outer_id: str, element: str) -> str:
 class Tags(Piece):
     """The conversation's tags ({id, name, value}, in the order they were added): `tags` in
     a row (read by the page's own subquery, or from the object's tag links)."""
-
     def python(self) -> str:
         return "row['tags']"
 
@@ -290,10 +279,7 @@ class SortKey(Piece):
     first. A client places a summary by it without knowing what it is made of. Each term of
     the order is a column (a number or a timestamp, in microseconds; null counts as 0) or
     whether a column is null (1 when it is); descending terms are negated."""
-
     def __init__(self, order: tuple[Any, ...]) -> None:
-        from django.db.models import DateTimeField, F, OrderBy
-        from django.db.models.lookups import IsNull
 
         # (column, is the term "column IS NULL", descending, is a timestamp)
         self.terms: list[tuple[str, bool, bool, bool]] = []

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import connection
 from django.db.models.expressions import RawSQL
 
@@ -22,8 +23,6 @@ def matching_conversations(q: str) -> Any:
     if not words:
         return Conversation.objects.none().values("pk")
     if connection.vendor == "postgresql":
-        from django.contrib.postgres.search import SearchQuery, SearchVector
-
         # Words are \w+ only, so the tsquery has no syntax of the user's: every word required,
         # the last one as a prefix (results while typing). The same expression as the GIN
         # index of migration 0008, so the index is used.

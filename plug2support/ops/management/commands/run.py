@@ -16,6 +16,7 @@ import uvicorn
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
+from django_tasks_db.management.commands.db_worker import Worker
 
 from plug2support.ops.demo import DEMO_PASSWORD, allow_demo_site, demo_site_origins, load_demo
 from plug2support.ops.demo_site import start_demo_site
@@ -25,8 +26,6 @@ from plug2support.widgets.views import snippet_for
 
 
 def start_worker() -> Any:
-    from django_tasks_db.management.commands.db_worker import Worker
-
     worker = Worker(queue_names=["*"], interval=0.5, batch=False, backend_name="default",
                     startup_delay=False, max_tasks=None, worker_id="embedded",
                     excluded_queue_names=[])
