@@ -126,8 +126,8 @@ def test_links_are_given_only_for_files_the_visitor_may_see(
     note_upload = logged_in_client(operator).post(
         "/attachments/", {"file": upload("internal.png", png_bytes())}).json()["id"]
     do_add_note(acme.membership(operator),
-                              Conversation.objects.get(pk=event.conversation_id),
-                              client_id="n1", body="", attachments=[note_upload])
+                Conversation.objects.get(pk=event.conversation_id),
+                client_id="n1", body="", attachments=[note_upload])
     _stranger, stranger_token = visitor_of(globex)
     everything = [sent, unsent, note_upload, 999_999]
     assert {link["id"] for link in links_for(client, acme, alice_token, everything)

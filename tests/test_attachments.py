@@ -103,7 +103,7 @@ def operator_upload(user: User, name: str, content: bytes) -> Any:
 
 def visitor_message_with(visitor: Visitor, attachment_ids: list[int]) -> Event:
     event = do_post_visitor_message(visitor, client_id=f"m{attachment_ids}",
-                                                  body="See attached").event
+                                    body="See attached").event
     actions.do_attach(attachment_ids, event=event, uploader=visitor)
     return event
 
@@ -356,7 +356,7 @@ def test_an_upload_is_attached_once_by_its_uploader_all_or_nothing(acme: Tenant)
         visitor, client_id="v1", body="Hi").event.conversation_id
     conversation = visitor.conversations.get(pk=conversation_id)
     reply = do_post_operator_message(membership, conversation, client_id="o1",
-                                                   body="Here").event
+                                     body="Here").event
     with pytest.raises(AttachmentError) as error:
         actions.check_attach([mine, colleagues], conversation=conversation,
                              uploader=acme.operators[0])
@@ -452,9 +452,9 @@ def test_a_visitor_sees_the_teams_files_in_replies_but_never_in_notes_or_unsent(
     in_reply, in_note, unsent = (operator_upload(acme.operators[0], f"{n}.pdf", PDF).json()["id"]
                                  for n in ("reply", "note", "unsent"))
     reply = do_post_operator_message(membership, conversation, client_id="o1",
-                                                   body="Here").event
+                                     body="Here").event
     note = do_add_note(membership, conversation, client_id="n1",
-                                     body="internal").event
+                       body="internal").event
     actions.do_attach([in_reply], event=reply, uploader=acme.operators[0])
     actions.do_attach([in_note], event=note, uploader=acme.operators[0])
     base = f"/widget/api/{acme.widget.key}/attachments"

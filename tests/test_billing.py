@@ -184,7 +184,7 @@ def test_over_the_limit_at_03_00_blocks_at_02_00_two_days_later_not_the_next_day
         do_claim(acme.membership(acme.operators[0]), conversation)
         with pytest.raises(ConversationError) as operator_refused:
             do_post_operator_message(acme.membership(acme.operators[0]),
-                                             conversation, client_id="op", body="Hi")
+                                     conversation, client_id="op", body="Hi")
         assert operator_refused.value.code == "communication_blocked"
         assert availability_of(acme.company.pk)[1] is True
         assert availability_of(globex.company.pk)[1] is False

@@ -88,18 +88,18 @@ def test_a_caller_that_saw_no_conversation_skips_a_statement_and_still_finds_one
     visitor = new_visitor(acme)
     with CaptureQueriesContext(connection) as captured:
         first = do_post_visitor_message(visitor, client_id="m1", body="Hello",
-                                                none_seen=True).event
+                                        none_seen=True).event
     assert len(statements(captured)) == 3, statements(captured)
     assert first.seq == 1
     other_tab = do_post_visitor_message(visitor, client_id="m2", body="Still there?",
-                                                none_seen=True)
+                                        none_seen=True)
     assert (other_tab.event.conversation_id, other_tab.event.seq) == (first.conversation_id, 2)
     again = do_post_visitor_message(visitor, client_id="m1", body="Hello",
-                                            none_seen=True)
+                                    none_seen=True)
     assert again.duplicate and (again.event.pk, again.event.seq) == (first.pk, 1)
     with pytest.raises(ConversationError) as refused:
         do_post_visitor_message(visitor, client_id="m1", body="Another text",
-                                        none_seen=True)
+                                none_seen=True)
     assert refused.value.code == "client_id_reused"
     assert Conversation.objects.filter(visitor=visitor).count() == 1
 
@@ -361,7 +361,7 @@ def conversations_with_history(tenant: Tenant, count: int, messages: int) -> lis
         visitor = new_visitor(tenant)
         for m in range(messages):
             posted = do_post_visitor_message(visitor, client_id=f"m{m}",
-                                                     body=f"message {m}")
+                                             body=f"message {m}")
         ids.append(posted.event.conversation_id)
     return ids
 
@@ -429,9 +429,9 @@ def test_subscribes_and_unsubscribes_are_carried_out_in_the_order_sent(
         ("s3", "error", "not_found"), ("s4", "subscribed", None)]
     # x is no longer followed: its next event does not come; y's does, after its history.
     do_post_visitor_message(Conversation.objects.get(pk=x).visitor, client_id="late",
-                                    body="still there?")
+                            body="still there?")
     late = do_post_visitor_message(Conversation.objects.get(pk=y).visitor,
-                                           client_id="late", body="hello?").event
+                                   client_id="late", body="hello?").event
     assert events_until_complete(operator, {y: late.seq}) == {y: [2, late.seq]}
     assert not [f for f in operator.backlog
                 if f["type"] == "event" and f["conversation"] == x and f["seq"] > 2]

@@ -52,13 +52,13 @@ def test_an_offline_message_reusing_a_client_id_with_another_body_is_a_conflict(
         acme: Tenant) -> None:
     visitor, _token = do_identify_visitor(acme.widget, None)
     first = do_leave_offline_message(visitor, client_id="o1", email="jane@acme.test",
-                                             body="Call me back")
+                                     body="Call me back")
     again = do_leave_offline_message(visitor, client_id="o1", email="jane@acme.test",
-                                             body="Call me back")
+                                     body="Call me back")
     assert again.duplicate and again.event.pk == first.event.pk
     with pytest.raises(ConversationError) as refused:
         do_leave_offline_message(visitor, client_id="o1", email="jane@acme.test",
-                                         body="Never mind")
+                                 body="Never mind")
     assert refused.value.code == "client_id_reused"
     assert Event.objects.filter(kind=EventKind.MESSAGE).count() == 1
 
@@ -108,7 +108,7 @@ def test_operator_messages_and_notes_refuse_a_reused_client_id_with_another_body
     alice = acme.membership(acme.operators[0])
     do_post_operator_message(alice, conversation, client_id="a1", body="On it")
     assert do_post_operator_message(alice, conversation, client_id="a1",
-                                            body="On it").duplicate
+                                    body="On it").duplicate
     do_add_note(alice, conversation, client_id="n1", body="VIP")
     assert do_add_note(alice, conversation, client_id="n1", body="VIP").duplicate
     for send, client_id, body in ((do_post_operator_message, "a1", "Done"),

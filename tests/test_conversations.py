@@ -58,7 +58,7 @@ def test_a_resend_finds_its_own_message_among_others(acme: Tenant) -> None:
     conversation = Conversation.objects.get(pk=first.event.conversation_id)
     do_claim(acme.membership(acme.operators[0]), conversation)
     do_post_operator_message(acme.membership(acme.operators[0]), conversation,
-                                     client_id="c", body="Hi, how can I help?")
+                             client_id="c", body="Hi, how can I help?")
     again = do_post_visitor_message(visitor, client_id="a", body="Hello")
     assert again.duplicate and again.event.pk == first.event.pk and again.event.seq == 1
     mine = do_post_visitor_message(visitor, client_id="c", body="My order")

@@ -89,7 +89,7 @@ def test_writers_at_once_number_one_conversation_without_gaps(acme: Tenant) -> N
     writers = [
         lambda n: do_post_visitor_message(visitor, client_id=f"v{n}", body=f"v{n}"),
         lambda n: do_post_operator_message(alice, conversation, client_id=f"a{n}",
-                                                   body=f"a{n}"),
+                                           body=f"a{n}"),
         lambda n: do_add_note(bob, conversation, client_id=f"b{n}", body=f"b{n}"),
     ]
     threads = [threading.Thread(target=write, args=(send,)) for send in writers]

@@ -43,7 +43,7 @@ def test_identify_over_the_socket(live: str) -> None:
 def test_an_offline_message_makes_an_unverified_contact(acme: Tenant) -> None:
     visitor, _ = do_identify_visitor(acme.widget, None)
     do_leave_offline_message(visitor, client_id="o", email="sam@example.org",
-                                     body="Call me")
+                             body="Call me")
     contact = contact_of(visitor)
     assert contact is not None and not contact.verified and contact.email == "sam@example.org"
 
@@ -55,7 +55,7 @@ def test_an_existing_customer_goes_to_their_orgs_owner_with_normal_priority(
                                default_owner=bob)
     visitor, _ = do_identify_visitor(acme.widget, None)
     do_leave_offline_message(visitor, client_id="o", email="ann@bigco.example",
-                                     body="Our invoices are wrong")
+                             body="Our invoices are wrong")
     conversation = Conversation.objects.get()
     assert conversation.assignee == bob
     assert conversation.priority == Priority.NORMAL

@@ -135,7 +135,7 @@ def test_an_invite_to_a_verified_users_visitor_is_not_taken_by_another_browser_u
         visitor=Visitor.objects.get(contact_link__contact__external_id="user-a"))
     site.refresh_from_db()
     do_start_chat_with_site_visitor(acme.membership(acme.operators[0]), site,
-                                            client_id="hi", body="Hi Ann, your order…")
+                                    client_id="hi", body="Hi Ann, your order…")
     invite = site.invites.get()
     _, welcome = hello(live, acme.widget, None, None, invite=invite.code)
     assert welcome["conversation"] is None

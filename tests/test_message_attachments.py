@@ -53,7 +53,7 @@ def test_a_note_with_an_attachment_never_reaches_the_visitor(acme: Tenant,
     uploaded = logged_in_client(bob.user).post(
         "/attachments/", {"file": upload("internal.png", png_bytes())}).json()
     note = do_add_note(bob, conversation, client_id="n", body="see screenshot",
-                               attachments=[uploaded["id"]])
+                       attachments=[uploaded["id"]])
     assert [a["name"] for a in note.event.attachment_payloads] == ["internal.png"]  # type: ignore[attr-defined]
     events = client.get(f"/widget/api/{acme.widget.key}/messages?after=0",
                         headers={"Authorization": f"Bearer {token}"}).json()["events"]
@@ -73,7 +73,7 @@ def test_a_foreign_upload_cannot_ride_on_a_message(acme: Tenant, globex: Tenant)
     before = Event.objects.count()
     with pytest.raises(ConversationError) as error:
         do_post_operator_message(alice, conversation, client_id="a", body="look",
-                                         attachments=[foreign["id"]])
+                                 attachments=[foreign["id"]])
     assert error.value.code == "not_found"
     assert Event.objects.count() == before  # the whole message was refused
     conversation.refresh_from_db()
@@ -85,5 +85,5 @@ def test_attachments_must_be_a_list(acme: Tenant, attachments: Any) -> None:
     visitor, _ = do_identify_visitor(acme.widget, None)
     with pytest.raises(ConversationError) as error:
         do_post_visitor_message(visitor, client_id="v", body="Hi",
-                                        attachments=attachments)
+                                attachments=attachments)
     assert error.value.code == "bad_attachments"

@@ -386,7 +386,7 @@ def searchable(acme: Tenant) -> Tenant:
 
     visitor, _ = do_identify_visitor(acme.widget, None)
     do_post_visitor_message(visitor, client_id="m1",
-                                    body="Ünïcode façade naïve 東京 _under_score ²³ a\u0301b")
+                            body="Ünïcode façade naïve 東京 _under_score ²³ a\u0301b")
     return acme
 
 

@@ -49,7 +49,7 @@ def test_an_offline_message_reaches_the_team_and_the_reply_reaches_the_visitor_b
     smtp.messages.clear()
     alice = acme.membership(acme.operators[0])
     do_post_operator_message(alice, conversation, client_id="a1",
-                                     body="Yes, <b>every</b> Sunday morning.")
+                             body="Yes, <b>every</b> Sunday morning.")
     [reply] = smtp.messages
     assert reply["To"] == "jane@example.com"
     assert acme.operators[0].name in reply["Subject"]
@@ -61,7 +61,7 @@ def test_a_resent_offline_message_is_stored_and_announced_once(acme: Tenant) -> 
     visitor, _ = do_identify_visitor(acme.widget, None)
     for _ in range(2):
         do_leave_offline_message(visitor, client_id="same", email="a@b.example",
-                                         body="Hello?")
+                                 body="Hello?")
     assert Conversation.objects.get().events.count() == 1
     assert Notification.objects.filter(user=acme.owner).count() == 1
 
@@ -80,7 +80,7 @@ def test_live_chat_replies_are_not_emailed(acme: Tenant, smtp: Inbox) -> None:
     posted = do_post_visitor_message(visitor, client_id="v", body="Hi")
     conversation = Conversation.objects.get(pk=posted.event.conversation_id)
     do_post_operator_message(acme.membership(acme.operators[0]), conversation,
-                                     client_id="a", body="Hello!")
+                             client_id="a", body="Hello!")
     assert smtp.messages == []
 
 

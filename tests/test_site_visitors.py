@@ -142,7 +142,7 @@ def test_email_conversation_action_refuses_a_foreign_widget(acme: Tenant, globex
 
     with pytest.raises(ConversationError) as error:
         do_start_email_conversation(acme.membership(acme.owner), globex.widget,
-                                            email="a@b.example", client_id="c", body="Hi")
+                                    email="a@b.example", client_id="c", body="Hi")
     assert error.value.code == "not_found"
 
 

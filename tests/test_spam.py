@@ -51,7 +51,7 @@ def test_a_suspended_conversation_is_not_routed_nor_announced(acme: Tenant) -> N
                                target_user=acme.operators[0])
     visitor, _ = do_identify_visitor(acme.widget, None)
     do_leave_offline_message(visitor, client_id="o", email="bot@spam.example",
-                                     body="casino bonus for you")
+                             body="casino bonus for you")
     conversation = Conversation.objects.get()
     assert conversation.stage == "suspended" and conversation.assignee is None
     assert not Notification.objects.exists()

@@ -218,7 +218,7 @@ def test_metrics_of_a_real_conversation(acme: Tenant) -> None:
         conversation = Conversation.objects.get(pk=posted.event.conversation_id)
         clock.shift(timedelta(minutes=7))
         do_post_operator_message(acme.membership(acme.operators[0]), conversation,
-                                         client_id="a", body="Hello")
+                                 client_id="a", body="Hello")
         clock.shift(timedelta(minutes=33))
         do_move_stage(acme.membership(acme.operators[0]), conversation, "resolved")
     m = for_conversation(conversation)

@@ -49,7 +49,7 @@ def test_any_operator_can_add_a_note_which_is_marked_team_only(acme: Tenant) -> 
 def test_notes_never_reach_the_visitor_http_api(acme: Tenant, client: Client) -> None:
     conversation, _visitor, token = served_conversation(acme)
     do_add_note(acme.membership(acme.operators[1]), conversation, client_id="n1",
-                        body="internal: refund approved")
+                body="internal: refund approved")
     response = client.get(f"/widget/api/{acme.widget.key}/messages?after=0",
                           headers={"Authorization": f"Bearer {token}"})
     bodies = [e["body"] for e in response.json()["events"]]

@@ -29,7 +29,7 @@ def answered(tenant: Tenant) -> Conversation:
     posted = do_post_visitor_message(visitor, client_id="v", body="It crashes")
     conversation = Conversation.objects.get(pk=posted.event.conversation_id)
     do_post_operator_message(tenant.membership(tenant.operators[0]), conversation,
-                                     client_id="a", body="Looking into it")
+                             client_id="a", body="Looking into it")
     conversation.refresh_from_db()
     return conversation
 
@@ -39,7 +39,7 @@ def test_tickets_land_in_the_tracker_their_nature_calls_for(acme: Tenant) -> Non
     alice = acme.membership(acme.operators[0])
     plain = do_open_ticket(alice, conversation, title="Refund the order")
     code = do_open_ticket(alice, conversation, title="Fix crash",
-                                  needs_code_change=True)
+                          needs_code_change=True)
     issue = do_open_ticket(alice, conversation, title="Export is slow", kind="issue")
     assert [plain.tracker, code.tracker, issue.tracker] == ["active", "product_assist",
                                                             "product_assist"]
@@ -52,7 +52,7 @@ def test_hold_comes_back_to_needs_response_when_the_ticket_closes(acme: Tenant) 
     conversation = answered(acme)
     alice = acme.membership(acme.operators[0])
     ticket = do_open_ticket(alice, conversation, title="Fix crash",
-                                    needs_code_change=True)
+                            needs_code_change=True)
     do_hold(alice, conversation, tickets=[ticket.pk], expected="waiting_on_user")
     conversation.refresh_from_db()
     assert conversation.stage == "hold"
@@ -113,7 +113,7 @@ def test_hold_is_a_move_of_the_table(acme: Tenant) -> None:
 
 def test_another_companys_tickets_are_out_of_reach(acme: Tenant, globex: Tenant) -> None:
     theirs = do_open_ticket(globex.membership(globex.owner), answered(globex),
-                                    title="Globex secret")
+                            title="Globex secret")
     conversation = answered(acme)
     alice = acme.membership(acme.operators[0])
     with pytest.raises(ConversationError) as error:

@@ -133,7 +133,7 @@ def test_visitor_http_api_refuses_bad_bodies_clearly(acme: Tenant, client: Clien
 def test_the_inbox_shows_html_as_text(acme: Tenant) -> None:
     visitor, _ = do_identify_visitor(acme.widget, None)
     posted = do_post_visitor_message(visitor, client_id="x",
-                                             body="<script>alert(1)</script>")
+                                     body="<script>alert(1)</script>")
     page = logged_in_client(acme.operators[0]).get(
         f"/inbox/{posted.event.conversation_id}/").content.decode()
     assert "<script>alert(1)</script>" not in page

@@ -375,7 +375,7 @@ def test_a_long_history_reaches_a_reading_client_whole_however_large(
     body = "\u4e2d" * 5000  # six bytes each once escaped in JSON
     for i in range(60):
         do_post_operator_message(membership, conversation, client_id=f"o{i}",
-                                         body=body, attachments=None)
+                                 body=body, attachments=None)
     visible = list(Event.objects.filter(conversation=conversation, staff_only=False)
                    .order_by("seq").values_list("seq", flat=True))
     assert len(visible) > 60

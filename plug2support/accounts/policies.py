@@ -26,18 +26,19 @@ class Policies:
     company_created: Callable[[int], None]
 
 
-_registered: list[Policies] = []
+_registered: Policies | None = None
 
 
 def register(policies: Policies) -> None:
-    _registered[:] = [policies]
+    global _registered
+    _registered = policies
 
 
 def _policies() -> Policies:
-    if not _registered:
+    if _registered is None:
         raise RuntimeError("No company policies registered: is plug2support.billing in "
                            "INSTALLED_APPS?")
-    return _registered[0]
+    return _registered
 
 
 def communication_block(company_id: int) -> str | None:

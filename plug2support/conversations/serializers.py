@@ -5,11 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from .inbox import summary
-from .models import Conversation, Event
-
-# Named here too: the writers and readers have always imported them from the serializers.
-from .people import display_name as display_name
-from .people import user_ref as user_ref
+from .models import Conversation, Event, TransferRequest
+from .people import user_ref
 
 
 def event_payload(event: Event) -> dict[str, Any]:
@@ -53,3 +50,14 @@ def conversation_summary(conversation: Conversation) -> dict[str, Any]:
     """The summary (inbox/summary.py: its one list of keys) of a conversation object, from
     what the caller loaded along with it (widget, visitor, assignee, group, tags)."""
     return summary.from_row(summary.row_of(conversation, _tags(conversation)))
+
+
+def transfer_payload(request: TransferRequest) -> dict[str, object]:
+    return {
+        "id": request.pk,
+        "conversation": request.conversation_id,
+        "requested_by": user_ref(request.requested_by),
+        "asked_of": user_ref(request.asked_of),
+        "status": request.status,
+        "created_at": request.created_at.isoformat(),
+    }

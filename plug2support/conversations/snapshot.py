@@ -14,12 +14,11 @@ from plug2support.realtime.presence import availability_frame, availability_of
 from plug2support.widgets.hours import Schedule
 
 from .access import conversations_for, pending_transfers_for, work_for
-from .actions.teamwork import transfer_payload
 from .actions.visitors import current_conversation
 from .metrics import for_conversation, for_conversations
 from .models import Conversation
 from .opening import Opened
-from .serializers import conversation_summary, receipts
+from .serializers import conversation_summary, receipts, transfer_payload
 
 INBOX_SNAPSHOT_SIZE = 100
 

@@ -34,7 +34,8 @@ from .inbox import (
 )
 from .metrics import for_conversation
 from .models import Priority, Stage
-from .serializers import conversation_summary, event_payload, user_ref
+from .people import user_ref
+from .serializers import conversation_summary, event_payload
 
 
 @membership_required()

@@ -24,8 +24,9 @@ from .. import stages
 from ..first_message import Opening, lock_and_read, open_conversation
 from ..hot_path import append_event, locked_current
 from ..models import Conversation, Event, EventKind, RoutingRule, Sender, Stage
+from ..people import display_name
 from ..routing import first_match
-from ..serializers import display_name, receipts
+from ..serializers import receipts
 from ..spam import suspicion
 from .core import (
     ConversationError,

@@ -10,7 +10,7 @@ from plug2support.accounts.models import Membership, User
 from .. import stages
 from ..hot_path import append_event
 from ..models import Conversation, Event, EventKind, Sender, Stage, StageChange
-from ..serializers import display_name
+from ..people import display_name
 from .core import ConversationError, lock_conversation, publish
 
 

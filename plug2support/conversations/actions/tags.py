@@ -18,7 +18,7 @@ from ..models import (
     Sender,
     Tag,
 )
-from ..serializers import display_name
+from ..people import display_name
 from .core import ConversationError, lock_conversation, publish
 
 TAG_NAME_MAX = 50

@@ -22,7 +22,8 @@ from ..models import (
     TransferRequest,
     TransferStatus,
 )
-from ..serializers import display_name, user_ref
+from ..people import display_name, user_ref
+from ..serializers import transfer_payload
 from .core import (
     ConversationError,
     Posted,
@@ -113,17 +114,6 @@ def do_add_note(membership: Membership, conversation: Conversation, *, client_id
     return Posted(event, duplicate=False)
 
 
-def transfer_payload(request: TransferRequest) -> dict[str, object]:
-    return {
-        "id": request.pk,
-        "conversation": request.conversation_id,
-        "requested_by": user_ref(request.requested_by),
-        "asked_of": user_ref(request.asked_of),
-        "status": request.status,
-        "created_at": request.created_at.isoformat(),
-    }
-
-
 def _publish_transfer(conversation: Conversation, request: TransferRequest) -> None:
     frame = {"type": "transfer", "request": transfer_payload(request)}
     for user_id in {request.requested_by_id, request.asked_of_id}:
@@ -172,13 +162,16 @@ def _close_other_requests(conversation: Conversation, keep: int | None = None) -
         _publish_transfer(conversation, request)
 
 
-def _pending(request_id: int) -> TransferRequest:
+def _locked_pending(request: TransferRequest) -> tuple[Conversation, TransferRequest]:
+    """The request's conversation, then the request itself, both locked (in that order, as
+    every writer locks the conversation first); refused once it was decided."""
+    conversation = lock_conversation(request.conversation_id)
     request = (TransferRequest.objects.select_for_update(of=("self",))
-               .select_related("requested_by", "asked_of").get(pk=request_id))
+               .select_related("requested_by", "asked_of").get(pk=request.pk))
     if request.status != TransferStatus.PENDING:
         raise ConversationError("transfer_closed",
                                 f"This request was already {request.get_status_display().lower()}.")
-    return request
+    return conversation, request
 
 
 def do_answer_transfer(membership: Membership, request: TransferRequest, *,
@@ -186,8 +179,7 @@ def do_answer_transfer(membership: Membership, request: TransferRequest, *,
     """The serving operator accepts (the requester now serves) or declines."""
     user = membership.user
     with transaction.atomic():
-        locked = lock_conversation(request.conversation_id)
-        request = _pending(request.pk)
+        locked, request = _locked_pending(request)
         if request.asked_of_id != user.pk:
             raise ConversationError("not_yours", "Only the operator who was asked can answer.")
         if locked.assignee_id != user.pk:
@@ -225,8 +217,7 @@ def _decide(conversation: Conversation, request: TransferRequest, status: str, k
 def do_withdraw_transfer(membership: Membership, request: TransferRequest) -> TransferRequest:
     user = membership.user
     with transaction.atomic():
-        locked = lock_conversation(request.conversation_id)
-        request = _pending(request.pk)
+        locked, request = _locked_pending(request)
         if request.requested_by_id != user.pk:
             raise ConversationError("not_yours", "Only the operator who asked can withdraw.")
         _decide(locked, request, TransferStatus.WITHDRAWN, EventKind.TRANSFER_WITHDRAWN, user,

@@ -24,7 +24,7 @@ from ..models import (
     TicketKind,
     TicketStage,
 )
-from ..serializers import display_name
+from ..people import display_name
 from .core import ConversationError, lock_conversation, publish
 from .stages import auto_move, do_move_stage
 

@@ -34,11 +34,11 @@ from plug2support.conversations.actions.teamwork import (
     do_request_transfer,
     do_set_priority,
     do_withdraw_transfer,
-    transfer_payload,
 )
 from plug2support.conversations.actions.tickets import do_complete_review, do_hold, do_open_ticket
 from plug2support.conversations.models import Conversation, TransferRequest
-from plug2support.conversations.serializers import user_ref
+from plug2support.conversations.people import user_ref
+from plug2support.conversations.serializers import transfer_payload
 from plug2support.conversations.snapshot import inbox_snapshot, metrics_of, subscribed
 from plug2support.lib.ids import is_id
 from plug2support.notifications.actions import do_mark_read
@@ -265,8 +265,8 @@ class OperatorSocket(Socket):
     async def handle_receipt(self, frame: dict[str, Any]) -> None:
         conversation = await self._conversation(frame)
         await db(do_record_receipt)(conversation.pk, side="team",
-                                            delivered=frame.get("delivered"),
-                                            read=frame.get("read"))
+                                    delivered=frame.get("delivered"),
+                                    read=frame.get("read"))
 
     async def handle_status(self, frame: dict[str, Any]) -> None:
         await db(presence.do_set_status)(self.membership, frame.get("status"))
@@ -281,7 +281,7 @@ class OperatorSocket(Socket):
     async def handle_move(self, frame: dict[str, Any]) -> None:
         conversation = await self._conversation(frame)
         event = await db(do_move_stage)(self.membership, conversation,
-                                                frame.get("to"), frame.get("expected"))
+                                        frame.get("to"), frame.get("expected"))
         self.send_json({"type": "moved", "ref": frame.get("ref"),
                         "conversation": conversation.pk, "stage": frame.get("to"),
                         "seq": event.seq, "metrics": await db(metrics_of)(conversation)})
@@ -289,7 +289,7 @@ class OperatorSocket(Socket):
     async def handle_tag(self, frame: dict[str, Any]) -> None:
         conversation = await self._conversation(frame)
         event = await db(do_tag)(self.membership, conversation, frame.get("tag"),
-                                         frame.get("value", ""))
+                                 frame.get("value", ""))
         self.send_json({"type": "tagged", "ref": frame.get("ref"),
                         "conversation": conversation.pk, "seq": event.seq})
 
@@ -323,9 +323,9 @@ class OperatorSocket(Socket):
     async def handle_hold(self, frame: dict[str, Any]) -> None:
         conversation = await self._conversation(frame)
         await db(do_hold)(self.membership, conversation,
-                                  tickets=frame.get("tickets", []),
-                                  reviewers=frame.get("reviewers", []),
-                                  expected=frame.get("expected"))
+                          tickets=frame.get("tickets", []),
+                          reviewers=frame.get("reviewers", []),
+                          expected=frame.get("expected"))
         await self._send_work(frame, conversation.pk)
 
     async def handle_complete_review(self, frame: dict[str, Any]) -> None:
