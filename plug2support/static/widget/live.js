@@ -161,12 +161,22 @@ export function typingDisplay(element) {
 export function stickToBottom(el) {
   let pinned = true;
   const nearBottom = () => el.scrollHeight - el.scrollTop - el.clientHeight <= 24;
-  const follow = () => { if (pinned) el.scrollTop = el.scrollHeight; };
+  // Where our own last scroll put the box: its scroll event comes a frame later, when an
+  // image may already have grown the thread, and must not read as the reader leaving.
+  let ours = -1;
+  const follow = () => {
+    if (!pinned) return;
+    el.scrollTop = el.scrollHeight;
+    ours = el.scrollTop;
+  };
   // No scroll anchoring: when an image above grows, the browser would move scrollTop itself
   // and the scroll event it fires (before the image's load) would read as the reader's.
   el.style.overflowAnchor = "none";
   // A scroll the reader makes decides; ours (to the bottom) keeps it pinned.
-  el.addEventListener("scroll", () => { pinned = nearBottom(); }, { passive: true });
+  el.addEventListener("scroll", () => {
+    if (Math.abs(el.scrollTop - ours) <= 1) return;
+    pinned = nearBottom();
+  }, { passive: true });
   el.addEventListener("load", follow, true); // load does not bubble: caught on the way down
   if ("ResizeObserver" in window) new ResizeObserver(follow).observe(el);
   return { follow, pin() { pinned = true; follow(); } };
