@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "plug2support.contacts",
     "plug2support.billing",
     "plug2support.knowledge",
+    "plug2support.mail",
     "axes",
     "csp",
 ]
@@ -248,6 +249,18 @@ vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 if EMAIL_BACKEND == "django.core.mail.backends.console.EmailBackend":
     EMAIL_BACKEND = "plug2support.lib.console_mail.EmailBackend"  # readable, no base64
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Plug2Support <no-reply@localhost>")
+# The e-mail channel (docs/email.md): companies' support addresses are <local part>@ this
+# domain, whose MX points at the SMTP gateway (`manage.py smtpd`) or at a provider's inbound.
+INBOUND_EMAIL_DOMAIN = env.str("INBOUND_EMAIL_DOMAIN", default="inbound.localhost").lower()
+# The biggest message accepted (SMTP answers 552 above it, a webhook 413), and how much of
+# it is kept raw for audit (F5).
+MAIL_MAX_BYTES = env.int("MAIL_MAX_BYTES", default=25 * 1024 * 1024)
+MAIL_RAW_KEEP_BYTES = env.int("MAIL_RAW_KEEP_BYTES", default=2 * 1024 * 1024)
+# How long a received message is kept raw (days), and how many new conversations one sender
+# may open an hour before the next ones land in Suspended (F3).
+MAIL_RAW_RETENTION_DAYS = env.int("MAIL_RAW_RETENTION_DAYS", default=30)
+MAIL_NEW_CONVERSATIONS_PER_SENDER_HOUR = env.int("MAIL_NEW_CONVERSATIONS_PER_SENDER_HOUR",
+                                                 default=5)
 
 # Background work: Django's Tasks API with the database backend. `worker` runs it; the
 # embedded `run` command starts a worker thread in-process.

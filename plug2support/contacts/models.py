@@ -54,6 +54,9 @@ class Contact(models.Model):
     verified = models.BooleanField(default=False)
     org = models.ForeignKey(CustomerOrg, on_delete=models.SET_NULL, null=True, blank=True,
                             related_name="contacts")
+    # A delivery failure report for `email` (F3, F6): nothing is sent to it until it changes.
+    email_bouncing_since = models.DateTimeField(null=True, blank=True)
+    email_bounce_reason = models.CharField(max_length=300, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
     last_seen_at = models.DateTimeField(default=timezone.now)
 

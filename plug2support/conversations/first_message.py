@@ -26,7 +26,16 @@ from plug2support.contacts.models import Contact, CustomerOrg, VisitorContact
 from plug2support.lib.rows import RowReader, current_connection, hot_cursor
 from plug2support.widgets.models import Visitor
 
-from .models import STAFF_ONLY_KINDS, Conversation, Event, EventKind, RoutingRule, Sender, Stage
+from .models import (
+    STAFF_ONLY_KINDS,
+    Channel,
+    Conversation,
+    Event,
+    EventKind,
+    RoutingRule,
+    Sender,
+    Stage,
+)
 
 # The spam filter's "new conversations from this visitor" window (spam.suspicion).
 RECENT = timedelta(days=1)
@@ -159,7 +168,8 @@ def _datetime(connection: BaseDatabaseWrapper, value: object) -> datetime:
 
 def open_conversation(visitor: Visitor, *, stage: str, priority: int, body: str,
                       client_id: str, preview: str, reply_by_email: bool,
-                      now: datetime) -> tuple[Conversation, Event]:
+                      now: datetime, channel: str = Channel.CHAT,
+                      subject: str = "") -> tuple[Conversation, Event]:
     """The new conversation and its first event, the visitor's message (seq 1), with the
     values the ORM's create and `hot_path.append_event` would store. Returned with what the
     summary reads already attached: its widget and visitor, no assignee, group or tags.
@@ -173,12 +183,13 @@ def open_conversation(visitor: Visitor, *, stage: str, priority: int, body: str,
         "stage": stage, "assignee_id": None, "group_id": None, "last_seq": 1,
         "priority": priority, "waiting_since": now, "visitor_delivered_seq": 0,
         "visitor_read_seq": 0, "team_delivered_seq": 0, "team_read_seq": 0,
-        "reply_by_email": reply_by_email, "preview": preview, "created_at": now,
+        "reply_by_email": reply_by_email, "channel": channel, "subject": subject,
+        "preview": preview, "created_at": now,
         "updated_at": now}
     event_values = {
         "seq": 1, "kind": EventKind.MESSAGE, "sender": Sender.VISITOR, "author_id": None,
         "body": body, "client_id": client_id,
-        "staff_only": EventKind.MESSAGE in STAFF_ONLY_KINDS, "created_at": now}
+        "staff_only": EventKind.MESSAGE in STAFF_ONLY_KINDS, "email": None, "created_at": now}
     # The parameters in the columns' order, the timestamps (`now`) as the database takes them.
     conversation_params = [stamp if value is now else value
                            for value in map(conversation_values.__getitem__,

@@ -56,6 +56,14 @@ def _all_open_condition() -> Q:
     return condition
 
 
+class Channel(models.TextChoices):
+    """How the customer reaches the team in this conversation (F1): the team's replies go back
+    the same way."""
+
+    CHAT = "chat", "Chat"
+    EMAIL = "email", "E-mail"
+
+
 class Conversation(models.Model):
     company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="conversations")
     widget = models.ForeignKey(Widget, on_delete=models.CASCADE, related_name="conversations")
@@ -79,6 +87,9 @@ class Conversation(models.Model):
     team_read_seq = models.PositiveBigIntegerField(default=0)
     # Left through the offline form (C6): operator replies are also e-mailed to the visitor.
     reply_by_email = models.BooleanField(default=False)
+    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.CHAT)
+    # An e-mail conversation's subject (its first mail's, without "Re:"); empty for a chat.
+    subject = models.CharField(max_length=255, blank=True, default="")
     preview = models.CharField(max_length=200, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -151,6 +162,9 @@ class Event(models.Model):
     client_id = models.CharField(max_length=64, null=True, blank=True)
     # True for notes and transfer negotiations: the visitor never sees these.
     staff_only = models.BooleanField(default=False)
+    # A message that came or left by e-mail (F5, F8): subject, from, to, cc, the sanitised
+    # HTML, the quoted history folded away, whether the sender's domain vouched for it.
+    email = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -13,14 +13,13 @@ from django.utils import timezone
 from plug2support.accounts.models import Membership
 from plug2support.contacts.actions import do_claim_email
 from plug2support.lib.ids import is_id
-from plug2support.lib.mail import queue_templated_email
 from plug2support.lib.ratelimit import hit
 from plug2support.notifications.actions import do_notify
 from plug2support.realtime.hub import publish_after_commit
 from plug2support.realtime.topics import conversation_topic, visitor_topic
 from plug2support.widgets.models import Visitor
 
-from .. import stages
+from .. import channels, stages
 from ..first_message import Opening, lock_and_read, open_conversation
 from ..hot_path import append_event, locked_current
 from ..models import Conversation, Event, EventKind, RoutingRule, Sender, Stage
@@ -178,14 +177,6 @@ def _route(conversation: Conversation, text: str, opening: Opening) -> Event | N
                         body=f"Routed to {target} (rule: {rule.name})")
 
 
-def _email_reply(conversation: Conversation, event: Event) -> None:
-    """F2 (offline form part): the operator's reply also goes to the visitor by e-mail."""
-    queue_templated_email([conversation.visitor.email], "operator_reply", {
-        "operator": display_name(event.author), "body": event.body,
-        "company": conversation.widget.company.name if conversation.widget_id else "",
-        "widget": conversation.widget.name})
-
-
 def do_leave_offline_message(visitor: Visitor, *, client_id: object, body: object,
                              email: object, ip: str = "", honeypot: object = None) -> Posted:
     """C6: nobody is there. Keep the visitor's address and message, tell the team (console
@@ -251,7 +242,7 @@ def do_post_operator_message(
                                                              waiting_since=None)
             moved = auto_move(locked, stages.after_team_reply(locked.stage), "the team replied")
             if locked.reply_by_email and locked.visitor.email:
-                _email_reply(locked, event)
+                channels.send_reply(locked, event)
             publish(locked, *[e for e in (claimed, event, moved) if e is not None])
     except IntegrityError:
         # Only a concurrent resend of the same client id gets here: return the stored one.
