@@ -7,6 +7,7 @@ never attached is removed by do_delete_unattached.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -28,7 +29,8 @@ from .models import Attachment
 
 __all__ = [
     "ATTACHMENTS_PER_MESSAGE", "AttachmentError", "attachment_payload", "check_attach",
-    "do_attach", "do_delete_unattached", "do_upload_for_member", "do_upload_for_visitor",
+    "do_attach", "do_delete_unattached", "do_store_mail_file", "do_upload_for_member",
+    "do_upload_for_visitor",
 ]
 
 ATTACHMENTS_PER_MESSAGE = 10
@@ -80,6 +82,14 @@ def do_upload_for_visitor(visitor: Visitor, uploaded_file: Any) -> Attachment:
     company_id = (Visitor.objects.filter(pk=visitor.pk)
                   .values_list("widget__company_id", flat=True).get())
     return _store(company_id, checked, visitor=visitor)
+
+
+def do_store_mail_file(visitor: Visitor, name: str, content: bytes) -> Attachment:
+    """A file of a customer's e-mail (F5), through the same checks as a chat upload (type
+    from the bytes, size). Not rate-limited per visitor like the widget's uploads: the mail
+    was accepted whole, and a sender writing too much is limited by the mail channel (F3)."""
+    checked = check_upload(io.BytesIO(content), name)
+    return _store(visitor.widget.company_id, checked, visitor=visitor)
 
 
 def do_upload_for_member(membership: Membership, uploaded_file: Any) -> Attachment:

@@ -24,6 +24,9 @@ def event_payload(event: Event) -> dict[str, Any]:
         # Set by whoever loaded the event (one query per batch: access.events_after).
         "attachments": getattr(event, "attachment_payloads", []),
         "created_at": event.created_at.isoformat(),
+        # A message that came or left by e-mail: subject, from, to, cc, the sanitised HTML,
+        # the folded quoted text (F5); null for a chat message.
+        "email": event.email,
     }
 
 

@@ -7,7 +7,6 @@ is blocked (H6); the SMTP gateway answers 250 only after this commit.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from . import addresses
+from .ids import message_key, normalise_message_id
 from .models import InboundMail, MailboxConnection, SupportAddress, Via
 from .processing import process_inbound
 
@@ -31,20 +31,6 @@ def header_block(raw: bytes) -> bytes:
     if end < 0:
         end = raw.find(b"\n\n")
     return raw if end < 0 else raw[:end]
-
-
-def normalise_message_id(value: str) -> str:
-    value = value.strip()
-    match = re.search(r"<([^<>\s]+)>", value)
-    return (match.group(1) if match else value.strip("<> ")).strip()[:998]
-
-
-def message_key(message_id: str, raw: bytes) -> str:
-    """What makes two deliveries the same message: its Message-ID (as the sender made it,
-    case kept), else its bytes."""
-    if message_id:
-        return hashlib.sha256(b"id:" + message_id.encode("utf-8", "replace")).hexdigest()
-    return hashlib.sha256(b"raw:" + raw).hexdigest()
 
 
 def _first(pattern: re.Pattern[bytes], headers: bytes) -> str:

@@ -1,14 +1,163 @@
-"""The team's replies out by e-mail (F2, F6)."""
+"""The team's replies out by e-mail (F2, F6).
+
+An operator's message in a conversation answered by e-mail (it came by mail, from the offline
+form, or the team started it by mail) is queued here inside the writer's transaction — one
+OutboundMail per event, with the product's own Message-ID — and sent by the worker after the
+commit. The mail goes out under the company's address and name, Reply-To the conversation's
+reply address, In-Reply-To/References the thread's Message-IDs, text and HTML with the
+thread's history quoted below, the reply's attachments attached. Notes never get here.
+A contact whose address bounces gets nothing until the address changes.
+"""
 
 from __future__ import annotations
 
-from plug2support.conversations.models import Conversation, Event
+import logging
+from email.headerregistry import Address
+from email.utils import make_msgid
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.formats import date_format
+from django_tasks import task
+
+from plug2support.attachments.models import Attachment
+from plug2support.contacts.models import Contact
+from plug2support.conversations.models import Conversation, Event, EventKind, Sender
 from plug2support.conversations.people import display_name
-from plug2support.lib.mail import queue_templated_email
+
+from . import addresses
+from .ids import message_key, normalise_message_id
+from .intake import accept
+from .models import InboundMail, OutboundMail, OutboundStatus, SupportAddress, Via
+from .support import default_address
+from .threads import subject_tag
+
+log = logging.getLogger(__name__)
+
+HISTORY_MESSAGES = 5
+REFERENCES_MAX = 20
 
 
-def queue_reply(conversation: Conversation, event: Event) -> None:
-    queue_templated_email([conversation.visitor.email], "operator_reply", {
-        "operator": display_name(event.author), "body": event.body,
-        "company": conversation.widget.company.name if conversation.widget_id else "",
-        "widget": conversation.widget.name})
+def queue_reply(conversation: Conversation, event: Event, *, cc: list[str] | None = None,
+                subject: str = "") -> OutboundMail:
+    """Called by the operator-message writer (conversations/channels.py) in its transaction."""
+    message_id = normalise_message_id(make_msgid(domain=settings.INBOUND_EMAIL_DOMAIN))
+    details = {"direction": "out", "to": [conversation.visitor.email], "cc": cc or [],
+               "message_id": message_id}
+    if subject:
+        details["subject"] = subject
+    Event.objects.filter(pk=event.pk).update(email=details)
+    event.email = details
+    if subject and not conversation.subject:
+        Conversation.objects.filter(pk=conversation.pk).update(subject=subject[:255])
+        conversation.subject = subject[:255]
+    outbound = OutboundMail.objects.create(
+        company_id=conversation.company_id, conversation=conversation, event=event,
+        message_key=message_key(message_id, b""), message_id=message_id,
+        to=conversation.visitor.email, cc=", ".join(cc or []))
+    transaction.on_commit(lambda: send_outbound.enqueue(outbound.pk))
+    return outbound
+
+
+def _bounces(company_id: int, address: str) -> bool:
+    return Contact.objects.filter(company_id=company_id, email=address,
+                                  email_bouncing_since__isnull=False).exists()
+
+
+def _history(conversation: Conversation, before_seq: int) -> list[dict[str, str]]:
+    events = list(Event.objects.filter(
+        conversation=conversation, kind=EventKind.MESSAGE, seq__lt=before_seq,
+        staff_only=False).select_related("author").order_by("-seq")[:HISTORY_MESSAGES])
+    history = []
+    for past in events:
+        who = (conversation.visitor.display_name if past.sender == Sender.VISITOR
+               else display_name(past.author))
+        history.append({
+            "when": date_format(timezone.localtime(past.created_at), "DATETIME_FORMAT"),
+            "who": who, "body": past.body,
+            "quoted": "\n".join(f"> {line}" for line in past.body.splitlines())})
+    return history
+
+
+def _references(conversation: Conversation) -> list[str]:
+    """The thread's Message-IDs, oldest first: what the customer sent and what we sent."""
+    received = InboundMail.objects.filter(conversation=conversation).exclude(message_id="")
+    ids = [(m.received_at, m.message_id) for m in received.only("received_at", "message_id")]
+    sent = OutboundMail.objects.filter(conversation=conversation,
+                                       status=OutboundStatus.SENT)
+    ids += [(m.created_at, m.message_id) for m in sent.only("created_at", "message_id")]
+    ids.sort()
+    return [message_id for _, message_id in ids][-REFERENCES_MAX:]
+
+
+def _from(support: SupportAddress, operator: str, company: str) -> str:
+    name = support.display_name or f"{operator} at {company}"
+    return str(Address(display_name=name, addr_spec=support.own_address or support.address))
+
+
+def compose(outbound: OutboundMail) -> EmailMultiAlternatives:
+    event = outbound.event
+    conversation = outbound.conversation
+    company = conversation.company.name
+    support = default_address(conversation.company)
+    operator = display_name(event.author)
+    subject = conversation.subject or f"Your conversation with {company}"
+    if not subject.lower().startswith("re:") and conversation.last_seq > 1 and (
+            InboundMail.objects.filter(conversation=conversation).exists()):
+        subject = f"Re: {subject}"
+    subject = f"{subject} {subject_tag(conversation.pk)}"
+    history = _history(conversation, event.seq)
+    context: dict[str, Any] = {"body": event.body, "operator": operator, "company": company,
+                               "history": history, "subject": subject}
+    text = render_to_string("email/operator_reply.txt", context)
+    html = render_to_string("email/operator_reply.html", context)
+    references = _references(conversation)
+    headers = {"Message-ID": f"<{outbound.message_id}>",
+               "Reply-To": addresses.reply_address(conversation.pk)}
+    if references:
+        headers["In-Reply-To"] = f"<{references[-1]}>"
+        headers["References"] = " ".join(f"<{r}>" for r in references)
+    message = EmailMultiAlternatives(
+        subject, text, _from(support, operator, company), [outbound.to],
+        cc=[a.strip() for a in outbound.cc.split(",") if a.strip()], headers=headers)
+    message.attach_alternative(html, "text/html")
+    for attachment in Attachment.objects.filter(event=event).order_by("pk"):
+        with attachment.file.open("rb") as file:
+            message.attach(attachment.name, file.read(), attachment.content_type)
+    return message
+
+
+@task()
+def send_outbound(outbound_id: int) -> None:
+    outbound = (OutboundMail.objects.filter(pk=outbound_id, status=OutboundStatus.QUEUED)
+                .select_related("event__author", "conversation__company",
+                                "conversation__visitor").first())
+    if outbound is None:
+        return
+    mark = OutboundMail.objects.filter(pk=outbound_id)
+    if _bounces(outbound.company_id, outbound.to):
+        mark.update(status=OutboundStatus.SUPPRESSED,
+                    error=f"{outbound.to} bounces: not sent until the address changes")
+        return
+    message = compose(outbound)
+    # Claimed by a conditional UPDATE before it leaves: a second run of the task (or a
+    # second worker) sends nothing twice. A crash between the claim and the send leaves it
+    # marked sent unsent — the rarer and lesser harm than a customer mailed twice.
+    if not OutboundMail.objects.filter(pk=outbound_id, status=OutboundStatus.QUEUED).update(
+            status=OutboundStatus.SENT, sent_at=timezone.now()):
+        return
+    try:
+        if addresses.is_inbound_domain(outbound.to):
+            # To one of our own addresses (a company writing to itself, the embedded demo):
+            # delivered here, not through the outgoing server.
+            accept(message.message().as_bytes(), [outbound.to], via=Via.LOCAL)
+        else:
+            get_connection().send_messages([message])
+    except Exception as error:
+        mark.update(status=OutboundStatus.FAILED, sent_at=None,
+                    error=f"{type(error).__name__}: {error}"[:1000])
+        raise

@@ -120,7 +120,8 @@ def do_post_visitor_message(visitor: Visitor, *, client_id: object, body: object
                                                 sender=Sender.SYSTEM,
                                                 body=f"Suspended by the spam filter: {reason}")
         else:
-            routed = _route(conversation, text, opening) if first and opening else None
+            routed = (route_new_conversation(conversation, text, opening)
+                      if first and opening else None)
         conversation.preview = attach(event, ids, visitor)
         moved = auto_move(conversation, stages.after_customer_reply(conversation.stage),
                           "the customer replied")
@@ -136,7 +137,8 @@ def do_post_visitor_message(visitor: Visitor, *, client_id: object, body: object
     return Posted(event, duplicate=False)
 
 
-def _route(conversation: Conversation, text: str, opening: Opening) -> Event | None:
+def route_new_conversation(conversation: Conversation, text: str,
+                           opening: Opening) -> Event | None:
     """D8: the first matching rule's operator or group gets the new conversation; without a
     match, the default owner of the visitor's customer org; else it stays in the pool (every
     online operator, first to claim). The rules are read only when the company has some."""

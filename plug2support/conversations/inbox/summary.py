@@ -43,6 +43,8 @@ SUMMARY = Obj(
     visitor=Obj(id=Own("visitor_id"),
                 name=Either(Named("visitor", "email"), Prefixed("Visitor #", Own("visitor_id")))),
     stage=Own("stage"),
+    channel=Own("channel"),
+    subject=Own("subject"),
     priority=Own("priority"),
     waiting_since=Time(Own("waiting_since")),
     # serializers.user_ref

@@ -18,6 +18,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 from django_tasks_db.management.commands.db_worker import Worker
 
+from plug2support.mail.gateway import start_gateway
+from plug2support.mail.support import default_address
 from plug2support.ops.demo import DEMO_PASSWORD, allow_demo_site, demo_site_origins, load_demo
 from plug2support.ops.demo_site import start_demo_site
 from plug2support.ops.periodic import start_scheduler
@@ -47,6 +49,7 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--demo-port", type=int, default=8001)
+        parser.add_argument("--smtp-port", type=int, default=2525)
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not os.environ.get("PUBLIC_URL"):
@@ -58,10 +61,14 @@ class Command(BaseCommand):
         allow_demo_site(demo.widget, demo_site_origins(options["host"], options["demo_port"]))
         site = start_demo_site(options["host"], options["demo_port"], snippet_for(demo.widget))
         worker = start_worker()
+        support = default_address(demo.company)
+        gateway = start_gateway(options["host"], options["smtp_port"])
         scheduler = start_scheduler()
         self.stdout.write(self.style.SUCCESS(
             f"\nPlug2Support is running at {settings.PUBLIC_URL}/  (Ctrl-C stops it)\n"
             f"Demo customer website:       http://{options['host']}:{options['demo_port']}/\n"
+            f"Inbound e-mail: smtp://{options['host']}:{options['smtp_port']} → "
+            f"{support.address}\n"
             f"Log in as (password {DEMO_PASSWORD}):"))
         for user in demo.users:
             self.stdout.write(f"  {user.email}")
@@ -72,4 +79,5 @@ class Command(BaseCommand):
             worker.running = False
             scheduler.set()
             site.shutdown()
+            gateway.stop()
             self.stdout.write("Stopped.")

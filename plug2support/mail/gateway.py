@@ -1,0 +1,89 @@
+"""The inbound SMTP gateway (F4): `manage.py smtpd`, behind the inbound domain's MX or a
+business's forwarding. It accepts mail for addresses of the inbound domain only (no open
+relay: any other domain gets 550 at RCPT, before the message is sent), for support and
+reply addresses that exist (else 550), up to MAIL_MAX_BYTES (552, announced with SIZE in
+EHLO), and answers 250 only once intake.py has committed the message: a sender whose
+connection drops before that sends again, and the Message-ID keeps it one message.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import close_old_connections
+
+from . import addresses
+from .intake import accept
+from .models import Via
+
+log = logging.getLogger(__name__)
+
+
+def _too_big() -> str:
+    limit = settings.MAIL_MAX_BYTES
+    return (f"552 5.3.4 Message too big: this server takes messages of at most "
+            f"{limit // (1024 * 1024)} MB ({limit} bytes)")
+
+
+class _Server(SMTP):
+    async def push(self, status: str) -> None:
+        # aiosmtpd's own words for a message over the limit say little to the person whose
+        # mail came back: ours say how much is allowed.
+        if status.startswith("552 Error"):
+            status = _too_big()
+        await super().push(status)
+
+
+def _resolved(address: str) -> bool:
+    close_old_connections()
+    return addresses.resolve(address) is not None
+
+
+def _accept(raw: bytes, recipients: list[str]) -> int:
+    close_old_connections()
+    return len(accept(raw, recipients, via=Via.SMTP))
+
+
+class Handler:
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
+                          address: str, rcpt_options: list[str]) -> str:
+        if not addresses.is_inbound_domain(address):
+            return (f"550 5.7.1 Relaying denied: this server takes mail for "
+                    f"@{settings.INBOUND_EMAIL_DOMAIN} only")
+        if not await sync_to_async(_resolved, thread_sensitive=False)(address):
+            return "550 5.1.1 No such mailbox here: check the support address"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or envelope.content or b""
+        if isinstance(raw, str):
+            raw = raw.encode("utf-8", "surrogateescape")
+        if len(raw) > settings.MAIL_MAX_BYTES:
+            return _too_big()
+        try:
+            await sync_to_async(_accept, thread_sensitive=False)(raw, list(envelope.rcpt_tos))
+        except Exception:  # noqa: BLE001 (the sender retries a 4xx: nothing is lost)
+            log.exception("inbound mail could not be stored")
+            return "451 4.3.0 Could not store the message now: please try again later"
+        return "250 OK: queued"
+
+
+class Gateway(Controller):
+    def factory(self) -> SMTP:
+        return _Server(self.handler, data_size_limit=settings.MAIL_MAX_BYTES,
+                       decode_data=False, hostname=settings.INBOUND_EMAIL_DOMAIN,
+                       ident="Plug2Support inbound", **self.SMTP_kwargs)
+
+
+def start_gateway(host: str, port: int, **kwargs: Any) -> Gateway:
+    """The gateway in a thread of its own (its own event loop): `manage.py smtpd`, `run`
+    and the tests."""
+    gateway = Gateway(Handler(), hostname=host, port=port, **kwargs)
+    gateway.start()
+    return gateway
