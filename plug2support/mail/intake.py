@@ -63,7 +63,8 @@ def _store(raw: bytes, support: SupportAddress, *, recipient: str, via: str, pro
     except IntegrityError:
         existing = InboundMail.objects.get(company_id=support.company_id, message_key=key)
         return Accepted(existing, duplicate=True)
-    transaction.on_commit(lambda: process_inbound.enqueue(mail.pk))
+    # The task row is written in this transaction: a worker sees it once the mail commits.
+    process_inbound.enqueue(mail.pk)
     return Accepted(mail, duplicate=False)
 
 
