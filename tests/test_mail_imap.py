@@ -128,6 +128,31 @@ def in_thread(work: Callable[[], Any]) -> Any:
     return out[0]
 
 
+def at_once(work: Callable[[], Any]) -> list[Any]:
+    """`work` run by two workers at the same moment, each with its own database connection."""
+    barrier = threading.Barrier(2)
+    out: list[Any] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            barrier.wait()
+            out.append(work())
+        except BaseException as error:  # noqa: BLE001 (re-raised below)
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return out
+
+
 # --- fetching -------------------------------------------------------------------------------
 
 def test_new_mail_is_imported_once_marked_seen_and_later_mail_after_it(
@@ -160,6 +185,20 @@ def test_new_mail_is_imported_once_marked_seen_and_later_mail_after_it(
     assert imported(mailbox) == [
         (uid, f"m-{n}@example.com") for n, uid in enumerate([*uids, later], start=1)]
     assert fresh(mailbox).last_uid == later
+
+
+def test_a_big_backlog_comes_in_over_several_fetches_in_order(
+        acme: Tenant, dovecot: DovecotProcess, account: tuple[str, str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(imap, "FETCH_LIMIT", 3)
+    uids = [dovecot.deliver(account[0], message(n)) for n in range(1, 6)]
+    mailbox = connect(acme, dovecot, account)
+    first = imap.fetch_mailbox(mailbox.pk)
+    assert (first.stored, first.left) == (3, 2)
+    assert fresh(mailbox).last_uid == uids[2]
+    second = imap.fetch_mailbox(mailbox.pk)
+    assert (second.stored, second.left) == (2, 0)
+    assert [uid for uid, _ in imported(mailbox)] == uids
 
 
 def test_mail_read_in_the_mailbox_before_the_fetch_is_imported_all_the_same(
@@ -264,31 +303,29 @@ def test_two_workers_fetching_one_mailbox_at_once_import_each_message_once(
     monkeypatch.setattr(imap, "BATCH_MESSAGES", 4)
     uids = [dovecot.deliver(account[0], message(n)) for n in range(1, 21)]
     mailbox = connect(acme, dovecot, account)
-    barrier = threading.Barrier(2)
-    results: list[imap.FetchResult] = []
-    errors: list[BaseException] = []
-
-    def worker() -> None:
-        try:
-            barrier.wait()
-            results.append(imap.fetch_mailbox(mailbox.pk))
-        except BaseException as error:  # noqa: BLE001 (reported below)
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors
+    results: list[imap.FetchResult] = at_once(lambda: imap.fetch_mailbox(mailbox.pk))
     # Either the second found the mailbox claimed, or it came after the first had finished
     # and found nothing new: never did both download a message.
     assert sum(r.fetched for r in results) == 20
     assert sum(r.stored for r in results) == 20
     assert sum(r.duplicates for r in results) == 0
     assert [uid for uid, _ in imported(mailbox)] == uids
+
+
+def test_two_workers_polling_at_once_share_the_mailboxes_and_fetch_each_once(
+        acme: Tenant, dovecot: DovecotProcess) -> None:
+    boxes = []
+    for _ in range(3):
+        account = (name := f"support{next(_accounts)}", ACCOUNTS[name])
+        for n in range(1, 5):
+            dovecot.deliver(account[0], message(n, tag=name))
+        boxes.append(connect(acme, dovecot, account))
+    threads_out = at_once(lambda: imap.poll_mailboxes(timezone.now()))
+    assert len(threads_out) == 2
+    assert sum(out["fetched"] for out in threads_out) == 12
+    assert sum(out["stored"] for out in threads_out) == 12
+    for box in boxes:
+        assert len(imported(box)) == 4 and fresh(box).last_uid == 4
 
 
 def test_a_worker_whose_lease_ran_out_is_rolled_back_and_the_new_holder_imports_once(
@@ -540,4 +577,4 @@ def test_the_scheduler_polls_the_mailboxes_each_minute_and_keeps_a_day_of_runs(
     runs = PeriodicRun.objects.filter(job="mail.poll_mailboxes").order_by("slot")
     assert [run.slot for run in runs] == [at(10, 0), at(10, 1)]
     assert runs[1].result == {"due": 0, "fetched": 0, "stored": 0, "failed": 0, "busy": 0,
-                              "crashed": 0, "left": 0}
+                              "crashed": 0, "not_started": 0}

@@ -78,6 +78,9 @@ MAX_BACKOFF = timedelta(hours=6)
 BATCH_MESSAGES = 50
 BATCH_BYTES = 20 * 1024 * 1024
 SIZE_CHUNK = 500  # UIDs per RFC822.SIZE request (keeps the command line short)
+# Messages per fetch: a folder's first fetch (years of mail) goes on at the next polls
+# instead of holding a worker, and the other mailboxes, for an hour.
+FETCH_LIMIT = 500
 POLL_BUDGET = 50.0  # seconds: a poll starts no new fetch after this; the next poll goes on
 ERROR_MAX = 2000
 SETTINGS_URL = "/settings/email/"
@@ -90,6 +93,7 @@ class FetchResult:
     stored: int = 0  # new InboundMail rows
     duplicates: int = 0  # downloaded but stored already (same Message-ID)
     skipped: int = 0  # over MAIL_MAX_BYTES, not downloaded
+    left: int = 0  # new messages beyond FETCH_LIMIT, for the next fetch
     error: str = ""  # the failure's text, as written to last_error
     notes: list[str] = field(default_factory=list)  # what was skipped, and why
 
@@ -305,6 +309,8 @@ class _Fetch:
             self.uidvalidity, self.last_uid = uidvalidity, 0
         uids = sorted(uid for uid in client.search(["UID", f"{self.last_uid + 1}:*"])
                       if uid > self.last_uid)
+        self.result.left = max(0, len(uids) - FETCH_LIMIT)
+        uids = uids[:FETCH_LIMIT]
         sizes: dict[int, int] = {}
         for start in range(0, len(uids), SIZE_CHUNK):
             for uid, data in client.fetch(uids[start:start + SIZE_CHUNK],
@@ -446,11 +452,11 @@ def poll_mailboxes(slot: datetime) -> dict[str, int]:
                .order_by(F("last_checked_at").asc(nulls_first=True), "pk")
                .values_list("pk", flat=True))
     totals = {"due": len(due), "fetched": 0, "stored": 0, "failed": 0, "busy": 0,
-              "crashed": 0, "left": 0}
+              "crashed": 0, "not_started": 0}
     started = time.monotonic()
     for index, mailbox_id in enumerate(due):
         if time.monotonic() - started > POLL_BUDGET:
-            totals["left"] = len(due) - index
+            totals["not_started"] = len(due) - index
             break
         try:
             result = fetch_mailbox(mailbox_id)
