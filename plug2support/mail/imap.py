@@ -9,7 +9,8 @@ What a fetch does, in order (`fetch_mailbox`):
    from UID 0, and the Message-ID key of intake.py keeps the messages already stored from
    being stored twice.
 3. UID SEARCH for the UIDs above `last_uid` (a server answers "n:*" with its last message
-   even when that is below n, so the answer is filtered), then RFC822.SIZE for all of them:
+   even when that is below n, so the answer is filtered; the first FETCH_LIMIT of them this
+   time, the rest at the next polls), then RFC822.SIZE for each:
    a message over MAIL_MAX_BYTES is never downloaded; it is noted in `last_error` and
    passed over.
 4. Batches (at most BATCH_MESSAGES, BATCH_BYTES), in UID order. Each batch is downloaded
