@@ -96,6 +96,11 @@ JOBS: list[Job] = [
     # F4: connected mailboxes fetched (each when its back-off allows, mail/imap.py).
     Job("mail.poll_mailboxes", every_minute, "plug2support.mail.imap.poll_mailboxes",
         keep=timedelta(days=1)),
+    # Mail kept while its company was blocked (H6), once the block lifts; raw mail past its
+    # retention (F5, docs/email.md).
+    Job("mail.release_held", every_minute, "plug2support.mail.processing.release_held",
+        keep=timedelta(days=1)),
+    Job("mail.forget_raw", daily_at(time(3, 30)), "plug2support.mail.processing.forget_raw"),
 ]
 
 
