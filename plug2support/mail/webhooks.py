@@ -92,8 +92,8 @@ def _too_big() -> Refusal:
 
 
 def _text(value: Any) -> bytes:
-    """A raw message the provider sent as JSON text: its bytes again (what no UTF-8 can
-    carry, a lone surrogate, cannot have been in it)."""
+    """A raw message the provider sent as a JSON string, as bytes again (UTF-8: the JSON
+    was, and lib/jsonin refused a lone surrogate, so nothing is replaced)."""
     if not isinstance(value, str):
         raise Refusal(400, "bad_request", "The raw message is not text.")
     return value.encode("utf-8", "replace")
@@ -184,7 +184,7 @@ class Inbound:
 
     def authenticate_request(self, request: HttpRequest) -> None:
         """Refuse a post whose headers do not prove it is the provider's (basic auth),
-        before its body is read."""
+        before its body is parsed."""
         given = get_request_basic_auth(request)
         if given is None:
             raise Refusal(401, "unauthenticated", "Credentials are required.", challenge=True)
