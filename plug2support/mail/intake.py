@@ -35,7 +35,8 @@ def header_block(raw: bytes) -> bytes:
 
 def _first(pattern: re.Pattern[bytes], headers: bytes) -> str:
     match = pattern.search(headers)
-    return match.group(1).decode("utf-8", "replace") if match else ""
+    # NUL is no character of a header and PostgreSQL refuses it in text.
+    return match.group(1).decode("utf-8", "replace").replace("\x00", "") if match else ""
 
 
 @dataclass(frozen=True)
