@@ -24,7 +24,7 @@ from plug2support.mail.models import InboundMail, MailboxConnection, SupportAddr
 from plug2support.mail.support import default_address
 from plug2support.widgets.models import Widget
 
-from .conftest import PASSWORD, Inbox, Tenant, body_of, logged_in_client
+from .conftest import PASSWORD, Inbox, Tenant, body_of, logged_in_client, make_tenant
 
 PAGE = "/settings/email/"
 
@@ -95,8 +95,6 @@ def test_the_first_visit_makes_the_default_address_and_shows_only_the_companys(
 
 
 def test_a_company_without_a_widget_is_told_to_make_one(db: Any) -> None:
-    from .conftest import make_tenant
-
     tenant = make_tenant("Bare", operators=0)
     Widget.objects.filter(company=tenant.company).delete()
     page = logged_in_client(tenant.owner).get(PAGE)

@@ -98,8 +98,8 @@ class MailboxForm(forms.ModelForm):
             self.fields["password"].help_text = KEEP_HELP
         else:
             self.fields["password"].help_text = (
-                "Gmail: an app password (Google Account → Security → 2-Step Verification → "
-                "App passwords), not your usual one.")
+                "For Gmail, an app password, not your usual one: Google Account → "
+                "Security → 2-Step Verification → App passwords.")
 
     def clean_host(self) -> str:
         host = str(self.cleaned_data["host"]).strip().lower().rstrip(".")

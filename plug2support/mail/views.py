@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -87,8 +88,8 @@ def email_settings(request: HttpRequest, membership: Membership) -> HttpResponse
                      .select_related("widget").prefetch_related("mailboxes"))
     return render(request, "mail/settings.html", {
         "addresses": [(a, testmail.status(a)) for a in addresses],
-        "default": next(a for a in addresses if a.is_default), "form": form,
-        "wait_seconds": testmail.WAIT_SECONDS,
+        "default": next((a for a in addresses if a.is_default), None), "form": form,
+        "inbound_domain": settings.INBOUND_EMAIL_DOMAIN,
     })
 
 
@@ -179,8 +180,9 @@ def _mailbox_page(request: HttpRequest, membership: Membership, support: Support
                 check = {"error": error}
         else:
             saved = do_save_mailbox(membership, support, form)
-            messages.success(request, f"Mailbox {saved} saved: new mail is fetched from it "
-                                      "from now on; its state shows below.")
+            messages.success(request, f"Mailbox {saved.username} on {saved.host} saved: new "
+                                      "mail is fetched from it from now on; its state shows "
+                                      "below.")
             return redirect(_settings_url(support))
     if mailbox is not None:
         mailbox.refresh_from_db()  # the form wrote the posted values into it
@@ -206,7 +208,8 @@ def mailbox_enabled(request: HttpRequest, membership: Membership,
     mailbox = _mailbox(membership, mailbox_id)
     enabled = request.POST.get("enabled") == "1"
     do_set_mailbox_enabled(membership, mailbox, enabled)
-    messages.success(request, f"Mailbox {mailbox} {'on' if enabled else 'paused'}.")
+    messages.success(request, f"Mailbox {mailbox.username} on {mailbox.host} "
+                              f"{'turned on' if enabled else 'paused'}.")
     return redirect(_settings_url(mailbox.address))
 
 
@@ -215,5 +218,6 @@ def mailbox_enabled(request: HttpRequest, membership: Membership,
 def mailbox_delete(request: HttpRequest, membership: Membership, mailbox_id: int) -> HttpResponse:
     mailbox = _mailbox(membership, mailbox_id)
     do_delete_mailbox(membership, mailbox)
-    messages.success(request, f"Mailbox {mailbox} removed; the mail it brought stays.")
+    messages.success(request, f"Mailbox {mailbox.username} on {mailbox.host} removed; the mail "
+                              "it brought stays.")
     return redirect(_settings_url(mailbox.address))
