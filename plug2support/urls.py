@@ -80,4 +80,5 @@ urlpatterns = [
     path("", include("plug2support.attachments.urls")),
     path("", include("plug2support.contacts.urls")),
     path("", include("plug2support.mail.urls")),
+    path("", include("plug2support.mail.settings_urls")),
 ]
