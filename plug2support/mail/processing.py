@@ -71,14 +71,15 @@ def _process(mail: InboundMail) -> tuple[str, str]:
     support = _support_of(mail)
     if support is None:
         return InboundStatus.FAILED, "the company has no support address"
+    # The settings page's test mail first: it is automatic mail (Auto-Submitted) by design.
+    test = TEST_SUBJECT.search(parsed.subject)
+    if test is not None and _test_arrived(support, test.group(1)):
+        return InboundStatus.TEST, "the settings page's test mail"
     if parsed.is_bounce:
         marked = mark_bouncing(mail.company_id, parsed.bounced, parsed.subject)
         return InboundStatus.BOUNCE, f"bouncing: {', '.join(marked) or 'no known contact'}"
     if parsed.automatic:
         return InboundStatus.IGNORED, parsed.automatic
-    test = TEST_SUBJECT.search(parsed.subject)
-    if test is not None and _test_arrived(support, test.group(1)):
-        return InboundStatus.TEST, "the settings page's test mail"
     sender = parsed.from_address
     if not sender or addresses.is_inbound_domain(sender):
         # No one to answer, or our own mail come back: answering would start a loop.

@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
 from plug2support.accounts.models import Membership
+from plug2support.lib import secretbox
 
 from .addresses import new_local_part
 from .forms import AddressForm, MailboxForm
@@ -28,17 +29,11 @@ def _check(membership: Membership, company_id: int | None = None) -> None:
 
 
 def _encrypt(text: str) -> str:
-    # lib/secretbox.py is written alongside this page (issue 17); imported here, not at the
-    # top, until both are merged, so this module loads without it. Tests replace this.
-    from plug2support.lib import secretbox  # type: ignore[attr-defined, unused-ignore]
-
     return secretbox.encrypt(text)
 
 
 def decrypt_password(mailbox: MailboxConnection) -> str:
     """The saved password, for a connection test with the password field left empty."""
-    from plug2support.lib import secretbox  # type: ignore[attr-defined, unused-ignore]
-
     return secretbox.decrypt(mailbox.password_encrypted)
 
 
