@@ -86,7 +86,8 @@ def test_a_three_round_thread_stays_one_conversation_with_every_header_right(
     assert conversation.subject == "My grinder is broken" and conversation.stage == Stage.NEW
     [event] = conversation.events.all()
     assert event.sender == Sender.VISITOR and event.body == "It stopped."
-    assert event.email is not None and event.email["from"] == {"address": "jane@customer.example", "name": "Jane Doe"}
+    assert event.email is not None
+    assert event.email["from"] == {"address": "jane@customer.example", "name": "Jane Doe"}
     contact = Contact.objects.get(company=maple.company)
     assert contact.email == "jane@customer.example" and contact.name == "Jane Doe"
 
@@ -299,3 +300,99 @@ def test_an_operator_starts_an_email_conversation_that_continues_both_ways(
     assert support_reply
     assert Conversation.objects.count() == 1
     assert conversation.events.filter(sender=Sender.VISITOR).get().body == "Thanks!"
+
+
+@pytest.fixture
+def media(settings: Any, tmp_path: Any) -> None:
+    settings.STORAGES = {**settings.STORAGES, "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(tmp_path / "media")}}}
+
+
+def test_files_come_in_through_the_attachment_checks_and_go_out_with_the_reply(
+        gateway: tuple[str, int], maple: Tenant, smtp: Inbox, media: None) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from plug2support.attachments.actions import do_upload_for_member
+    from plug2support.attachments.models import Attachment
+
+    from .test_attachments import png_bytes
+
+    support = default_address(maple.company)
+    message = mail(support.address, body="Photo attached.")
+    message.add_attachment(png_bytes(), maintype="image", subtype="png", filename="noise.png")
+    message.add_attachment(b"MZ\x90\x00 an executable", maintype="application",
+                           subtype="octet-stream", filename="setup.exe")
+    send(gateway, message)
+    [event] = Event.objects.filter(sender=Sender.VISITOR)
+    [kept] = Attachment.objects.filter(event=event)
+    assert kept.name == "noise.png" and kept.is_image and kept.company == maple.company
+    assert event.email is not None and "setup.exe" in event.email["skipped_files"][0]
+
+    alice = maple.membership(maple.operators[0])
+    upload = do_upload_for_member(alice, SimpleUploadedFile("fixed.png", png_bytes()))
+    do_post_operator_message(alice, event.conversation, client_id="r1", body="Fixed, see.",
+                             attachments=[upload.pk])
+    reply = only(smtp)
+    [attached] = [p for p in reply.walk() if p.get_filename()]
+    assert attached.get_filename() == "fixed.png"
+    assert attached.get_payload(decode=True) == png_bytes()
+
+
+def test_notes_never_leave_and_cc_and_subject_are_the_operators(
+        gateway: tuple[str, int], maple: Tenant, smtp: Inbox) -> None:
+    from plug2support.conversations.actions.core import ConversationError
+    from plug2support.conversations.actions.teamwork import do_add_note
+
+    support = default_address(maple.company)
+    send(gateway, mail(support.address))
+    conversation = Conversation.objects.get()
+    alice = maple.membership(maple.operators[0])
+    do_add_note(alice, conversation, client_id="n1", body="Customer since 2019")
+    assert smtp.messages == []
+    with pytest.raises(ConversationError) as refused:
+        do_post_operator_message(alice, conversation, client_id="r0", body="Hi",
+                                 email={"cc": ["not an address"]})
+    assert refused.value.code == "invalid_cc"
+    assert not conversation.events.filter(client_id="r0").exists()
+    do_post_operator_message(alice, conversation, client_id="r1", body="Copying orders.",
+                             email={"cc": ["Orders@Maple.example"]})
+    reply = only(smtp)
+    assert reply["Cc"] == "orders@maple.example"
+
+
+def test_a_mail_claiming_a_verified_contact_that_fails_authentication_is_marked(
+        gateway: tuple[str, int], maple: Tenant) -> None:
+    Contact.objects.create(company=maple.company, email="ceo@customer.example",
+                           external_id="u-1", verified=True)
+    support = default_address(maple.company)
+    forged = mail(support.address, sender="ceo@customer.example")
+    forged["Authentication-Results"] = ("mx.inbound.example; spf=fail "
+                                        "smtp.mailfrom=customer.example; dmarc=fail")
+    send(gateway, forged)
+    honest = mail(support.address, sender="ceo@customer.example", subject="Another")
+    honest["Authentication-Results"] = "mx.inbound.example; dkim=pass; spf=pass; dmarc=pass"
+    # A lower Authentication-Results came with the mail: the receiving server's is the top.
+    honest["Authentication-Results"] = "evil.example; dmarc=fail"
+    send(gateway, honest)
+    first, second = Event.objects.filter(sender=Sender.VISITOR).order_by("pk")
+    assert first.email is not None and first.email["unverified"] is True
+    assert second.email is not None and second.email["unverified"] is False
+
+
+def test_an_email_sender_is_one_interlocutor_with_their_chat(
+        gateway: tuple[str, int], maple: Tenant) -> None:
+    from django.utils import timezone
+
+    from plug2support.billing.traffic import company_traffic
+    from plug2support.conversations.actions.messages import do_leave_offline_message
+    from plug2support.conversations.actions.visitors import do_identify_visitor
+
+    visitor, _ = do_identify_visitor(maple.widget, None)
+    do_leave_offline_message(visitor, client_id="o1", email="jane@customer.example",
+                             body="Do you deliver?")
+    support = default_address(maple.company)
+    send(gateway, mail(support.address, subject="Another question"))
+    send(gateway, mail(support.address, sender="sam@customer.example", subject="Hi"))
+    start = timezone.now().replace(year=2000)
+    assert company_traffic(maple.company.pk, start, timezone.now()).interlocutors == 2
