@@ -578,3 +578,17 @@ def test_the_scheduler_polls_the_mailboxes_each_minute_and_keeps_a_day_of_runs(
     assert [run.slot for run in runs] == [at(10, 0), at(10, 1)]
     assert runs[1].result == {"due": 0, "fetched": 0, "stored": 0, "failed": 0, "busy": 0,
                               "crashed": 0, "not_started": 0}
+
+
+def test_connecting_a_mailbox_imports_its_new_mail_not_its_years_of_old_mail(
+        acme: Tenant, dovecot: DovecotProcess, account: tuple[str, str]) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    user = account[0]
+    dovecot.deliver(user, message(1), arrived=datetime.now(UTC) - timedelta(days=400))
+    dovecot.deliver(user, message(2), arrived=datetime.now(UTC) - timedelta(days=3))
+    recent = dovecot.deliver(user, message(3))
+    mailbox = connect(acme, dovecot, account)
+    result = imap.fetch_mailbox(mailbox.pk)
+    assert (result.fetched, result.stored) == (1, 1)
+    assert imported(mailbox) == [(recent, "m-3@example.com")]

@@ -308,7 +308,12 @@ class _Fetch:
                 log.info("mailbox %s: UIDVALIDITY %s → %s, fetching the folder again",
                          self.mailbox.pk, self.mailbox.uidvalidity, uidvalidity)
             self.uidvalidity, self.last_uid = uidvalidity, 0
-        uids = sorted(uid for uid in client.search(["UID", f"{self.last_uid + 1}:*"])
+        # Only mail from the day before the mailbox was connected on: connecting a business's
+        # Gmail must not turn its years of mail into conversations (the server's SINCE reads
+        # the arrival date, by day).
+        since = (self.mailbox.created_at - timedelta(days=1)).date()
+        uids = sorted(uid for uid in client.search(["UID", f"{self.last_uid + 1}:*",
+                                                    "SINCE", since])
                       if uid > self.last_uid)
         self.result.left = max(0, len(uids) - FETCH_LIMIT)
         uids = uids[:FETCH_LIMIT]
