@@ -49,6 +49,7 @@ def test_any_mail_is_stored_and_processed_to_an_end(acme: Tenant, headers: list[
     assert mail.status != InboundStatus.FAILED, mail.reason
     assert mail.status != InboundStatus.QUEUED
     if mail.status == InboundStatus.PROCESSED:
+        assert mail.conversation_id is not None and mail.event_id is not None
         conversation = Conversation.objects.get(pk=mail.conversation_id)
         assert conversation.company_id == acme.company.pk
         event = conversation.events.get(pk=mail.event_id)
