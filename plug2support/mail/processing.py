@@ -43,7 +43,7 @@ MAIL_FILES_MAX = 10
 @task()
 def process_inbound(inbound_id: int) -> None:
     with transaction.atomic():
-        mail = (InboundMail.objects.select_for_update()
+        mail = (InboundMail.objects.select_for_update(of=("self",))
                 .filter(pk=inbound_id, status__in=(InboundStatus.QUEUED, InboundStatus.HELD))
                 .select_related("address__widget__company").first())
         if mail is None:
