@@ -47,38 +47,38 @@ class MailFile:
     name: str  # sanitised; a nameless part gets one from its type ("image.png", "attachment")
     content_type: str  # as the mail claims it: the attachment checks decide from the bytes
     content: bytes
-    content_id: str  # for inline cid: images, without <>; "" otherwise
-    inline: bool
+    content_id: str  # the part's Content-ID without <> (what "cid:" in the HTML names), or ""
+    inline: bool  # Content-Disposition inline, or none given and a Content-ID
 
 
 @dataclass(frozen=True)
 class Authentication:
-    checked: bool  # a (trusted) Authentication-Results header was there
-    passed: bool  # authresults.py says what passing means; False when not checked
-    summary: str  # e.g. "spf=fail dkim=none dmarc=fail"
+    checked: bool  # an Authentication-Results header (of a named server, if any were named)
+    passed: bool  # see authresults.py; False when not checked: unknown, not failed
+    summary: str  # the verdicts, e.g. "spf=fail dkim=none dmarc=fail"; "none" when it has none
 
 
 @dataclass(frozen=True)
 class ParsedMail:
-    message_id: str
-    in_reply_to: list[str]
-    references: list[str]
-    subject: str
-    from_address: str
+    message_id: str  # without <>, as intake.normalise_message_id makes it; "" when none
+    in_reply_to: list[str]  # message ids without <>
+    references: list[str]  # the first and the last IDS_MAX - 1 of a longer list
+    subject: str  # RFC 2047 decoded, on one line
+    from_address: str  # the first From address, lower-cased; "" when none or unreadable
     from_name: str
-    to: list[str]
+    to: list[str]  # lower-cased addr-specs, each once
     cc: list[str]
     reply_to: list[str]
-    date: datetime | None
-    text: str
-    quoted: str
-    html: str
-    files: list[MailFile]
-    automatic: str
-    bounced: list[str]
-    is_bounce: bool
-    authentication: Authentication
-    warnings: list[str] = field(default_factory=list)
+    date: datetime | None  # aware (UTC when the mail gives no zone)
+    text: str  # the new words: text/plain, else derived from the HTML
+    quoted: str  # the quoted history and signature below them, "" when none
+    html: str  # the HTML sanitised for display (cid: sources kept), "" when none
+    files: list[MailFile]  # attachments, inline images, a forwarded mail's attachments
+    automatic: str  # why it is a machine's mail (no conversation, no reply), or ""
+    bounced: list[str]  # a bounce's permanently failed recipients, lower-cased
+    is_bounce: bool  # a delivery status report, or the mail system's mail naming failures
+    authentication: Authentication  # the topmost (or named servers') Authentication-Results
+    warnings: list[str] = field(default_factory=list)  # what could not be read as it should
 
 
 _LINE_ENDS = re.compile(r"\r\n?|\n")
@@ -88,6 +88,14 @@ _ESCAPED = re.compile("[\udc80-\udcff]")  # how the parser keeps undecodable byt
 # these is quadratic: a Content-Type of 4,000 quote marks takes 0.8 s, 16,000 take 8 s, and
 # the parser reads each part's several times.
 _PLAIN_HEADERS = frozenset({"content-type", "content-disposition"})
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ufeff]|[\ud800-\udfff]")
+
+
+def _clean(text: str) -> str:
+    """What may be stored and shown: no NUL (PostgreSQL refuses it), no other control
+    characters (C0 but tab and line feed, C1), no byte-order marks (iOS starts quotes with
+    one), no lone surrogates."""
+    return _CONTROLS.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
 def _redecoded(value: str) -> str:
@@ -109,29 +117,22 @@ class _Policy(EmailPolicy):
     def header_fetch_parse(self, name: str, value: Any) -> Any:
         if hasattr(value, "name"):
             return value
-        value = _redecoded("".join(_LINE_ENDS.split(value)))[:HEADER_MAX_CHARS]
+        value = _clean(_redecoded("".join(_LINE_ENDS.split(value)))[:HEADER_MAX_CHARS])
         if name.lower() in _PLAIN_HEADERS:
             return value
         return self.header_factory(name, value)
 
 
 _POLICY = _Policy()
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ufeff]|[\ud800-\udfff]")
 _SPACES = re.compile(r"\s+")
 _ANGLE_ID = re.compile(r"<([^<>\s]+)>")
 _ADDRESS = re.compile(r"[^\s<>\"'(),;:\[\]]+@[^\s<>\"'(),;:\[\]]+")
+_WORD_CHARSET = re.compile(r"=\?([^?\s*]{1,40})(\*[^?\s]*)?\?([qQbB])\?")
 _DEFECT_WORDS = re.compile(r"(?<!^)(?=[A-Z])")
 _SKIPPED_TYPES = frozenset({"application/pgp-signature", "application/pkcs7-signature",
                             "application/x-pkcs7-signature"})
 _DAEMONS = frozenset({"mailer-daemon", "mailer_daemon", "postmaster"})
-_WESTERN = frozenset({"ascii", "latin_1", "iso8859_1", "iso8859_15", "cp1252"})
-
-
-def _clean(text: str) -> str:
-    """What may be stored and shown: no NUL (PostgreSQL refuses it), no other control
-    characters but tab and line feed, no byte-order marks (iOS starts quotes with one), no
-    lone surrogates."""
-    return _CONTROLS.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+_WESTERN = frozenset({"iso8859-1", "cp1252"})  # codecs.lookup's names
 
 
 def _one_line(text: str) -> str:
@@ -139,13 +140,18 @@ def _one_line(text: str) -> str:
 
 
 def _bounded(value: str) -> str:
-    return _redecoded("".join(_LINE_ENDS.split(str(value))))[:HEADER_MAX_CHARS]
+    return _clean(_redecoded("".join(_LINE_ENDS.split(str(value))))[:HEADER_MAX_CHARS])
 
 
 def _first(part: Message, name: str) -> str:
     """A part's header, raw (for Content-ID: a part has few headers)."""
     return next((_bounded(value).strip() for key, value in part.raw_items()
                  if key.lower() == name), "")
+
+
+def _known_charset(match: re.Match[str]) -> str:
+    charset = match.group(1) if _codec(match.group(1)) else "windows-1252"
+    return f"=?{charset}{match.group(2) or ''}?{match.group(3)}?"
 
 
 class _Headers:
@@ -167,8 +173,9 @@ class _Headers:
         return values[0].strip() if values else ""
 
     def decoded(self, name: str) -> str:
-        """RFC 2047 words decoded, on one line."""
-        value = self.first(name)
+        """RFC 2047 words decoded, on one line; a word in an unknown charset is read as
+        Windows-1252 (the parser would make each of its 8-bit characters a U+FFFD)."""
+        value = _WORD_CHARSET.sub(_known_charset, self.first(name))
         try:
             return _one_line(str(_POLICY.header_fetch_parse(name, value)))
         except Exception:  # noqa: BLE001 — an unreadable header reads as its raw text
@@ -229,24 +236,24 @@ def _codec(charset: str) -> str | None:
 
 
 def decode(data: bytes, charset: str | None) -> tuple[str, str]:
-    """(text, warning) of a text part's bytes in its declared charset; bytes that do not
-    fit it are read as UTF-8, else Windows-1252 (what "latin-1" means in practice), else
-    Latin-1, which reads anything."""
-    warning = ""
+    """(text, warning) of a text part's bytes in its declared charset. Bytes that do not fit
+    it are read as UTF-8, else Windows-1252, else Latin-1, which reads anything; "us-ascii"
+    with 8-bit bytes is nearly always UTF-8, and "iso-8859-1" means Windows-1252 in practice
+    (as browsers read it: Outlook's curly quotes)."""
     codec = _codec(charset) if charset else None
-    if charset and codec is None:
-        warning = f"unknown charset {charset[:40]!r}"
-    if codec:
+    warning = f"unknown charset {charset[:40]!r}" if charset and codec is None else ""
+    if codec == "ascii" or codec is None:
+        order = ["utf-8", "cp1252"]
+    elif codec in _WESTERN:
+        order = ["cp1252"]
+    else:
+        order = [codec, "utf-8", "cp1252"]
+    for name in order:
         try:
-            return data.decode("cp1252" if codec in _WESTERN else codec), ""
+            return data.decode(name), warning
         except (UnicodeDecodeError, LookupError):
-            if codec not in _WESTERN:
+            if name == codec:
                 warning = f"text not in its charset {charset[:40]!r}" if charset else ""
-    for fallback in ("utf-8", "cp1252"):
-        try:
-            return data.decode(fallback), warning
-        except UnicodeDecodeError:
-            pass
     return data.decode("latin-1"), warning
 
 

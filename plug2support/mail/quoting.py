@@ -98,11 +98,16 @@ def split(text: str, *, forward: bool = False) -> tuple[str, str]:
     # One probe line per original line, as the library normalises them (stripped, no-break
     # spaces as spaces): its patterns expect that, and line numbers map back one to one.
     probe_lines = [line.replace("\xa0", " ").strip()[:LINE_MAX] for line in lines]
-    probe = "\n".join(_candidates(probe_lines))[:SCAN_MAX_CHARS]
-    marker = _FORWARD.search(probe)
+    candidates = _candidates(probe_lines)
+    probe = "\n".join(candidates)
+    marker = _FORWARD.search("\n".join(probe_lines[:len(candidates)]))
     # What a forward carries is the point of the mail, not history: kept whole, unless the
     # forward itself sits in the history of a reply.
-    header = None if forward else _HEADER.search(probe, 0, marker.start() if marker else len(probe))
+    limit = len(probe)
+    if marker:
+        marker_line = marker.string.count("\n", 0, marker.start())
+        limit = sum(len(line) + 1 for line in candidates[:marker_line])
+    header = None if forward else _HEADER.search(probe, 0, limit)
     if header:
         start = header.start() + len(header.group()) - len(header.group().lstrip("\n"))
         end = probe.count("\n", 0, start)
