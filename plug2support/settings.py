@@ -261,6 +261,10 @@ MAIL_RAW_KEEP_BYTES = env.int("MAIL_RAW_KEEP_BYTES", default=2 * 1024 * 1024)
 MAIL_RAW_RETENTION_DAYS = env.int("MAIL_RAW_RETENTION_DAYS", default=30)
 MAIL_NEW_CONVERSATIONS_PER_SENDER_HOUR = env.int("MAIL_NEW_CONVERSATIONS_PER_SENDER_HOUR",
                                                  default=5)
+# The receiving servers whose Authentication-Results count (their authserv-id, e.g. your MX's
+# host name). Empty: the topmost header counts — right behind an MX that adds one, while mail
+# straight to the gateway carries only what its sender wrote (docs/email.md).
+MAIL_AUTHSERV_IDS = env.list("MAIL_AUTHSERV_IDS", default=[])
 # The providers' inbound webhooks, /mail/inbound/<provider>/ (mail/webhooks.py): each refuses
 # every post until its secret is set. Mailgun signs with its HTTP webhook signing key; the
 # others send HTTP basic auth, the "user:password" written into the URL given to them.

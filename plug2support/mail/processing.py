@@ -67,7 +67,7 @@ def _support_of(mail: InboundMail) -> SupportAddress | None:
 
 
 def _process(mail: InboundMail) -> tuple[str, str]:
-    parsed = parse(bytes(mail.raw))
+    parsed = parse(bytes(mail.raw), authserv_ids=settings.MAIL_AUTHSERV_IDS)
     support = _support_of(mail)
     if support is None:
         return InboundStatus.FAILED, "the company has no support address"
