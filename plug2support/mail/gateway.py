@@ -15,7 +15,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import connections
 
 from . import addresses
 from .intake import accept
@@ -42,14 +42,21 @@ class _Server(SMTP):
         await super().push(status)
 
 
+# Each runs in a thread of asgiref's pool: its connection goes back (to PostgreSQL's pool)
+# when it is done, as at the end of a request, or the threads would keep them all.
+
 def _resolved(address: str) -> bool:
-    close_old_connections()
-    return addresses.resolve(address) is not None
+    try:
+        return addresses.resolve(address) is not None
+    finally:
+        connections.close_all()
 
 
 def _accept(raw: bytes, recipients: list[str]) -> int:
-    close_old_connections()
-    return len(accept(raw, recipients, via=Via.SMTP))
+    try:
+        return len(accept(raw, recipients, via=Via.SMTP))
+    finally:
+        connections.close_all()
 
 
 class Handler:
