@@ -60,6 +60,8 @@ def inbox(request: HttpRequest, membership: Membership,
             "status": membership.status,
             "stages": [{"value": v, "label": str(label)} for v, label in Stage.choices],
             "moves": {k: sorted(v) for k, v in stages.MANUAL_MOVES.items()},
+            # The e-mail composer leaves the product's own addresses out of a reply's Cc.
+            "inbound_domain": settings.INBOUND_EMAIL_DOMAIN,
             "metrics": for_conversation(selected).as_dict() if selected else None,
             "tags": [{"id": t.pk, "name": t.name, "takes_value": t.takes_value}
                      for t in tags_for(membership.company_id)],

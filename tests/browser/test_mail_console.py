@@ -56,6 +56,7 @@ def test_a_mail_is_answered_from_the_console_and_the_answer_leaves_by_mail(
         mail = EmailMessage()
         mail["From"] = "Jane Doe <jane@customer.example>"
         mail["To"] = support.address
+        mail["Cc"] = "Bo Boss <boss@customer.example>"
         mail["Subject"] = "Grinder making a noise"
         mail["Message-ID"] = make_msgid(domain="customer.example")
         mail.set_content("It grinds loudly since Monday.\n\nOn Mon, Shop wrote:\n"
@@ -77,22 +78,38 @@ def test_a_mail_is_answered_from_the_console_and_the_answer_leaves_by_mail(
 
         expect(alice.locator("#email-options")).to_be_visible()
         expect(alice.locator("#email-subject")).to_be_hidden()  # the conversation has one
-        alice.fill("#email-cc", "orders@customer.example")
+        # Reply to all: the customer's Cc is the reply's, unless the operator changes it.
+        expect(alice.locator("#email-cc")).to_have_value("boss@customer.example")
+        alice.fill("#email-cc", "boss@customer.example, orders@customer.example")
         alice.fill("#reply", "A new burr is on its way.")
         alice.press("#reply", "Enter")
         expect(alice.locator("#thread .msg.mine p").last).to_have_text("A new burr is on its way.")
         expect(alice.locator("#thread .msg.mine .mail-head").last).to_contain_text(
-            "E-mailed to jane@customer.example · Cc orders@customer.example")
+            "E-mailed to jane@customer.example · Cc boss@customer.example, "
+            "orders@customer.example")
         screenshot(alice, "mail-console")
 
         assert caught.arrived.wait(30), "the reply never reached the outgoing server"
         [sent] = caught.messages
         assert sent["To"] == "jane@customer.example"
-        assert sent["Cc"] == "orders@customer.example"
+        assert sent["Cc"] == "boss@customer.example, orders@customer.example"
         assert sent["Subject"].startswith("Re: Grinder making a noise [#")
         assert sent["In-Reply-To"] == mail["Message-ID"]
         assert sent["Reply-To"] == reply_address(int(sent["Subject"].rsplit("#", 1)[1][:-1]))
         assert "A new burr is on its way." in body_of(sent)
+
+        # The boss answers in the thread: the message is named after who wrote it.
+        answer = EmailMessage()
+        answer["From"] = "Bo Boss <boss@customer.example>"
+        answer["To"] = sent["Reply-To"]
+        answer["Subject"] = f"Re: {sent['Subject']}"
+        answer["In-Reply-To"] = sent["Message-ID"]
+        answer.set_content("Please send the invoice to me.")
+        with smtplib.SMTP("127.0.0.1", in_port) as client:
+            client.send_message(answer)
+        latest = alice.locator("#thread .msg.theirs").last
+        expect(latest.locator("p")).to_have_text("Please send the invoice to me.")
+        expect(latest.locator(".who")).to_have_text("Bo Boss")
 
     finally:
         gateway.stop()

@@ -3,7 +3,7 @@
 import { newId, typingSender } from "../../widget/live.js";
 import { scroller } from "./conversation.js";
 import { send, showError, socket } from "./server.js";
-import { changed, me, on, selected, store } from "./store.js";
+import { changed, me, on, page, selected, store } from "./store.js";
 
 const $ = (id) => document.getElementById(id);
 const input = $("reply");
@@ -26,11 +26,28 @@ function renderComposer() {
   $("email-options").hidden = !mailing;
   $("email-to").textContent = `E-mail to ${c.visitor.name}`;
   $("email-subject").hidden = $("email-subject-label").hidden = Boolean(c.subject);
+  if (mailing && ccFor !== c.id) {
+    // Reply to all, as mail clients do: the others the customer's latest mail went to
+    // (once the thread is there to read them from).
+    const others = othersOnThread(c);
+    if (others) { ccFor = c.id; $("email-cc").value = others.join(", "); }
+  }
   input.placeholder = noting ? "A note for the team: the visitor never sees it"
     : mine ? "Write a reply… (Enter sends, Shift+Enter for a new line)"
       : `${c.served_by.name} is serving this visitor. Switch to a private note, or ask to take over.`;
 }
 on("composer", renderComposer);
+
+let ccFor = null;
+function othersOnThread(c) {
+  const latest = store.thread.ordered().filter((e) => e.email && e.email.direction === "in").pop();
+  if (!latest) return store.thread.ordered().length ? [] : null;
+  const mail = latest.email;
+  const everyone = [...(mail.to || []), ...(mail.cc || []), mail.from ? mail.from.address : ""];
+  const customer = c.visitor.name.toLowerCase();
+  // Not the customer (the To), not our own addresses (support, reply+).
+  return [...new Set(everyone.filter((a) => a && a !== customer && !a.endsWith(`@${page.inbound_domain}`)))];
+}
 
 function emailOptions() {
   if ($("email-options").hidden) return null;

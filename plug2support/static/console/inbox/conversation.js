@@ -172,8 +172,22 @@ function files(attachments) {
   return box;
 }
 
+// A customer's message is named by who wrote it: by e-mail, the mail's own From (a colleague
+// in Cc may answer in the thread), else the visitor.
+function senderName(e, c) {
+  const from = e.email && e.email.direction === "in" && e.email.from;
+  return from ? (from.name || from.address) : c.visitor.name;
+}
+
+function warning(text, className) {
+  const warn = document.createElement("strong");
+  warn.className = className;
+  warn.textContent = text;
+  return warn;
+}
+
 // An e-mail's envelope above its text (F5): from, to, cc; a warning when its sender's domain
-// did not vouch for it (F3).
+// did not vouch for it (F3), when it was malformed, or when a reply could not be sent.
 function mailHead(mail) {
   const head = document.createElement("span");
   head.className = "mail-head";
@@ -182,12 +196,11 @@ function mailHead(mail) {
   if (mail.to && mail.to.length) parts.push(`${mail.direction === "out" ? "E-mailed to" : "To"} ${mail.to.join(", ")}`);
   if (mail.cc && mail.cc.length) parts.push(`Cc ${mail.cc.join(", ")}`);
   head.textContent = parts.join(" · ");
-  if (mail.unverified) {
-    const warn = document.createElement("strong");
-    warn.className = "mail-unverified";
-    warn.textContent = "Unverified sender: the sender's domain did not confirm this mail (SPF/DKIM/DMARC).";
-    head.append(document.createElement("br"), warn);
-  }
+  const warnings = [];
+  if (mail.unverified) warnings.push("Unverified sender: the sender's domain did not confirm this mail (SPF/DKIM/DMARC).");
+  if (mail.not_sent) warnings.push(mail.not_sent);
+  if (mail.warnings && mail.warnings.length) warnings.push("This mail was malformed: it is shown as the text it holds.");
+  for (const text of warnings) head.append(document.createElement("br"), warning(text, "mail-unverified"));
   return head;
 }
 
@@ -241,7 +254,7 @@ function renderThread(c) {
       li.className = e.kind === "note" ? "msg note" : `msg ${e.sender === "visitor" ? "theirs" : "mine"}`;
       const who = document.createElement("span");
       who.className = "who";
-      who.textContent = e.sender === "visitor" ? c.visitor.name : (e.author ? e.author.name : "Operator");
+      who.textContent = e.sender === "visitor" ? senderName(e, c) : (e.author ? e.author.name : "Operator");
       const body = document.createElement("p");
       body.append(linkify(e.body)); // text nodes and safe links, never HTML
       const meta = document.createElement("span");
@@ -263,8 +276,9 @@ function renderThread(c) {
   if (lastMessage && lastMessage.sender === "operator" && c.receipts) {
     const receipt = document.createElement("li");
     receipt.className = "receipt";
-    receipt.textContent = c.receipts.visitor_read >= lastMessage.seq ? "Read"
-      : c.receipts.visitor_delivered >= lastMessage.seq ? "Delivered" : "Sent";
+    receipt.textContent = lastMessage.email && lastMessage.email.not_sent ? "Not e-mailed"
+      : c.receipts.visitor_read >= lastMessage.seq ? "Read"
+        : c.receipts.visitor_delivered >= lastMessage.seq ? "Delivered" : "Sent";
     items.splice(events.indexOf(lastMessage) + 1, 0, receipt);
   }
   $("thread").replaceChildren(...items);
