@@ -14,8 +14,12 @@ function fillSelect(id, first, options) {
 }
 
 let listRequest = 0;
+// Live summaries that arrived while a list request was on its way: the answer may be older
+// than they are, and must not drop them (a conversation opened meanwhile stays shown).
+let arrivedMeanwhile = new Map();
 export async function reloadList() {
   const mine = ++listRequest;
+  arrivedMeanwhile = new Map();
   const params = new URLSearchParams(Object.entries(store.filters).filter(([, v]) => v));
   try {
     const response = await fetch(`/inbox/list?${params}`, { credentials: "same-origin" });
@@ -23,6 +27,10 @@ export async function reloadList() {
     if (mine !== listRequest) return; // a newer filter answered first
     if (!response.ok) { showError(data.error.message); return; }
     setList(data.conversations, data.views);
+    for (const c of arrivedMeanwhile.values()) {
+      const answered = store.conversations.get(c.id);
+      if (!answered || answered.last_seq < c.last_seq) store.conversations.set(c.id, c);
+    }
     changed("list", "pane");
   } catch { /* offline: the next change or reconnect reloads */ }
 }
@@ -55,6 +63,7 @@ export function upsert(c) {
   const isNew = !store.seen.has(c.id);
   store.seen.add(c.id);
   store.conversations.set(c.id, c);
+  arrivedMeanwhile.set(c.id, c);
   if (isNew && !c.served_by && c.stage === "new") announce(c); // suspended spam makes no noise
   changed("list");
   if (c.id === store.selectedId) changed("pane");
