@@ -41,6 +41,11 @@ def is_inbound_domain(address: str) -> bool:
     return split(address)[1] == settings.INBOUND_EMAIL_DOMAIN
 
 
+def is_reply_address(address: str) -> bool:
+    local, domain = split(address)
+    return domain == settings.INBOUND_EMAIL_DOMAIN and _REPLY.match(local) is not None
+
+
 @dataclass(frozen=True)
 class Recipient:
     address: SupportAddress

@@ -23,7 +23,7 @@ from django_tasks import task
 from plug2support.accounts.policies import communication_block
 from plug2support.attachments.actions import AttachmentError, do_store_mail_file
 from plug2support.contacts.actions import do_claim_email
-from plug2support.contacts.models import Contact
+from plug2support.contacts.models import Contact, VisitorContact
 from plug2support.conversations.actions.core import ConversationError
 from plug2support.conversations.actions.email import IncomingEmail, do_receive_email
 from plug2support.widgets.models import Visitor, hash_token
@@ -100,7 +100,10 @@ def _process(mail: InboundMail) -> tuple[str, str]:
         in_reply_to=parsed.in_reply_to, references=parsed.references,
         subject=parsed.subject, sender=sender)
     visitor = _visitor_for(support, sender, conversation_id)
-    do_claim_email(visitor, sender, parsed.from_name[:150] or None)
+    if not VisitorContact.objects.filter(visitor=visitor, contact__email=sender).exists():
+        # A visitor new to this address becomes its contact (the org by domain); one already
+        # linked to it is left as it is — the claim's eight statements spared a message.
+        do_claim_email(visitor, sender, parsed.from_name[:150] or None)
     details = _details(parsed, unverified=_claims_verified_contact(mail.company_id, sender,
                                                                    parsed))
     ids, skipped = _store_files(visitor, parsed)

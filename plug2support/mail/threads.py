@@ -25,6 +25,8 @@ def subject_tag(conversation_id: int) -> str:
 
 def _by_reply_address(company_id: int, candidates: list[str]) -> int | None:
     for address in candidates:
+        if not addresses.is_reply_address(address):
+            continue  # no query for the support address and the customer's Cc
         found = addresses.resolve(address)
         if (found is not None and found.conversation_id is not None
                 and found.address.company_id == company_id):
