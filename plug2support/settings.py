@@ -261,6 +261,22 @@ MAIL_RAW_KEEP_BYTES = env.int("MAIL_RAW_KEEP_BYTES", default=2 * 1024 * 1024)
 MAIL_RAW_RETENTION_DAYS = env.int("MAIL_RAW_RETENTION_DAYS", default=30)
 MAIL_NEW_CONVERSATIONS_PER_SENDER_HOUR = env.int("MAIL_NEW_CONVERSATIONS_PER_SENDER_HOUR",
                                                  default=5)
+# The providers' inbound webhooks, /mail/inbound/<provider>/ (mail/webhooks.py): each refuses
+# every post until its secret is set. Mailgun signs with its HTTP webhook signing key; the
+# others send HTTP basic auth, the "user:password" written into the URL given to them.
+# Brevo's attachments are downloaded with its API key.
+ANYMAIL = {
+    "MAILGUN_WEBHOOK_SIGNING_KEY": env.str("MAILGUN_WEBHOOK_SIGNING_KEY", default=""),
+    "WEBHOOK_SECRET": env.str("ANYMAIL_WEBHOOK_SECRET", default=""),
+    "BREVO_API_KEY": env.str("BREVO_API_KEY", default=""),
+}
+# Amazon SES posts through SNS, whose signatures are checked against the SNS signing
+# certificate(s) in this PEM file (never fetched from the URL a message names), from these
+# topics (empty: any); SES's webhook stays off without the file.
+MAIL_SES_SNS_CERTIFICATE = env.str("MAIL_SES_SNS_CERTIFICATE", default="")
+MAIL_SES_SNS_TOPIC_ARNS = env.list("MAIL_SES_SNS_TOPIC_ARNS", default=[])
+# How old a signed post may be, in seconds (Mailgun's timestamp; SNS's, which a retry keeps).
+MAIL_WEBHOOK_TOLERANCE = env.int("MAIL_WEBHOOK_TOLERANCE", default=900)
 
 # Background work: Django's Tasks API with the database backend. `worker` runs it; the
 # embedded `run` command starts a worker thread in-process.

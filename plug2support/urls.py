@@ -79,4 +79,6 @@ urlpatterns = [
     path("visitors/<int:site_visitor_id>/chat", conversations.start_chat, name="start_chat"),
     path("", include("plug2support.attachments.urls")),
     path("", include("plug2support.contacts.urls")),
+    path("", include("plug2support.mail.urls")),
+    path("", include("plug2support.mail.settings_urls")),
 ]

@@ -13,7 +13,8 @@ from collections.abc import Callable
 
 from .models import Conversation, Event
 
-ReplySender = Callable[[Conversation, Event], None]
+# (conversation, event, *, cc, subject)
+ReplySender = Callable[..., object]
 
 _reply_sender: ReplySender | None = None
 
@@ -23,10 +24,12 @@ def register_reply_sender(sender: ReplySender) -> None:
     _reply_sender = sender
 
 
-def send_reply(conversation: Conversation, event: Event) -> None:
+def send_reply(conversation: Conversation, event: Event, *, cc: list[str] | None = None,
+               subject: str = "") -> None:
     """Queue the operator's message `event` for the customer's inbox (inside the writer's
-    transaction: nothing leaves if it rolls back)."""
+    transaction: nothing leaves if it rolls back), copied to `cc`, under `subject` when the
+    conversation has none yet."""
     if _reply_sender is None:
         raise RuntimeError("No e-mail reply sender registered: is plug2support.mail in "
                            "INSTALLED_APPS?")
-    _reply_sender(conversation, event)
+    _reply_sender(conversation, event, cc=cc or [], subject=subject)

@@ -99,6 +99,7 @@ class EmailConversationForm(forms.Form):
     widget = forms.ModelChoiceField(queryset=Widget.objects.none(), label="From widget",
                                     empty_label=None)
     email = forms.EmailField(label="Contact's e-mail")
+    subject = forms.CharField(max_length=200, label="Subject", required=False)
     body = forms.CharField(max_length=settings.MESSAGE_MAX_CHARS, label="Message",
                            widget=forms.Textarea(attrs={"rows": 3}))
 
@@ -117,6 +118,7 @@ def visitors(request: HttpRequest, membership: Membership) -> HttpResponse:
             posted = do_start_email_conversation(
                 membership, email_form.cleaned_data["widget"],
                 email=email_form.cleaned_data["email"], client_id=secrets.token_hex(8),
+                subject=email_form.cleaned_data["subject"],
                 body=email_form.cleaned_data["body"])
         except ConversationError as error:
             email_form.add_error(None, error.message)

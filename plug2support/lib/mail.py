@@ -19,9 +19,15 @@ def render_email(template: str, context: dict[str, Any]) -> tuple[str, str, str]
     return subject, text, html
 
 
+# RFC 3834: every mail sent through here is written by the product, not a person, so that
+# an auto-responder does not answer it (and two of them never answer each other, F3).
+AUTOMATIC = {"Auto-Submitted": "auto-generated"}
+
+
 @task()
 def send_email(to: list[str], subject: str, text: str, html: str = "") -> None:
-    message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, to)
+    message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, to,
+                                     headers=AUTOMATIC)
     if html:
         message.attach_alternative(html, "text/html")
     message.send()

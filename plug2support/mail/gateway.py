@@ -9,7 +9,7 @@ connection drops before that sends again, and the Message-ID keeps it one messag
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, AnyStr
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -31,11 +31,12 @@ def _too_big() -> str:
 
 
 class _Server(SMTP):
-    async def push(self, status: str) -> None:
+    async def push(self, status: AnyStr) -> None:
         # aiosmtpd's own words for a message over the limit say little to the person whose
         # mail came back: ours say how much is allowed.
-        if status.startswith("552 Error"):
-            status = _too_big()
+        if isinstance(status, str) and status.startswith("552 Error"):
+            await super().push(_too_big())
+            return
         await super().push(status)
 
 

@@ -35,7 +35,8 @@ def header_block(raw: bytes) -> bytes:
 
 def _first(pattern: re.Pattern[bytes], headers: bytes) -> str:
     match = pattern.search(headers)
-    return match.group(1).decode("utf-8", "replace") if match else ""
+    # NUL is no character of a header and PostgreSQL refuses it in text.
+    return match.group(1).decode("utf-8", "replace").replace("\x00", "") if match else ""
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,8 @@ def _store(raw: bytes, support: SupportAddress, *, recipient: str, via: str, pro
     except IntegrityError:
         existing = InboundMail.objects.get(company_id=support.company_id, message_key=key)
         return Accepted(existing, duplicate=True)
-    transaction.on_commit(lambda: process_inbound.enqueue(mail.pk))
+    # The task row is written in this transaction: a worker sees it once the mail commits.
+    process_inbound.enqueue(mail.pk)
     return Accepted(mail, duplicate=False)
 
 

@@ -18,7 +18,6 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -59,7 +58,8 @@ def queue_reply(conversation: Conversation, event: Event, *, cc: list[str] | Non
         company_id=conversation.company_id, conversation=conversation, event=event,
         message_key=message_key(message_id, b""), message_id=message_id,
         to=conversation.visitor.email, cc=", ".join(cc or []))
-    transaction.on_commit(lambda: send_outbound.enqueue(outbound.pk))
+    # The task row is written in this transaction: a worker sees it once the reply commits.
+    send_outbound.enqueue(outbound.pk)
     return outbound
 
 
@@ -105,9 +105,12 @@ def compose(outbound: OutboundMail) -> EmailMultiAlternatives:
     company = conversation.company.name
     support = default_address(conversation.company)
     operator = display_name(event.author)
-    subject = conversation.subject or f"Your conversation with {company}"
-    if not subject.lower().startswith("re:") and conversation.last_seq > 1 and (
-            InboundMail.objects.filter(conversation=conversation).exists()):
+    # A chat answered by e-mail (the offline form) has no subject of its own, nor has a
+    # mail the team started without one.
+    subject = conversation.subject or (
+        f"A message from {company}" if conversation.last_seq == event.seq == 1
+        else f"{operator} from {company} replied to your message")
+    if conversation.subject and InboundMail.objects.filter(conversation=conversation).exists():
         subject = f"Re: {subject}"
     subject = f"{subject} {subject_tag(conversation.pk)}"
     history = _history(conversation, event.seq)

@@ -61,6 +61,13 @@ def hourly(after: datetime, until: datetime) -> list[datetime]:
     return found
 
 
+def every_minute(after: datetime, until: datetime) -> list[datetime]:
+    """The latest whole minute in (after, until], alone: a poll that missed minutes (the
+    workers were down) has nothing to catch up, one run covers them all."""
+    slot = until.astimezone(UTC).replace(second=0, microsecond=0)
+    return [slot] if slot > after else []
+
+
 def _invoice_day_slots(after: datetime, until: datetime) -> list[datetime]:
     return invoice_day_slots(after, until)
 
@@ -70,6 +77,9 @@ class Job:
     name: str
     slots: Callable[[datetime, datetime], list[datetime]]
     run: str  # dotted path of a callable taking the slot, returning a JSON-able summary
+    # Finished runs older than this are deleted after each run (a job every minute would
+    # otherwise add half a million rows a year); None keeps them all.
+    keep: timedelta | None = None
 
 
 JOBS: list[Job] = [
@@ -83,6 +93,14 @@ JOBS: list[Job] = [
     # Uploads never attached to a message (attachments/actions.py).
     Job("attachments.delete_unattached", hourly,
         "plug2support.attachments.actions.delete_unattached_for_slot"),
+    # F4: connected mailboxes fetched (each when its back-off allows, mail/imap.py).
+    Job("mail.poll_mailboxes", every_minute, "plug2support.mail.imap.poll_mailboxes",
+        keep=timedelta(days=1)),
+    # Mail kept while its company was blocked (H6), once the block lifts; raw mail past its
+    # retention (F5, docs/email.md).
+    Job("mail.release_held", every_minute, "plug2support.mail.processing.release_held",
+        keep=timedelta(days=1)),
+    Job("mail.forget_raw", daily_at(time(3, 30)), "plug2support.mail.processing.forget_raw"),
 ]
 
 
@@ -113,6 +131,10 @@ def run_slot(job: Job, slot: datetime) -> dict[str, Any]:
     result = import_string(job.run)(slot) or {}
     PeriodicRun.objects.filter(job=job.name, slot=slot).update(
         finished_at=timezone.now(), result=result)
+    if job.keep is not None:
+        # Finished ones only, and never the latest: due_slots starts from it.
+        PeriodicRun.objects.filter(job=job.name, slot__lt=slot - job.keep,
+                                   finished_at__isnull=False).delete()
     return result  # type: ignore[no-any-return]
 
 

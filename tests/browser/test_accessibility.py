@@ -33,7 +33,7 @@ def violations(target: Any) -> list[str]:
 
 
 CONSOLE_PAGES = ["/inbox/", "/visitors/", "/settings/widgets/", "/settings/widgets/new/",
-                 "/settings/routing/", "/tickets/", "/customers/", "/articles/",
+                 "/settings/routing/", "/settings/email/", "/tickets/", "/customers/", "/articles/",
                  "/articles/new/", "/billing/", "/notifications/", "/team/"]
 
 

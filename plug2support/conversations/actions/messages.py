@@ -215,13 +215,45 @@ def _notify_offline_message(visitor: Visitor, event: Event) -> None:
                              "widget": visitor.widget.name, "url": url})
 
 
+EMAIL_CC_MAX = 10
+EMAIL_SUBJECT_MAX = 200
+
+
+def check_email_options(email: object) -> tuple[list[str], str]:
+    """A reply by e-mail's options from the composer (F6, C7): its Cc addresses and, on the
+    first mail of a conversation with none yet, its subject."""
+    if email is None:
+        return [], ""
+    if not isinstance(email, dict):
+        raise ConversationError("invalid_email_options", "email must be an object.")
+    cc, subject = email.get("cc", []), email.get("subject", "")
+    if not isinstance(cc, list) or len(cc) > EMAIL_CC_MAX:
+        raise ConversationError("invalid_cc", f"Cc is a list of at most {EMAIL_CC_MAX} addresses.")
+    addresses = []
+    for address in cc:
+        try:
+            if not isinstance(address, str) or len(address) > 254:
+                raise ValidationError("not an address")
+            validate_email(address.strip())
+        except ValidationError:
+            raise ConversationError("invalid_cc", f"Not an e-mail address: {str(address)[:80]}"
+                                    ) from None
+        addresses.append(address.strip().lower())
+    if not isinstance(subject, str) or len(subject) > EMAIL_SUBJECT_MAX:
+        raise ConversationError("invalid_subject",
+                                f"A subject is at most {EMAIL_SUBJECT_MAX} characters.")
+    return list(dict.fromkeys(addresses)), " ".join(subject.split())
+
+
 def do_post_operator_message(
     membership: Membership, conversation: Conversation, *, client_id: object, body: object,
-    attachments: object = None,
+    attachments: object = None, email: object = None,
 ) -> Posted:
-    """The serving operator replies. Replying to a waiting conversation claims it first."""
+    """The serving operator replies. Replying to a waiting conversation claims it first.
+    `email`: {"cc": [...], "subject": "..."} for a conversation answered by e-mail."""
     ids = check_attachments(attachments)
     text, cid = check_message(body, client_id, ids)
+    cc, subject = check_email_options(email)
     user = membership.user
     try:
         with transaction.atomic():
@@ -244,7 +276,7 @@ def do_post_operator_message(
                                                              waiting_since=None)
             moved = auto_move(locked, stages.after_team_reply(locked.stage), "the team replied")
             if locked.reply_by_email and locked.visitor.email:
-                channels.send_reply(locked, event)
+                channels.send_reply(locked, event, cc=cc, subject=subject)
             publish(locked, *[e for e in (claimed, event, moved) if e is not None])
     except IntegrityError:
         # Only a concurrent resend of the same client id gets here: return the stored one.

@@ -17,7 +17,7 @@ from plug2support.realtime.topics import visitor_topic
 from plug2support.widgets.models import ProactiveInvite, SiteVisitor, Visitor, Widget, hash_token
 from plug2support.widgets.visits import INVITE_LIFETIME
 
-from ..models import Conversation
+from ..models import Channel, Conversation
 from .core import ConversationError, Posted, check_message
 from .messages import do_post_operator_message
 from .visitors import current_conversation
@@ -31,15 +31,17 @@ def _placeholder_visitor(widget: Widget, email: str = "") -> Visitor:
 
 
 def _start(membership: Membership, visitor: Visitor, *, client_id: object, body: object,
-           reply_by_email: bool = False) -> Posted:
+           reply_by_email: bool = False, subject: str = "") -> Posted:
     conversation = current_conversation(visitor)
     if conversation is None:
         conversation = Conversation.objects.create(
             company_id=visitor.widget.company_id, widget=visitor.widget, visitor=visitor,
-            reply_by_email=reply_by_email)
+            reply_by_email=reply_by_email,
+            channel=Channel.EMAIL if reply_by_email else Channel.CHAT)
         publish_after_commit(visitor_topic(visitor.pk), {
             "type": "conversation_started", "conversation": {"id": conversation.pk}})
-    return do_post_operator_message(membership, conversation, client_id=client_id, body=body)
+    return do_post_operator_message(membership, conversation, client_id=client_id, body=body,
+                                    email={"subject": subject} if reply_by_email else None)
 
 
 def do_start_chat_with_site_visitor(membership: Membership, site_visitor: SiteVisitor, *,
@@ -60,7 +62,7 @@ def do_start_chat_with_site_visitor(membership: Membership, site_visitor: SiteVi
 
 
 def do_start_email_conversation(membership: Membership, widget: Widget, *, email: object,
-                                client_id: object, body: object) -> Posted:
+                                client_id: object, body: object, subject: object = "") -> Posted:
     """Write first to a known contact by e-mail: the message and the replies go by e-mail."""
     if widget.company_id != membership.company_id:
         raise ConversationError("not_found", "No such widget.")
@@ -78,7 +80,8 @@ def do_start_email_conversation(membership: Membership, widget: Widget, *, email
         conversation = current_conversation(visitor)
         if conversation is not None and not conversation.reply_by_email:
             Conversation.objects.filter(pk=conversation.pk).update(reply_by_email=True)
-        return _start(membership, visitor, client_id=client_id, body=body, reply_by_email=True)
+        return _start(membership, visitor, client_id=client_id, body=body, reply_by_email=True,
+                      subject=subject if isinstance(subject, str) else "")
 
 
 def do_accept_invite(widget: Widget, code: object, token: str | None, *,

@@ -215,16 +215,17 @@ class OperatorSocket(Socket):
                         "conversation": conversation.pk, "seq": event.seq})
 
     async def handle_message(self, frame: dict[str, Any]) -> None:
-        await self._post(frame, do_post_operator_message)
+        await self._post(frame, do_post_operator_message, email=frame.get("email"))
 
     async def handle_note(self, frame: dict[str, Any]) -> None:
         await self._post(frame, do_add_note)
 
-    async def _post(self, frame: dict[str, Any], action: Callable[..., Posted]) -> None:
+    async def _post(self, frame: dict[str, Any], action: Callable[..., Posted],
+                    **options: object) -> None:
         conversation = await self._conversation(frame)
         posted = await db(action)(
             self.membership, conversation, client_id=frame.get("client_id"),
-            body=frame.get("body"), attachments=frame.get("attachments"))
+            body=frame.get("body"), attachments=frame.get("attachments"), **options)
         self.send_json({"type": "ack", "ref": frame.get("ref"),
                         "client_id": posted.event.client_id, "conversation": conversation.pk,
                         "seq": posted.event.seq, "duplicate": posted.duplicate})

@@ -20,11 +20,24 @@ function renderComposer() {
   const noting = noteMode();
   $("composer").classList.toggle("noting", noting);
   input.disabled = !mine && !noting;
+  // An e-mail conversation's reply is a mail (F6): to the customer, with Cc, and a subject
+  // while the conversation has none yet. A note stays in the team.
+  const mailing = c.channel === "email" && !noting;
+  $("email-options").hidden = !mailing;
+  $("email-to").textContent = `E-mail to ${c.visitor.name}`;
+  $("email-subject").hidden = $("email-subject-label").hidden = Boolean(c.subject);
   input.placeholder = noting ? "A note for the team: the visitor never sees it"
     : mine ? "Write a reply… (Enter sends, Shift+Enter for a new line)"
       : `${c.served_by.name} is serving this visitor. Switch to a private note, or ask to take over.`;
 }
 on("composer", renderComposer);
+
+function emailOptions() {
+  if ($("email-options").hidden) return null;
+  const cc = $("email-cc").value.split(/[,;\s]+/).map((a) => a.trim()).filter(Boolean);
+  const subject = $("email-subject").hidden ? "" : $("email-subject").value.trim();
+  return { cc, subject };
+}
 
 function csrfToken() {
   const match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
@@ -40,8 +53,11 @@ $("composer").addEventListener("submit", async (event) => {
   const type = noteMode() ? "note" : "message";
   input.value = "";
   scroller.pin(); // one's own reply is always shown
+  const frame = { type, conversation: store.selectedId, client_id: newId(), body };
+  const email = emailOptions();
+  if (email) frame.email = email;
   // Only a refusal (or logging out) gives the text back to edit.
-  if (!(await send({ type, conversation: store.selectedId, client_id: newId(), body }))) input.value = body;
+  if (await send(frame)) { $("email-cc").value = ""; $("email-subject").value = ""; } else input.value = body;
 });
 const typing = typingSender(() => socket.send({ type: "typing", conversation: store.selectedId, note: noteMode() }));
 input.addEventListener("input", () => { if (store.selectedId) typing(); });
@@ -56,8 +72,11 @@ $("file").addEventListener("change", async (event) => {
   if (!response.ok) { showError(reply.error.message); return; }
   const body = input.value.trim();
   input.value = "";
-  const ok = await send({ type: noteMode() ? "note" : "message", conversation: store.selectedId,
-                          client_id: newId(), body, attachments: [reply.id] });
+  const frame = { type: noteMode() ? "note" : "message", conversation: store.selectedId,
+                  client_id: newId(), body, attachments: [reply.id] };
+  const email = emailOptions();
+  if (email && frame.type === "message") frame.email = email;
+  const ok = await send(frame);
   if (!ok) input.value = body;
 });
 input.addEventListener("keydown", (event) => {

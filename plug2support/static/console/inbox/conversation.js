@@ -119,7 +119,9 @@ function myPendingRequest(id) {
 
 function renderHead(c) {
   $("pane-title").textContent = c.visitor.name;
-  $("pane-sub").textContent = `${c.widget.name} · started ${timeOf(c.created_at)}`;
+  $("pane-sub").textContent = c.channel === "email"
+    ? `E-mail · ${c.subject || "(no subject)"} · ${c.widget.name} · started ${timeOf(c.created_at)}`
+    : `${c.widget.name} · started ${timeOf(c.created_at)}`;
   $("served").textContent = servedLabel(c);
   const stageSelect = $("stage");
   stageSelect.replaceChildren(new Option(stageLabel(c.stage), c.stage, true, true),
@@ -170,6 +172,65 @@ function files(attachments) {
   return box;
 }
 
+// An e-mail's envelope above its text (F5): from, to, cc; a warning when its sender's domain
+// did not vouch for it (F3).
+function mailHead(mail) {
+  const head = document.createElement("span");
+  head.className = "mail-head";
+  const parts = [];
+  if (mail.direction === "in" && mail.from) parts.push(`From ${mail.from.name ? `${mail.from.name} <${mail.from.address}>` : mail.from.address}`);
+  if (mail.to && mail.to.length) parts.push(`${mail.direction === "out" ? "E-mailed to" : "To"} ${mail.to.join(", ")}`);
+  if (mail.cc && mail.cc.length) parts.push(`Cc ${mail.cc.join(", ")}`);
+  head.textContent = parts.join(" · ");
+  if (mail.unverified) {
+    const warn = document.createElement("strong");
+    warn.className = "mail-unverified";
+    warn.textContent = "Unverified sender: the sender's domain did not confirm this mail (SPF/DKIM/DMARC).";
+    head.append(document.createElement("br"), warn);
+  }
+  return head;
+}
+
+// The folded quoted history, the mail as its sender formatted it (sanitised HTML, shown in a
+// sandboxed frame: no script, no form, no navigation of ours), and the files not kept.
+function mailExtras(mail) {
+  const extras = [];
+  if (mail.quoted) {
+    const details = document.createElement("details");
+    details.className = "mail-quoted";
+    const summary = document.createElement("summary");
+    summary.textContent = "Show quoted text";
+    const pre = document.createElement("pre");
+    pre.textContent = mail.quoted;
+    details.append(summary, pre);
+    extras.push(details);
+  }
+  if (mail.html) {
+    const details = document.createElement("details");
+    details.className = "mail-html";
+    const summary = document.createElement("summary");
+    summary.textContent = "Show as formatted";
+    details.append(summary);
+    details.addEventListener("toggle", () => {
+      if (!details.open || details.querySelector("iframe")) return;
+      const frame = document.createElement("iframe");
+      frame.setAttribute("sandbox", "");
+      frame.setAttribute("referrerpolicy", "no-referrer");
+      frame.title = "The e-mail as formatted by its sender";
+      frame.srcdoc = mail.html;
+      details.append(frame);
+    });
+    extras.push(details);
+  }
+  if (mail.skipped_files && mail.skipped_files.length) {
+    const skipped = document.createElement("span");
+    skipped.className = "mail-skipped";
+    skipped.textContent = `Not kept: ${mail.skipped_files.join("; ")}`;
+    extras.push(skipped);
+  }
+  return extras;
+}
+
 function renderThread(c) {
   const events = store.thread.ordered();
   const messages = events.filter((e) => e.kind === "message");
@@ -186,7 +247,10 @@ function renderThread(c) {
       const meta = document.createElement("span");
       meta.className = "meta";
       meta.textContent = timeOf(e.created_at);
-      li.append(who, body);
+      li.append(who);
+      if (e.email) li.append(mailHead(e.email));
+      li.append(body);
+      if (e.email) li.append(...mailExtras(e.email));
       if (e.attachments && e.attachments.length) li.append(files(e.attachments));
       li.append(meta);
     } else {

@@ -77,6 +77,12 @@ function item(c) {
   const preview = document.createElement("span");
   preview.className = "conv-preview";
   preview.textContent = c.preview;
+  // An e-mail conversation shows its subject above the preview, marked as mail.
+  const subject = document.createElement("span");
+  subject.className = "conv-subject";
+  subject.hidden = c.channel !== "email";
+  subject.textContent = `✉ ${c.subject || "(no subject)"}`;
+  subject.setAttribute("aria-label", `E-mail: ${c.subject || "no subject"}`);
   const served = document.createElement("span");
   served.className = `badge ${c.served_by ? "served" : "waiting"}`;
   served.textContent = servedLabel(c);
@@ -108,7 +114,7 @@ function item(c) {
   const widget = document.createElement("span");
   widget.className = "conv-widget";
   widget.textContent = c.widget.name;
-  a.append(top, preview, tags, widget);
+  a.append(top, subject, preview, tags, widget);
   a.addEventListener("click", (event) => { event.preventDefault(); open(c.id, true); });
   li.append(a);
   return li;
