@@ -1,7 +1,7 @@
 """The inbound mail benchmark's load generator (bench/mail_ingest.py drives it): customers'
 mail sent over SMTP to the product's gateway, and an operator's console socket that waits
 for each message's inbox frame. Argument: JSON {"smtp_port", "web_port", "address",
-"cookie", "session", "senders"}. Prints `READY`, then answers one JSON line per command read
+"cookie", "session"}. Prints `READY`, then answers one JSON line per command read
 from stdin:
 
 - {"do": "ingest", "n", "connections", "start", "tag"}: messages `start` … `start+n-1`,
@@ -18,12 +18,12 @@ from stdin:
 
 The messages are what customers' clients send, a few KB each, distinct Message-IDs: plain
 text with a signature; multipart/alternative (text and HTML); a text with a small PNG or
-PDF attached; ISO-8859-1 with an RFC 2047 subject and sender name; and every tenth a reply
-(In-Reply-To and References to the same customer's earlier message, its text quoted below).
-Each carries the marker `MB<number>` at the start of its text (the inbox preview) and in its
-subject. Customers are `senders` addresses at five domains (companies), the message number
-modulo `senders`, in an address space of the command's `tag` so that each phase has
-customers of its own.
+PDF attached; ISO-8859-1 with an RFC 2047 subject and sender name; and two in ten a reply
+(In-Reply-To and References to the same customer's earlier message, its text quoted below,
+which threads it into that conversation). Each carries the marker `MB<number>` at the start
+of its text (the inbox preview) and in its subject. The customers (`senders_for`: four
+messages each) are at five domains; message i is customer i mod their number's, in an
+address space of the command's `tag` so that each phase has customers of its own.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ from bench.common import percentile
 MARKER = re.compile(r"MB(\d{7})")
 DOMAINS = ["maple-coffee.example", "northwind.example", "contoso.example", "fabrikam.example",
            "tailspin.example"]
+MAILERS = ["Apple Mail (2.3774)", "Microsoft Outlook 16.0", "Thunderbird 128.4"]
 FIRST_NAMES = ["Anna", "Bruno", "Chloé", "Dmitri", "Emeka", "Fatima", "Gustav", "Hana",
                "Ivan", "Jüri", "Keiko", "Luis"]
 PARAGRAPHS = [
@@ -73,7 +74,8 @@ def png(width: int = 40, height: int = 30) -> bytes:
         return (struct.pack(">I", len(data)) + kind + data
                 + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
 
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
             + chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b""))
 
 
@@ -98,6 +100,13 @@ def pdf() -> bytes:
 
 
 PNG_BYTES, PDF_BYTES = png(), pdf()
+
+
+def senders_for(n: int) -> int:
+    """Four messages a customer: none opens more new conversations than the product takes
+    from one sender an hour (5, MAIL_NEW_CONVERSATIONS_PER_SENDER_HOUR) before the next land
+    in Suspended, a path of their own that real customers seldom take."""
+    return max(1, -(-n // 4))
 
 
 class Mail:
@@ -131,22 +140,24 @@ class Mail:
         name, email = self.sender(i)
         msg = EmailMessage()
         earlier = i - self.senders
-        reply = kind == 9 and earlier >= 0
+        reply = kind in (3, 9) and earlier >= 0
         subject = "Re: " + self.subject(earlier) if reply else self.subject(i)
-        msg["Received"] = (f"from mail.{self.domain(i)} (mail.{self.domain(i)} [192.0.2.{i % 250 + 1}]) "
+        host = f"mail.{self.domain(i)}"
+        msg["Received"] = (f"from {host} ({host} [192.0.2.{i % 250 + 1}]) "
                            f"by mx.inbound.example with ESMTPS id {i:x}; "
                            f"{format_datetime(localtime())}")
         msg["Authentication-Results"] = (f"mx.inbound.example; spf=pass smtp.mailfrom={email}; "
                                          f"dkim=pass header.d={self.domain(i)}; dmarc=pass")
         msg["DKIM-Signature"] = ("v=1; a=rsa-sha256; c=relaxed/relaxed; d=" + self.domain(i)
                                  + "; s=mail; h=from:to:subject:date:message-id; bh="
-                                 + "A" * 44 + "; b=" + " ".join(["B" * 68] * 5))  # folded as signers do
+                                 # b= in pieces: a folded header, as signers send it
+                                 + "A" * 44 + "; b=" + " ".join(["B" * 68] * 5))
         msg["Message-ID"] = self.message_id(i)
         msg["Date"] = format_datetime(localtime())
         msg["Subject"] = subject
         msg["To"] = self.address
         msg["MIME-Version"] = "1.0"
-        msg["X-Mailer"] = ["Apple Mail (2.3774)", "Microsoft Outlook 16.0", "Thunderbird 128.4"][i % 3]
+        msg["X-Mailer"] = MAILERS[i % len(MAILERS)]
         body = self.text(i)
         if kind == 8:
             # ISO-8859-1 mail from an older client: encoded-word name and subject.
@@ -191,11 +202,17 @@ class Senders:
         self.lock = threading.Lock()
         self.threads = [threading.Thread(target=self._run, daemon=True)
                         for _ in range(connections)]
+        # Every connection open (greeting read) before the first message: the clock runs
+        # from there.
+        self.connected = threading.Barrier(connections + 1)
         for thread in self.threads:
             thread.start()
+        self.connected.wait(timeout=60)
 
     def _run(self) -> None:
         smtp = smtplib.SMTP("127.0.0.1", self.port, timeout=60)
+        smtp.ehlo()
+        self.connected.wait(timeout=60)
         try:
             while (item := self.todo.get()) is not None:
                 i, raw, planned = item
@@ -234,8 +251,8 @@ def ms_stats(values: list[float]) -> dict[str, float]:
 
 
 def ingest(args: dict[str, Any], command: dict[str, Any]) -> dict[str, Any]:
-    mail = Mail(args["address"], int(args["senders"]), command["tag"])
     start, n = int(command.get("start", 0)), int(command["n"])
+    mail = Mail(args["address"], senders_for(n), command["tag"])
     raws = [(i, mail.build(i)) for i in range(start, start + n)]
     senders = Senders(args["smtp_port"], mail, int(command.get("connections", 8)))
     began = time.time()
@@ -294,14 +311,14 @@ class Operator:
 
 
 def latency(args: dict[str, Any], command: dict[str, Any]) -> dict[str, Any]:
-    mail = Mail(args["address"], int(args["senders"]), command["tag"])
     rate, seconds = float(command["rate"]), float(command["seconds"])
     start, n = int(command.get("start", 0)), round(rate * seconds)
+    mail = Mail(args["address"], senders_for(n), command["tag"])
     raws = [(i, mail.build(i)) for i in range(start, start + n)]
     operator = Operator(args)
     senders = Senders(args["smtp_port"], mail, int(command.get("connections", 4)))
     try:
-        t0 = time.time() + 0.2
+        t0 = time.time()
         for k, (i, raw) in enumerate(raws):
             planned = t0 + k / rate
             delay = planned - time.time()
@@ -309,7 +326,8 @@ def latency(args: dict[str, Any], command: dict[str, Any]) -> dict[str, Any]:
                 time.sleep(delay)
             senders.todo.put((i, raw, planned))
         senders.close()
-        deadline = max(senders.accepted.values(), default=time.time()) + float(command.get("drain", 15))
+        last = max(senders.accepted.values(), default=time.time())
+        deadline = last + float(command.get("drain", 15))
         while time.time() < deadline and any(i not in operator.arrived for i in senders.accepted):
             time.sleep(0.05)
     finally:
@@ -318,6 +336,7 @@ def latency(args: dict[str, Any], command: dict[str, Any]) -> dict[str, Any]:
     waits = [(operator.arrived[i] - accepted[i]) * 1000 for i in accepted if i in operator.arrived]
     ended = max(operator.arrived.values(), default=t0)
     return {"sent": n, "accepted": len(accepted), "refused": len(senders.refused),
+            "times": {i: [accepted[i], operator.arrived.get(i)] for i in accepted},
             "refusals": senders.refused[:3], "delivered": len(waits),
             "lost": len(accepted) - len(waits), "frames": operator.frames,
             "achieved": len(waits) / max(ended - t0, 1e-9),

@@ -12,6 +12,9 @@ product's environment (bench.common.product_env, DATABASE_URL). Argument: JSON {
   since `since` (epoch seconds), the InboundMail statuses, the tasks' outcomes, the first
   task's start and the last one's finish. The times are the database's own timestamps (the
   worker's clock, which on one machine is the load generator's `time.time()` too).
+- `timeline` {"tag"}: for each message of bench/mail_load.py's phase `tag` (its number, read
+  from the Message-ID), when the gateway stored it, when the worker's task started and when
+  it finished (epoch seconds): {"<number>": [received, started, finished]}.
 - `count`: prints {"finished": n} (process_inbound tasks finished so far).
 """
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import sys
 import time
 from typing import Any
@@ -82,20 +86,43 @@ def wait(args: dict[str, Any]) -> dict[str, Any]:
         time.sleep(0.2)
         close_old_connections()
         done = finished()
-    since_time = dt.datetime.fromtimestamp(float(args.get("since", 0)), tz=dt.timezone.utc)
+    since_time = dt.datetime.fromtimestamp(float(args.get("since", 0)), tz=dt.UTC)
     tasks = DBTaskResult.objects.filter(task_path=TASK_PATH, enqueued_at__gte=since_time)
     span = tasks.finished().aggregate(first=Min("started_at"), last=Max("finished_at"))
     mail = InboundMail.objects.filter(received_at__gte=since_time)
     failed = tasks.failed().values_list("traceback", flat=True).first()
+    reasons = (mail.values_list("reason").annotate(n=Count("id")).order_by("-n")
+               .values_list("reason", "n")[:5])
     return {"finished": done - int(args["finished_before"]), "timed_out": done < wanted,
             # of what was enqueued (received) since `since`:
             "tasks": dict(tasks.values_list("status").annotate(n=Count("id"))
                           .values_list("status", "n")),
             "statuses": dict(mail.values_list("status").annotate(n=Count("id"))
                              .values_list("status", "n")),
+            "reasons": dict(reasons),
             "first_started": stamp(span["first"]), "last_finished": stamp(span["last"]),
             "last_processed_at": stamp(mail.aggregate(last=Max("processed_at"))["last"]),
             "failure": (failed or "").strip().splitlines()[-1:] or None}
+
+
+def timeline(tag: str) -> dict[str, list[float | None]]:
+    from django_tasks_db.models import DBTaskResult
+
+    from plug2support.mail.models import InboundMail
+
+    number = re.compile(rf"^mb\.{re.escape(tag)}\.(\d+)\.")
+    mail = {pk: (int(found.group(1)), received.timestamp()) for pk, message_id, received in
+            InboundMail.objects.filter(message_id__startswith=f"mb.{tag}.")
+            .values_list("pk", "message_id", "received_at")
+            if (found := number.match(message_id))}
+    out: dict[str, list[float | None]] = {}
+    for args, started, ended in (DBTaskResult.objects.filter(task_path=TASK_PATH)
+                                 .values_list("args_kwargs", "started_at", "finished_at")):
+        pk = (args.get("args") or [None])[0]
+        if pk in mail:
+            n, received = mail[pk]
+            out[str(n)] = [received, stamp(started), stamp(ended)]
+    return out
 
 
 def main() -> None:
@@ -107,6 +134,8 @@ def main() -> None:
         out = setup()
     elif args["do"] == "wait":
         out = wait(args)
+    elif args["do"] == "timeline":
+        out = timeline(args["tag"])
     else:
         out = {"finished": finished()}
     print(json.dumps(out))
