@@ -261,6 +261,17 @@ MAIL_RAW_KEEP_BYTES = env.int("MAIL_RAW_KEEP_BYTES", default=2 * 1024 * 1024)
 MAIL_RAW_RETENTION_DAYS = env.int("MAIL_RAW_RETENTION_DAYS", default=30)
 MAIL_NEW_CONVERSATIONS_PER_SENDER_HOUR = env.int("MAIL_NEW_CONVERSATIONS_PER_SENDER_HOUR",
                                                  default=5)
+# And how many new e-mail conversations a company takes an hour before the next ones land
+# in Suspended (a flood from ever new addresses, F3).
+MAIL_NEW_CONVERSATIONS_PER_COMPANY_HOUR = env.int("MAIL_NEW_CONVERSATIONS_PER_COMPANY_HOUR",
+                                                  default=200)
+# The receiving servers whose Authentication-Results count (their authserv-id, e.g. your MX's
+# host name). Empty: the topmost header counts — right behind an MX that adds one, while mail
+# straight to the gateway carries only what its sender wrote (docs/email.md).
+MAIL_AUTHSERV_IDS = env.list("MAIL_AUTHSERV_IDS", default=[])
+# Connected mailboxes on a private or local network (docs/email.md): off, so that the
+# settings page cannot reach into ours.
+MAIL_IMAP_ALLOW_PRIVATE = env.bool("MAIL_IMAP_ALLOW_PRIVATE", default=False)
 # The providers' inbound webhooks, /mail/inbound/<provider>/ (mail/webhooks.py): each refuses
 # every post until its secret is set. Mailgun signs with its HTTP webhook signing key; the
 # others send HTTP basic auth, the "user:password" written into the URL given to them.

@@ -228,12 +228,14 @@ service anvil {{
         client.plain_login(user, self.users[user])
         return client
 
-    def deliver(self, user: str, raw: bytes, folder: str = "INBOX") -> int:
-        """APPEND `raw` to the user's folder (made if missing); its UID."""
+    def deliver(self, user: str, raw: bytes, folder: str = "INBOX",
+                arrived: datetime.datetime | None = None) -> int:
+        """APPEND `raw` to the user's folder (made if missing), arrived at `arrived` (its
+        internal date; now by default); its UID."""
         with self.client(user) as client:
             if not client.folder_exists(folder):
                 client.create_folder(folder)
-            response = client.append(folder, raw)
+            response = client.append(folder, raw, msg_time=arrived)
         # "[APPENDUID <uidvalidity> <uid>] Append completed." (UIDPLUS, RFC 4315)
         return int(response.split(b"]")[0].split()[-1])
 

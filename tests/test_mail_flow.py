@@ -186,14 +186,14 @@ def test_a_redelivered_message_is_stored_once(gateway: tuple[str, int], maple: T
     assert Event.objects.filter(sender=Sender.VISITOR).count() == 1
 
 
-def test_a_bounce_marks_the_contact_and_stops_sending(
-        gateway: tuple[str, int], maple: Tenant, smtp: Inbox) -> None:
-    support = default_address(maple.company)
-    send(gateway, mail(support.address))
-    conversation = Conversation.objects.get()
-    report = (
+def dsn(to: str, failed: str, returned_id: str = "") -> bytes:
+    """A delivery status notification (RFC 3464) as Postfix writes one, returning the headers
+    of the message that failed."""
+    returned = (f"\r\n--B\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+                f"Message-ID: <{returned_id}>\r\nTo: {failed}\r\n") if returned_id else ""
+    return (
         "From: Mail Delivery System <MAILER-DAEMON@mx.customer.example>\r\n"
-        f"To: {support.address}\r\n"
+        f"To: {to}\r\n"
         "Subject: Undelivered Mail Returned to Sender\r\n"
         f"Message-ID: {make_msgid(domain='mx.customer.example')}\r\n"
         "Auto-Submitted: auto-replied\r\n"
@@ -203,20 +203,49 @@ def test_a_bounce_marks_the_contact_and_stops_sending(
         "This is the mail system. Your message could not be delivered.\r\n"
         "\r\n--B\r\nContent-Type: message/delivery-status\r\n\r\n"
         "Reporting-MTA: dns; mx.customer.example\r\n\r\n"
-        "Final-Recipient: rfc822; jane@customer.example\r\n"
+        f"Final-Recipient: rfc822; {failed}\r\n"
         "Action: failed\r\nStatus: 5.1.1\r\n"
-        "Diagnostic-Code: smtp; 550 5.1.1 User unknown\r\n"
+        f"Diagnostic-Code: smtp; 550 5.1.1 User unknown\r\n{returned}"
         "\r\n--B--\r\n").encode()
+
+
+def test_a_bounce_of_our_mail_marks_the_contact_and_stops_sending(
+        gateway: tuple[str, int], maple: Tenant, smtp: Inbox) -> None:
+    support = default_address(maple.company)
+    send(gateway, mail(support.address))
+    conversation = Conversation.objects.get()
+    alice = maple.membership(maple.operators[0])
+    do_post_operator_message(alice, conversation, client_id="r1", body="Which model?")
+    ours = ids(only(smtp)["Message-ID"])[0]
     with smtplib.SMTP(*gateway) as client:
-        client.sendmail("", [support.address], report)
+        client.sendmail("", [support.address], dsn(support.address, "jane@customer.example",
+                                                   ours))
     contact = Contact.objects.get(company=maple.company)
     assert contact.email_bouncing_since is not None
     assert InboundMail.objects.filter(status=InboundStatus.BOUNCE).count() == 1
     assert Conversation.objects.count() == 1
-    do_post_operator_message(maple.membership(maple.operators[0]), conversation,
-                             client_id="r1", body="Hello?")
+    posted = do_post_operator_message(alice, conversation, client_id="r2", body="Hello?")
     assert smtp.messages == []
-    assert OutboundMail.objects.get().status == OutboundStatus.SUPPRESSED
+    assert OutboundMail.objects.get(event=posted.event).status == OutboundStatus.SUPPRESSED
+    # The team sees that it did not leave, on the message itself.
+    stored = Event.objects.get(pk=posted.event.pk)
+    assert stored.email is not None and "bounces" in stored.email["not_sent"]
+
+
+def test_a_forged_bounce_about_no_mail_of_ours_changes_nothing(
+        gateway: tuple[str, int], maple: Tenant, smtp: Inbox) -> None:
+    support = default_address(maple.company)
+    send(gateway, mail(support.address))
+    conversation = Conversation.objects.get()
+    with smtplib.SMTP(*gateway) as client:
+        client.sendmail("", [support.address], dsn(support.address, "jane@customer.example"))
+        client.sendmail("", [support.address], dsn(
+            support.address, "jane@customer.example",
+            f"made-up@{settings.INBOUND_EMAIL_DOMAIN}"))
+    assert Contact.objects.get(company=maple.company).email_bouncing_since is None
+    do_post_operator_message(maple.membership(maple.operators[0]), conversation,
+                             client_id="r1", body="Still here")
+    assert only(smtp)["To"] == "jane@customer.example"
 
 
 def test_the_gateway_refuses_other_domains_unknown_addresses_and_oversize_mail(
@@ -396,3 +425,37 @@ def test_an_email_sender_is_one_interlocutor_with_their_chat(
     send(gateway, mail(support.address, sender="sam@customer.example", subject="Hi"))
     start = timezone.now().replace(year=2000)
     assert company_traffic(maple.company.pk, start, timezone.now()).interlocutors == 2
+
+
+def test_a_flood_from_ever_new_addresses_lands_in_suspended(
+        gateway: tuple[str, int], maple: Tenant, settings: Any) -> None:
+    settings.MAIL_NEW_CONVERSATIONS_PER_COMPANY_HOUR = 3
+    support = default_address(maple.company)
+    for n in range(5):
+        send(gateway, mail(support.address, sender=f"flood+{n}@flood.example",
+                           subject=f"Offer {n}"))
+    stages = list(Conversation.objects.order_by("pk").values_list("stage", flat=True))
+    assert stages == [Stage.NEW] * 3 + [Stage.SUSPENDED] * 2
+
+
+def test_the_gateway_takes_at_most_a_hundred_recipients_a_message(
+        gateway: tuple[str, int], maple: Tenant) -> None:
+    support = default_address(maple.company)
+    with smtplib.SMTP(*gateway) as client:
+        client.ehlo()
+        client.mail("jane@customer.example")
+        for _ in range(100):
+            assert client.rcpt(support.address)[0] == 250
+        code, text = client.rcpt(support.address)
+    assert code == 452 and b"at most 100" in text
+
+
+def test_one_company_writing_to_another_is_a_customer_there_not_a_loop(
+        gateway: tuple[str, int], maple: Tenant, birch: Tenant) -> None:
+    maple_address = default_address(maple.company)
+    birch_address = default_address(birch.company)
+    send(gateway, mail(birch_address.address, sender=f"Maple <{maple_address.address}>"))
+    assert Conversation.objects.get().company == birch.company
+    # Its own address writing to itself would be mail of ours come back: no conversation.
+    send(gateway, mail(birch_address.address, sender=birch_address.address, subject="Echo"))
+    assert Conversation.objects.count() == 1

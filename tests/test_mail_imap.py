@@ -53,6 +53,12 @@ def dovecot() -> Iterator[DovecotProcess]:
     yield from running_dovecot({**ACCOUNTS, **TRICKY_ACCOUNTS, **INJECTED})
 
 
+@pytest.fixture(autouse=True)
+def _dovecot_is_on_this_machine(settings: Any) -> None:
+    # The tests' IMAP server listens on 127.0.0.1, which a company's mailbox may not be.
+    settings.MAIL_IMAP_ALLOW_PRIVATE = True
+
+
 @pytest.fixture
 def acme(transactional_db: Any) -> Tenant:
     """Committed (the workers are threads with their own connections)."""
@@ -578,3 +584,48 @@ def test_the_scheduler_polls_the_mailboxes_each_minute_and_keeps_a_day_of_runs(
     assert [run.slot for run in runs] == [at(10, 0), at(10, 1)]
     assert runs[1].result == {"due": 0, "fetched": 0, "stored": 0, "failed": 0, "busy": 0,
                               "crashed": 0, "not_started": 0}
+
+
+def test_connecting_a_mailbox_imports_its_new_mail_not_its_years_of_old_mail(
+        acme: Tenant, dovecot: DovecotProcess, account: tuple[str, str]) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    user = account[0]
+    dovecot.deliver(user, message(1), arrived=datetime.now(UTC) - timedelta(days=400))
+    dovecot.deliver(user, message(2), arrived=datetime.now(UTC) - timedelta(days=3))
+    recent = dovecot.deliver(user, message(3))
+    mailbox = connect(acme, dovecot, account)
+    result = imap.fetch_mailbox(mailbox.pk)
+    assert (result.fetched, result.stored) == (1, 1)
+    assert imported(mailbox) == [(recent, "m-3@example.com")]
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "10.1.2.3", "169.254.169.254",
+                                  "192.168.0.10", "::1"])
+def test_a_mailbox_on_a_private_or_local_network_is_refused_before_connecting(
+        settings: Any, host: str, dovecot: DovecotProcess) -> None:
+    settings.MAIL_IMAP_ALLOW_PRIVATE = False
+    error = imap.check_connection(host, dovecot.port, "none", "user", "a-long-password",
+                                  "INBOX")
+    assert error is not None and "private or local network" in error
+
+
+def test_another_kind_of_server_is_named_without_echoing_its_greeting(
+        acme: Tenant) -> None:
+    import socketserver
+    import threading
+
+    class Smtp(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            self.request.sendall(b"220 internal-host.corp ESMTP Postfix 3.7\r\n")
+
+    server = socketserver.TCPServer(("127.0.0.1", 0), Smtp)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        error = imap.check_connection("127.0.0.1", server.server_address[1], "none", "user",
+                                      "a-long-password", "INBOX")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert error is not None and "does not answer as an IMAP server" in error
+    assert "Postfix" not in error and "internal-host" not in error

@@ -13,7 +13,9 @@ from typing import Any
 from django.core.mail.backends.console import EmailBackend as DjangoConsoleBackend
 from django.core.mail.message import EmailMessage
 
-SHOWN_HEADERS = ("From", "To", "Cc", "Reply-To", "Subject", "Date")
+# The threading and loop headers too (docs/email.md): how a reply threads shows on the console.
+SHOWN_HEADERS = ("From", "To", "Cc", "Reply-To", "Subject", "Date", "Message-ID",
+                 "In-Reply-To", "References", "Auto-Submitted")
 
 
 class EmailBackend(DjangoConsoleBackend):

@@ -74,7 +74,7 @@ def resolve(address: str) -> Recipient | None:
 
 def new_local_part(company_name: str) -> str:
     """A readable, unguessable-enough local part: the company's name and four random hex."""
-    stem = slugify(company_name)[:40].strip("-") or "support"
+    stem = slugify(company_name)[:24].strip("-") or "support"
     while True:
         local = f"{stem}-{secrets.token_hex(2)}"[:LOCAL_PART_MAX]
         if not SupportAddress.objects.filter(local_part=local).exists():

@@ -23,6 +23,8 @@ from .models import Via
 
 log = logging.getLogger(__name__)
 
+RECIPIENTS_MAX = 100
+
 
 def _too_big() -> str:
     limit = settings.MAIL_MAX_BYTES
@@ -53,6 +55,10 @@ def _accept(raw: bytes, recipients: list[str]) -> int:
 class Handler:
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
                           address: str, rcpt_options: list[str]) -> str:
+        if len(envelope.rcpt_tos) >= RECIPIENTS_MAX:
+            # RFC 5321 §4.5.3.1.8: a server may take as few as 100; the sender sends the rest
+            # in another transaction.
+            return f"452 4.5.3 Too many recipients: at most {RECIPIENTS_MAX} per message"
         if not addresses.is_inbound_domain(address):
             return (f"550 5.7.1 Relaying denied: this server takes mail for "
                     f"@{settings.INBOUND_EMAIL_DOMAIN} only")

@@ -48,6 +48,7 @@ before LEASE.
 from __future__ import annotations
 
 import imaplib
+import ipaddress
 import logging
 import re
 import socket
@@ -148,6 +149,7 @@ def _session(host: str, port: int, security: str, username: str, password: str,
         raise MailboxError("The port must be a number from 1 to 65535.")
     if any(ord(char) < 32 for char in folder):
         raise MailboxError("The folder name contains a control character.")
+    _check_public(host, port)
     try:
         client = IMAPClient(host, port, ssl=security == Security.SSL,
                             ssl_context=tls_context() if security == Security.SSL else None,
@@ -191,6 +193,26 @@ def _session(host: str, port: int, security: str, username: str, password: str,
             client.shutdown()
 
 
+def _check_public(host: str, port: int) -> None:
+    """A company's mailbox is a server on the internet: not this machine, not our private
+    network, not a cloud's metadata address (a settings form that connects anywhere would be
+    a port scanner of our network). MAIL_IMAP_ALLOW_PRIVATE lifts it for a deployment whose
+    mail server is on its own network (and for the tests' Dovecot). The name is resolved here
+    and again by the connection: a name that changes in between (DNS rebinding) is a known
+    limit (docs/email.md)."""
+    if settings.MAIL_IMAP_ALLOW_PRIVATE:
+        return
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except UnicodeError as error:
+        raise MailboxError(f"The server name {host!r} is not a valid host name.") from error
+    for *_, address in found:
+        ip = ipaddress.ip_address(str(address[0]).split("%")[0])
+        if not ip.is_global:
+            raise MailboxError(f"{host} is on a private or local network ({ip}): a connected "
+                               "mailbox must be an IMAP server on the internet.")
+
+
 def _server_text(error: BaseException) -> str:
     """The server's own words, without imaplib's wrapping (b'...', "select failed: ")."""
     text = str(error)
@@ -223,6 +245,9 @@ def explain(error: BaseException, host: str, port: int) -> str:
         reason = (error.reason or str(error)).replace("_", " ").lower()
         return (f"The TLS connection to {where} failed ({reason}). Check the port and the "
                 "security: SSL/TLS is usually port 993, STARTTLS and None port 143.")
+    if isinstance(error, imaplib.IMAP4.error) and "unexpected response" in str(error):
+        # Another kind of server: what it says of itself is not shown back.
+        return f"{where} does not answer as an IMAP server: check the host and the port."
     if isinstance(error, imaplib.IMAP4.abort):
         return f"The connection to {where} broke off: {_server_text(error)}."
     if isinstance(error, imaplib.IMAP4.error):
@@ -308,7 +333,12 @@ class _Fetch:
                 log.info("mailbox %s: UIDVALIDITY %s → %s, fetching the folder again",
                          self.mailbox.pk, self.mailbox.uidvalidity, uidvalidity)
             self.uidvalidity, self.last_uid = uidvalidity, 0
-        uids = sorted(uid for uid in client.search(["UID", f"{self.last_uid + 1}:*"])
+        # Only mail from the day before the mailbox was connected on: connecting a business's
+        # Gmail must not turn its years of mail into conversations (the server's SINCE reads
+        # the arrival date, by day).
+        since = (self.mailbox.created_at - timedelta(days=1)).date()
+        uids = sorted(uid for uid in client.search(["UID", f"{self.last_uid + 1}:*",
+                                                    "SINCE", since])
                       if uid > self.last_uid)
         self.result.left = max(0, len(uids) - FETCH_LIMIT)
         uids = uids[:FETCH_LIMIT]

@@ -45,10 +45,16 @@ def queue_reply(conversation: Conversation, event: Event, *, cc: list[str] | Non
                 subject: str = "") -> OutboundMail:
     """Called by the operator-message writer (conversations/channels.py) in its transaction."""
     message_id = normalise_message_id(make_msgid(domain=settings.INBOUND_EMAIL_DOMAIN))
-    details = {"direction": "out", "to": [conversation.visitor.email], "cc": cc or [],
-               "message_id": message_id}
+    to = conversation.visitor.email
+    details: dict[str, object] = {"direction": "out", "to": [to], "cc": cc or [],
+                                  "message_id": message_id}
     if subject:
         details["subject"] = subject
+    bouncing = _bounces(conversation.company_id, to)
+    if bouncing:
+        # Said on the message itself, as it is stored: the team must not believe it left.
+        details["not_sent"] = (f"Not e-mailed: {to} bounces (a delivery failure report), "
+                               "so nothing is sent to it until the address changes.")
     Event.objects.filter(pk=event.pk).update(email=details)
     event.email = details
     if subject and not conversation.subject:
@@ -57,9 +63,13 @@ def queue_reply(conversation: Conversation, event: Event, *, cc: list[str] | Non
     outbound = OutboundMail.objects.create(
         company_id=conversation.company_id, conversation=conversation, event=event,
         message_key=message_key(message_id, b""), message_id=message_id,
-        to=conversation.visitor.email, cc=", ".join(cc or []))
-    # The task row is written in this transaction: a worker sees it once the reply commits.
-    send_outbound.enqueue(outbound.pk)
+        to=to, cc=", ".join(cc or []),
+        status=OutboundStatus.SUPPRESSED if bouncing else OutboundStatus.QUEUED,
+        error=str(details.get("not_sent", "")))
+    if not bouncing:
+        # The task row is written in this transaction: a worker sees it once the reply
+        # commits.
+        send_outbound.enqueue(outbound.pk)
     return outbound
 
 
@@ -74,13 +84,20 @@ def _history(conversation: Conversation, before_seq: int) -> list[dict[str, str]
         staff_only=False).select_related("author").order_by("-seq")[:HISTORY_MESSAGES])
     history = []
     for past in events:
-        who = (conversation.visitor.display_name if past.sender == Sender.VISITOR
+        who = (_sender_name(conversation, past) if past.sender == Sender.VISITOR
                else display_name(past.author))
         history.append({
             "when": date_format(timezone.localtime(past.created_at), "DATETIME_FORMAT"),
             "who": who, "body": past.body,
             "quoted": "\n".join(f"> {line}" for line in past.body.splitlines())})
     return history
+
+
+def _sender_name(conversation: Conversation, event: Event) -> str:
+    """Who wrote a customer's message: the mail's own From (a colleague in Cc may answer),
+    else the visitor's name."""
+    sender = (event.email or {}).get("from") or {}
+    return str(sender.get("name") or sender.get("address") or conversation.visitor.display_name)
 
 
 def _references(conversation: Conversation) -> list[str]:

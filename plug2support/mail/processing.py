@@ -29,7 +29,8 @@ from plug2support.conversations.actions.email import IncomingEmail, do_receive_e
 from plug2support.widgets.models import Visitor, hash_token
 
 from . import addresses
-from .models import InboundMail, InboundStatus, SupportAddress
+from .ids import message_key, normalise_message_id
+from .models import InboundMail, InboundStatus, OutboundMail, SupportAddress
 from .parsing import ParsedMail, parse
 from .threads import find_conversation
 
@@ -43,7 +44,7 @@ MAIL_FILES_MAX = 10
 @task()
 def process_inbound(inbound_id: int) -> None:
     with transaction.atomic():
-        mail = (InboundMail.objects.select_for_update()
+        mail = (InboundMail.objects.select_for_update(of=("self",))
                 .filter(pk=inbound_id, status__in=(InboundStatus.QUEUED, InboundStatus.HELD))
                 .select_related("address__widget__company").first())
         if mail is None:
@@ -67,7 +68,7 @@ def _support_of(mail: InboundMail) -> SupportAddress | None:
 
 
 def _process(mail: InboundMail) -> tuple[str, str]:
-    parsed = parse(bytes(mail.raw))
+    parsed = parse(bytes(mail.raw), authserv_ids=settings.MAIL_AUTHSERV_IDS)
     support = _support_of(mail)
     if support is None:
         return InboundStatus.FAILED, "the company has no support address"
@@ -76,14 +77,22 @@ def _process(mail: InboundMail) -> tuple[str, str]:
     if test is not None and _test_arrived(support, test.group(1)):
         return InboundStatus.TEST, "the settings page's test mail"
     if parsed.is_bounce:
-        marked = mark_bouncing(mail.company_id, parsed.bounced, parsed.subject)
+        returned = _returned_to(mail, parsed.bounced)
+        if not returned:
+            return InboundStatus.BOUNCE, "names no mail we sent: ignored"
+        marked = mark_bouncing(mail.company_id, returned, parsed.subject)
         return InboundStatus.BOUNCE, f"bouncing: {', '.join(marked) or 'no known contact'}"
     if parsed.automatic:
         return InboundStatus.IGNORED, parsed.automatic
     sender = parsed.from_address
-    if not sender or addresses.is_inbound_domain(sender):
-        # No one to answer, or our own mail come back: answering would start a loop.
-        return InboundStatus.IGNORED, "no sender to answer" if not sender else "our own mail"
+    if not sender:
+        return InboundStatus.IGNORED, "no sender to answer"
+    if addresses.is_inbound_domain(sender):
+        # Another company of ours writing to this one is a customer like any; this
+        # company's own address (or a reply address of its own) come back would be a loop.
+        found = addresses.resolve(sender)
+        if found is None or found.address.company_id == mail.company_id:
+            return InboundStatus.IGNORED, "our own mail come back"
     if communication_block(mail.company_id) is not None:
         return InboundStatus.HELD, "the company is blocked (H6): processed when it lifts"
     conversation_id = find_conversation(
@@ -140,8 +149,8 @@ def _visitor_for(support: SupportAddress, sender: str, conversation_id: int | No
 
 
 def _clean_subject(subject: str) -> str:
-    subject = re.sub(r"^\s*((re|fw|fwd|aw|wg|sv|tr|rv|réf)\s*:\s*)+", "", subject,
-                     flags=re.IGNORECASE)
+    # Replies' prefixes go; a forward's ("Fwd:") says what the mail is and stays.
+    subject = re.sub(r"^\s*((re|aw|sv|réf|antw)\s*:\s*)+", "", subject, flags=re.IGNORECASE)
     return re.sub(r"\s*\[#\d{1,18}\]", "", subject).strip()[:255] or "(no subject)"
 
 
@@ -174,27 +183,55 @@ def _store_files(visitor: Visitor, parsed: ParsedMail) -> tuple[list[object], li
     refused is named on the message rather than lost silently."""
     ids: list[object] = []
     skipped: list[str] = []
-    for file in parsed.files:
+    for n, file in enumerate(parsed.files):
         if len(ids) >= MAIL_FILES_MAX:
-            skipped.append(f"{file.name}: more than {MAIL_FILES_MAX} files")
-            continue
+            left = len(parsed.files) - n
+            skipped.append(f"{left} more file{'s' if left > 1 else ''}: at most "
+                           f"{MAIL_FILES_MAX} are kept from one mail")
+            break
         try:
             ids.append(do_store_mail_file(visitor, file.name, file.content).pk)
         except AttachmentError as error:
-            skipped.append(f"{file.name}: {error.message}")
+            # The reason's first sentence: the list of allowed types once is enough.
+            skipped.append(f"{file.name}: {error.message.split('. Allowed')[0].rstrip('.')}")
     return ids, skipped
 
 
 def _too_many_new(mail: InboundMail, sender: str) -> str:
     """F3: a sender opening more than the limit of conversations an hour (a loop with an
-    auto-responder we did not recognise, a flood) has the next ones land in Suspended."""
+    auto-responder we did not recognise, a flood) has the next ones land in Suspended; so do
+    all of a company's new e-mail conversations past its own hourly limit (a flood from
+    ever new addresses), for the team to release what is real."""
+    hour_ago = timezone.now() - timedelta(hours=1)
+    opened = InboundMail.objects.filter(company_id=mail.company_id, reason=OPENED,
+                                        received_at__gte=hour_ago)
     limit = settings.MAIL_NEW_CONVERSATIONS_PER_SENDER_HOUR
-    opened = InboundMail.objects.filter(
-        company_id=mail.company_id, sender=sender, reason=OPENED,
-        received_at__gte=timezone.now() - timedelta(hours=1)).count()
-    if opened >= limit:
+    if opened.filter(sender=sender).count() >= limit:
         return f"{sender} opened more than {limit} conversations within an hour"
+    company_limit = settings.MAIL_NEW_CONVERSATIONS_PER_COMPANY_HOUR
+    if opened.count() >= company_limit:
+        return (f"more than {company_limit} new e-mail conversations within an hour: "
+                "a flood is suspected")
     return ""
+
+
+_OUR_ID = re.compile(rb"<([^<>\s@]{1,200}@[^<>\s]{1,253})>")
+
+
+def _returned_to(mail: InboundMail, bounced: list[str]) -> list[str]:
+    """The failed addresses of a delivery report that are about mail we sent them: the
+    report returns our message's headers (or names its Message-ID). Anyone can write a
+    report; only one about our own mail may stop the company writing to a customer."""
+    domain = ("@" + settings.INBOUND_EMAIL_DOMAIN).encode()
+    ours = {match.group(1).decode("utf-8", "replace")
+            for match in _OUR_ID.finditer(bytes(mail.raw)[:1_000_000])
+            if match.group(1).lower().endswith(domain)}
+    if not ours or not bounced:
+        return []
+    keys = [message_key(normalise_message_id(i), b"") for i in ours]
+    return sorted(set(OutboundMail.objects.filter(
+        company_id=mail.company_id, message_key__in=keys, to__in=bounced)
+        .values_list("to", flat=True)))
 
 
 def mark_bouncing(company_id: int, bounced: list[str], reason: str) -> list[str]:
