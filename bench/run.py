@@ -387,8 +387,7 @@ def write_readme(rows: list[dict[str, Any]], quick: bool, block: str = "results"
         QUICK.write_text("# Quick benchmark run (`make bench-quick`; not committed)\n\n"
                          "<!-- results:start -->\n<!-- results:end -->\n\n"
                          "<!-- burst:start -->\n<!-- burst:end -->\n\n"
-                         "<!-- soak:start -->\n<!-- soak:end -->\n\n"
-                         "<!-- mail:start -->\n<!-- mail:end -->\n")
+                         "<!-- soak:start -->\n<!-- soak:end -->\n")
     readme = target.read_text()
     if start_mark not in readme:  # a quick.md written before this block existed
         readme += f"\n{start_mark}\n{end_mark}\n"
@@ -443,8 +442,10 @@ def main() -> None:
     if "mail" in chosen:
         from bench.mail_ingest import mail
 
-        own_tables.append(("mail", mail(runs, options.quick)))
-        write_readme(own_tables[-1][1], options.quick, block="mail")
+        # One database a run (PostgreSQL with DATABASE_URL), each its own table.
+        block = f"mail-{'postgresql' if os.environ.get('DATABASE_URL') else 'sqlite'}"
+        own_tables.append((block, mail(runs, options.quick)))
+        write_readme(own_tables[-1][1], options.quick, block=block)
     for row in rows + [row for _, table in own_tables for row in table]:
         print(f"{row['scenario']:<24} {row['measure']:<70} {row['value']}")
     CALIBRATION.append(calibration())
