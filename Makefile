@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test check bench bench-quick bench-burst bench-billing clean web worker
+.PHONY: run test check bench bench-quick bench-burst bench-mail bench-billing clean web worker
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ bench-quick: $(VENV)/.installed-bench
 ## bench-burst: bursts of first messages and an operator's reconnect (bench/README.md)
 bench-burst: $(VENV)/.installed-bench
 	$(BIN)/python -m bench.run --only burst
+
+## bench-mail: inbound e-mail through the gateway and one worker (bench/README.md)
+bench-mail: $(VENV)/.installed-bench
+	$(BIN)/python -m bench.run --only mail
 
 ## bench-billing: the daily subscription update for 100 000 companies (bench/README.md)
 bench-billing: $(VENV)/.installed-bench

@@ -389,6 +389,8 @@ def write_readme(rows: list[dict[str, Any]], quick: bool, block: str = "results"
                          "<!-- burst:start -->\n<!-- burst:end -->\n\n"
                          "<!-- soak:start -->\n<!-- soak:end -->\n")
     readme = target.read_text()
+    if start_mark not in readme:  # a quick.md written before this block existed
+        readme += f"\n{start_mark}\n{end_mark}\n"
     start, end = readme.index(start_mark), readme.index(end_mark) + len(end_mark)
     target.write_text(readme[:start] + text + readme[end:])
 
@@ -396,7 +398,8 @@ def write_readme(rows: list[dict[str, Any]], quick: bool, block: str = "results"
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
-    # burst and soak (bench/burst.py) run only when named; each writes its own table.
+    # burst and soak (bench/burst.py) and mail (bench/mail_ingest.py) run only when named;
+    # each writes its own table.
     parser.add_argument("--only",
                         default="fanout_core,page_views,end_to_end,idle_widgets,inbox_scale")
     parser.add_argument("--soak-minutes", type=float, default=5)
@@ -436,6 +439,13 @@ def main() -> None:
         from bench.burst import soak
 
         own_tables.append(("soak", soak(options.soak_minutes)))
+    if "mail" in chosen:
+        from bench.mail_ingest import mail
+
+        # One database a run (PostgreSQL with DATABASE_URL), each its own table.
+        block = f"mail-{'postgresql' if os.environ.get('DATABASE_URL') else 'sqlite'}"
+        own_tables.append((block, mail(runs, options.quick)))
+        write_readme(own_tables[-1][1], options.quick, block=block)
     for row in rows + [row for _, table in own_tables for row in table]:
         print(f"{row['scenario']:<24} {row['measure']:<70} {row['value']}")
     CALIBRATION.append(calibration())
