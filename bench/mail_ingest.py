@@ -35,9 +35,12 @@ Each run, on a fresh database:
       (waiting for the worker, processing, the rest). Lost: no frame within DRAIN of the last
       250.
 
+`--poll SECONDS` (an experiment, not the product as deployed) runs `manage.py db_worker
+--interval SECONDS` in place of `manage.py worker` (whose poll is 1 s; no periodic jobs).
 `--profile PATH` runs the gateway and the worker under bench/profiled.py (cProfile, each
 thread by its CPU clock) and writes PATH.smtpd.<thread> and PATH.worker.<thread> when they
-stop; the figures of such a run are not the product's.
+stop; the figures of such a run are not the product's. bench/mail_breakdown.py times the
+parts of processing in-process.
 """
 
 from __future__ import annotations
@@ -228,7 +231,7 @@ class Product:
         return {name: value - mark[name] for name, value in self.mark().items()}
 
 
-def once(quick: bool, redis: str, profile: str = "") -> dict[str, Any]:
+def once(quick: bool, redis: str, profile: str = "", poll: float = 0) -> dict[str, Any]:
     var_dir = tempfile.mkdtemp(prefix="p2s-bench-mail-")
     extra = {"SECRET_KEY": secrets.token_urlsafe(50),
              "REDIS_PREFIX": f"p2s-mailbench-{secrets.token_hex(4)}"}
@@ -258,7 +261,10 @@ def once(quick: bool, redis: str, profile: str = "") -> dict[str, Any]:
                 "gateway": stack.enter_context(command(
                     manage("smtpd", "--host", "127.0.0.1", "--port", str(smtp_port)), env,
                     smtp_port=smtp_port)),
-                "worker": stack.enter_context(command(manage("worker"), env)),
+                "worker": stack.enter_context(command(
+                    manage("db_worker", "--queue-name", "*", "--interval", str(poll),
+                           "--no-startup-delay", "--no-reload") if poll
+                    else manage("worker"), env)),
             }
             product = Product(procs)
             load = Load({"smtp_port": smtp_port, "web_port": web_port,
@@ -367,16 +373,17 @@ def outcome(done: dict[str, Any]) -> str:
     return text
 
 
-def mail(runs: int, quick: bool) -> list[dict[str, Any]]:
+def mail(runs: int, quick: bool, poll: float = 0) -> list[dict[str, Any]]:
     from bench.e2e import fmt, fmt_ms
 
     redis = redis_url()
     db = "PostgreSQL" if postgres() else "SQLite"
     n = QUICK_MESSAGES if quick else MESSAGES
-    scenario = (f"Inbound mail ({db}, gateway + one worker, {n:,} messages"
+    worker = f"one db_worker polling every {poll:g} s" if poll else "one worker"
+    scenario = (f"Inbound mail ({db}, gateway + {worker}, {n:,} messages"
                 + (", 1 run)" if runs == 1 else ")"))
     try:
-        results = [once(quick, redis) for _ in range(runs)]
+        results = [once(quick, redis, poll=poll) for _ in range(runs)]
     finally:
         if postgres():
             try:
@@ -457,6 +464,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--profile", default="",
                         help="cProfile the gateway and the worker: files PATH.<command>.<thread>")
+    parser.add_argument("--poll", type=float, default=0,
+                        help="an experiment: `db_worker --interval POLL` instead of `worker`")
     options = parser.parse_args()
     started = time.monotonic()
     if options.profile:
@@ -464,7 +473,7 @@ def main() -> None:
         print(json.dumps({k: v for k, v in result.items() if k != "latency"}, indent=1))
         print(f"profiles written to {options.profile}.smtpd.* and {options.profile}.worker.*")
         return
-    for row in mail(options.runs, options.quick):
+    for row in mail(options.runs, options.quick, poll=options.poll):
         print(json.dumps(row, ensure_ascii=False))
     print(f"done in {time.monotonic() - started:.0f} s")
 
