@@ -5,9 +5,15 @@ from __future__ import annotations
 import hashlib
 import re
 
+# No control character, byte-order mark or lone surrogate is part of an id (and PostgreSQL
+# refuses NUL): the stored key and the one threading computes from a parsed header agree.
+_NOT_IN_IDS = re.compile("[\x00-\x1f\x7f-\x9f\ufeff\ud800-\udfff]")
+
 
 def normalise_message_id(value: str) -> str:
-    value = value.strip()
+    """The id as the product compares it: without <> and what no id holds. One rule for the
+    intake's key, the parser's ids and the outbox's own."""
+    value = _NOT_IN_IDS.sub("", value).strip()
     match = re.search(r"<([^<>\s]+)>", value)
     return (match.group(1) if match else value.strip("<> ")).strip()[:998]
 

@@ -29,6 +29,7 @@ from typing import Any
 from flufl.bounce import scan_message
 
 from . import authresults, html_text, quoting
+from .ids import normalise_message_id
 
 PARTS_MAX = 100
 DEPTH_MAX = 10
@@ -60,7 +61,7 @@ class Authentication:
 
 @dataclass(frozen=True)
 class ParsedMail:
-    message_id: str  # without <>, as intake.normalise_message_id makes it; "" when none
+    message_id: str  # without <>, as ids.normalise_message_id makes it; "" when none
     in_reply_to: list[str]  # message ids without <>
     references: list[str]  # the first and the last IDS_MAX - 1 of a longer list
     subject: str  # RFC 2047 decoded, on one line
@@ -211,13 +212,6 @@ def _ids(value: str) -> list[str]:
     ids = [i[:998] for i in dict.fromkeys(_clean(i) for i in ids) if i]
     # A long References keeps its root and the latest: what threading looks at.
     return ids if len(ids) <= IDS_MAX else ids[:1] + ids[-(IDS_MAX - 1):]
-
-
-def _message_id(value: str) -> str:
-    """As intake.normalise_message_id, so the parsed id and the stored key agree."""
-    value = value.strip()
-    match = _ANGLE_ID.search(value)
-    return _clean((match.group(1) if match else value.strip("<> ")).strip()[:998])
 
 
 def _date(value: str) -> datetime | None:
@@ -542,7 +536,7 @@ def _parse(raw: bytes, authserv_ids: Collection[str]) -> ParsedMail:
     checked, passed, summary = authresults.evaluate(
         headers.all("authentication-results"), from_address.rpartition("@")[2], authserv_ids)
     return ParsedMail(
-        message_id=_message_id(headers.first("message-id")),
+        message_id=normalise_message_id(headers.first("message-id")),
         in_reply_to=_ids(" ".join(headers.all("in-reply-to"))),
         references=_ids(" ".join(headers.all("references"))),
         subject=subject,
