@@ -294,6 +294,8 @@ class Inbox:
     def __init__(self) -> None:
         self.messages: list[Message] = []
         self.refuse: set[str] = set()  # addresses the server answers 550 (a bounce)
+        # Set at each message: a test waits for a mail the worker sends (no sleeping).
+        self.arrived = threading.Event()
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any,  # noqa: N802
                           address: str, rcpt_options: Any) -> str:
@@ -304,6 +306,7 @@ class Inbox:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         self.messages.append(message_from_bytes(envelope.original_content))
+        self.arrived.set()
         return "250 OK"
 
 

@@ -98,8 +98,9 @@ def demo(live: str) -> Iterator[tuple[Tenant, str]]:
     site.shutdown()
 
 
-def login(browser: Browser, base: str, email: str) -> Page:
-    page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+def login(browser: Browser, base: str, email: str, width: int = 1280,
+          height: int = 800) -> Page:
+    page = browser.new_context(viewport={"width": width, "height": height}).new_page()
     page.goto(f"{base}/accounts/login/")
     page.fill("input[name=username]", email)
     page.fill("input[name=password]", PASSWORD)

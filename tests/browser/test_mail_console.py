@@ -5,10 +5,8 @@ caught by the test's SMTP server."""
 from __future__ import annotations
 
 import smtplib
-import threading
 from email.message import EmailMessage
 from email.utils import make_msgid
-from typing import Any
 
 from playwright.sync_api import Browser, expect
 
@@ -20,32 +18,9 @@ from ..conftest import Inbox, Tenant, body_of, free_port, make_tenant
 from .conftest import login, screenshot
 
 
-class Caught(Inbox):
-    """The outgoing server, telling the test when a mail arrived (no sleeping)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.arrived = threading.Event()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        answer = await super().handle_DATA(server, session, envelope)
-        self.arrived.set()
-        return answer
-
-
 def test_a_mail_is_answered_from_the_console_and_the_answer_leaves_by_mail(
-        browser: Browser, live: str, settings: Any) -> None:
-    from aiosmtpd.controller import Controller
-
+        browser: Browser, live: str, smtp: Inbox) -> None:
     tenant: Tenant = make_tenant("Maple")
-    caught = Caught()
-    out_port = free_port()
-    outgoing = Controller(caught, hostname="127.0.0.1", port=out_port)
-    outgoing.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", out_port
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
     in_port = free_port()
     gateway = start_gateway("127.0.0.1", in_port)
     try:
@@ -89,8 +64,8 @@ def test_a_mail_is_answered_from_the_console_and_the_answer_leaves_by_mail(
             "orders@customer.example")
         screenshot(alice, "mail-console")
 
-        assert caught.arrived.wait(30), "the reply never reached the outgoing server"
-        [sent] = caught.messages
+        assert smtp.arrived.wait(30), "the reply never reached the outgoing server"
+        [sent] = smtp.messages
         assert sent["To"] == "jane@customer.example"
         assert sent["Cc"] == "boss@customer.example, orders@customer.example"
         assert sent["Subject"].startswith("Re: Grinder making a noise [#")
@@ -113,4 +88,3 @@ def test_a_mail_is_answered_from_the_console_and_the_answer_leaves_by_mail(
 
     finally:
         gateway.stop()
-        outgoing.stop()

@@ -20,8 +20,8 @@ from plug2support.mail.models import InboundMail, MailboxConnection, SupportAddr
 from plug2support.mail.support import default_address
 from plug2support.widgets.models import Widget
 
-from ..conftest import PASSWORD, make_tenant
-from .conftest import ARTIFACTS
+from ..conftest import make_tenant
+from .conftest import ARTIFACTS, login
 from .test_accessibility import check_fits, violations
 
 
@@ -59,21 +59,11 @@ def shoot(page: Page, name: str, full_page: bool = False) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
 
 
-def log_in(browser: Browser, live: str, email: str, width: int, height: int) -> Page:
-    page = browser.new_context(viewport={"width": width, "height": height}).new_page()
-    page.goto(f"{live}/accounts/login/")
-    page.fill("input[name=username]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live}/inbox/")
-    return page
-
-
 @pytest.mark.parametrize("name,width,height", [("desktop", 1280, 800), ("phone", 390, 844)])
 def test_a_test_mail_arrives_and_the_page_says_so(browser: Browser, live: str, queue: Queue,
                                                   name: str, width: int, height: int) -> None:
     tenant = make_tenant("Maple Coffee")
-    page = log_in(browser, live, tenant.owner.email, width, height)
+    page = login(browser, live, tenant.owner.email, width, height)
     page.goto(f"{live}/settings/email/")
     support = SupportAddress.objects.get(company=tenant.company, is_default=True)
     card = page.locator(f"#address-{support.pk}")
@@ -110,7 +100,7 @@ def test_the_mailbox_page_fits_and_has_no_wcag_aa_violation(browser: Browser,
                                                             live: str) -> None:
     tenant = make_tenant("Maple Coffee")
     for name, width, height in [("desktop", 1280, 800), ("phone", 390, 844)]:
-        page = log_in(browser, live, tenant.owner.email, width, height)
+        page = login(browser, live, tenant.owner.email, width, height)
         page.goto(f"{live}/settings/email/")
         support = SupportAddress.objects.get(company=tenant.company, is_default=True)
         page.goto(f"{live}/settings/email/{support.pk}/mailboxes/new/")
@@ -145,7 +135,7 @@ def test_several_addresses_and_a_failing_mailbox_fit_and_have_no_wcag_aa_violati
         password_encrypted="sealed", last_checked_at=now, last_success_at=now - timedelta(days=1),
         last_error="LOGIN failed: [AUTHENTICATIONFAILED] Invalid credentials (Failure)")
     for name, width, height in [("desktop", 1280, 800), ("phone", 390, 844)]:
-        page = log_in(browser, live, tenant.owner.email, width, height)
+        page = login(browser, live, tenant.owner.email, width, height)
         page.goto(f"{live}/settings/email/")
         expect(page.locator(f"#address-{second.pk}").get_by_role("status")).to_contain_text(
             "not arrived yet")
