@@ -10,10 +10,14 @@ import re
 _NOT_IN_IDS = re.compile("[\x00-\x1f\x7f-\x9f\ufeff\ud800-\udfff]")
 
 
+def without_controls(value: str) -> str:
+    return _NOT_IN_IDS.sub("", value)
+
+
 def normalise_message_id(value: str) -> str:
     """The id as the product compares it: without <> and what no id holds. One rule for the
     intake's key, the parser's ids and the outbox's own."""
-    value = _NOT_IN_IDS.sub("", value).strip()
+    value = without_controls(value).strip()
     match = re.search(r"<([^<>\s]+)>", value)
     return (match.group(1) if match else value.strip("<> ")).strip()[:998]
 

@@ -8,35 +8,32 @@ is blocked (H6); the SMTP gateway answers 250 only after this commit.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from email.utils import parseaddr
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from . import addresses
-from .ids import message_key, normalise_message_id
+from .ids import message_key, normalise_message_id, without_controls
 from .models import InboundMail, MailboxConnection, SupportAddress, Via
 from .processing import process_inbound
 
 log = logging.getLogger(__name__)
 
-_MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
-_FROM = re.compile(rb"^from:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
-_ADDRESS = re.compile(r"[^\s<>\"'(),;:]+@[^\s<>\"'(),;:]+")
-
-
-def header_block(raw: bytes) -> bytes:
-    end = raw.find(b"\r\n\r\n")
-    if end < 0:
-        end = raw.find(b"\n\n")
-    return raw if end < 0 else raw[:end]
-
-
-def _first(pattern: re.Pattern[bytes], headers: bytes) -> str:
-    match = pattern.search(headers)
-    # NUL is no character of a header and PostgreSQL refuses it in text.
-    return match.group(1).decode("utf-8", "replace").replace("\x00", "") if match else ""
+def _headers(raw: bytes) -> tuple[str, str]:
+    """The Message-ID and the sender's address, read with the standard library's header
+    parser (it stops at the body): enough to store the mail once; the worker parses it
+    whole."""
+    try:
+        headers = BytesHeaderParser(policy=compat32).parsebytes(raw)
+        message_id, sender = str(headers.get("Message-ID", "")), str(headers.get("From", ""))
+    except Exception:  # noqa: BLE001 (headers it cannot read: the raw bytes are the key)
+        return "", ""
+    address = without_controls(parseaddr(sender)[1]).lower()
+    return normalise_message_id(message_id), address[:254] if "@" in address else ""
 
 
 @dataclass(frozen=True)
@@ -48,11 +45,8 @@ class Accepted:
 def _store(raw: bytes, support: SupportAddress, *, recipient: str, via: str, provider: str = "",
            mailbox: MailboxConnection | None = None, uidvalidity: int | None = None,
            uid: int | None = None) -> Accepted:
-    headers = header_block(raw)
-    message_id = normalise_message_id(_first(_MESSAGE_ID, headers))
+    message_id, sender = _headers(raw)
     key = message_key(message_id, raw)
-    sender_match = _ADDRESS.search(_first(_FROM, headers))
-    sender = sender_match.group(0).lower()[:254] if sender_match else ""
     keep = settings.MAIL_RAW_KEEP_BYTES
     try:
         with transaction.atomic():
