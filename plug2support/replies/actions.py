@@ -81,9 +81,10 @@ def check_shortcut(shortcut: object) -> str:
 
 
 def check_body(body: object) -> str:
-    if not isinstance(body, str) or not body.strip():
+    if isinstance(body, str):
+        body = body.replace("\x00", "").strip()  # PostgreSQL keeps no NUL in text
+    if not isinstance(body, str) or not body:
         raise ReplyError("invalid_body", "Write the reply's text.", "body")
-    body = body.replace("\x00", "").strip()  # PostgreSQL keeps no NUL in text
     limit = settings.MESSAGE_MAX_CHARS
     if len(body) > limit:
         raise ReplyError("invalid_body", f"A reply is at most {limit} characters, as a "
