@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from django.db.models import F
 from django.test import Client
-from hypothesis import HealthCheck, given, settings as hsettings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from plug2support.attachments.models import Attachment
@@ -144,13 +145,13 @@ def test_a_company_keeps_at_most_500(acme: Tenant, globex: Tenant) -> None:
     create(globex)  # the other company's room is its own
 
 
-def test_files_at_most_five_and_checked_like_uploads(acme: Tenant, media: Path) -> None:
+def test_files_at_most_five_and_checked_like_uploads(acme: Tenant, media: Path) -> None:  # noqa: F811 (the fixture)
     with pytest.raises(ReplyError) as refused:
         create(acme, files=[upload(f"{i}.png", png_bytes()) for i in range(6)])
     assert refused.value.code == "too_many_files"
     with pytest.raises(ReplyError) as refused:
         create(acme, files=[upload("ok.png", png_bytes()), upload("page.html", b"<html><script>")])
-    assert refused.value.field == "files" and "page.html" in refused.value.message
+    assert refused.value.field == "new_files" and "page.html" in refused.value.message
     assert not SavedReply.objects.exists() and files_in(media) == []
     reply = create(acme, files=[upload("refund-policy.pdf", PDF)])
     [stored] = reply.files.all()
@@ -159,7 +160,8 @@ def test_files_at_most_five_and_checked_like_uploads(acme: Tenant, media: Path) 
 
 
 def test_removing_a_file_and_deleting_a_reply_remove_the_stored_files(
-        acme: Tenant, media: Path, django_capture_on_commit_callbacks: Any) -> None:
+        acme: Tenant, media: Path,  # noqa: F811 (the fixture)
+        django_capture_on_commit_callbacks: Any) -> None:
     reply = create(acme, files=[upload("a.png", png_bytes()), upload("b.pdf", PDF)])
     first, second = reply.files.all()
     owner = acme.membership(acme.owner)
@@ -189,7 +191,7 @@ def test_using_a_reply_fills_its_variables_for_the_conversation(acme: Tenant) ->
 
 
 def test_using_a_reply_copies_its_files_into_uploads_a_message_carries(
-        acme: Tenant, globex: Tenant, media: Path) -> None:
+        acme: Tenant, globex: Tenant, media: Path) -> None:  # noqa: F811 (the fixture)
     reply = create(acme, scope="company", files=[upload("policy.pdf", PDF)])
     alice = acme.membership(acme.operators[0])
     conversation = conversation_of(acme)
@@ -275,7 +277,7 @@ def test_the_page_lists_both_kinds_and_hides_teammates_own(acme: Tenant,
     assert 'name="scope"' not in page  # an operator saves their own only
 
 
-def test_the_page_creates_and_reports_errors_on_the_field(acme: Tenant, media: Path) -> None:
+def test_the_page_creates_and_reports_errors_on_the_field(acme: Tenant, media: Path) -> None:  # noqa: F811 (the fixture)
     client = logged_in_client(acme.owner)
     refused = client.post("/settings/saved-replies/", {
         "scope": "company", "title": "Phone", "shortcut": "phone",
@@ -284,7 +286,7 @@ def test_the_page_creates_and_reports_errors_on_the_field(acme: Tenant, media: P
     assert "Unknown variable contact.phone" in refused.content.decode()
     made = client.post("/settings/saved-replies/", {
         "scope": "company", "title": "Policy", "shortcut": "policy", "body": "See attached.",
-        "files": [upload("policy.pdf", PDF), upload("dot.png", png_bytes())]})
+        "new_files": [upload("policy.pdf", PDF), upload("dot.png", png_bytes())]})
     assert made.status_code == 302
     reply = SavedReply.objects.get(shortcut="policy")
     assert reply.owner_id is None and reply.files.count() == 2
@@ -325,7 +327,7 @@ def test_fill_never_leaves_a_known_variable_and_knows_what_it_does_not_know(
     if not unknown_variables(body) and "{{" not in body:
         assert filled == body
     if unknown_variables(body) == [] and all(v.strip() for v in values.values()):
-        for name, value in values.items():
+        for name in values:
             assert "{{" + name + "}}" not in filled
 
 

@@ -79,7 +79,7 @@ def _bounces(company_id: int, address: str) -> bool:
                                   email_bouncing_since__isnull=False).exists()
 
 
-def _history(conversation: Conversation, before_seq: int) -> list[dict[str, str]]:
+def _history(conversation: Conversation, before_seq: int) -> list[dict[str, Any]]:
     events = list(Event.objects.filter(
         conversation=conversation, kind=EventKind.MESSAGE, seq__lt=before_seq,
         staff_only=False).select_related("author").order_by("-seq")[:HISTORY_MESSAGES])

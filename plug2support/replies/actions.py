@@ -119,7 +119,7 @@ def _check_files(files: Iterable[Any], kept: int) -> list[Any]:
     files = list(files)
     if kept + len(files) > FILES_PER_REPLY:
         raise ReplyError("too_many_files", f"A reply carries at most {FILES_PER_REPLY} files.",
-                         "files")
+                         "new_files")
     return files
 
 
@@ -139,7 +139,7 @@ def _store_files(reply: SavedReply, files: list[Any]) -> list[SavedReplyFile]:
                 checked = check_upload(uploaded, getattr(uploaded, "name", ""))
             except AttachmentError as error:
                 raise ReplyError(error.code, f"{getattr(uploaded, 'name', 'A file')}: "
-                                 f"{error.message}", "files") from None
+                                 f"{error.message}", "new_files") from None
             item = SavedReplyFile(saved_reply=reply, company_id=reply.company_id,
                                   name=checked.name, content_type=checked.content_type,
                                   size=checked.size, sha256=checked.sha256,
@@ -214,7 +214,7 @@ def do_update_saved_reply(membership: Membership, reply: SavedReply, *, title: o
     company's is a new one, made by an admin)."""
     check_may_change(membership, reply)
     title, shortcut, body = check_title(title), check_shortcut(shortcut), check_body(body)
-    remove = {int(pk) for pk in remove_files if str(pk).isdigit()}
+    remove = {int(str(pk)) for pk in remove_files if re.fullmatch(r"[0-9]{1,18}", str(pk))}
     stored: list[SavedReplyFile] = []
     try:
         with transaction.atomic():

@@ -48,7 +48,7 @@ class SavedReplyForm(forms.Form):
                   "<code>{{contact.name|there}}</code>.",
         widget=forms.Textarea(attrs={"rows": 7, "class": "mono", "required": True,
                                      "maxlength": settings.MESSAGE_MAX_CHARS}))
-    files = MultipleFileField(
+    new_files = MultipleFileField(
         required=False, label="Attach files",
         help_text=f"Sent with the reply each time it is used; at most {FILES_PER_REPLY}.")
     remove_files = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple,
@@ -56,7 +56,7 @@ class SavedReplyForm(forms.Form):
 
     def __init__(self, *args: Any, membership: Membership,
                  reply: SavedReply | None = None, **kwargs: Any) -> None:
-        if reply is not None and not args and "initial" not in kwargs:
+        if reply is not None:
             kwargs["initial"] = {"title": reply.title, "shortcut": reply.shortcut,
                                  "body": reply.body}
         super().__init__(*args, **kwargs)

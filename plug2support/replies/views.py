@@ -48,7 +48,7 @@ def saved_replies(request: HttpRequest, membership: Membership) -> HttpResponse:
         try:
             reply = do_create_saved_reply(
                 membership, scope=data.get("scope", PERSONAL), title=data["title"],
-                shortcut=data["shortcut"], body=data["body"], files=data["files"])
+                shortcut=data["shortcut"], body=data["body"], files=data["new_files"])
         except ReplyError as error:
             _refuse(form, error)
         else:
@@ -83,7 +83,7 @@ def saved_reply_edit(request: HttpRequest, membership: Membership, reply_id: int
         try:
             reply = do_update_saved_reply(
                 membership, reply, title=data["title"], shortcut=data["shortcut"],
-                body=data["body"], files=data["files"],
+                body=data["body"], files=data["new_files"],
                 remove_files=data.get("remove_files") or [])
         except ReplyError as error:
             _refuse(form, error)
