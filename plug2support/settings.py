@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "plug2support.billing",
     "plug2support.knowledge",
     "plug2support.mail",
+    "plug2support.replies",
     "axes",
     "csp",
 ]

@@ -81,4 +81,5 @@ urlpatterns = [
     path("", include("plug2support.contacts.urls")),
     path("", include("plug2support.mail.urls")),
     path("", include("plug2support.mail.settings_urls")),
+    path("", include("plug2support.replies.urls")),
 ]

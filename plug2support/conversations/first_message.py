@@ -189,7 +189,8 @@ def open_conversation(visitor: Visitor, *, stage: str, priority: int, body: str,
     event_values = {
         "seq": 1, "kind": EventKind.MESSAGE, "sender": Sender.VISITOR, "author_id": None,
         "body": body, "client_id": client_id,
-        "staff_only": EventKind.MESSAGE in STAFF_ONLY_KINDS, "email": None, "created_at": now}
+        "staff_only": EventKind.MESSAGE in STAFF_ONLY_KINDS, "email": None, "html": None,
+        "created_at": now}
     # The parameters in the columns' order, the timestamps (`now`) as the database takes them.
     conversation_params = [stamp if value is now else value
                            for value in map(conversation_values.__getitem__,

@@ -165,6 +165,10 @@ class Event(models.Model):
     # A message that came or left by e-mail (F5, F8): subject, from, to, cc, the sanitised
     # HTML, the quoted history folded away, whether the sender's domain vouched for it.
     email = models.JSONField(null=True, blank=True)
+    # The team's message or note rendered from its Markdown (knowledge/markdown.py, chat
+    # flavour) when it is stored: once per message rather than once per read. NULL for a
+    # visitor's message, a system event, and what was stored before messages were Markdown.
+    html = models.TextField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -33,6 +33,7 @@ from .core import (
     lock_conversation,
     operator_resend,
     publish,
+    team_html,
 )
 
 
@@ -101,6 +102,7 @@ def do_add_note(membership: Membership, conversation: Conversation, *, client_id
     """Any operator of the company writes a note for the team; the visitor never sees it."""
     ids = check_attachments(attachments)
     text, cid = check_message(body, client_id, ids)
+    html = team_html(text)
     user = membership.user
     with transaction.atomic():
         locked = lock_conversation(conversation.pk)
@@ -108,7 +110,7 @@ def do_add_note(membership: Membership, conversation: Conversation, *, client_id
         if resent is not None:
             return resent
         event = append_event(locked, kind=EventKind.NOTE, sender=Sender.OPERATOR, author=user,
-                             body=text, client_id=cid)
+                             body=text, client_id=cid, html=html)
         attach(event, ids, user)
         publish(locked, event)
     return Posted(event, duplicate=False)

@@ -167,8 +167,17 @@ function bubble(event, pending = false) {
       who.textContent = event.author.name;
       li.append(who);
     }
-    const text = document.createElement("p");
-    text.append(linkify(event.body)); // text nodes and safe links, never HTML
+    let text;
+    if (typeof event.html === "string" && event.html) {
+      // The team's Markdown, rendered and sanitised on the server (nh3; raw HTML off):
+      // the one HTML a message puts in the page. Anything else is text.
+      text = document.createElement("div");
+      text.className = "md";
+      text.innerHTML = event.html;
+    } else {
+      text = document.createElement("p");
+      text.append(linkify(event.body)); // text nodes and safe links, never HTML
+    }
     const meta = document.createElement("span");
     meta.className = "meta";
     meta.textContent = pending ? "Sending…" : timeOf(event.created_at);
