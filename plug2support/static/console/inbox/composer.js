@@ -35,7 +35,7 @@ function renderComposer() {
   showDraft(draftKey(c.id, noting ? "note" : "reply"));
   $("composer").classList.toggle("noting", noting);
   input.disabled = !mine && !noting;
-  for (const tool of $("composer-tools").querySelectorAll("button")) tool.disabled = input.disabled;
+  for (const tool of $("composer-tools").querySelectorAll("[data-format], #saved-reply-open")) tool.disabled = input.disabled;
   // An e-mail conversation's reply is a mail (F6): to the customer, with Cc, and a subject
   // while the conversation has none yet. A note stays in the team.
   const mailing = c.channel === "email" && !noting;
