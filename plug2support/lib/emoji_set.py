@@ -37,7 +37,7 @@ def emoji_rows() -> list[dict[str, Any]]:
     import emoji
 
     fully_qualified = emoji.STATUS["fully_qualified"]
-    rows = []
+    rows: list[dict[str, Any]] = []
     for char, data in emoji.EMOJI_DATA.items():
         if (data["status"] != fully_qualified or data["E"] > MAX_EMOJI_VERSION
                 or _SKIN_TONE.search(char)):

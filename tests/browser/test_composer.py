@@ -90,7 +90,8 @@ def test_the_suggestions_are_an_aria_combobox_driven_by_arrows_enter_and_escape(
     options = listbox.locator("[role=option]")
     assert options.count() > 2
     expect(options.nth(0)).to_have_attribute("aria-selected", "true")
-    expect(reply).to_have_attribute("aria-activedescendant", options.nth(0).get_attribute("id") or "")
+    expect(reply).to_have_attribute("aria-activedescendant",
+                                    options.nth(0).get_attribute("id") or "")
     found = violations(page)
     assert found == [], found  # axe-core, WCAG 2.1 AA, with the popover open
     page.keyboard.press("ArrowDown")
@@ -98,7 +99,8 @@ def test_the_suggestions_are_an_aria_combobox_driven_by_arrows_enter_and_escape(
     expect(options.nth(2)).to_have_attribute("aria-selected", "true")
     expect(options.nth(0)).to_have_attribute("aria-selected", "false")
     page.keyboard.press("ArrowUp")
-    expect(reply).to_have_attribute("aria-activedescendant", options.nth(1).get_attribute("id") or "")
+    expect(reply).to_have_attribute("aria-activedescendant",
+                                    options.nth(1).get_attribute("id") or "")
     chosen = options.nth(1).inner_text().split()[0]
     screenshot(page, "composer-suggestions")
     # Arrow up past the first wraps to the last.
@@ -197,7 +199,8 @@ def test_enter_sends_shift_enter_breaks_the_line_and_ctrl_enter_can_be_chosen(
     expect(page.locator("#thread .msg.mine").last).to_contain_text("second line")
 
     page.select_option("#send-key", "ctrl-enter")
-    expect(page.locator("#reply")).to_have_attribute("placeholder", "Write a reply… (Ctrl+Enter sends; / for saved replies)")
+    expect(page.locator("#reply")).to_have_attribute(
+        "placeholder", "Write a reply… (Ctrl+Enter sends; / for saved replies)")
     page.locator("#reply").click()
     page.keyboard.type("One")
     page.keyboard.press("Enter")
@@ -262,7 +265,8 @@ def test_a_pasted_image_is_attached_shown_as_a_chip_and_sent(
     paste = """(bytes) => {
       const data = new DataTransfer();
       data.items.add(new File([new Uint8Array(bytes)], "screenshot.png", { type: "image/png" }));
-      const event = new ClipboardEvent("paste", { clipboardData: data, bubbles: true, cancelable: true });
+      const event = new ClipboardEvent("paste",
+        { clipboardData: data, bubbles: true, cancelable: true });
       document.getElementById("reply").dispatchEvent(event);
     }"""
     page.locator("#reply").fill("Here is what I see")
@@ -279,7 +283,8 @@ def test_a_pasted_image_is_attached_shown_as_a_chip_and_sent(
     page.evaluate("""(bytes) => {
       const data = new DataTransfer();
       data.items.add(new File([new Uint8Array(bytes)], "dropped.png", { type: "image/png" }));
-      document.getElementById("composer").dispatchEvent(new DragEvent("drop", { dataTransfer: data, bubbles: true, cancelable: true }));
+      document.getElementById("composer").dispatchEvent(
+        new DragEvent("drop", { dataTransfer: data, bubbles: true, cancelable: true }));
     }""", list(png_bytes()))
     expect(page.locator("#pending-files .chip", has_text="dropped.png")).to_be_visible()
     screenshot(page, "composer-attachments")
@@ -324,7 +329,8 @@ def test_at_bo_in_a_note_completes_bob_and_the_note_frame_carries_his_id(
     expect(page.locator("#reply")).to_have_value("Could @Bob Builder ")
     page.keyboard.type("look at the refund?")
     page.keyboard.press("Enter")
-    expect(page.locator("#thread .msg.note").last).to_contain_text("Could @Bob Builder look at the refund?")
+    expect(page.locator("#thread .msg.note").last).to_contain_text(
+        "Could @Bob Builder look at the refund?")
     note = next(f for f in frames if f.get("type") == "note")
     assert note["mentions"] == [bob.pk]
     assert note["body"] == "Could @Bob Builder look at the refund?"

@@ -8,10 +8,10 @@ once both are merged."""
 from __future__ import annotations
 
 from playwright.sync_api import Browser, expect
+from plug2support.replies.models import SavedReply
 
 from plug2support.contacts.models import Contact, VisitorContact
 from plug2support.conversations.models import Event, EventKind
-from plug2support.replies.models import SavedReply
 
 from ..conftest import Tenant
 from .conftest import screenshot
@@ -22,7 +22,8 @@ def test_slash_then_typing_then_enter_inserts_a_saved_reply_with_the_contacts_na
         browser: Browser, live: str, tenants: tuple[Tenant, Tenant]) -> None:
     acme, globex = tenants
     SavedReply.objects.create(company=acme.company, title="Thanks for waiting",
-                              shortcut="thanks", body="Hi {{contact.name|there}}, thanks for waiting!")
+                              shortcut="thanks",
+                              body="Hi {{contact.name|there}}, thanks for waiting!")
     SavedReply.objects.create(company=acme.company, title="Refund policy", shortcut="refund",
                               body="Refunds take 5 days.")
     SavedReply.objects.create(company=globex.company, title="Thanks from Globex",
@@ -42,7 +43,8 @@ def test_slash_then_typing_then_enter_inserts_a_saved_reply_with_the_contacts_na
     page.keyboard.press("Enter")
     expect(page.locator("#reply")).to_have_value("Hi Dana Scully, thanks for waiting!")
     page.keyboard.press("Enter")
-    expect(page.locator("#thread .msg.mine").last).to_contain_text("Hi Dana Scully, thanks for waiting!")
+    expect(page.locator("#thread .msg.mine").last).to_contain_text(
+        "Hi Dana Scully, thanks for waiting!")
     assert list(Event.objects.filter(conversation=conversation, kind=EventKind.MESSAGE,
                                      sender="operator").values_list("body", flat=True)) == [
         "Hi Dana Scully, thanks for waiting!"]
