@@ -72,6 +72,7 @@ urlpatterns = [
     # inbox
     path("inbox/", conversations.inbox, name="inbox"),
     path("inbox/list", conversations.inbox_list, name="inbox_list"),
+    path("console/conversations/bulk", conversations.bulk, name="bulk_actions"),
     path("inbox/<int:conversation_id>/", conversations.inbox, name="conversation"),
     path("visitors/", conversations.visitors, name="visitors"),
     path("tickets/", ticket_views.tracker, name="tickets"),
