@@ -17,6 +17,7 @@ from plug2support.conversations.models import Conversation, Stage
 
 from ..conftest import Tenant
 from .conftest import login, screenshot
+from .test_accessibility import violations
 
 SHOWN = ("() => [...document.querySelectorAll('#conversations a.conv')]"
          ".map((a) => Number(a.dataset.id))")
@@ -56,6 +57,7 @@ def test_snooze_until_a_time_and_it_comes_back(browser: Browser, live: str,
     expect(alice.locator("#snooze-menu")).to_be_visible()
     expect(alice.locator("#snooze-zone")).to_contain_text("Europe/Paris")
     screenshot(alice, "snooze-menu")
+    assert violations(alice) == []  # the open menu, labelled and in contrast
     alice.get_by_role("button", name="Tomorrow, 9:00").click()
     expect(alice.locator("#snooze-menu")).to_be_hidden()
     expect(alice.locator("#snoozed-text")).to_contain_text("Snoozed until")
@@ -67,6 +69,7 @@ def test_snooze_until_a_time_and_it_comes_back(browser: Browser, live: str,
     shows(alice, [waiting.pk])
     expect(alice.locator(".conv .badge.snoozed")).to_contain_text("Snoozed until")
     screenshot(alice, "snoozed-view")
+    assert violations(alice) == []  # the banner and the badge
     with alice.expect_response(lambda r: "/inbox/list" in r.url and "all_open" in r.url):
         alice.select_option("#f-view", "all_open")
     shows(alice, [other.pk])
@@ -157,5 +160,6 @@ def test_select_three_with_shift_click_and_resolve_them(browser: Browser, live: 
     expect(alice.locator("#bulk-result")).to_contain_text("0 of 1 changed. 1 did not:")
     expect(alice.locator("#bulk-result li")).to_contain_text("cannot move to Resolved")
     screenshot(alice, "bulk-refused-phone")
+    assert violations(alice) == []  # the checkboxes, the bar and its answer
     spam.refresh_from_db()
     assert spam.stage == Stage.SUSPENDED
