@@ -73,6 +73,7 @@ urlpatterns = [
     path("inbox/", conversations.inbox, name="inbox"),
     path("inbox/list", conversations.inbox_list, name="inbox_list"),
     path("console/emoji.json", composer_views.emoji_list, name="emoji_list"),
+    path("console/conversations/bulk", conversations.bulk, name="bulk_actions"),
     path("inbox/<int:conversation_id>/", conversations.inbox, name="conversation"),
     path("visitors/", conversations.visitors, name="visitors"),
     path("tickets/", ticket_views.tracker, name="tickets"),

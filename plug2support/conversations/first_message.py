@@ -184,7 +184,7 @@ def open_conversation(visitor: Visitor, *, stage: str, priority: int, body: str,
         "priority": priority, "waiting_since": now, "visitor_delivered_seq": 0,
         "visitor_read_seq": 0, "team_delivered_seq": 0, "team_read_seq": 0,
         "reply_by_email": reply_by_email, "channel": channel, "subject": subject,
-        "preview": preview, "created_at": now,
+        "preview": preview, "snoozed_until": None, "snoozed_by_id": None, "created_at": now,
         "updated_at": now}
     event_values = {
         "seq": 1, "kind": EventKind.MESSAGE, "sender": Sender.VISITOR, "author_id": None,

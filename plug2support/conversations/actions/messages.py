@@ -41,6 +41,7 @@ from .core import (
     publish,
     team_html,
 )
+from .snooze import wake_for_customer
 from .stages import auto_move
 from .teamwork import check_group, claim_unassigned, served_by_other
 
@@ -109,12 +110,14 @@ def do_post_visitor_message(visitor: Visitor, *, client_id: object, body: object
                 "type": "conversation_started", "conversation": {"id": conversation.pk}})
             first = True
             reply_by_email = offline
+            woken = None
         else:
             first = False
             reply_by_email = conversation.reply_by_email or offline
             event = append_event(conversation, kind=EventKind.MESSAGE, sender=Sender.VISITOR,
                                  body=text, client_id=cid,
                                  visitor_message=None if ids else (preview, reply_by_email))
+            woken = wake_for_customer(conversation)  # M4: no statement unless snoozed
         if reason:
             # Suspended: no routing, no notification; a reviewer releases it (D3).
             routed: Event | None = append_event(conversation, kind=EventKind.SUSPECTED,
@@ -134,7 +137,7 @@ def do_post_visitor_message(visitor: Visitor, *, client_id: object, body: object
                     conversation.preview, conversation.reply_by_email,
                     connection.ops.adapt_datetimefield_value(conversation.waiting_since),
                     conversation.pk])
-        publish(conversation, *[e for e in (event, routed, moved) if e is not None])
+        publish(conversation, *[e for e in (event, woken, routed, moved) if e is not None])
     return Posted(event, duplicate=False)
 
 
