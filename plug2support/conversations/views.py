@@ -40,7 +40,7 @@ from .inbox import (
     inbox_page,
     inbox_summaries_json,
 )
-from .inbox.mentioned import MENTIONS_LABEL, MENTIONS_VIEW, mentioned_list
+from .mentioned import MENTIONS_LABEL, MENTIONS_VIEW, mentioned_list
 from .metrics import for_conversation
 from .models import Priority, Stage
 from .people import user_ref

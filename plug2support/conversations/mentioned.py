@@ -12,9 +12,9 @@ from django.db.models import Count, Max, Q
 
 from plug2support.accounts.models import Membership
 
-from ..access import conversations_for
-from ..models import Mention
-from ..serializers import conversation_summary
+from .access import conversations_for
+from .models import Mention
+from .serializers import conversation_summary
 
 MENTIONS_VIEW = "mentions"
 MENTIONS_LABEL = "Mentions"
