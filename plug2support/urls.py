@@ -55,6 +55,7 @@ urlpatterns = [
     path("widget/api/<str:key>/pageview", widgets.page_view, name="page_view"),
     path("widget/frame/<str:key>/", widgets.widget_frame, name="widget_frame"),
     path("notifications/", notifications.notification_list, name="notifications"),
+    path("settings/alerts/", notifications.alert_settings, name="alert_settings"),
     # help articles (G1)
     path("articles/", knowledge.article_list, name="articles"),
     path("articles/new/", knowledge.article_edit, name="article_new"),
@@ -74,6 +75,8 @@ urlpatterns = [
     path("inbox/list", conversations.inbox_list, name="inbox_list"),
     path("console/emoji.json", composer_views.emoji_list, name="emoji_list"),
     path("console/conversations/bulk", conversations.bulk, name="bulk_actions"),
+    path("inbox/views", conversations.save_view, name="save_view"),
+    path("inbox/views/<int:view_id>/delete", conversations.delete_view, name="delete_view"),
     path("inbox/<int:conversation_id>/", conversations.inbox, name="conversation"),
     path("visitors/", conversations.visitors, name="visitors"),
     path("tickets/", ticket_views.tracker, name="tickets"),

@@ -183,6 +183,7 @@ def open_conversation(visitor: Visitor, *, stage: str, priority: int, body: str,
         "stage": stage, "assignee_id": None, "group_id": None, "last_seq": 1,
         "priority": priority, "waiting_since": now, "visitor_delivered_seq": 0,
         "visitor_read_seq": 0, "team_delivered_seq": 0, "team_read_seq": 0,
+        "last_customer_seq": 1,
         "reply_by_email": reply_by_email, "channel": channel, "subject": subject,
         "preview": preview, "snoozed_until": None, "snoozed_by_id": None, "created_at": now,
         "updated_at": now}

@@ -29,7 +29,15 @@ from plug2support.lib.rows import RowReader, current_connection, hot_cursor
 from plug2support.widgets.models import Visitor
 
 from .inbox import tags_from_json, tags_json_sql
-from .models import STAFF_ONLY_KINDS, Conversation, Event, OperatorGroup, Sender, Stage
+from .models import (
+    STAFF_ONLY_KINDS,
+    Conversation,
+    Event,
+    EventKind,
+    OperatorGroup,
+    Sender,
+    Stage,
+)
 
 # One statement takes the next sequence number (every message runs it: written by hand, the
 # ORM has no UPDATE … RETURNING; PostgreSQL and SQLite ≥ 3.35 both have it).
@@ -39,8 +47,14 @@ _NEXT_SEQ = (f"UPDATE {Conversation._meta.db_table} SET last_seq = last_seq + 1,
 # and the waiting time in the same statement (one statement less on the busiest path).
 _NEXT_SEQ_VISITOR_MESSAGE = (
     f"UPDATE {Conversation._meta.db_table} SET last_seq = last_seq + 1, "  # noqa: S608
+    "last_customer_seq = last_seq + 1, "
     "updated_at = %s, preview = %s, reply_by_email = %s, "
     "waiting_since = COALESCE(waiting_since, %s) WHERE id = %s RETURNING last_seq")
+# A customer's other messages (with attachments, by e-mail) are unread news for the team
+# too (M7): the same number in last_customer_seq (SET reads the row as it was).
+_NEXT_SEQ_CUSTOMER = (
+    f"UPDATE {Conversation._meta.db_table} SET last_seq = last_seq + 1, "  # noqa: S608
+    "last_customer_seq = last_seq + 1, updated_at = %s WHERE id = %s RETURNING last_seq")
 
 
 # Every event is inserted by this statement (the ORM's create built it anew each time: a
@@ -62,6 +76,7 @@ def _numbered_insert(next_seq: str) -> str:
 
 _NUMBERED_INSERT = _numbered_insert(_NEXT_SEQ)
 _NUMBERED_VISITOR_MESSAGE = _numbered_insert(_NEXT_SEQ_VISITOR_MESSAGE)
+_NUMBERED_CUSTOMER = _numbered_insert(_NEXT_SEQ_CUSTOMER)
 
 
 def append_event(conversation: Conversation, *, kind: str, sender: str, author: User | None = None,
@@ -78,8 +93,11 @@ def append_event(conversation: Conversation, *, kind: str, sender: str, author: 
     now = timezone.now()
     stamp = connection.ops.adapt_datetimefield_value(now)
     staff_only = kind in STAFF_ONLY_KINDS
+    customer = sender == Sender.VISITOR and kind == EventKind.MESSAGE
     if visitor_message is None:
-        next_seq, numbered, seq_params = _NEXT_SEQ, _NUMBERED_INSERT, [stamp, conversation.pk]
+        next_seq, numbered = ((_NEXT_SEQ_CUSTOMER, _NUMBERED_CUSTOMER) if customer
+                              else (_NEXT_SEQ, _NUMBERED_INSERT))
+        seq_params = [stamp, conversation.pk]
     else:
         next_seq, numbered = _NEXT_SEQ_VISITOR_MESSAGE, _NUMBERED_VISITOR_MESSAGE
         seq_params = [stamp, *visitor_message, stamp, conversation.pk]
@@ -95,6 +113,8 @@ def append_event(conversation: Conversation, *, kind: str, sender: str, author: 
             cursor.execute(_INSERT_EVENT, [conversation.pk, seq, *event_params])
             event_id = cursor.fetchone()[0]
     conversation.last_seq = seq
+    if customer:
+        conversation.last_customer_seq = seq
     conversation.updated_at = now
     event = Event(id=event_id, conversation=conversation, seq=seq, kind=kind, sender=sender,
                   author=author, body=body, client_id=client_id, staff_only=staff_only,
@@ -162,6 +182,9 @@ def append_event_orm(conversation: Conversation, *, kind: str, sender: str,
     """What `append_event` does, in the ORM (its definition; a statement or two more)."""
     now = timezone.now()
     changes: dict[str, object] = {"last_seq": F("last_seq") + 1, "updated_at": now}
+    customer = sender == Sender.VISITOR and kind == EventKind.MESSAGE
+    if customer:
+        changes["last_customer_seq"] = F("last_seq") + 1
     if visitor_message is not None:
         preview, reply_by_email = visitor_message
         changes |= {"preview": preview, "reply_by_email": reply_by_email,
@@ -174,6 +197,8 @@ def append_event_orm(conversation: Conversation, *, kind: str, sender: str,
     Event.objects.filter(pk=event.pk).update(created_at=now)  # one clock for both rows
     event.created_at = now
     conversation.last_seq = seq
+    if customer:
+        conversation.last_customer_seq = seq
     conversation.updated_at = now
     return event
 

@@ -85,6 +85,10 @@ class Conversation(models.Model):
     visitor_read_seq = models.PositiveBigIntegerField(default=0)
     team_delivered_seq = models.PositiveBigIntegerField(default=0)
     team_read_seq = models.PositiveBigIntegerField(default=0)
+    # The seq of the customer's latest message (M7): an operator whose read position is
+    # below it has unread customer messages here (ReadPosition). Set by the event's own
+    # UPDATE (hot_path.append_event), so telling unread costs no query.
+    last_customer_seq = models.PositiveBigIntegerField(default=0)
     # Left through the offline form (C6): operator replies are also e-mailed to the visitor.
     reply_by_email = models.BooleanField(default=False)
     channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.CHAT)
@@ -415,3 +419,64 @@ class Dependency(models.Model):
 
     def __str__(self) -> str:
         return f"{self.conversation_id} waits for {self.ticket or self.reviewer}"
+
+
+class ReadPosition(models.Model):
+    """M7: how far one operator has seen a conversation (the highest seq shown to them).
+    Unread for them: the conversation's `last_customer_seq` above it. Written when their
+    console shows the conversation (`seen` frame); one row per person who opened it."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE,
+                                     related_name="read_positions")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="+")
+    read_seq = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "conversation"],
+                                               name="one_read_position_per_person")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} read {self.conversation_id} to {self.read_seq}"
+
+
+class Mention(models.Model):
+    """M3: a teammate named in a private note. Read once their console has shown the note
+    (their read position passed its seq)."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE,
+                                     related_name="mentions")
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="mentions")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="+")
+    seq = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "company", "-created_at"])]
+        constraints = [models.UniqueConstraint(fields=["event", "user"],
+                                               name="one_mention_per_note_and_person")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.conversation_id}#{self.seq}"
+
+
+class SavedView(models.Model):
+    """M7: a person's own named view: the inbox filters they saved, as the list's query
+    parameters (checked by inbox.Filters.parse when saved and when used)."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="saved_views")
+    name = models.CharField(max_length=60)
+    filters = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["company", "user", "name"],
+                                               name="saved_view_names_unique_per_person")]
+
+    def __str__(self) -> str:
+        return self.name

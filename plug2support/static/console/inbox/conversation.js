@@ -264,6 +264,7 @@ function renderThread(c) {
   const lastMessage = messages[messages.length - 1];
   const items = events.map((e) => {
     const li = document.createElement("li");
+    li.id = `seq-${e.seq}`; // a link straight to it: /inbox/<id>/#seq-<n> (a mention's)
     if (e.kind === "message" || e.kind === "note") {
       li.className = e.kind === "note" ? "msg note" : `msg ${e.sender === "visitor" ? "theirs" : "mine"}`;
       const who = document.createElement("span");
