@@ -8,10 +8,10 @@ once both are merged."""
 from __future__ import annotations
 
 from playwright.sync_api import Browser, expect
-from plug2support.replies.models import SavedReply
 
 from plug2support.contacts.models import Contact, VisitorContact
 from plug2support.conversations.models import Event, EventKind
+from plug2support.replies.models import SavedReply
 
 from ..conftest import Tenant
 from .conftest import screenshot
