@@ -347,3 +347,15 @@ def test_the_save_form_stores_or_refuses_clearly_whatever_it_gets(
         reply.delete()
     else:
         assert 'role="alert"' in response.content.decode()
+
+
+def test_the_demo_ships_saved_replies_once(db: Any, media: Path) -> None:  # noqa: F811 (the fixture)
+    from plug2support.ops.demo import load_demo
+
+    demo = load_demo()
+    load_demo()  # idempotent
+    replies = {r.shortcut: r for r in SavedReply.objects.filter(company=demo.company)}
+    assert set(replies) == {"hello", "bye", "refund", "brew"}
+    assert "{{contact.name|there}}" in replies["hello"].body
+    assert [f.name for f in replies["refund"].files.all()] == ["refund-policy.txt"]
+    assert replies["brew"].owner is not None and replies["hello"].owner is None
