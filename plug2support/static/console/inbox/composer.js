@@ -16,8 +16,8 @@ import * as suggest from "./suggest.js";
 
 const $ = (id) => document.getElementById(id);
 
-// Enter sends (Shift+Enter breaks the line), or Ctrl/Cmd+Enter sends (Enter breaks it): each
-// person's choice, kept in this browser.
+// Enter sends (Shift+Enter breaks the line), or only Ctrl/Cmd+Enter sends (Enter breaks it):
+// each person's choice, kept in this browser.
 const SEND_KEY = "p2s:composer:send-key";
 const sendKey = $("send-key");
 sendKey.value = localStorage.getItem(SEND_KEY) === "ctrl-enter" ? "ctrl-enter" : "enter";
@@ -110,8 +110,8 @@ input.addEventListener("input", () => { if (store.selectedId) typing(); });
 input.addEventListener("keydown", (event) => {
   if (suggest.handleKey(event) || format.handleKey(event)) return;
   if (event.key !== "Enter" || event.isComposing) return;
-  const modified = event.ctrlKey || event.metaKey;
-  if (sendKey.value === "enter" ? !event.shiftKey && !modified : modified) {
+  // Ctrl/Cmd+Enter sends in either choice.
+  if (event.ctrlKey || event.metaKey || (sendKey.value === "enter" && !event.shiftKey)) {
     event.preventDefault();
     $("composer").requestSubmit();
   }
