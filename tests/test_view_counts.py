@@ -3,8 +3,6 @@ over the operator socket by one recount per company per burst; unread per operat
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 

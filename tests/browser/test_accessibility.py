@@ -34,7 +34,7 @@ def violations(target: Any) -> list[str]:
 
 CONSOLE_PAGES = ["/inbox/", "/visitors/", "/settings/widgets/", "/settings/widgets/new/",
                  "/settings/routing/", "/settings/email/", "/tickets/", "/customers/", "/articles/",
-                 "/articles/new/", "/billing/", "/notifications/", "/team/"]
+                 "/articles/new/", "/billing/", "/notifications/", "/team/", "/settings/alerts/"]
 
 
 def test_every_console_page_has_no_wcag_aa_violation(browser: Browser, demo: Any,

@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 
 from plug2support.conversations.actions.messages import do_post_visitor_message
 from plug2support.conversations.actions.visitors import do_identify_visitor
@@ -27,10 +27,6 @@ def start(tenant: Tenant, body: str, client_id: str) -> Conversation:
     visitor, _ = do_identify_visitor(tenant.widget, None)
     posted = do_post_visitor_message(visitor, client_id=client_id, body=body)
     return Conversation.objects.get(pk=posted.event.conversation_id)
-
-
-def count_of(page: Page, label: str) -> str:
-    return page.locator("#view-list button.view", has_text=label).locator(".view-count").inner_text()
 
 
 def test_counts_and_unread_follow_live_without_a_reload(
