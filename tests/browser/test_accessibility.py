@@ -36,7 +36,7 @@ def violations(target: Any) -> list[str]:
 CONSOLE_PAGES = ["/inbox/", "/visitors/", "/settings/widgets/", "/settings/widgets/new/",
                  "/settings/routing/", "/settings/email/", "/tickets/", "/customers/", "/articles/",
                  "/articles/new/", "/billing/", "/notifications/", "/team/",
-                 "/settings/saved-replies/"]
+                 "/settings/saved-replies/", "/settings/alerts/"]
 
 
 def test_every_console_page_has_no_wcag_aa_violation(browser: Browser, demo: Any,

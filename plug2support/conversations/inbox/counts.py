@@ -20,14 +20,15 @@ from django.db import connection
 
 from plug2support.lib.rows import hot_cursor
 
-from ..models import Conversation, Mention, Stage
+from ..models import COUNTED_STAGES, Conversation, Mention, Stage
 from ..stages import GROUPS
 from .columns import sql_literal
 from .filters import VIEWS
 
-# The stages counted, positively (an IN list reads the company's (company, stage) index:
-# a NOT IN would read all of the company's conversations, closed ones too).
-COUNTED_STAGES = tuple(s for s in Stage.values if s not in GROUPS["closed"])
+# The stages counted, named positively and as literals: the partial index conv_counts
+# (models.py) has the same condition, so the statement reads that index alone (a NOT IN
+# would read all of the company's conversations, closed ones too).
+assert set(COUNTED_STAGES) == set(Stage.values) - set(GROUPS["closed"]), "counted: not closed"
 
 
 @dataclass(frozen=True)

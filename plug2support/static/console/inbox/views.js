@@ -126,13 +126,16 @@ document.addEventListener("visibilitychange", markSeen);
 
 // --- a link straight to a note (/inbox/<id>/#seq-<n>, a mention's) --------------------------
 let target = location.hash;
+let highlighted = null; // the note linked to: marked again each time the thread is drawn
 window.addEventListener("hashchange", () => { target = location.hash; changed("pane"); });
 on("pane", () => {
+  if (highlighted) document.getElementById(highlighted)?.classList.add("target");
   const match = target.match(/^#seq-(\d+)$/);
   if (!match) return;
   const item = document.getElementById(`seq-${match[1]}`);
   if (!item) return; // not drawn yet: the next drawing tries again
   target = "";
+  highlighted = item.id;
   item.classList.add("target");
   item.setAttribute("tabindex", "-1");
   item.scrollIntoView({ block: "center" });
