@@ -39,6 +39,8 @@ const frames = {
   },
   event(frame) {
     if (frame.conversation === store.selectedId && store.thread.add(frame)) {
+      // The message that was being typed has come: "… is typing" ends with it.
+      if (frame.kind === "message" && frame.sender === "visitor") showTyping.hide();
       changed("pane");
       // Tickets and dependencies changed: ask again (the reply carries them).
       if (["ticket", "stage_changed"].includes(frame.kind)) socket.send({ type: "subscribe", conversation: store.selectedId, after: store.thread.lastSeq });

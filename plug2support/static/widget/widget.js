@@ -341,6 +341,7 @@ const socket = config.preview ? { isOpen: false, connect() {}, send() {}, reques
           outbox = outbox.filter((m) => m.client_id !== frame.client_id);
           saveOutbox();
         }
+        if (frame.kind === "message" && frame.sender === "operator") showTyping.hide();
         render();
         // Only new messages count for the page's "message" event, not the history replayed
         // when the frame loads.
