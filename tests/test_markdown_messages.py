@@ -73,6 +73,20 @@ def test_a_message_and_a_note_carry_html_a_visitor_message_and_system_events_do_
     assert "\\u003Cstrong\\u003Ethis\\u003C/strong\\u003E" in page  # in json_script
 
 
+def test_the_inbox_preview_of_the_teams_markdown_is_its_text_without_the_marks(
+        acme: Tenant) -> None:
+    visitor, _ = do_identify_visitor(acme.widget, None)
+    asked = do_post_visitor_message(visitor, client_id="v", body="Is it **here**?")
+    conversation = Conversation.objects.get(pk=asked.event.conversation_id)
+    assert conversation.preview == "Is it **here**?"  # the customer's text, as typed
+    alice = acme.membership(acme.operators[0])
+    do_post_operator_message(alice, conversation, client_id="m",
+                             body="It is **on its way**: see [tracking](https://example.com/t)"
+                                  " & `AB-12`")
+    conversation.refresh_from_db()
+    assert conversation.preview == "It is on its way: see tracking & AB-12"
+
+
 def test_an_emailed_reply_has_the_rendered_html_part_and_the_markdown_text_part(
         acme: Tenant, django_capture_on_commit_callbacks: Any) -> None:
     with django_capture_on_commit_callbacks(execute=True):

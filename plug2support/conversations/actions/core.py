@@ -5,9 +5,11 @@ the publishing after commit."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from html import unescape
 
 from django.conf import settings
 from django.db.models import QuerySet
+from django.utils.html import strip_tags
 
 from plug2support.accounts.models import User
 from plug2support.accounts.policies import communication_block
@@ -70,17 +72,26 @@ def team_html(text: str) -> str | None:
     return render_chat_markdown(text) if text else None
 
 
+def preview_text(event: Event) -> str:
+    """The inbox's preview of a message: its text, the team's Markdown without its marks
+    (the rendered HTML's text: `**soon**` previews as "soon")."""
+    html = getattr(event, "html", None)
+    if not html:
+        return event.body
+    return " ".join(unescape(strip_tags(html)).split())
+
+
 def attach(event: Event, ids: list[object], uploader: Visitor | User) -> str:
     """Attach uploads to a new message (same transaction); returns a preview for the inbox."""
     if not ids:
         event.attachment_payloads = []  # type: ignore[attr-defined]
-        return event.body[:200]
+        return preview_text(event)[:200]
     try:
         attached = do_attach(ids, event=event, uploader=uploader)
     except AttachmentError as error:
         raise ConversationError(error.code, error.message) from None
     event.attachment_payloads = [attachment_payload(a) for a in attached]  # type: ignore[attr-defined]
-    return (event.body or f"Attachment: {attached[0].name}")[:200]
+    return (preview_text(event) or f"Attachment: {attached[0].name}")[:200]
 
 
 def existing_message(conversation: Conversation, sender: str, client_id: str) -> Event | None:
