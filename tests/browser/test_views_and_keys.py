@@ -183,3 +183,16 @@ def test_where_the_browser_blocks_sound_the_console_says_click_to_turn_it_on(
     alice.locator("#sound-on").click()
     expect(alice.locator("body")).to_have_attribute("data-sound", "running")
     expect(alice.locator("#sound-on")).to_be_hidden()
+
+
+def test_the_view_list_fits_a_phone(browser: Browser, live: str,
+                                    tenants: tuple[Tenant, Tenant]) -> None:
+    acme, _ = tenants
+    start(acme, "from a phone", "v1")
+    alice = login(browser, live, acme.operators[0].email, width=390, height=844)
+    expect(alice.locator("#live")).to_have_text("live")
+    expect(alice.locator("#view-list button.view", has_text="All open")
+           .locator(".view-count")).to_have_text("1")
+    overflow = alice.evaluate("() => document.documentElement.scrollWidth > innerWidth")
+    assert not overflow
+    screenshot(alice, "views-phone")
