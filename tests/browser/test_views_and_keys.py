@@ -163,6 +163,16 @@ def test_sound_plays_without_a_click_where_the_browser_allows_it(
     expect(page.locator("#sound-on")).to_be_hidden()
     start(acme, "ding", "v1")
     expect(page.locator("body")).to_have_attribute("data-chimes", "1")
+    # Alice turns the sound of new conversations off (Settings → Alerts): none plays.
+    page.goto(f"{live}/settings/alerts/")
+    page.uncheck("#alert-new_conversation-sound")
+    page.click(".alert-settings button[type=submit]")
+    expect(page.locator(".flash")).to_contain_text("saved")
+    page.goto(f"{live}/inbox/")
+    expect(page.locator("#live")).to_have_text("live")
+    quiet = start(acme, "no ding", "v2")
+    expect(page.locator(f'#conversations a[data-id="{quiet.pk}"]')).to_be_visible()
+    assert page.locator("body").get_attribute("data-chimes") is None
     page.context.close()
 
 
