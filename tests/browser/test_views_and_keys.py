@@ -90,6 +90,12 @@ def test_at_bob_in_a_note_notifies_bob_live_with_a_link_to_the_note(
     expect(bob.locator("#view-list button.view", has_text="Mentions")
            .locator(".view-count")).to_have_text("1")
     assert toast.get_attribute("href") == f"/inbox/{conversation.pk}/#seq-{reply['seq']}"
+    # The Mentions view lists it, its mention marked unread.
+    bob.locator("#view-list button.view", has_text="Mentions").click()
+    expect(bob.locator(f'#conversations a[data-id="{conversation.pk}"] .mention-mark')
+           ).to_have_text("@ unread mention")
+    expect(bob.locator("#f-view")).to_have_value("mentions")
+    screenshot(bob, "mentions-view")
     toast.click()
     note = bob.locator(f"#seq-{reply['seq']}")
     expect(note).to_have_class(re.compile(r"\btarget\b"))
