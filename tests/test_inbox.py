@@ -368,4 +368,4 @@ def test_the_list_names_the_views_a_live_summary_needs_to_belong_in_it(
     assert page.context["inbox_state"]["list_views"] == ["all_open"]
     assert page.context["inbox_state"]["views"] == {
         "all_open": "All open", "needs_my_reply": "Needs my reply",
-        "unassigned": "Unassigned", "mine": "Mine", "all": "All"}
+        "unassigned": "Unassigned", "mine": "Mine", "snoozed": "Snoozed", "all": "All"}

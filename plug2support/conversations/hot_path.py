@@ -60,9 +60,9 @@ _NEXT_SEQ_CUSTOMER = (
 # Every event is inserted by this statement (the ORM's create built it anew each time: a
 # tenth of a visitor message's cost, bench/README.md).
 _EVENT_COLUMNS = ("(conversation_id, seq, kind, sender, author_id, body, client_id, "
-                  "staff_only, created_at)")
+                  "staff_only, html, created_at)")
 _INSERT_EVENT = (f"INSERT INTO {Event._meta.db_table} {_EVENT_COLUMNS} "  # noqa: S608
-                 "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id")
+                 "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id")
 
 
 def _numbered_insert(next_seq: str) -> str:
@@ -70,7 +70,7 @@ def _numbered_insert(next_seq: str) -> str:
     message (a writable WITH; SQLite has none). VALUES, not SELECT, so each parameter takes
     its column's type; the WITH runs once, and the row it locked is the caller's."""
     return (f"WITH n AS ({next_seq}) INSERT INTO {Event._meta.db_table} {_EVENT_COLUMNS} "  # noqa: S608
-            "VALUES (%s, (SELECT last_seq FROM n), %s, %s, %s, %s, %s, %s, %s) "
+            "VALUES (%s, (SELECT last_seq FROM n), %s, %s, %s, %s, %s, %s, %s, %s) "
             "RETURNING id, seq")
 
 
@@ -81,10 +81,12 @@ _NUMBERED_CUSTOMER = _numbered_insert(_NEXT_SEQ_CUSTOMER)
 
 def append_event(conversation: Conversation, *, kind: str, sender: str, author: User | None = None,
                  body: str = "", client_id: str | None = None,
-                 visitor_message: tuple[str, bool] | None = None) -> Event:
+                 visitor_message: tuple[str, bool] | None = None,
+                 html: str | None = None) -> Event:
     """Store the next event of a locked conversation (the caller's transaction).
     `visitor_message`: (preview, reply_by_email) of a visitor's message, set with the
-    sequence number (`_NEXT_SEQ_VISITOR_MESSAGE`). As `append_event_orm`."""
+    sequence number (`_NEXT_SEQ_VISITOR_MESSAGE`). `html`: the team's Markdown rendered
+    (Event.html). As `append_event_orm`."""
     # The UPDATE takes the row's write lock (PostgreSQL) inside the caller's transaction;
     # SQLite runs write transactions one at a time (transaction_mode=IMMEDIATE).
     connection = current_connection()
@@ -100,7 +102,7 @@ def append_event(conversation: Conversation, *, kind: str, sender: str, author: 
         next_seq, numbered = _NEXT_SEQ_VISITOR_MESSAGE, _NUMBERED_VISITOR_MESSAGE
         seq_params = [stamp, *visitor_message, stamp, conversation.pk]
     event_params = [kind, sender, author.pk if author else None, body, client_id, staff_only,
-                    stamp]
+                    html, stamp]
     with hot_cursor(connection) as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(numbered, [*seq_params, conversation.pk, *event_params])
@@ -116,7 +118,7 @@ def append_event(conversation: Conversation, *, kind: str, sender: str, author: 
     conversation.updated_at = now
     event = Event(id=event_id, conversation=conversation, seq=seq, kind=kind, sender=sender,
                   author=author, body=body, client_id=client_id, staff_only=staff_only,
-                  created_at=now)
+                  html=html, created_at=now)
     event._state.adding, event._state.db = False, connection.alias
     return event
 
@@ -175,7 +177,8 @@ def locked_current(visitor: Visitor, client_id: str) -> tuple[Conversation | Non
 
 def append_event_orm(conversation: Conversation, *, kind: str, sender: str,
                      author: User | None = None, body: str = "", client_id: str | None = None,
-                     visitor_message: tuple[str, bool] | None = None) -> Event:
+                     visitor_message: tuple[str, bool] | None = None,
+                     html: str | None = None) -> Event:
     """What `append_event` does, in the ORM (its definition; a statement or two more)."""
     now = timezone.now()
     changes: dict[str, object] = {"last_seq": F("last_seq") + 1, "updated_at": now}
@@ -189,7 +192,7 @@ def append_event_orm(conversation: Conversation, *, kind: str, sender: str,
     Conversation.objects.filter(pk=conversation.pk).update(**changes)
     seq = Conversation.objects.values_list("last_seq", flat=True).get(pk=conversation.pk)
     event = Event(conversation=conversation, seq=seq, kind=kind, sender=sender, author=author,
-                  body=body, client_id=client_id, staff_only=kind in STAFF_ONLY_KINDS)
+                  body=body, client_id=client_id, staff_only=kind in STAFF_ONLY_KINDS, html=html)
     event.save()
     Event.objects.filter(pk=event.pk).update(created_at=now)  # one clock for both rows
     event.created_at = now

@@ -98,6 +98,13 @@ class Conversation(models.Model):
     # An e-mail conversation's subject (its first mail's, without "Re:"); empty for a chat.
     subject = models.CharField(max_length=255, blank=True, default="")
     preview = models.CharField(max_length=200, blank=True, default="")
+    # M4: snoozed until then (a state beside the stage, docs/architecture.md "Snooze"): out
+    # of the open views until the wake job (actions/snooze.py) or the customer's next
+    # message clears it. NULL when not snoozed; `snoozed_by` is who asked.
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    # No index of its own: only a user's deletion looks conversations up by it.
+    snoozed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                   null=True, blank=True, related_name="+", db_index=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -120,6 +127,13 @@ class Conversation(models.Model):
             # conv_inbox_all for the All open view and takes the index created last.
             models.Index(F("company"), *INBOX_ORDER, name="conv_inbox_open",
                          condition=_all_open_condition()),
+            # M4: the Snoozed view in order, and the wake job's look for what is due; both
+            # partial, so they hold only the (few) snoozed conversations. Neither can serve
+            # another view: their condition is never implied by one that wants them unset.
+            models.Index(F("company"), *INBOX_ORDER, name="conv_inbox_snoozed",
+                         condition=Q(snoozed_until__isnull=False)),
+            models.Index(fields=["snoozed_until"], name="conv_snoozed_due",
+                         condition=Q(snoozed_until__isnull=False)),
         ]
 
     def __str__(self) -> str:
@@ -149,6 +163,8 @@ class EventKind(models.TextChoices):
     STAGE_CHANGED = "stage_changed", "Stage changed"
     TAGGED = "tagged", "Tagged"
     UNTAGGED = "untagged", "Untagged"
+    SNOOZED = "snoozed", "Snoozed"
+    WOKEN = "woken", "Snooze ended"
 
 
 # Kinds that concern the team only: never published to the visitor's topic, never in the
@@ -157,7 +173,7 @@ STAFF_ONLY_KINDS = frozenset({
     EventKind.NOTE, EventKind.TRANSFER_REQUESTED, EventKind.TRANSFER_DECLINED,
     EventKind.TRANSFER_WITHDRAWN, EventKind.STAGE_CHANGED, EventKind.TAGGED,
     EventKind.UNTAGGED, EventKind.ROUTED, EventKind.SUSPECTED, EventKind.TICKET,
-    EventKind.DEPENDENCY, EventKind.PRIORITY,
+    EventKind.DEPENDENCY, EventKind.PRIORITY, EventKind.SNOOZED, EventKind.WOKEN,
 })
 
 
@@ -177,6 +193,10 @@ class Event(models.Model):
     # A message that came or left by e-mail (F5, F8): subject, from, to, cc, the sanitised
     # HTML, the quoted history folded away, whether the sender's domain vouched for it.
     email = models.JSONField(null=True, blank=True)
+    # The team's message or note rendered from its Markdown (knowledge/markdown.py, chat
+    # flavour) when it is stored: once per message rather than once per read. NULL for a
+    # visitor's message, a system event, and what was stored before messages were Markdown.
+    html = models.TextField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

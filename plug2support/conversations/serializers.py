@@ -19,6 +19,9 @@ def event_payload(event: Event) -> dict[str, Any]:
         "sender": event.sender,
         "author": user_ref(author),
         "body": event.body,
+        # The team's Markdown as sanitised HTML (Event.html): shown instead of `body` when
+        # not null; null for a visitor's message and a system event.
+        "html": event.html,
         "client_id": event.client_id,
         "staff_only": event.staff_only,
         # Set by whoever loaded the event (one query per batch: access.events_after).
@@ -45,8 +48,11 @@ def _tags(conversation: Conversation) -> list[dict[str, Any]]:
     read: list[dict[str, Any]] | None = getattr(conversation, "summary_tags", None)
     if read is not None:
         return read
-    return [{"id": link.tag_id, "name": link.tag.name, "value": link.value}
-            for link in conversation.tag_links.all()]
+    links = conversation.tag_links.all()
+    if "tag_links" not in getattr(conversation, "_prefetched_objects_cache", {}):
+        # Not prefetched (a writer's locked row): one query with the names, not one a tag.
+        links = links.select_related("tag").order_by("pk")
+    return [{"id": link.tag_id, "name": link.tag.name, "value": link.value} for link in links]
 
 
 def conversation_summary(conversation: Conversation) -> dict[str, Any]:

@@ -57,3 +57,19 @@ def after_customer_reply(current: str) -> str | None:
 
 # D5: the inbox shows a Reply button on these.
 NEEDS_TEAM = frozenset({Stage.NEEDS_RESPONSE, Stage.NEW})
+
+
+# M4: snooze is a state beside the stage, not a stage (docs/architecture.md, "Snooze"). Only
+# a conversation the team is working on can be snoozed: not spam under review, not a closed
+# one (a move to the closed group ends a snooze).
+SNOOZABLE = frozenset({Stage.NEW, Stage.WAITING_ON_USER, Stage.NEEDS_RESPONSE, Stage.HOLD})
+
+
+def after_snooze(current: str) -> str | None:
+    """When a snooze's time comes: a conversation waiting on the user comes back as needing
+    the team's response (the table's WOU → NR, as if the customer had answered: the team
+    asked to be reminded). New and Needs response already ask for the team; Hold still
+    waits for its dependencies (E2 releases it)."""
+    if current == Stage.WAITING_ON_USER:
+        return Stage.NEEDS_RESPONSE
+    return None

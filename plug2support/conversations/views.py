@@ -22,6 +22,7 @@ from plug2support.widgets.visits import on_site_now
 
 from . import stages
 from .access import events_after, get_conversation_for_member
+from .actions.bulk import do_bulk
 from .actions.core import ConversationError
 from .actions.reading import read_positions
 from .actions.saved_views import (
@@ -101,7 +102,9 @@ def widgets_with_hours(company_id: int) -> list[dict[str, Any]]:
     for widget in Widget.objects.filter(company_id=company_id).prefetch_related(
             "opening_hours").order_by("name"):
         schedule = widget.schedule()
-        result.append({"id": widget.pk, "name": widget.name, "open": schedule.is_open(now),
+        # timezone: the snooze menu's presets are read in it (actions/snooze.company_zone).
+        result.append({"id": widget.pk, "name": widget.name, "timezone": widget.timezone,
+                       "open": schedule.is_open(now),
                        "changes": [c.astimezone(UTC).isoformat()
                                    for c in schedule.changes(now)]})
     return result
@@ -193,6 +196,26 @@ def inbox_list(request: HttpRequest, membership: Membership) -> HttpResponse:
     read = json.dumps(_read_of(membership, [c["id"] for c in json.loads(page)]))
     return HttpResponse(f'{{"conversations": {page}, "views": {views}, "read": {read}}}',
                         content_type="application/json")
+
+
+@membership_required()
+@require_POST
+def bulk(request: HttpRequest, membership: Membership) -> HttpResponse:
+    """M5: one action on many conversations (docs/protocol.md, "Bulk actions"): a JSON body
+    {"ids": [...], "action": "...", ...its options}; each row is done or refused on its own."""
+    try:
+        body = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
+        body = None
+    if not isinstance(body, dict):
+        return JsonResponse({"error": {"code": "bad_request",
+                                       "message": "The body is a JSON object."}}, status=400)
+    try:
+        result = do_bulk(membership, body.get("ids"), body.get("action"), body)
+    except ConversationError as error:
+        return JsonResponse({"error": {"code": error.code, "message": error.message,
+                                       **error.details}}, status=400)
+    return JsonResponse(result.as_dict())
 
 
 def _read_of(membership: Membership, ids: list[int]) -> dict[str, int]:

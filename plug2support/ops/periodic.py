@@ -101,6 +101,9 @@ JOBS: list[Job] = [
     Job("mail.release_held", every_minute, "plug2support.mail.processing.release_held",
         keep=timedelta(days=1)),
     Job("mail.forget_raw", daily_at(time(3, 30)), "plug2support.mail.processing.forget_raw"),
+    # M4: snoozed conversations whose time has come (each woken once: a conditional UPDATE).
+    Job("conversations.wake_snoozed", every_minute,
+        "plug2support.conversations.actions.snooze.wake_due", keep=timedelta(days=1)),
 ]
 
 

@@ -26,6 +26,7 @@ from ..hot_path import append_event
 from ..models import Channel, Conversation, Event, EventKind, Sender, Stage
 from .core import Posted, attach, check_communication, existing_message, lock_conversation, publish
 from .messages import route_new_conversation
+from .snooze import wake_for_customer
 from .stages import auto_move
 
 
@@ -77,6 +78,7 @@ def do_receive_email(visitor: Visitor, mail: IncomingEmail, *,
         event = append_event(conversation, kind=EventKind.MESSAGE, sender=Sender.VISITOR,
                              body=text, client_id=mail.client_id)
         _store_details(event, mail.details)
+        woken = wake_for_customer(conversation, "the customer wrote by e-mail")  # M4
         conversation.preview = attach(event, mail.attachment_ids, visitor)
         moved = auto_move(conversation, stages.after_customer_reply(conversation.stage),
                           "the customer replied by e-mail")
@@ -85,7 +87,7 @@ def do_receive_email(visitor: Visitor, mail: IncomingEmail, *,
         Conversation.objects.filter(pk=conversation.pk).update(
             preview=conversation.preview, waiting_since=conversation.waiting_since,
             reply_by_email=True)
-        publish(conversation, *[e for e in (event, moved) if e is not None])
+        publish(conversation, *[e for e in (event, woken, moved) if e is not None])
     return Posted(event, duplicate=False)
 
 

@@ -39,7 +39,9 @@ from .core import (
     lock_conversation,
     operator_resend,
     publish,
+    team_html,
 )
+from .snooze import wake_for_customer
 from .stages import auto_move
 from .teamwork import check_group, claim_unassigned, served_by_other
 
@@ -108,12 +110,14 @@ def do_post_visitor_message(visitor: Visitor, *, client_id: object, body: object
                 "type": "conversation_started", "conversation": {"id": conversation.pk}})
             first = True
             reply_by_email = offline
+            woken = None
         else:
             first = False
             reply_by_email = conversation.reply_by_email or offline
             event = append_event(conversation, kind=EventKind.MESSAGE, sender=Sender.VISITOR,
                                  body=text, client_id=cid,
                                  visitor_message=None if ids else (preview, reply_by_email))
+            woken = wake_for_customer(conversation)  # M4: no statement unless snoozed
         if reason:
             # Suspended: no routing, no notification; a reviewer releases it (D3).
             routed: Event | None = append_event(conversation, kind=EventKind.SUSPECTED,
@@ -133,7 +137,7 @@ def do_post_visitor_message(visitor: Visitor, *, client_id: object, body: object
                     conversation.preview, conversation.reply_by_email,
                     connection.ops.adapt_datetimefield_value(conversation.waiting_since),
                     conversation.pk])
-        publish(conversation, *[e for e in (event, routed, moved) if e is not None])
+        publish(conversation, *[e for e in (event, woken, routed, moved) if e is not None])
     return Posted(event, duplicate=False)
 
 
@@ -254,6 +258,7 @@ def do_post_operator_message(
     ids = check_attachments(attachments)
     text, cid = check_message(body, client_id, ids)
     cc, subject = check_email_options(email)
+    html = team_html(text)
     user = membership.user
     try:
         with transaction.atomic():
@@ -269,7 +274,7 @@ def do_post_operator_message(
             elif locked.assignee_id != user.pk:
                 raise served_by_other(locked)
             event = append_event(locked, kind=EventKind.MESSAGE, sender=Sender.OPERATOR,
-                                 author=user, body=text, client_id=cid)
+                                 author=user, body=text, client_id=cid, html=html)
             locked.preview = attach(event, ids, user)
             locked.waiting_since = None  # the team has answered
             Conversation.objects.filter(pk=locked.pk).update(preview=locked.preview,

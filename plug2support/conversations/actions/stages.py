@@ -21,6 +21,11 @@ def _record_move(conversation: Conversation, to: str, by: User | None, why: str)
     StageChange.objects.create(conversation=conversation, from_stage=from_stage,
                                to_stage=to, at=now, by=by)
     conversation.stage = to
+    if to in stages.GROUPS["closed"] and conversation.snoozed_until is not None:
+        # M4: a closed conversation is not waiting to come back; its snooze ends with it.
+        Conversation.objects.filter(pk=conversation.pk).update(snoozed_until=None,
+                                                               snoozed_by=None)
+        conversation.snoozed_until, conversation.snoozed_by = None, None
     labels = dict(Stage.choices)
     who = display_name(by) if by else "Automatically"
     return append_event(conversation, kind=EventKind.STAGE_CHANGED, sender=Sender.SYSTEM, author=by,

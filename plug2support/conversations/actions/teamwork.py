@@ -33,6 +33,7 @@ from .core import (
     lock_conversation,
     operator_resend,
     publish,
+    team_html,
 )
 from .mentions import check_mentions, record_mentions
 
@@ -103,6 +104,7 @@ def do_add_note(membership: Membership, conversation: Conversation, *, client_id
     `mentions`: teammates' user ids (M3, actions/mentions.py), told with a link to it."""
     ids = check_attachments(attachments)
     text, cid = check_message(body, client_id, ids)
+    html = team_html(text)
     mentioned = check_mentions(membership, mentions)
     user = membership.user
     with transaction.atomic():
@@ -111,7 +113,7 @@ def do_add_note(membership: Membership, conversation: Conversation, *, client_id
         if resent is not None:
             return resent
         event = append_event(locked, kind=EventKind.NOTE, sender=Sender.OPERATOR, author=user,
-                             body=text, client_id=cid)
+                             body=text, client_id=cid, html=html)
         attach(event, ids, user)
         record_mentions(membership, locked, event, mentioned)
         publish(locked, event)

@@ -125,7 +125,27 @@ class NotIn:
         return f"{p}.{self.column} NOT IN ({', '.join(sql_literal(v) for v in self.values)})"
 
 
-Term = Is | In | NotIn
+@dataclass(frozen=True)
+class IsSet:
+    """`column` is not null (the Snoozed view: `snoozed_until` set)."""
+
+    column: str
+
+    def filter(self, conversations: QuerySet[Conversation],
+               user_id: int) -> QuerySet[Conversation]:
+        return conversations.filter(**{f"{self.column}__isnull": False})
+
+    def python(self) -> str:
+        return f"row[{self.column!r}] is not None"
+
+    def sql(self, p: str) -> str:
+        return f"{p}.{self.column} IS NOT NULL"
+
+
+Term = Is | In | NotIn | IsSet
+# M4: the open views leave snoozed conversations out (they wait in Snoozed until they wake);
+# Mine and All, which show closed conversations too, keep them, marked.
+NOT_SNOOZED = Is("snoozed_until", None)
 
 
 @dataclass(frozen=True)
@@ -145,12 +165,14 @@ class View:
 # The saved views (D10), in the console's order, the first the default. A new view is one
 # line here.
 VIEWS: dict[str, View] = {
-    "all_open": View("All open", (NotIn("stage", tuple(HIDDEN_FROM_ALL_OPEN)),)),
+    "all_open": View("All open", (NotIn("stage", tuple(HIDDEN_FROM_ALL_OPEN)), NOT_SNOOZED)),
     "needs_my_reply": View("Needs my reply", (Is("assignee_id", ME),
-                                              In("stage", (Stage.NEW, Stage.NEEDS_RESPONSE)))),
+                                              In("stage", (Stage.NEW, Stage.NEEDS_RESPONSE)),
+                                              NOT_SNOOZED)),
     "unassigned": View("Unassigned", (Is("assignee_id", None),
-                                      NotIn("stage", tuple(GROUPS["closed"])))),
+                                      NotIn("stage", tuple(GROUPS["closed"])), NOT_SNOOZED)),
     "mine": View("Mine", (Is("assignee_id", ME),)),
+    "snoozed": View("Snoozed", (IsSet("snoozed_until"),)),
     "all": View("All"),
 }
 VIEW_LABELS = {name: view.label for name, view in VIEWS.items()}

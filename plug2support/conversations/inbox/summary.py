@@ -47,6 +47,8 @@ SUMMARY = Obj(
     subject=Own("subject"),
     priority=Own("priority"),
     waiting_since=Time(Own("waiting_since")),
+    # M4: until when it is snoozed (it is out of the open views meanwhile), or null.
+    snoozed_until=Time(Own("snoozed_until")),
     # serializers.user_ref
     served_by=Unless(Own("assignee_id"), Obj(
         id=Own("assignee_id"), name=Either(Named("assignee", "name"), Named("assignee", "email")))),

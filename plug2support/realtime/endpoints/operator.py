@@ -25,6 +25,7 @@ from plug2support.conversations.access import (
 from plug2support.conversations.actions.core import Posted
 from plug2support.conversations.actions.messages import do_post_operator_message, do_record_receipt
 from plug2support.conversations.actions.reading import do_mark_seen
+from plug2support.conversations.actions.snooze import do_snooze, do_wake
 from plug2support.conversations.actions.stages import do_move_stage
 from plug2support.conversations.actions.tags import do_create_tag, do_tag, do_untag
 from plug2support.conversations.actions.teamwork import (
@@ -375,6 +376,19 @@ class OperatorSocket(Socket):
         self.send_json({"type": "reassigned", "ref": frame.get("ref"),
                         "conversation": conversation.pk, "seq": event.seq})
 
+    async def handle_snooze(self, frame: dict[str, Any]) -> None:
+        conversation = await self._conversation(frame)
+        if frame.get("wake"):
+            event = await db(do_wake)(self.membership, conversation)
+        else:
+            event = await db(do_snooze)(self.membership, conversation,
+                                        until=frame.get("until"), preset=frame.get("preset"))
+        # The event's conversation is the row as the action left it.
+        until = event.conversation.snoozed_until
+        self.send_json({"type": "snoozed", "ref": frame.get("ref"),
+                        "conversation": conversation.pk, "seq": event.seq,
+                        "snoozed_until": until.isoformat() if until else None})
+
     handlers: ClassVar[Mapping[str, Handler]] = {
         "subscribe": _follow_later,
         "unsubscribe": _follow_later,
@@ -399,6 +413,7 @@ class OperatorSocket(Socket):
         "hold": handle_hold,
         "complete_review": handle_complete_review,
         "reassign": handle_reassign,
+        "snooze": handle_snooze,
     }
 
     def send_counts(self, counted: CountRows) -> None:

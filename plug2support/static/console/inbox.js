@@ -3,6 +3,7 @@
 // inbox/composer.js (replies and notes), inbox/team.js (presence, transfers, notifications),
 // inbox/server.js (the socket). This page wires them: what each pushed frame changes.
 import "./inbox/composer.js";
+import "./inbox/snooze.js";
 import { open, showTyping } from "./inbox/conversation.js";
 import { reloadList, setupFilters, upsert } from "./inbox/list.js";
 import { connect, showError, socket } from "./inbox/server.js";
@@ -38,6 +39,8 @@ const frames = {
   },
   event(frame) {
     if (frame.conversation === store.selectedId && store.thread.add(frame)) {
+      // The message that was being typed has come: "… is typing" ends with it.
+      if (frame.kind === "message" && frame.sender === "visitor") showTyping.hide();
       changed("pane");
       // Tickets and dependencies changed: ask again (the reply carries them).
       if (["ticket", "stage_changed"].includes(frame.kind)) socket.send({ type: "subscribe", conversation: store.selectedId, after: store.thread.lastSeq });

@@ -244,6 +244,20 @@ function mailExtras(mail) {
   return extras;
 }
 
+// The team's Markdown arrives rendered (`html`: sanitised on the server by nh3, raw HTML
+// off, docs/protocol.md), so it is the one HTML put in the page; anything else is text.
+function messageBody(e) {
+  if (typeof e.html === "string" && e.html) {
+    const body = document.createElement("div");
+    body.className = "md";
+    body.innerHTML = e.html;
+    return body;
+  }
+  const body = document.createElement("p");
+  body.append(linkify(e.body)); // text nodes and safe links, never HTML
+  return body;
+}
+
 function renderThread(c) {
   const events = store.thread.ordered();
   const messages = events.filter((e) => e.kind === "message");
@@ -256,8 +270,7 @@ function renderThread(c) {
       const who = document.createElement("span");
       who.className = "who";
       who.textContent = e.sender === "visitor" ? senderName(e, c) : (e.author ? e.author.name : "Operator");
-      const body = document.createElement("p");
-      body.append(linkify(e.body)); // text nodes and safe links, never HTML
+      const body = messageBody(e);
       const meta = document.createElement("span");
       meta.className = "meta";
       meta.textContent = timeOf(e.created_at);

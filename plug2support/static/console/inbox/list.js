@@ -2,8 +2,10 @@
 // is of (`GET /inbox/list`); a live summary is shown while its own `views` hold the list's,
 // placed by its `sort_key` (docs/protocol.md §1, §6). No view, filter or order rules here.
 import { timeOf } from "../../widget/live.js";
+import { pickBox } from "./bulk.js";
 import { open } from "./conversation.js";
 import { showError } from "./server.js";
+import { snoozeLabel } from "./snooze.js";
 import { changed, isUnread, listed, on, page, servedLabel, setList, stageLabel, store } from "./store.js";
 import { announce } from "./team.js";
 
@@ -116,6 +118,12 @@ function item(c) {
   stage.className = `stage ${c.stage}`;
   stage.textContent = stageLabel(c.stage);
   tags.append(served, stage);
+  if (c.snoozed_until) { // M4: out of the open views until then
+    const snoozed = document.createElement("span");
+    snoozed.className = "badge snoozed";
+    snoozed.textContent = `Snoozed until ${snoozeLabel(c.snoozed_until)}`;
+    tags.append(snoozed);
+  }
   for (const t of c.tags || []) {
     const chip = document.createElement("span");
     chip.className = "conv-chip";
@@ -140,7 +148,8 @@ function item(c) {
   widget.textContent = c.widget.name;
   a.append(top, subject, preview, tags, widget);
   a.addEventListener("click", (event) => { event.preventDefault(); open(c.id, true); });
-  li.append(a);
+  li.className = "conv-row";
+  li.append(pickBox(c), a); // the checkbox beside the link (M5), never inside it
   return li;
 }
 
