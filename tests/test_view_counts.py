@@ -149,6 +149,7 @@ def test_the_counts_index_holds_every_column_the_views_read() -> None:
     from plug2support.conversations.inbox.filters import VIEWS
 
     [index] = [i for i in Conversation._meta.indexes if i.name == "conv_counts"]
-    indexed = {Conversation._meta.get_field(e.name).attname for e in index.expressions}
+    indexed = {Conversation._meta.get_field(e.name).column  # type: ignore[union-attr]
+               for e in index.expressions}
     read = {term.column for view in VIEWS.values() for term in view.terms}
     assert read <= indexed, f"add {read - indexed} to conv_counts (models.py)"
