@@ -212,3 +212,22 @@ def test_the_view_list_fits_a_phone(browser: Browser, live: str,
     overflow = alice.evaluate("() => document.documentElement.scrollWidth > innerWidth")
     assert not overflow
     screenshot(alice, "views-phone")
+
+
+def test_s_and_slash_reach_the_snooze_menu_and_the_saved_replies(
+        browser: Browser, live: str, tenants: tuple[Tenant, Tenant]) -> None:
+    acme, _ = tenants
+    conversation = start(acme, "later please", "v1")
+    alice = login(browser, live, acme.operators[0].email)
+    alice.goto(f"{live}/inbox/{conversation.pk}/")
+    expect(alice.locator("#live")).to_have_text("live")
+    alice.evaluate("document.activeElement.blur()")
+    alice.keyboard.press("s")
+    expect(alice.locator("#snooze-button")).to_have_attribute("aria-expanded", "true")
+    expect(alice.locator("#shortcut-announcer")).to_have_text("Snooze")
+    alice.keyboard.press("Escape")
+    alice.evaluate("document.activeElement.blur()")
+    alice.keyboard.press("/")
+    # The composer's opener: the reply field, focused, starts a saved-reply search.
+    expect(alice.locator("#reply")).to_be_focused()
+    expect(alice.locator("#reply")).to_have_value("/")
