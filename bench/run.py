@@ -387,7 +387,8 @@ def write_readme(rows: list[dict[str, Any]], quick: bool, block: str = "results"
         QUICK.write_text("# Quick benchmark run (`make bench-quick`; not committed)\n\n"
                          "<!-- results:start -->\n<!-- results:end -->\n\n"
                          "<!-- burst:start -->\n<!-- burst:end -->\n\n"
-                         "<!-- soak:start -->\n<!-- soak:end -->\n")
+                         "<!-- soak:start -->\n<!-- soak:end -->\n\n"
+                         "<!-- view-counts:start -->\n<!-- view-counts:end -->\n")
     readme = target.read_text()
     if start_mark not in readme:  # a quick.md written before this block existed
         readme += f"\n{start_mark}\n{end_mark}\n"
@@ -398,8 +399,8 @@ def write_readme(rows: list[dict[str, Any]], quick: bool, block: str = "results"
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
-    # burst and soak (bench/burst.py) and mail (bench/mail_ingest.py) run only when named;
-    # each writes its own table.
+    # burst and soak (bench/burst.py), mail (bench/mail_ingest.py) and view_counts
+    # (bench/view_counts.py) run only when named; each writes its own table.
     parser.add_argument("--only",
                         default="fanout_core,page_views,end_to_end,idle_widgets,inbox_scale")
     parser.add_argument("--soak-minutes", type=float, default=5)
@@ -439,6 +440,11 @@ def main() -> None:
         from bench.burst import soak
 
         own_tables.append(("soak", soak(options.soak_minutes)))
+    if "view_counts" in chosen:
+        from bench.view_counts import view_counts
+
+        own_tables.append(("view-counts", view_counts(runs, 100 if options.quick else 300)))
+        write_readme(own_tables[-1][1], options.quick, block="view-counts")
     if "mail" in chosen:
         from bench.mail_ingest import mail
 

@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from plug2support.conversations.actions.core import ConversationError
+from plug2support.conversations.actions.saved_views import check_saved_view
+from plug2support.conversations.inbox import Filters
 from plug2support.conversations.models import SavedView
 from plug2support.notifications.alerts import preferences_of
 
@@ -46,3 +54,24 @@ def test_each_person_chooses_their_alerts(acme: Tenant) -> None:
     bob = preferences_of(acme.membership(acme.operators[1]).pk)
     assert bob["new_conversation"] == {"sound": True, "desktop": True}
     assert alice.get("/inbox/").context["inbox_state"]["alerts"] == mine
+
+
+# Read-only over the fixture's rows (a refusal writes nothing): one tenant for every example.
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.one_of(st.none(), st.integers(), st.text(max_size=80)),
+       params=st.dictionaries(st.sampled_from(["view", "stage", "owner", "tag", "priority",
+                                               "widget", "q", "other"]),
+                              st.one_of(st.text(max_size=30), st.integers(-5, 10**20)),
+                              max_size=6))
+def test_any_name_and_filters_are_saved_as_the_list_reads_them_or_refused(
+        acme: Tenant, name: Any, params: dict[str, Any]) -> None:
+    membership = acme.membership(acme.operators[0])
+    try:
+        text, filters = check_saved_view(membership, name, params)
+    except ConversationError as refused:
+        assert refused.code in {"bad_name", "bad_filter", "name_taken", "too_many_views"}
+        return
+    assert 1 <= len(text) <= 60 and set(filters) <= {"view", "stage", "owner", "tag",
+                                                     "priority", "widget", "q"}
+    Filters.parse(filters)  # what was kept, the list accepts

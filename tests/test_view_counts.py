@@ -142,3 +142,14 @@ def test_unread_is_per_operator_and_cleared_by_seeing(acme: Tenant, globex: Tena
     from plug2support.conversations.actions.core import ConversationError
     with pytest.raises(ConversationError):
         do_mark_seen(acme.membership(alice), conversation, conversation.last_seq + 1)
+
+
+def test_the_counts_index_holds_every_column_the_views_read() -> None:
+    """Else the counts statement reads the table's pages again (bench/view_counts.py)."""
+    from plug2support.conversations.inbox.filters import VIEWS
+
+    [index] = [i for i in Conversation._meta.indexes if i.name == "conv_counts"]
+    indexed = {Conversation._meta.get_field(e.name).column  # type: ignore[union-attr]
+               for e in index.expressions}
+    read = {term.column for view in VIEWS.values() for term in view.terms}
+    assert read <= indexed, f"add {read - indexed} to conv_counts (models.py)"

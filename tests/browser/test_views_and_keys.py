@@ -90,6 +90,12 @@ def test_at_bob_in_a_note_notifies_bob_live_with_a_link_to_the_note(
     expect(bob.locator("#view-list button.view", has_text="Mentions")
            .locator(".view-count")).to_have_text("1")
     assert toast.get_attribute("href") == f"/inbox/{conversation.pk}/#seq-{reply['seq']}"
+    # The Mentions view lists it, its mention marked unread.
+    bob.locator("#view-list button.view", has_text="Mentions").click()
+    expect(bob.locator(f'#conversations a[data-id="{conversation.pk}"] .mention-mark')
+           ).to_have_text("@ unread mention")
+    expect(bob.locator("#f-view")).to_have_value("mentions")
+    screenshot(bob, "mentions-view")
     toast.click()
     note = bob.locator(f"#seq-{reply['seq']}")
     expect(note).to_have_class(re.compile(r"\btarget\b"))
@@ -163,6 +169,16 @@ def test_sound_plays_without_a_click_where_the_browser_allows_it(
     expect(page.locator("#sound-on")).to_be_hidden()
     start(acme, "ding", "v1")
     expect(page.locator("body")).to_have_attribute("data-chimes", "1")
+    # Alice turns the sound of new conversations off (Settings → Alerts): none plays.
+    page.goto(f"{live}/settings/alerts/")
+    page.uncheck("#alert-new_conversation-sound")
+    page.click(".alert-settings button[type=submit]")
+    expect(page.locator(".flash")).to_contain_text("saved")
+    page.goto(f"{live}/inbox/")
+    expect(page.locator("#live")).to_have_text("live")
+    quiet = start(acme, "no ding", "v2")
+    expect(page.locator(f'#conversations a[data-id="{quiet.pk}"]')).to_be_visible()
+    assert page.locator("body").get_attribute("data-chimes") is None
     page.context.close()
 
 
@@ -183,3 +199,35 @@ def test_where_the_browser_blocks_sound_the_console_says_click_to_turn_it_on(
     alice.locator("#sound-on").click()
     expect(alice.locator("body")).to_have_attribute("data-sound", "running")
     expect(alice.locator("#sound-on")).to_be_hidden()
+
+
+def test_the_view_list_fits_a_phone(browser: Browser, live: str,
+                                    tenants: tuple[Tenant, Tenant]) -> None:
+    acme, _ = tenants
+    start(acme, "from a phone", "v1")
+    alice = login(browser, live, acme.operators[0].email, width=390, height=844)
+    expect(alice.locator("#live")).to_have_text("live")
+    expect(alice.locator("#view-list button.view", has_text="All open")
+           .locator(".view-count")).to_have_text("1")
+    overflow = alice.evaluate("() => document.documentElement.scrollWidth > innerWidth")
+    assert not overflow
+    screenshot(alice, "views-phone")
+
+
+def test_s_and_slash_reach_the_snooze_menu_and_the_saved_replies(
+        browser: Browser, live: str, tenants: tuple[Tenant, Tenant]) -> None:
+    acme, _ = tenants
+    conversation = start(acme, "later please", "v1")
+    alice = login(browser, live, acme.operators[0].email)
+    alice.goto(f"{live}/inbox/{conversation.pk}/")
+    expect(alice.locator("#live")).to_have_text("live")
+    alice.evaluate("document.activeElement.blur()")
+    alice.keyboard.press("s")
+    expect(alice.locator("#snooze-button")).to_have_attribute("aria-expanded", "true")
+    expect(alice.locator("#shortcut-announcer")).to_have_text("Snooze")
+    alice.keyboard.press("Escape")
+    alice.evaluate("document.activeElement.blur()")
+    alice.keyboard.press("/")
+    # The composer's opener: the reply field, focused, starts a saved-reply search.
+    expect(alice.locator("#reply")).to_be_focused()
+    expect(alice.locator("#reply")).to_have_value("/")

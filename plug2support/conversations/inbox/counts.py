@@ -33,12 +33,30 @@ assert set(COUNTED_STAGES) == set(Stage.values) - set(GROUPS["closed"]), "counte
 
 @dataclass(frozen=True)
 class CountRows:
-    """The statement's answer: the person columns, the views in VIEWS' order, and one row
-    (person values…, count per view…) per group."""
+    """The statement's answer, read once per recount: each view's count summed over the
+    company (`totals`), and each personal view's count by person (`personal`)."""
 
-    persons: tuple[str, ...]
-    views: tuple[str, ...]
-    rows: tuple[tuple[int | None, ...], ...]
+    totals: dict[str, int]
+    personal: dict[str, dict[int, int]]
+
+    @classmethod
+    def of(cls, persons: tuple[str, ...], views: tuple[str, ...],
+           rows: list[tuple[int | None, ...]]) -> CountRows:
+        width = len(persons)
+        totals: dict[str, int] = {}
+        personal: dict[str, dict[int, int]] = {}
+        for index, name in enumerate(views):
+            person = VIEWS[name].person
+            if person is None:
+                totals[name] = sum(int(row[width + index] or 0) for row in rows)
+                continue
+            column = persons.index(person)
+            by_person = personal[name] = {}
+            for row in rows:
+                who = row[column]
+                if who is not None:
+                    by_person[who] = by_person.get(who, 0) + int(row[width + index] or 0)
+        return cls(totals, personal)
 
 
 def _statement() -> tuple[str, tuple[str, ...], tuple[str, ...]]:
@@ -61,23 +79,17 @@ _SQL, _PERSONS, _VIEWS = _statement()
 
 def company_counts(company_id: int) -> CountRows:
     """Every view's count for every person of the company: one statement (prepared: its
-    one plan suits every company, the company's stage index)."""
+    one plan suits every company, the partial index conv_counts)."""
     with hot_cursor(connection) as cursor:
         cursor.execute(_SQL, [company_id])
-        rows = tuple(tuple(row) for row in cursor.fetchall())
-    return CountRows(_PERSONS, _VIEWS, rows)
+        rows = cursor.fetchall()
+    return CountRows.of(_PERSONS, _VIEWS, rows)
 
 
 def counts_for(counted: CountRows, user_id: int) -> dict[str, int]:
-    """One person's counts, by view name, from the company's rows (no query)."""
-    width = len(counted.persons)
-    result: dict[str, int] = {}
-    for index, name in enumerate(counted.views):
-        person = VIEWS[name].person if name in VIEWS else None
-        column = counted.persons.index(person) if person in counted.persons else None
-        result[name] = sum(int(row[width + index] or 0) for row in counted.rows
-                           if column is None or row[column] == user_id)
-    return result
+    """One person's counts, by view name, in VIEWS' order (no query)."""
+    return {name: counted.totals[name] if name in counted.totals
+            else counted.personal[name].get(user_id, 0) for name in _VIEWS}
 
 
 def unread_mentions(company_id: int, user_id: int) -> int:

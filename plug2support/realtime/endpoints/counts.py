@@ -39,9 +39,13 @@ class ViewCounts:
         self._latest: dict[int, CountRows] = {}
         self.recounts = 0  # statements run (tests: one per burst)
 
-    def join(self, company_id: int, socket: CountedSocket, counted: CountRows) -> None:
+    def join(self, company_id: int, socket: CountedSocket) -> None:
         self._sockets.setdefault(company_id, set()).add(socket)
-        self._latest.setdefault(company_id, counted)
+
+    def keep(self, company_id: int, counted: CountRows) -> None:
+        """A count made for a socket that joined: the latest, unless a recount was first."""
+        if company_id in self._sockets:
+            self._latest.setdefault(company_id, counted)
 
     def leave(self, company_id: int, socket: CountedSocket) -> None:
         sockets = self._sockets.get(company_id)

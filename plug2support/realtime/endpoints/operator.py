@@ -210,10 +210,16 @@ class OperatorSocket(Socket):
         snapshot = await db(inbox_snapshot)(self.membership)
         self._enqueue({"type": "inbox", **snapshot})
         # The view list's counts (M7), then kept live by the company's recounts.
+        # Joined before counting, so a change made while the count runs is recounted.
         company_id = self.membership.company_id
-        counted = VIEW_COUNTS.latest(company_id) or await db(company_counts)(company_id)
         self.mentions_unread = await db(unread_mentions)(company_id, user.pk)
-        VIEW_COUNTS.join(company_id, self, counted)
+        if self._closed:  # gone meanwhile: closed() has already left
+            return
+        VIEW_COUNTS.join(company_id, self)
+        counted = VIEW_COUNTS.latest(company_id)
+        if counted is None:
+            counted = await db(company_counts)(company_id)
+            VIEW_COUNTS.keep(company_id, counted)
         self._enqueue(counts_frame(counted, user.pk, self.mentions_unread))
         # Counted as connected from now on: the team and the widgets hear of it.
         self.connection_id = await db(presence.connect)(self.membership.pk)

@@ -29,6 +29,7 @@ export async function reloadList() {
     if (mine !== listRequest) return; // a newer filter answered first
     if (!response.ok) { showError(data.error.message); return; }
     setList(data.conversations, data.views, data.order || null, data.read);
+    if (data.unread_mentions) store.unreadMentions = new Set(data.unread_mentions);
     for (const c of arrivedMeanwhile.values()) {
       const answered = store.conversations.get(c.id);
       if (!answered || answered.last_seq < c.last_seq) store.conversations.set(c.id, c);
@@ -89,6 +90,12 @@ function item(c) {
     dot.className = "unread-dot";
     dot.textContent = "unread";
     name.prepend(dot);
+  }
+  if (store.filters.view === "mentions" && store.unreadMentions.has(c.id)) { // M3
+    const mark = document.createElement("span");
+    mark.className = "mention-mark";
+    mark.textContent = "@ unread mention";
+    name.append(mark);
   }
   const when = document.createElement("time");
   when.textContent = timeOf(c.updated_at);

@@ -24,6 +24,7 @@ export const store = {
   read: new Map(Object.entries(page.read || {}).map(([id, seq]) => [Number(id), seq])),
   counts: {},
   pinned: null,
+  unreadMentions: new Set(), // M3: conversations with a mention of me I have not seen
 };
 for (const e of page.events) store.thread.add(e);
 

@@ -19,6 +19,7 @@ function csrfToken() {
 
 // The filter form shows what a view chose; the list follows.
 function applyFilters(filters) {
+  offerPersonalViews();
   for (const name of FILTER_NAMES) store.filters[name] = filters[name] || (name === "view" ? defaultView : "");
   for (const name of FILTER_NAMES) {
     const field = $(`f-${name}`);
@@ -26,6 +27,7 @@ function applyFilters(filters) {
   }
   reloadList();
   renderViews();
+setTimeout(offerPersonalViews); // after inbox.js's setupFilters
 }
 
 function sameFilters(filters) {
@@ -90,24 +92,33 @@ $("save-view").addEventListener("submit", async (event) => {
   $("save-view-name").value = "";
   $("save-view-box").open = false;
   renderViews();
+setTimeout(offerPersonalViews); // after inbox.js's setupFilters
 });
 
-// The Mentions view is not a filter the server's view select knows: offered beside them.
-for (const [name, label] of Object.entries(page.personal_views || {})) $("f-view").append(new Option(label, name));
+// The Mentions view is offered in the view select too (list.js fills it with the views of
+// filters.VIEWS when the page starts: added after that, once).
+function offerPersonalViews() {
+  for (const [name, label] of Object.entries(page.personal_views || {})) {
+    if (![...$("f-view").options].some((o) => o.value === name)) $("f-view").append(new Option(label, name));
+  }
+}
 $("filters").addEventListener("input", () => setTimeout(renderViews)); // after list.js read it
 
 // --- frames --------------------------------------------------------------------------------
 export function setCounts(counts) {
   store.counts = counts;
   renderViews();
+setTimeout(offerPersonalViews); // after inbox.js's setupFilters
 }
 
 export function seenElsewhere(frame) {
   setRead({ [frame.conversation]: frame.read_seq });
+  if (!frame.ref) store.unreadMentions.delete(frame.conversation); // its mentions up to there are read
   changed("list");
 }
 
-export function mentioned() {
+export function mentioned(frame) {
+  store.unreadMentions.add(frame.conversation);
   if (store.filters.view === "mentions") reloadList();
 }
 
@@ -118,6 +129,7 @@ function markSeen() {
   if (!c || !last || document.visibilityState !== "visible" || !socket.isOpen) return;
   if ((store.read.get(c.id) || 0) >= last) return;
   store.read.set(c.id, last);
+  store.unreadMentions.delete(c.id);
   socket.send({ type: "seen", conversation: c.id, seq: last });
   changed("list");
 }
@@ -158,3 +170,4 @@ $("resolve").addEventListener("click", async () => {
 });
 
 renderViews();
+setTimeout(offerPersonalViews); // after inbox.js's setupFilters
