@@ -11,12 +11,20 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from django.db import connection
 
 from plug2support.conversations.actions.core import ConversationError
 from plug2support.conversations.actions.email import IncomingEmail, do_receive_email
 from plug2support.conversations.actions.messages import do_post_visitor_message
-from plug2support.conversations.actions.snooze import do_snooze, do_wake, preset_time, wake_due
+from plug2support.conversations.actions.snooze import (
+    check_snooze_until,
+    do_snooze,
+    do_wake,
+    preset_time,
+    wake_due,
+)
 from plug2support.conversations.actions.stages import do_move_stage
 from plug2support.conversations.actions.visitors import do_identify_visitor
 from plug2support.conversations.inbox import Filters, inbox_page
@@ -339,3 +347,24 @@ def test_snooze_and_wake_over_the_socket(live: str) -> None:
     visitor.request({"type": "message", "client_id": "v2", "body": "ok"})
     assert Conversation.objects.get(pk=cid).snoozed_until is None
     assert all(f.get("kind") not in ("snoozed", "woken") for f in visitor.backlog)
+
+
+# --- arbitrary input ---------------------------------------------------------------------
+
+JSONISH = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=60) \
+    | st.lists(st.text(max_size=5), max_size=3) | st.dictionaries(st.text(max_size=3),
+                                                                   st.integers(), max_size=2)
+
+
+@given(until=JSONISH | st.datetimes(timezones=st.none() | st.just(UTC)).map(
+    lambda d: d.isoformat()), preset=st.none() | JSONISH)
+@settings(max_examples=60, deadline=None)
+def test_any_until_or_preset_is_a_moment_in_bounds_or_a_clear_refusal(until: Any,
+                                                                        preset: Any) -> None:
+    try:
+        moment = check_snooze_until(until, preset, FRIDAY, PARIS)
+    except ConversationError as error:
+        assert error.code in {"invalid_snooze", "snooze_in_past", "snooze_too_far"}
+        assert error.message
+    else:
+        assert FRIDAY < moment <= FRIDAY + timedelta(days=365) and moment.tzinfo is not None

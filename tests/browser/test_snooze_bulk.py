@@ -91,10 +91,15 @@ def test_a_picked_time_snoozes_and_wake_now_ends_it(browser: Browser, live: str,
                                                     tenants: tuple[Tenant, Tenant]) -> None:
     acme, _globex = tenants
     conversation = start(acme, "Picked time", "v1")
-    alice = login(browser, live, acme.operators[0].email)
+    alice = login(browser, live, acme.operators[0].email, width=390, height=844)
     alice.goto(f"{live}/inbox/{conversation.pk}/")
     expect(alice.locator("#live")).to_have_text("live")
     alice.click("#snooze-button")
+    # On a phone the menu stays on the screen.
+    box = alice.locator("#snooze-menu").bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
+    alice.locator("#snooze-menu").scroll_into_view_if_needed()
+    screenshot(alice, "snooze-menu-phone")
     # Beyond a year: the picker's own bounds refuse it before anything is sent (and the
     # server would too: test_snooze.py).
     alice.fill("#snooze-at", "2099-01-01T10:00")
