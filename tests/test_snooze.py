@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from django.db import connection
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from django.db import connection
 
 from plug2support.conversations.actions.core import ConversationError
 from plug2support.conversations.actions.email import IncomingEmail, do_receive_email
