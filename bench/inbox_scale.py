@@ -219,7 +219,8 @@ def generation_sql(vendor: str, max_count: int) -> list[str]:
         f"""INSERT INTO conversations_conversation (company_id, widget_id, visitor_id,
                 stage, assignee_id, group_id, last_seq, priority, waiting_since,
                 visitor_delivered_seq, visitor_read_seq, team_delivered_seq, team_read_seq,
-                reply_by_email, channel, subject, preview, created_at, updated_at)
+                last_customer_seq, reply_by_email, channel, subject, preview, created_at,
+                updated_at)
             SELECT company_id, widget_id, visitor_id,
                    CASE WHEN sb < 50 THEN 'new' WHEN sb < 60 THEN 'suspended'
                         WHEN sb < 120 THEN 'waiting_on_user' WHEN sb < 160 THEN 'needs_response'
@@ -234,6 +235,7 @@ def generation_sql(vendor: str, max_count: int) -> list[str]:
                    CASE WHEN {waiting} THEN {ts("-age - wb")} ELSE NULL END,
                    last_seq, last_seq, last_seq,
                    CASE WHEN {waiting} THEN last_seq - 1 ELSE last_seq END,
+                   CASE WHEN {waiting} THEN last_seq ELSE last_seq - 1 END,
                    ab = 99, 'chat', '', 'Hello, a question about order #' || n,
                    {ts("-age - 600 - wb")}, {ts("-age")}
             FROM ({conversations}) AS c

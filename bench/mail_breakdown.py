@@ -1,4 +1,4 @@
-"""Where a worker's time goes on one inbound message: `process_inbound` run in this process
+"""Where a worker's time goes on one inbound message: `processing.process_now` run in this process
 on N messages of bench/mail_load.py, stored through intake.accept (no gateway, no task
 runner, no profiler), each part of processing.py timed by the wall clock with its queries
 counted. `python -m bench.mail_breakdown [N]` (default 400) on SQLite in a temporary
@@ -84,12 +84,12 @@ def run(n: int) -> None:
         reset_queries()  # the query log keeps 9 000: counts past it would read 0
         started = time.perf_counter()
         with CaptureQueriesContext(connection) as captured:
-            processing.process_inbound.call(pk)
+            processing.process_now(pk)
         total.append(time.perf_counter() - started)
         counts.append(len(captured))
     print(f"{connection.vendor}, {n} messages")
     print(f"intake.accept (what the gateway does after RCPT): {accepted * 1000:.2f} ms")
-    print(f"process_inbound: median {statistics.median(total) * 1000:.2f} ms, mean "
+    print(f"process_now: median {statistics.median(total) * 1000:.2f} ms, mean "
           f"{statistics.fmean(total) * 1000:.2f} ms, {statistics.fmean(counts):.1f} queries")
     for name, values in sorted(spent.items(), key=lambda kv: -sum(kv[1])):
         print(f"  {name:26} {sum(values) / n * 1000:6.2f} ms a message, "

@@ -11,8 +11,8 @@ Each run, on a fresh database:
    company, its widget, its default support address and one operator with a session.
 2. The product's processes as in production, each pinned to the server core: the web
    server (bench/serve.py: uvicorn with the production options, for the operator socket),
-   `manage.py smtpd` and ONE `manage.py worker` (db_worker on every queue, 1 s poll, and
-   the periodic jobs' thread). All three have REDIS_URL (E2E_REDIS_URL, default
+   `manage.py smtpd` and ONE `manage.py worker` (its inbound mail drain, mail/queue.py,
+   beside db_worker and the periodic jobs' thread). All three have REDIS_URL (E2E_REDIS_URL, default
    redis://127.0.0.1:6379/5, with a REDIS_PREFIX of the run's own so that nothing else on
    that Redis is heard): a worker reaches the web process's sockets only through Redis.
    Without Redis the ingestion still runs and the latency row says why it did not.
@@ -22,21 +22,20 @@ Each run, on a fresh database:
    messages a phase (2 000; 400 quick) over 8 concurrent SMTP connections:
    a. the gateway alone: the worker stopped (SIGSTOP), N sent as fast as the gateway takes
       them; its accept rate is N over the first to the last 250;
-   b. the worker alone (SIGCONT) drains that backlog: N over the first task's start to the
-      last one's finish (the database's `started_at`, `finished_at`);
+   b. the worker alone (SIGCONT) drains that backlog: N over the first message's
+      `processed_at` to the last one's;
    c. both at once, the worker taking N more as they come: N over the first 250 to the last
-      task finished ("from the first accept to the last processed");
+      processed ("from the first accept to the last processed");
    CPU a message is each process's CPU time (from /proc) over the phase over N; "+
    PostgreSQL" the database backends' serving the product's connections
    (pg_stat_activity).
    d. latency: with the operator's socket open, 5 then 20 messages/s for 30 s (10 s quick),
       open loop over 4 connections: from each message's 250 to the first `conversation`
-      frame carrying its marker on that socket, split at its task's start and finish
-      (waiting for the worker, processing, the rest). Lost: no frame within DRAIN of the last
+      frame carrying its marker on that socket, split where the worker had processed it (its
+      `processed_at`: the worker's poll and processing, then the rest: the commit's publish
+      through Redis, the web process, the socket). Lost: no frame within DRAIN of the last
       250.
 
-`--poll SECONDS` (an experiment, not the product as deployed) runs `manage.py db_worker
---interval SECONDS` in place of `manage.py worker` (whose poll is 1 s; no periodic jobs).
 `--profile PATH` runs the gateway and the worker under bench/profiled.py (cProfile, each
 thread by its CPU clock) and writes PATH.smtpd.<thread> and PATH.worker.<thread> when they
 stop; the figures of such a run are not the product's. bench/mail_breakdown.py times the
@@ -76,7 +75,7 @@ PG_DB = "p2s_bench_mail"
 MESSAGES, QUICK_MESSAGES = 2000, 400
 INGEST_CONNECTIONS = 8
 # The latency's steady rates: the target's (20/s), and one a worker keeps up with
-# comfortably, where what is left is the path itself (the worker's 1 s poll when idle).
+# comfortably, where what is left is the path itself (the worker's 0.2 s poll when idle).
 RATES, TARGET_RATE, SECONDS, QUICK_SECONDS = [5, 20], 20, 30, 10
 LATENCY_CONNECTIONS = 4
 WARMUP = 10
@@ -231,7 +230,7 @@ class Product:
         return {name: value - mark[name] for name, value in self.mark().items()}
 
 
-def once(quick: bool, redis: str, profile: str = "", poll: float = 0) -> dict[str, Any]:
+def once(quick: bool, redis: str, profile: str = "") -> dict[str, Any]:
     var_dir = tempfile.mkdtemp(prefix="p2s-bench-mail-")
     extra = {"SECRET_KEY": secrets.token_urlsafe(50),
              "REDIS_PREFIX": f"p2s-mailbench-{secrets.token_hex(4)}"}
@@ -261,10 +260,7 @@ def once(quick: bool, redis: str, profile: str = "", poll: float = 0) -> dict[st
                 "gateway": stack.enter_context(command(
                     manage("smtpd", "--host", "127.0.0.1", "--port", str(smtp_port)), env,
                     smtp_port=smtp_port)),
-                "worker": stack.enter_context(command(
-                    manage("db_worker", "--queue-name", "*", "--interval", str(poll),
-                           "--no-startup-delay", "--no-reload") if poll
-                    else manage("worker"), env)),
+                "worker": stack.enter_context(command(manage("worker"), env)),
             }
             product = Product(procs)
             load = Load({"smtp_port": smtp_port, "web_port": web_port,
@@ -322,9 +318,10 @@ def summarised(out: dict[str, Any]) -> dict[str, Any]:
     return {
         "rates": {
             "alone": alone["accepted"] / max(alone["last_accept"] - alone["first_accept"], 1e-9),
-            "drain": drain["finished"] / max(drain["last_finished"] - drain["first_started"],
-                                             1e-9),
-            "both": both_done["finished"] / max(both_done["last_finished"]
+            # n - 1 intervals between the first and the last message processed.
+            "drain": (drain["finished"] - 1) / max(drain["last_processed"]
+                                                   - drain["first_processed"], 1e-9),
+            "both": both_done["finished"] / max(both_done["last_processed"]
                                                 - both["first_accept"], 1e-9)},
         "ms": {"alone": per_message(out["alone_cpu"], alone["accepted"]),
                "drain": per_message(out["drain_cpu"], drain["finished"]),
@@ -333,25 +330,24 @@ def summarised(out: dict[str, Any]) -> dict[str, Any]:
 
 def latency_of(step: dict[str, Any], timeline: dict[str, list[float | None]], rate: float
                ) -> dict[str, Any]:
-    """The step's latencies, each message's split at its task's start and finish: waiting
-    for the worker (250 → started), processing (started → finished), and the rest (finished
-    → the frame: the commit's publish through Redis, the web process, the socket)."""
+    """The step's latencies, each message's split where the worker had processed it: the
+    worker (250 → processed: its poll, its queue, processing) and the rest (processed → the
+    frame: the commit's publish through Redis, the web process, the socket)."""
     from bench.common import percentile
 
     def stats(values: list[float]) -> dict[str, float]:
         return ({"p50_ms": percentile(values, 50), "p99_ms": percentile(values, 99),
                  "max_ms": max(values)} if values else {})
 
-    parts: dict[str, list[float]] = {"inbox": [], "queue": [], "processing": [], "publish": []}
+    parts: dict[str, list[float]] = {"inbox": [], "worker": [], "publish": []}
     for n, (accepted, arrived) in step["times"].items():
-        _, started, finished = timeline.get(n, [None, None, None])
+        _, processed = timeline.get(n, [None, None])
         if arrived is None:
             continue
         parts["inbox"].append((arrived - accepted) * 1000)
-        if started is not None and finished is not None:
-            parts["queue"].append((started - accepted) * 1000)
-            parts["processing"].append((finished - started) * 1000)
-            parts["publish"].append((arrived - finished) * 1000)
+        if processed is not None:
+            parts["worker"].append((processed - accepted) * 1000)
+            parts["publish"].append((arrived - processed) * 1000)
     return {"rate": rate, "sent": step["sent"], "delivered": len(parts["inbox"]),
             "lost": step["lost"], "accept": step["accept"],
             **{key: stats(values) for key, values in parts.items()}}
@@ -364,26 +360,24 @@ def per_message(cpu: dict[str, float], n: int) -> dict[str, float]:
 
 
 def outcome(done: dict[str, Any]) -> str:
-    tasks = ", ".join(f"{v:,} {k.lower()}" for k, v in sorted(done["tasks"].items()))
     mail = ", ".join(f"{v:,} {k}" for k, v in sorted(done["statuses"].items()))
     reasons = ", ".join(f"{v:,} {k}" for k, v in done["reasons"].items() if k)
-    text = f"tasks {tasks}; mail {mail}" + (f" ({reasons})" if reasons else "")
+    text = f"mail {mail}" + (f" ({reasons})" if reasons else "")
     if done["failure"]:
         text += f"; a failure: {done['failure'][0][:160]}"
     return text
 
 
-def mail(runs: int, quick: bool, poll: float = 0) -> list[dict[str, Any]]:
+def mail(runs: int, quick: bool) -> list[dict[str, Any]]:
     from bench.e2e import fmt, fmt_ms
 
     redis = redis_url()
     db = "PostgreSQL" if postgres() else "SQLite"
     n = QUICK_MESSAGES if quick else MESSAGES
-    worker = f"one db_worker polling every {poll:g} s" if poll else "one worker"
-    scenario = (f"Inbound mail ({db}, gateway + {worker}, {n:,} messages"
+    scenario = (f"Inbound mail ({db}, gateway + one worker, {n:,} messages"
                 + (", 1 run)" if runs == 1 else ")"))
     try:
-        results = [once(quick, redis, poll=poll) for _ in range(runs)]
+        results = [once(quick, redis) for _ in range(runs)]
     finally:
         if postgres():
             try:
@@ -405,8 +399,8 @@ def mail(runs: int, quick: bool, poll: float = 0) -> list[dict[str, Any]]:
     sent = [r["alone"] for r in results]
     rows = [
         {"scenario": scenario,
-         "measure": f"the worker alone: a backlog of {n:,} processed (first task started → "
-                    "last finished)",
+         "measure": f"the worker alone: a backlog of {n:,} processed (first processed → "
+                    "last processed)",
          "value": f"{rate('drain')}; {cpu('drain', 'worker')}; {outcome(results[-1]['drain'])}",
          "target": INGEST_TARGET},
         {"scenario": scenario,
@@ -446,8 +440,8 @@ def mail(runs: int, quick: bool, poll: float = 0) -> list[dict[str, Any]]:
                         f"{fmt_ms([t[key]['p99_ms'] for t in steps])}")
 
             value = (f"{part('inbox')}, max {fmt_ms([t['inbox']['max_ms'] for t in steps])}; "
-                     f"of which waiting for the worker {part('queue')}, processing "
-                     f"{part('processing')}, task finished → frame {part('publish')}; "
+                     f"of which 250 → processed by the worker {part('worker')}, "
+                     f"processed → frame {part('publish')}; "
                      f"planned send → 250 p99 {fmt_ms([t['accept']['p99_ms'] for t in steps])}"
                      f"; {min(t['delivered'] for t in steps):,} of {steps[-1]['sent']:,} "
                      f"delivered, {max(t['lost'] for t in steps)} lost")
@@ -464,8 +458,6 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--profile", default="",
                         help="cProfile the gateway and the worker: files PATH.<command>.<thread>")
-    parser.add_argument("--poll", type=float, default=0,
-                        help="an experiment: `db_worker --interval POLL` instead of `worker`")
     options = parser.parse_args()
     started = time.monotonic()
     if options.profile:
@@ -473,7 +465,7 @@ def main() -> None:
         print(json.dumps({k: v for k, v in result.items() if k != "latency"}, indent=1))
         print(f"profiles written to {options.profile}.smtpd.* and {options.profile}.worker.*")
         return
-    for row in mail(options.runs, options.quick, poll=options.poll):
+    for row in mail(options.runs, options.quick):
         print(json.dumps(row, ensure_ascii=False))
     print(f"done in {time.monotonic() - started:.0f} s")
 

@@ -6,16 +6,16 @@ product's environment (bench.common.product_env, DATABASE_URL). Argument: JSON {
   operator (membership online) with a Django session made server side (what a login
   stores), so the load generator's operator socket sends `Cookie: sessionid=<key>`.
   Prints {"address", "session", "cookie", "company"}.
-- `wait` {"n", "finished_before", "since", "timeout"}: until `n` more process_inbound
-  tasks than `finished_before` (what `count` said before the messages were sent) have
-  finished, polling every 0.2 s; then prints, for the mail received and the tasks enqueued
-  since `since` (epoch seconds), the InboundMail statuses, the tasks' outcomes, the first
-  task's start and the last one's finish. The times are the database's own timestamps (the
-  worker's clock, which on one machine is the load generator's `time.time()` too).
+- `wait` {"n", "finished_before", "since", "timeout"}: until `n` more messages than
+  `finished_before` (what `count` said before the messages were sent) have been processed
+  by the worker's drain (mail/queue.py), polling every 0.2 s; then prints, for the mail
+  received since `since` (epoch seconds), the InboundMail statuses and reasons, the first
+  and the last `processed_at`. The times are the database's own timestamps (the worker's
+  clock, which on one machine is the load generator's `time.time()` too).
 - `timeline` {"tag"}: for each message of bench/mail_load.py's phase `tag` (its number, read
-  from the Message-ID), when the gateway stored it, when the worker's task started and when
-  it finished (epoch seconds): {"<number>": [received, started, finished]}.
-- `count`: prints {"finished": n} (process_inbound tasks finished so far).
+  from the Message-ID), when the gateway stored it and when the worker had processed it
+  (epoch seconds): {"<number>": [received, processed]}.
+- `count`: prints {"finished": n} (messages processed so far).
 """
 
 from __future__ import annotations
@@ -26,8 +26,6 @@ import re
 import sys
 import time
 from typing import Any
-
-TASK_PATH = "plug2support.mail.processing.process_inbound"
 
 
 def setup() -> dict[str, Any]:
@@ -63,9 +61,9 @@ def setup() -> dict[str, Any]:
 
 
 def finished() -> int:
-    from django_tasks_db.models import DBTaskResult
+    from plug2support.mail.models import InboundMail
 
-    return DBTaskResult.objects.filter(task_path=TASK_PATH).finished().count()
+    return InboundMail.objects.filter(processed_at__isnull=False).count()
 
 
 def stamp(value: dt.datetime | None) -> float | None:
@@ -75,9 +73,8 @@ def stamp(value: dt.datetime | None) -> float | None:
 def wait(args: dict[str, Any]) -> dict[str, Any]:
     from django.db import close_old_connections
     from django.db.models import Count, Max, Min
-    from django_tasks_db.models import DBTaskResult
 
-    from plug2support.mail.models import InboundMail
+    from plug2support.mail.models import InboundMail, InboundStatus
 
     wanted = int(args["finished_before"]) + int(args["n"])
     deadline = time.monotonic() + float(args.get("timeout", 300))
@@ -87,42 +84,29 @@ def wait(args: dict[str, Any]) -> dict[str, Any]:
         close_old_connections()
         done = finished()
     since_time = dt.datetime.fromtimestamp(float(args.get("since", 0)), tz=dt.UTC)
-    tasks = DBTaskResult.objects.filter(task_path=TASK_PATH, enqueued_at__gte=since_time)
-    span = tasks.finished().aggregate(first=Min("started_at"), last=Max("finished_at"))
     mail = InboundMail.objects.filter(received_at__gte=since_time)
-    failed = tasks.failed().values_list("traceback", flat=True).first()
+    span = mail.aggregate(first=Min("processed_at"), last=Max("processed_at"))
+    failed = mail.filter(status=InboundStatus.FAILED).values_list("reason", flat=True).first()
     reasons = (mail.values_list("reason").annotate(n=Count("id")).order_by("-n")
                .values_list("reason", "n")[:5])
     return {"finished": done - int(args["finished_before"]), "timed_out": done < wanted,
-            # of what was enqueued (received) since `since`:
-            "tasks": dict(tasks.values_list("status").annotate(n=Count("id"))
-                          .values_list("status", "n")),
+            # of what was received since `since`:
             "statuses": dict(mail.values_list("status").annotate(n=Count("id"))
                              .values_list("status", "n")),
             "reasons": dict(reasons),
-            "first_started": stamp(span["first"]), "last_finished": stamp(span["last"]),
-            "last_processed_at": stamp(mail.aggregate(last=Max("processed_at"))["last"]),
+            "first_processed": stamp(span["first"]), "last_processed": stamp(span["last"]),
             "failure": (failed or "").strip().splitlines()[-1:] or None}
 
 
 def timeline(tag: str) -> dict[str, list[float | None]]:
-    from django_tasks_db.models import DBTaskResult
-
     from plug2support.mail.models import InboundMail
 
     number = re.compile(rf"^mb\.{re.escape(tag)}\.(\d+)\.")
-    mail = {pk: (int(found.group(1)), received.timestamp()) for pk, message_id, received in
+    return {str(int(found.group(1))): [received.timestamp(), stamp(processed)]
+            for message_id, received, processed in
             InboundMail.objects.filter(message_id__startswith=f"mb.{tag}.")
-            .values_list("pk", "message_id", "received_at")
+            .values_list("message_id", "received_at", "processed_at")
             if (found := number.match(message_id))}
-    out: dict[str, list[float | None]] = {}
-    for args, started, ended in (DBTaskResult.objects.filter(task_path=TASK_PATH)
-                                 .values_list("args_kwargs", "started_at", "finished_at")):
-        pk = (args.get("args") or [None])[0]
-        if pk in mail:
-            n, received = mail[pk]
-            out[str(n)] = [received, stamp(started), stamp(ended)]
-    return out
 
 
 def main() -> None:

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "plug2support.billing",
     "plug2support.knowledge",
     "plug2support.mail",
+    "plug2support.replies",
     "axes",
     "csp",
 ]
@@ -258,6 +259,9 @@ MAIL_MAX_BYTES = env.int("MAIL_MAX_BYTES", default=25 * 1024 * 1024)
 MAIL_RAW_KEEP_BYTES = env.int("MAIL_RAW_KEEP_BYTES", default=2 * 1024 * 1024)
 # How long a received message is kept raw (days), and how many new conversations one sender
 # may open an hour before the next ones land in Suspended (F3).
+# Process a stored message at once, in the thread that stored it, instead of in a worker's
+# drain (mail/queue.py): the tests' mode, like django-tasks' immediate backend.
+MAIL_PROCESS_AT_ONCE = env.bool("MAIL_PROCESS_AT_ONCE", default=False)
 MAIL_RAW_RETENTION_DAYS = env.int("MAIL_RAW_RETENTION_DAYS", default=30)
 MAIL_NEW_CONVERSATIONS_PER_SENDER_HOUR = env.int("MAIL_NEW_CONVERSATIONS_PER_SENDER_HOUR",
                                                  default=5)

@@ -6,7 +6,7 @@ from django.urls import include, path
 from plug2support.accounts import views as accounts
 from plug2support.accounts.forms import EmailAuthenticationForm
 from plug2support.billing import views as billing
-from plug2support.conversations import routing_views, ticket_views
+from plug2support.conversations import composer_views, routing_views, ticket_views
 from plug2support.conversations import views as conversations
 from plug2support.knowledge import views as knowledge
 from plug2support.notifications import views as notifications
@@ -55,6 +55,7 @@ urlpatterns = [
     path("widget/api/<str:key>/pageview", widgets.page_view, name="page_view"),
     path("widget/frame/<str:key>/", widgets.widget_frame, name="widget_frame"),
     path("notifications/", notifications.notification_list, name="notifications"),
+    path("settings/alerts/", notifications.alert_settings, name="alert_settings"),
     # help articles (G1)
     path("articles/", knowledge.article_list, name="articles"),
     path("articles/new/", knowledge.article_edit, name="article_new"),
@@ -72,7 +73,10 @@ urlpatterns = [
     # inbox
     path("inbox/", conversations.inbox, name="inbox"),
     path("inbox/list", conversations.inbox_list, name="inbox_list"),
+    path("console/emoji.json", composer_views.emoji_list, name="emoji_list"),
     path("console/conversations/bulk", conversations.bulk, name="bulk_actions"),
+    path("inbox/views", conversations.save_view, name="save_view"),
+    path("inbox/views/<int:view_id>/delete", conversations.delete_view, name="delete_view"),
     path("inbox/<int:conversation_id>/", conversations.inbox, name="conversation"),
     path("visitors/", conversations.visitors, name="visitors"),
     path("tickets/", ticket_views.tracker, name="tickets"),
@@ -82,4 +86,5 @@ urlpatterns = [
     path("", include("plug2support.contacts.urls")),
     path("", include("plug2support.mail.urls")),
     path("", include("plug2support.mail.settings_urls")),
+    path("", include("plug2support.replies.urls")),
 ]

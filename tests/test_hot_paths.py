@@ -117,7 +117,7 @@ def test_errors_on_the_hot_cursor_are_django_errors_and_change_nothing(acme: Ten
         # The same sequence number twice in one conversation: refused by its unique index.
         cursor.execute(_INSERT_EVENT, [event.conversation_id, event.seq, "message",
                                                "visitor", None, "again", "m9", False,
-                                               event.created_at])
+                                               None, event.created_at])
     assert list(Conversation.objects.get(pk=event.conversation_id).events.values_list(
         "body", flat=True)) == ["Hello"]
 

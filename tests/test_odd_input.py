@@ -172,7 +172,7 @@ def test_an_inbox_search_without_a_word_finds_nothing(acme: Tenant, q: str) -> N
     client = logged_in_client(acme.operators[0])
     answer = client.get("/inbox/list", {"q": q, "view": "all"})
     assert answer.status_code == 200
-    assert answer.json() == {"conversations": [], "views": ["all"]}
+    assert answer.json() == {"conversations": [], "views": ["all"], "read": {}}
 
 
 HUGE_IDS = [2**63, 2**70, 10**30]
@@ -276,7 +276,7 @@ WIDGET_TYPES = ["message", "offline_message", "typing", "receipt", "identify", "
 OPERATOR_TYPES = ["subscribe", "unsubscribe", "claim", "message", "note", "transfer_request",
                   "transfer_accept", "transfer_decline", "transfer_withdraw", "typing",
                   "receipt", "status", "move", "tag", "untag", "priority", "create_tag",
-                  "open_ticket", "hold", "complete_review", "reassign", "snooze"]
+                  "open_ticket", "hold", "complete_review", "reassign", "snooze", "seen"]
 
 
 def _frames(types: list[str]) -> st.SearchStrategy[str]:
@@ -284,7 +284,7 @@ def _frames(types: list[str]) -> st.SearchStrategy[str]:
         ["conversation", "client_id", "body", "attachments", "after", "to", "expected", "tag",
          "value", "priority", "name", "title", "kind", "owner", "tickets", "reviewers",
          "request", "dependency", "status", "delivered", "read", "note", "email", "user_id",
-         "user_hash", "website", "until", "preset", "wake"]) | ANY_TEXT,
+         "user_hash", "website", "until", "preset", "wake", "seq", "mentions"]) | ANY_TEXT,
         JSON | st.integers(-2, 50) | st.lists(HUGE, max_size=2)
         | st.sampled_from(["new", "resolved", "online"]), max_size=5)
     typed = st.builds(lambda kind, rest: json.dumps({**rest, "type": kind}),

@@ -183,13 +183,15 @@ def open_conversation(visitor: Visitor, *, stage: str, priority: int, body: str,
         "stage": stage, "assignee_id": None, "group_id": None, "last_seq": 1,
         "priority": priority, "waiting_since": now, "visitor_delivered_seq": 0,
         "visitor_read_seq": 0, "team_delivered_seq": 0, "team_read_seq": 0,
+        "last_customer_seq": 1,
         "reply_by_email": reply_by_email, "channel": channel, "subject": subject,
         "preview": preview, "snoozed_until": None, "snoozed_by_id": None, "created_at": now,
         "updated_at": now}
     event_values = {
         "seq": 1, "kind": EventKind.MESSAGE, "sender": Sender.VISITOR, "author_id": None,
         "body": body, "client_id": client_id,
-        "staff_only": EventKind.MESSAGE in STAFF_ONLY_KINDS, "email": None, "created_at": now}
+        "staff_only": EventKind.MESSAGE in STAFF_ONLY_KINDS, "email": None, "html": None,
+        "created_at": now}
     # The parameters in the columns' order, the timestamps (`now`) as the database takes them.
     conversation_params = [stamp if value is now else value
                            for value in map(conversation_values.__getitem__,

@@ -35,7 +35,15 @@ from plug2support.lib.rows import RowReader, current_connection, hot_cursor
 from plug2support.widgets.models import Visitor, Widget
 
 from .inbox import tags_from_json, tags_json_sql
-from .models import STAFF_ONLY_KINDS, Conversation, Event, OperatorGroup, Sender, Stage
+from .models import (
+    STAFF_ONLY_KINDS,
+    Conversation,
+    Event,
+    EventKind,
+    OperatorGroup,
+    Sender,
+    Stage,
+)
 
 # One statement takes the next sequence number (every message runs it: written by hand, the
 # ORM has no UPDATE … RETURNING; PostgreSQL and SQLite ≥ 3.35 both have it).
@@ -45,16 +53,22 @@ _NEXT_SEQ = (f"UPDATE {Conversation._meta.db_table} SET last_seq = last_seq + 1,
 # and the waiting time in the same statement (one statement less on the busiest path).
 _NEXT_SEQ_VISITOR_MESSAGE = (
     f"UPDATE {Conversation._meta.db_table} SET last_seq = last_seq + 1, "  # noqa: S608
+    "last_customer_seq = last_seq + 1, "
     "updated_at = %s, preview = %s, reply_by_email = %s, "
     "waiting_since = COALESCE(waiting_since, %s) WHERE id = %s RETURNING last_seq")
+# A customer's other messages (with attachments, by e-mail) are unread news for the team
+# too (M7): the same number in last_customer_seq (SET reads the row as it was).
+_NEXT_SEQ_CUSTOMER = (
+    f"UPDATE {Conversation._meta.db_table} SET last_seq = last_seq + 1, "  # noqa: S608
+    "last_customer_seq = last_seq + 1, updated_at = %s WHERE id = %s RETURNING last_seq")
 
 
 # Every event is inserted by this statement (the ORM's create built it anew each time: a
 # tenth of a visitor message's cost, bench/README.md).
 _EVENT_COLUMNS = ("(conversation_id, seq, kind, sender, author_id, body, client_id, "
-                  "staff_only, created_at)")
+                  "staff_only, html, created_at)")
 _INSERT_EVENT = (f"INSERT INTO {Event._meta.db_table} {_EVENT_COLUMNS} "  # noqa: S608
-                 "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id")
+                 "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id")
 
 
 def _numbered_insert(next_seq: str) -> str:
@@ -62,33 +76,39 @@ def _numbered_insert(next_seq: str) -> str:
     message (a writable WITH; SQLite has none). VALUES, not SELECT, so each parameter takes
     its column's type; the WITH runs once, and the row it locked is the caller's."""
     return (f"WITH n AS ({next_seq}) INSERT INTO {Event._meta.db_table} {_EVENT_COLUMNS} "  # noqa: S608
-            "VALUES (%s, (SELECT last_seq FROM n), %s, %s, %s, %s, %s, %s, %s) "
+            "VALUES (%s, (SELECT last_seq FROM n), %s, %s, %s, %s, %s, %s, %s, %s) "
             "RETURNING id, seq")
 
 
 _NUMBERED_INSERT = _numbered_insert(_NEXT_SEQ)
 _NUMBERED_VISITOR_MESSAGE = _numbered_insert(_NEXT_SEQ_VISITOR_MESSAGE)
+_NUMBERED_CUSTOMER = _numbered_insert(_NEXT_SEQ_CUSTOMER)
 
 
 def append_event(conversation: Conversation, *, kind: str, sender: str, author: User | None = None,
                  body: str = "", client_id: str | None = None,
-                 visitor_message: tuple[str, bool] | None = None) -> Event:
+                 visitor_message: tuple[str, bool] | None = None,
+                 html: str | None = None) -> Event:
     """Store the next event of a locked conversation (the caller's transaction).
     `visitor_message`: (preview, reply_by_email) of a visitor's message, set with the
-    sequence number (`_NEXT_SEQ_VISITOR_MESSAGE`). As `append_event_orm`."""
+    sequence number (`_NEXT_SEQ_VISITOR_MESSAGE`). `html`: the team's Markdown rendered
+    (Event.html). As `append_event_orm`."""
     # The UPDATE takes the row's write lock (PostgreSQL) inside the caller's transaction;
     # SQLite runs write transactions one at a time (transaction_mode=IMMEDIATE).
     connection = current_connection()
     now = timezone.now()
     stamp = connection.ops.adapt_datetimefield_value(now)
     staff_only = kind in STAFF_ONLY_KINDS
+    customer = sender == Sender.VISITOR and kind == EventKind.MESSAGE
     if visitor_message is None:
-        next_seq, numbered, seq_params = _NEXT_SEQ, _NUMBERED_INSERT, [stamp, conversation.pk]
+        next_seq, numbered = ((_NEXT_SEQ_CUSTOMER, _NUMBERED_CUSTOMER) if customer
+                              else (_NEXT_SEQ, _NUMBERED_INSERT))
+        seq_params = [stamp, conversation.pk]
     else:
         next_seq, numbered = _NEXT_SEQ_VISITOR_MESSAGE, _NUMBERED_VISITOR_MESSAGE
         seq_params = [stamp, *visitor_message, stamp, conversation.pk]
     event_params = [kind, sender, author.pk if author else None, body, client_id, staff_only,
-                    stamp]
+                    html, stamp]
     with hot_cursor(connection) as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(numbered, [*seq_params, conversation.pk, *event_params])
@@ -99,10 +119,12 @@ def append_event(conversation: Conversation, *, kind: str, sender: str, author: 
             cursor.execute(_INSERT_EVENT, [conversation.pk, seq, *event_params])
             event_id = cursor.fetchone()[0]
     conversation.last_seq = seq
+    if customer:
+        conversation.last_customer_seq = seq
     conversation.updated_at = now
     event = Event(id=event_id, conversation=conversation, seq=seq, kind=kind, sender=sender,
                   author=author, body=body, client_id=client_id, staff_only=staff_only,
-                  created_at=now)
+                  html=html, created_at=now)
     event._state.adding, event._state.db = False, connection.alias
     return event
 
@@ -232,10 +254,14 @@ def locked_conversation_orm(conversation_id: int) -> Conversation:
 
 def append_event_orm(conversation: Conversation, *, kind: str, sender: str,
                      author: User | None = None, body: str = "", client_id: str | None = None,
-                     visitor_message: tuple[str, bool] | None = None) -> Event:
+                     visitor_message: tuple[str, bool] | None = None,
+                     html: str | None = None) -> Event:
     """What `append_event` does, in the ORM (its definition; a statement or two more)."""
     now = timezone.now()
     changes: dict[str, object] = {"last_seq": F("last_seq") + 1, "updated_at": now}
+    customer = sender == Sender.VISITOR and kind == EventKind.MESSAGE
+    if customer:
+        changes["last_customer_seq"] = F("last_seq") + 1
     if visitor_message is not None:
         preview, reply_by_email = visitor_message
         changes |= {"preview": preview, "reply_by_email": reply_by_email,
@@ -243,11 +269,13 @@ def append_event_orm(conversation: Conversation, *, kind: str, sender: str,
     Conversation.objects.filter(pk=conversation.pk).update(**changes)
     seq = Conversation.objects.values_list("last_seq", flat=True).get(pk=conversation.pk)
     event = Event(conversation=conversation, seq=seq, kind=kind, sender=sender, author=author,
-                  body=body, client_id=client_id, staff_only=kind in STAFF_ONLY_KINDS)
+                  body=body, client_id=client_id, staff_only=kind in STAFF_ONLY_KINDS, html=html)
     event.save()
     Event.objects.filter(pk=event.pk).update(created_at=now)  # one clock for both rows
     event.created_at = now
     conversation.last_seq = seq
+    if customer:
+        conversation.last_customer_seq = seq
     conversation.updated_at = now
     return event
 

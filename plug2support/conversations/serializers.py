@@ -19,6 +19,9 @@ def event_payload(event: Event) -> dict[str, Any]:
         "sender": event.sender,
         "author": user_ref(author),
         "body": event.body,
+        # The team's Markdown as sanitised HTML (Event.html): shown instead of `body` when
+        # not null; null for a visitor's message and a system event.
+        "html": event.html,
         "client_id": event.client_id,
         "staff_only": event.staff_only,
         # Set by whoever loaded the event (one query per batch: access.events_after).

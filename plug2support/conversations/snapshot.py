@@ -14,6 +14,7 @@ from plug2support.realtime.presence import availability_frame, availability_of
 from plug2support.widgets.hours import Schedule
 
 from .access import conversations_for, pending_transfers_for, work_for
+from .actions.reading import read_positions
 from .actions.visitors import current_conversation
 from .metrics import for_conversation, for_conversations
 from .models import Conversation
@@ -26,10 +27,13 @@ INBOX_SNAPSHOT_SIZE = 100
 def inbox_snapshot(membership: Membership) -> dict[str, Any]:
     """The console's `inbox` frame (without its type): the latest conversations, the pending
     transfers, the notifications and the unread count."""
-    recent = conversations_for(membership).order_by("-updated_at")[:INBOX_SNAPSHOT_SIZE]
+    recent = list(conversations_for(membership).order_by("-updated_at")[:INBOX_SNAPSHOT_SIZE])
     user_id, company_id = membership.user_id, membership.company_id
     return {
         "conversations": [conversation_summary(c) for c in recent],
+        # The member's read positions of these (M7): unread is last_customer_seq above.
+        "read": {str(pk): seq for pk, seq in read_positions(user_id, [c.pk for c in recent])
+                 .items()},
         "transfers": [transfer_payload(t) for t in pending_transfers_for(membership)],
         "notifications": recent_for(user_id, company_id),
         "unread": unread_count(user_id, company_id),

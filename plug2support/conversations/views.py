@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 
 from plug2support.accounts.access import membership_required
 from plug2support.accounts.models import Membership
+from plug2support.notifications.alerts import preferences_of
 from plug2support.widgets.models import SiteVisitor, Widget
 from plug2support.widgets.visits import on_site_now
 
@@ -23,6 +24,13 @@ from . import stages
 from .access import events_after, get_conversation_for_member
 from .actions.bulk import do_bulk
 from .actions.core import ConversationError
+from .actions.reading import read_positions
+from .actions.saved_views import (
+    do_delete_view,
+    do_save_view,
+    saved_view_payload,
+    saved_views_of,
+)
 from .actions.started import do_start_chat_with_site_visitor, do_start_email_conversation
 from .actions.tags import tags_for
 from .inbox import (
@@ -33,6 +41,7 @@ from .inbox import (
     inbox_page,
     inbox_summaries_json,
 )
+from .mentioned import MENTIONS_LABEL, MENTIONS_VIEW, mentioned_list
 from .metrics import for_conversation
 from .models import Priority, Stage
 from .people import user_ref
@@ -48,11 +57,19 @@ def inbox(request: HttpRequest, membership: Membership,
         selected = get_conversation_for_member(membership, conversation_id)
         events = [event_payload(e) for e in events_after(selected.pk, 0)]
     conversations = inbox_page(membership, OPENING_VIEW)
+    shown = [*conversations, *([selected] if selected else [])]
     return render(request, "conversations/inbox.html", {
         "selected": selected,
         "inbox_state": {
             "me": user_ref(membership.user),
             "conversations": [conversation_summary(c) for c in conversations],
+            # M7: the member's read positions of what the page shows, their saved views,
+            # the person-made Mentions view beside filters.VIEWS; C1: their alerts.
+            "read": {str(k): v for k, v in read_positions(
+                membership.user_id, [c.pk for c in shown]).items()},
+            "saved_views": saved_views_of(membership),
+            "personal_views": {MENTIONS_VIEW: MENTIONS_LABEL},
+            "alerts": preferences_of(membership.pk),
             "list_views": OPENING_VIEW.views(membership.user_id),
             "selected": conversation_summary(selected) if selected else None,
             "events": events,
@@ -160,7 +177,12 @@ def start_chat(request: HttpRequest, membership: Membership, site_visitor_id: in
 
 @membership_required()
 def inbox_list(request: HttpRequest, membership: Membership) -> HttpResponse:
-    """The inbox list as JSON, for a view, filters and a search (D10)."""
+    """The inbox list as JSON, for a view, filters and a search (D10), with the member's
+    read positions of its conversations (M7); the Mentions view is the person's (M3)."""
+    if request.GET.get("view") == MENTIONS_VIEW:
+        listed = mentioned_list(membership)
+        return JsonResponse({**listed, "views": [], "read": _read_of(
+            membership, listed["order"])})
     try:
         filters = Filters.parse(request.GET)
     except InboxError as error:
@@ -169,8 +191,11 @@ def inbox_list(request: HttpRequest, membership: Membership) -> HttpResponse:
     # The page's summaries come as JSON text (built by the database on PostgreSQL), and the
     # views a live summary must have to belong in this list.
     views = json.dumps(filters.views(membership.user_id))
-    return HttpResponse(f'{{"conversations": {inbox_summaries_json(membership, filters)}, '
-                        f'"views": {views}}}', content_type="application/json")
+    page = inbox_summaries_json(membership, filters)
+    # The page's ids, read back from its JSON (the database wrote it on PostgreSQL).
+    read = json.dumps(_read_of(membership, [c["id"] for c in json.loads(page)]))
+    return HttpResponse(f'{{"conversations": {page}, "views": {views}, "read": {read}}}',
+                        content_type="application/json")
 
 
 @membership_required()
@@ -191,3 +216,26 @@ def bulk(request: HttpRequest, membership: Membership) -> HttpResponse:
         return JsonResponse({"error": {"code": error.code, "message": error.message,
                                        **error.details}}, status=400)
     return JsonResponse(result.as_dict())
+
+
+def _read_of(membership: Membership, ids: list[int]) -> dict[str, int]:
+    return {str(k): v for k, v in read_positions(membership.user_id, ids).items()}
+
+
+@require_POST
+@membership_required()
+def save_view(request: HttpRequest, membership: Membership) -> HttpResponse:
+    """M7: the current filters (the form's fields) saved as the person's named view."""
+    try:
+        view = do_save_view(membership, request.POST.get("name"), request.POST)
+    except ConversationError as error:
+        return JsonResponse({"error": {"code": error.code, "message": error.message}},
+                            status=400)
+    return JsonResponse({"view": saved_view_payload(view)}, status=201)
+
+
+@require_POST
+@membership_required()
+def delete_view(request: HttpRequest, membership: Membership, view_id: int) -> HttpResponse:
+    do_delete_view(membership, view_id)
+    return JsonResponse({"deleted": view_id})

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import connections
 
 from . import addresses
-from .intake import accept
+from .intake import accept_resolved
 from .models import Via
 
 log = logging.getLogger(__name__)
@@ -42,21 +42,37 @@ class _Server(SMTP):
         await super().push(status)
 
 
-# Each runs in a thread of asgiref's pool: its connection goes back (to PostgreSQL's pool)
-# when it is done, as at the end of a request, or the threads would keep them all.
+# Each runs in a thread of asgiref's pool. On PostgreSQL its connection goes back to the
+# driver's pool when it is done, as at the end of a request, or the threads would keep them
+# all; SQLite has no pool, and a thread keeps its file open (opening it again, with its
+# PRAGMAs, cost a quarter of the gateway's time a message).
 
-def _resolved(address: str) -> bool:
-    try:
-        return addresses.resolve(address) is not None
-    finally:
+def _done() -> None:
+    if connections["default"].vendor != "sqlite":
         connections.close_all()
 
 
-def _accept(raw: bytes, recipients: list[str]) -> int:
+def _resolve(address: str) -> addresses.Recipient | None:
     try:
-        return len(accept(raw, recipients, via=Via.SMTP))
+        return addresses.resolve(address)
     finally:
-        connections.close_all()
+        _done()
+
+
+def _accept(raw: bytes, recipients: list[tuple[str, addresses.Recipient]]) -> int:
+    try:
+        return len(accept_resolved(raw, recipients, via=Via.SMTP))
+    finally:
+        _done()
+
+
+def _resolved_of(envelope: Envelope) -> list[tuple[str, addresses.Recipient]]:
+    # aiosmtpd makes a new Envelope for each transaction (after DATA or RSET).
+    found: list[tuple[str, addresses.Recipient]] | None = getattr(envelope, "p2s_resolved", None)
+    if found is None:
+        found = []
+        envelope.p2s_resolved = found  # type: ignore[attr-defined]
+    return found
 
 
 class Handler:
@@ -69,9 +85,12 @@ class Handler:
         if not addresses.is_inbound_domain(address):
             return (f"550 5.7.1 Relaying denied: this server takes mail for "
                     f"@{settings.INBOUND_EMAIL_DOMAIN} only")
-        if not await sync_to_async(_resolved, thread_sensitive=False)(address):
+        found = await sync_to_async(_resolve, thread_sensitive=False)(address)
+        if found is None:
             return "550 5.1.1 No such mailbox here: check the support address"
         envelope.rcpt_tos.append(address)
+        # What RCPT found is what DATA stores for (one lookup a recipient, not two).
+        _resolved_of(envelope).append((address, found))
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
@@ -81,7 +100,7 @@ class Handler:
         if len(raw) > settings.MAIL_MAX_BYTES:
             return _too_big()
         try:
-            await sync_to_async(_accept, thread_sensitive=False)(raw, list(envelope.rcpt_tos))
+            await sync_to_async(_accept, thread_sensitive=False)(raw, _resolved_of(envelope))
         except Exception:  # noqa: BLE001 (the sender retries a 4xx: nothing is lost)
             log.exception("inbound mail could not be stored")
             return "451 4.3.0 Could not store the message now: please try again later"

@@ -16,10 +16,10 @@ from email.utils import parseaddr
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from . import addresses
+from . import addresses, queue
 from .ids import message_key, normalise_message_id, without_controls
 from .models import InboundMail, MailboxConnection, SupportAddress, Via
-from .processing import process_inbound
+from .processing import process_now
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +58,11 @@ def _store(raw: bytes, support: SupportAddress, *, recipient: str, via: str, pro
     except IntegrityError:
         existing = InboundMail.objects.get(company_id=support.company_id, message_key=key)
         return Accepted(existing, duplicate=True)
-    # The task row is written in this transaction: a worker sees it once the mail commits.
-    process_inbound.enqueue(mail.pk)
+    if settings.MAIL_PROCESS_AT_ONCE:
+        process_now(mail.pk)  # the tests' mode, as django-tasks' immediate backend
+    else:
+        # The row is the queue entry (queue.py): a worker's drain takes it once it commits.
+        transaction.on_commit(queue.wake)
     return Accepted(mail, duplicate=False)
 
 
@@ -67,11 +70,17 @@ def accept(raw: bytes, recipients: list[str], *, via: str, provider: str = "") -
     """Store `raw` for each company among `recipients` (addresses on the inbound domain;
     others are ignored). One company written to twice (its address and a reply address)
     stores it once."""
+    resolved = [(r, found) for r in recipients if (found := addresses.resolve(r)) is not None]
+    return accept_resolved(raw, resolved, via=via, provider=provider)
+
+
+def accept_resolved(raw: bytes, recipients: list[tuple[str, addresses.Recipient]], *,
+                    via: str, provider: str = "") -> list[Accepted]:
+    """`accept` for recipients already resolved (the SMTP gateway's, at RCPT)."""
     stored: list[Accepted] = []
     seen: set[int] = set()
-    for recipient in recipients:
-        found = addresses.resolve(recipient)
-        if found is None or found.address.company_id in seen:
+    for recipient, found in recipients:
+        if found.address.company_id in seen:
             continue
         seen.add(found.address.company_id)
         stored.append(_store(raw, found.address, recipient=recipient, via=via,

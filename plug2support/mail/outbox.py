@@ -21,6 +21,7 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.safestring import SafeString, mark_safe
 from django_tasks import task
 
 from plug2support.attachments.models import Attachment
@@ -78,7 +79,7 @@ def _bounces(company_id: int, address: str) -> bool:
                                   email_bouncing_since__isnull=False).exists()
 
 
-def _history(conversation: Conversation, before_seq: int) -> list[dict[str, str]]:
+def _history(conversation: Conversation, before_seq: int) -> list[dict[str, Any]]:
     events = list(Event.objects.filter(
         conversation=conversation, kind=EventKind.MESSAGE, seq__lt=before_seq,
         staff_only=False).select_related("author").order_by("-seq")[:HISTORY_MESSAGES])
@@ -88,9 +89,16 @@ def _history(conversation: Conversation, before_seq: int) -> list[dict[str, str]
                else display_name(past.author))
         history.append({
             "when": date_format(timezone.localtime(past.created_at), "DATETIME_FORMAT"),
-            "who": who, "body": past.body,
+            "who": who, "body": past.body, "html": _safe_html(past),
             "quoted": "\n".join(f"> {line}" for line in past.body.splitlines())})
     return history
+
+
+def _safe_html(event: Event) -> SafeString | None:
+    """The team's message as its rendered Markdown for the HTML part (the text part keeps
+    the Markdown as typed). Safe to mark so: Event.html is only ever written sanitised
+    (knowledge/markdown.py, nh3); None for a customer's mail and older messages."""
+    return mark_safe(event.html) if event.html and event.sender == Sender.OPERATOR else None  # noqa: S308
 
 
 def _sender_name(conversation: Conversation, event: Event) -> str:
@@ -131,7 +139,8 @@ def compose(outbound: OutboundMail) -> EmailMultiAlternatives:
         subject = f"Re: {subject}"
     subject = f"{subject} {subject_tag(conversation.pk)}"
     history = _history(conversation, event.seq)
-    context: dict[str, Any] = {"body": event.body, "operator": operator, "company": company,
+    context: dict[str, Any] = {"body": event.body, "html": _safe_html(event),
+                               "operator": operator, "company": company,
                                "history": history, "subject": subject}
     text = render_to_string("email/operator_reply.txt", context)
     html = render_to_string("email/operator_reply.html", context)

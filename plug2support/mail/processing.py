@@ -3,8 +3,9 @@ mail (it creates nothing and gets no answer: no loops), records bounces on the c
 recognises the settings page's test mail, and threads the rest into a conversation.
 
 Each stored message is processed once: its row moves from Queued (or Held) under a row
-lock; a message kept while the company was blocked (H6) is Held and processed again by the
-periodic `release_held` once the block lifts — nothing is lost and nothing is sent meanwhile.
+lock (queue.py drains the Queued ones); a message kept while the company was blocked (H6)
+is Held and processed again by the periodic `release_held` once the block lifts — nothing
+is lost and nothing is sent meanwhile.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from django_tasks import task
 
 from plug2support.accounts.policies import communication_block
 from plug2support.attachments.actions import AttachmentError, do_store_mail_file
@@ -41,23 +41,30 @@ OPENED = "opened a conversation"
 MAIL_FILES_MAX = 10
 
 
-@task()
-def process_inbound(inbound_id: int) -> None:
+def process_locked(mail: InboundMail) -> None:
+    """Process `mail`, whose row the caller holds locked in its transaction (queue.py), and
+    mark it: Processed, Ignored, Bounce, Test, Held, or Failed with the reason."""
+    try:
+        with transaction.atomic():  # a savepoint: a failure leaves nothing half-written
+            status, reason = _process(mail)
+    except Exception as error:  # noqa: BLE001 (a message that cannot be processed stays, marked)
+        log.exception("inbound mail %s could not be processed", mail.pk)
+        status, reason = InboundStatus.FAILED, f"{type(error).__name__}"
+    InboundMail.objects.filter(pk=mail.pk).update(
+        status=status, reason=reason[:1000], conversation=mail.conversation_id,
+        event=mail.event_id, processed_at=timezone.now())
+
+
+def process_now(inbound_id: int) -> bool:
+    """Process a Queued or Held message now; False if another worker has it or did."""
     with transaction.atomic():
-        mail = (InboundMail.objects.select_for_update(of=("self",))
+        mail = (InboundMail.objects.select_for_update(skip_locked=True, of=("self",))
                 .filter(pk=inbound_id, status__in=(InboundStatus.QUEUED, InboundStatus.HELD))
                 .select_related("address__widget__company").first())
         if mail is None:
-            return  # processed already (a second delivery of the task)
-        try:
-            with transaction.atomic():  # a savepoint: a failure leaves nothing half-written
-                status, reason = _process(mail)
-        except Exception as error:  # noqa: BLE001 (a message that cannot be processed stays, marked)
-            log.exception("inbound mail %s could not be processed", mail.pk)
-            status, reason = InboundStatus.FAILED, f"{type(error).__name__}"
-        InboundMail.objects.filter(pk=mail.pk).update(
-            status=status, reason=reason[:1000], conversation=mail.conversation_id,
-            event=mail.event_id, processed_at=timezone.now())
+            return False
+        process_locked(mail)
+    return True
 
 
 def _support_of(mail: InboundMail) -> SupportAddress | None:
@@ -257,8 +264,7 @@ def release_held(slot: datetime) -> dict[str, int]:
     for pk, company_id in held:
         if company_id not in blocked:
             blocked[company_id] = communication_block(company_id) is not None
-        if not blocked[company_id]:
-            process_inbound.call(pk)
+        if not blocked[company_id] and process_now(pk):
             released += 1
     return {"released": released}
 

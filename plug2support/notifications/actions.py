@@ -43,8 +43,10 @@ def recent_for(user_id: int, company_id: int) -> list[dict[str, Any]]:
 
 def do_notify(*, company_id: int, user_ids: Iterable[int], kind: str, title: str,
               body: str = "", url: str = "", email_template: str | None = None,
-              email_context: dict[str, Any] | None = None) -> list[Notification]:
-    """A console notification for each person and, with `email_template`, an e-mail too."""
+              email_context: dict[str, Any] | None = None,
+              email_to: Iterable[int] | None = None) -> list[Notification]:
+    """A console notification for each person and, with `email_template`, an e-mail too
+    (to each of them, or to those of `email_to` only: a mention e-mails the offline)."""
     with transaction.atomic():
         created = [Notification.objects.create(company_id=company_id, user_id=user_id,
                                                kind=kind, title=title, body=body, url=url)
@@ -54,7 +56,10 @@ def do_notify(*, company_id: int, user_ids: Iterable[int], kind: str, title: str
                 "type": "notification", "notification": notification_payload(notification),
                 "unread": unread_count(notification.user_id, company_id)})
         if email_template and created:
-            emails = list(User.objects.filter(pk__in=[n.user_id for n in created])
+            recipients = {n.user_id for n in created}
+            if email_to is not None:
+                recipients &= set(email_to)
+            emails = list(User.objects.filter(pk__in=recipients)
                           .values_list("email", flat=True))
             for address in emails:
                 queue_templated_email([address], email_template, email_context or {})

@@ -24,3 +24,17 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class AlertPreferences(models.Model):
+    """C1 (issue 18, point 8): what one member wants for each kind of event, by channel
+    (sound, desktop, email); notifications/alerts.py has the kinds and the defaults. A row
+    only once the member changed something: the defaults need none."""
+
+    membership = models.OneToOneField("accounts.Membership", on_delete=models.CASCADE,
+                                      related_name="alert_preferences")
+    choices = models.JSONField(default=dict)  # {kind: {channel: bool}}, only what was set
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"alerts of {self.membership_id}"

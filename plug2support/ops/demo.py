@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.core.files.base import ContentFile
 from django.db import transaction
 
 from plug2support.accounts.models import Company, Membership, Role, User
@@ -13,6 +14,8 @@ from plug2support.billing.models import PaymentMethod, PlanKind
 from plug2support.billing.payments import do_record_payment
 from plug2support.knowledge.markdown import render_markdown
 from plug2support.knowledge.models import Article, ArticleStatus, Category
+from plug2support.replies.actions import do_create_saved_reply
+from plug2support.replies.models import SavedReply
 from plug2support.widgets.models import Widget, WidgetCard
 
 DEMO_PASSWORD = "demo-password-2026"  # noqa: S105 (printed by `make run`: a demo only)
@@ -50,6 +53,7 @@ def load_demo() -> Demo:
                                        allowed_origins="\n".join(DEMO_SITE_ORIGINS),
                                        search_enabled=True)
         _demo_help(company, widget)
+    _demo_replies(company, users)
     return Demo(company=company, widget=widget, users=users)
 
 
@@ -73,6 +77,34 @@ def _demo_help(company: Company, widget: Widget) -> None:
     WidgetCard.objects.get_or_create(widget=widget, title="New: the winter blend", defaults={
         "description": "Cocoa and orange notes, roasted this Tuesday.",
         "link": "https://example.com/winter"})
+
+
+DEMO_REPLIES = [
+    ("company", "Greeting", "hello",
+     "Hi {{contact.name|there}}! I'm {{operator.name}} from {{company.name}}. How can I help?"),
+    ("company", "Closing", "bye",
+     "Glad I could help. Have a **great** day, and write again any time!"),
+    ("company", "Refund policy", "refund",
+     "We refund any bag returned **within 30 days**, unopened or not. The policy is "
+     "attached; reply with your order number and I'll start it."),
+    ("personal", "Brewing tips", "brew",
+     "A few tips for {{contact.name|your}} brewer:\n\n- grind just before brewing\n"
+     "- 60 g of coffee per litre\n- water at 93 °C"),
+]
+REFUND_POLICY = (b"Refund policy\n\nAny bag returned within 30 days is refunded in full, "
+                 b"unopened or not.\nWrite to us with your order number.\n")
+
+
+def _demo_replies(company: Company, users: list[User]) -> None:
+    """A few saved replies (M1): three of the company's (the owner's), one of Alice's own."""
+    if SavedReply.objects.filter(company=company).exists():
+        return
+    owner, alice = (Membership.objects.get(user=u, company=company) for u in users[:2])
+    for scope, title, shortcut, body in DEMO_REPLIES:
+        files = ([ContentFile(REFUND_POLICY, name="refund-policy.txt")]
+                 if shortcut == "refund" else [])
+        do_create_saved_reply(owner if scope == "company" else alice, scope=scope,
+                              title=title, shortcut=shortcut, body=body, files=files)
 
 
 def _demo_subscription(company: Company, seats: int) -> None:

@@ -13,6 +13,7 @@ from playwright.sync_api import Browser, Page, expect
 from plug2support.accounts.models import Invitation, User
 from plug2support.contacts.models import CustomerOrg
 from plug2support.knowledge.models import Article, ArticleStatus
+from plug2support.replies.actions import do_create_saved_reply
 from plug2support.widgets.models import Widget
 
 from ..conftest import PASSWORD
@@ -34,7 +35,8 @@ def violations(target: Any) -> list[str]:
 
 CONSOLE_PAGES = ["/inbox/", "/visitors/", "/settings/widgets/", "/settings/widgets/new/",
                  "/settings/routing/", "/settings/email/", "/tickets/", "/customers/", "/articles/",
-                 "/articles/new/", "/billing/", "/notifications/", "/team/"]
+                 "/articles/new/", "/billing/", "/notifications/", "/team/",
+                 "/settings/saved-replies/", "/settings/alerts/"]
 
 
 def test_every_console_page_has_no_wcag_aa_violation(browser: Browser, demo: Any,
@@ -55,8 +57,11 @@ def test_every_console_page_has_no_wcag_aa_violation(browser: Browser, demo: Any
                                      body="Once a month.", body_html="<p>Once a month.</p>",
                                      status=ArticleStatus.PUBLISHED)
     org = CustomerOrg.objects.create(company=tenant.company, name="Acme", domain="acme.test")
+    reply = do_create_saved_reply(tenant.membership(tenant.owner), scope="company",
+                                  title="Greeting", shortcut="hello",
+                                  body="Hi {{contact.name|there}}!")
     pages_with_ids = [f"/settings/widgets/{tenant.widget.pk}/", f"/articles/{article.pk}/",
-                      f"/customers/orgs/{org.pk}/"]
+                      f"/customers/orgs/{org.pk}/", f"/settings/saved-replies/{reply.pk}/"]
     for path in [*CONSOLE_PAGES, *pages_with_ids]:
         response = owner.goto(f"{live}{path}")
         assert response is not None and response.status == 200, path

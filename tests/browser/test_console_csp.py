@@ -45,6 +45,7 @@ def test_every_console_page_runs_under_its_content_security_policy(
                  "/settings/widgets/new/", f"/settings/widgets/{acme.widget.pk}/",
                  "/settings/routing/", "/articles/", "/articles/new/",
                  f"/articles/{article.pk}/", "/billing/", "/team/", "/notifications/",
+                 "/settings/saved-replies/", "/settings/alerts/",
                  "/admin/", "/admin/accounts/user/",
                  f"/admin/accounts/user/{acme.owner.pk}/change/", "/admin/axes/accessattempt/"]:
         response = page.goto(f"{live}{path}")

@@ -11,6 +11,7 @@ from django.conf import settings
 from plug2support.accounts.models import User
 from plug2support.accounts.policies import communication_block
 from plug2support.attachments.actions import attachment_payload, do_attach
+from plug2support.knowledge.markdown import render_chat_markdown
 from plug2support.lib.errors import Refused
 from plug2support.lib.uploads import AttachmentError
 from plug2support.realtime.hub import publish_after_commit
@@ -61,6 +62,12 @@ def check_message(body: object, client_id: object,
             "message_too_long", f"A message is at most {limit} characters.", limit=limit
         )
     return body.strip(), client_id
+
+
+def team_html(text: str) -> str | None:
+    """The team's message or note as HTML (issue 18, contract 4: it is Markdown), rendered
+    before the writer locks anything; None for a message of files only."""
+    return render_chat_markdown(text) if text else None
 
 
 def attach(event: Event, ids: list[object], uploader: Visitor | User) -> str:

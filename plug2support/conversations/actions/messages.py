@@ -39,6 +39,7 @@ from .core import (
     lock_conversation,
     operator_resend,
     publish,
+    team_html,
 )
 from .snooze import wake_for_customer
 from .stages import auto_move
@@ -257,6 +258,7 @@ def do_post_operator_message(
     ids = check_attachments(attachments)
     text, cid = check_message(body, client_id, ids)
     cc, subject = check_email_options(email)
+    html = team_html(text)
     user = membership.user
     try:
         with transaction.atomic():
@@ -272,7 +274,7 @@ def do_post_operator_message(
             elif locked.assignee_id != user.pk:
                 raise served_by_other(locked)
             event = append_event(locked, kind=EventKind.MESSAGE, sender=Sender.OPERATOR,
-                                 author=user, body=text, client_id=cid)
+                                 author=user, body=text, client_id=cid, html=html)
             locked.preview = attach(event, ids, user)
             locked.waiting_since = None  # the team has answered
             Conversation.objects.filter(pk=locked.pk).update(preview=locked.preview,

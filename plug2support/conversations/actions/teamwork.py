@@ -33,7 +33,9 @@ from .core import (
     lock_conversation,
     operator_resend,
     publish,
+    team_html,
 )
+from .mentions import check_mentions, record_mentions
 
 
 def do_set_priority(membership: Membership, conversation: Conversation, priority: object) -> None:
@@ -97,10 +99,13 @@ def do_claim(membership: Membership, conversation: Conversation) -> Event:
 
 
 def do_add_note(membership: Membership, conversation: Conversation, *, client_id: object,
-                body: object, attachments: object = None) -> Posted:
-    """Any operator of the company writes a note for the team; the visitor never sees it."""
+                body: object, attachments: object = None, mentions: object = None) -> Posted:
+    """Any operator of the company writes a note for the team; the visitor never sees it.
+    `mentions`: teammates' user ids (M3, actions/mentions.py), told with a link to it."""
     ids = check_attachments(attachments)
     text, cid = check_message(body, client_id, ids)
+    html = team_html(text)
+    mentioned = check_mentions(membership, mentions)
     user = membership.user
     with transaction.atomic():
         locked = lock_conversation(conversation.pk)
@@ -108,8 +113,9 @@ def do_add_note(membership: Membership, conversation: Conversation, *, client_id
         if resent is not None:
             return resent
         event = append_event(locked, kind=EventKind.NOTE, sender=Sender.OPERATOR, author=user,
-                             body=text, client_id=cid)
+                             body=text, client_id=cid, html=html)
         attach(event, ids, user)
+        record_mentions(membership, locked, event, mentioned)
         publish(locked, event)
     return Posted(event, duplicate=False)
 

@@ -54,6 +54,9 @@ SUMMARY = Obj(
         id=Own("assignee_id"), name=Either(Named("assignee", "name"), Named("assignee", "email")))),
     group=Unless(Own("group_id"), Obj(id=Own("group_id"), name=Named("group", "name"))),
     last_seq=Own("last_seq"),
+    # The customer's latest message (M7): unread for an operator whose read position
+    # (their console's `read` map, protocol.md §5 "seen") is below it.
+    last_customer_seq=Own("last_customer_seq"),
     receipts=Obj(visitor_delivered=Own("visitor_delivered_seq"),
                  visitor_read=Own("visitor_read_seq"),
                  team_delivered=Own("team_delivered_seq"),

@@ -24,6 +24,7 @@ from plug2support.conversations.access import (
 )
 from plug2support.conversations.actions.core import Posted
 from plug2support.conversations.actions.messages import do_post_operator_message, do_record_receipt
+from plug2support.conversations.actions.reading import do_mark_seen
 from plug2support.conversations.actions.snooze import do_snooze, do_wake
 from plug2support.conversations.actions.stages import do_move_stage
 from plug2support.conversations.actions.tags import do_create_tag, do_tag, do_untag
@@ -37,6 +38,12 @@ from plug2support.conversations.actions.teamwork import (
     do_withdraw_transfer,
 )
 from plug2support.conversations.actions.tickets import do_complete_review, do_hold, do_open_ticket
+from plug2support.conversations.inbox.counts import (
+    CountRows,
+    company_counts,
+    counts_frame,
+    unread_mentions,
+)
 from plug2support.conversations.models import Conversation, TransferRequest
 from plug2support.conversations.people import user_ref
 from plug2support.conversations.serializers import transfer_payload
@@ -49,6 +56,7 @@ from ..asgi import Scope, header
 from ..dbthreads import db
 from ..sockets import CLOSE_UNAUTHORISED, Connection, Handler, Socket, seq_from, spawn
 from ..topics import company_topic, conversation_topic, member_topic, session_topic, staff_topic
+from .counts import VIEW_COUNTS
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +96,7 @@ class OperatorSocket(Socket):
     not wait behind those reads and their replays (bench/README.md, burst)."""
 
     __slots__ = ("membership", "session_key", "connection_id", "_subscriptions",
-                 "_subscribing", "_room")
+                 "_subscribing", "_room", "mentions_unread")
     staff = True
 
     def __init__(self, scope: Scope, connection: Connection) -> None:
@@ -99,6 +107,7 @@ class OperatorSocket(Socket):
         self._subscriptions: deque[dict[str, Any]] | None = None
         self._subscribing = False
         self._room: asyncio.Future[None] | None = None  # awaited while too many wait
+        self.mentions_unread = 0  # the Mentions view's count, kept by `seen`/`mentioned`
 
     async def _follow_later(self, frame: dict[str, Any]) -> None:
         """A subscribe or unsubscribe (its handler): queued for the subscription lane."""
@@ -160,6 +169,8 @@ class OperatorSocket(Socket):
         return self.membership is not None
 
     def closed(self) -> None:
+        if self.membership is not None:
+            VIEW_COUNTS.leave(self.membership.company_id, self)
         if self.connection_id:
             spawn(self._went_away())
 
@@ -198,6 +209,12 @@ class OperatorSocket(Socket):
         # It goes through the ordered outbox, after any live frame queued while it was read.
         snapshot = await db(inbox_snapshot)(self.membership)
         self._enqueue({"type": "inbox", **snapshot})
+        # The view list's counts (M7), then kept live by the company's recounts.
+        company_id = self.membership.company_id
+        counted = VIEW_COUNTS.latest(company_id) or await db(company_counts)(company_id)
+        self.mentions_unread = await db(unread_mentions)(company_id, user.pk)
+        VIEW_COUNTS.join(company_id, self, counted)
+        self._enqueue(counts_frame(counted, user.pk, self.mentions_unread))
         # Counted as connected from now on: the team and the widgets hear of it.
         self.connection_id = await db(presence.connect)(self.membership.pk)
         await db(presence.publish_availability)(self.membership.company_id)
@@ -219,7 +236,13 @@ class OperatorSocket(Socket):
         await self._post(frame, do_post_operator_message, email=frame.get("email"))
 
     async def handle_note(self, frame: dict[str, Any]) -> None:
-        await self._post(frame, do_add_note)
+        await self._post(frame, do_add_note, mentions=frame.get("mentions"))
+
+    async def handle_seen(self, frame: dict[str, Any]) -> None:
+        conversation = await self._conversation(frame)
+        read_seq = await db(do_mark_seen)(self.membership, conversation, frame.get("seq"))
+        self.send_json({"type": "seen", "ref": frame.get("ref"),
+                        "conversation": conversation.pk, "read_seq": read_seq})
 
     async def _post(self, frame: dict[str, Any], action: Callable[..., Posted],
                     **options: object) -> None:
@@ -372,6 +395,7 @@ class OperatorSocket(Socket):
         "transfer_withdraw": handle_transfer_withdraw,
         "typing": handle_typing,
         "receipt": handle_receipt,
+        "seen": handle_seen,
         "status": handle_status,
         "notifications_read": handle_notifications_read,
         "move": handle_move,
@@ -386,9 +410,22 @@ class OperatorSocket(Socket):
         "snooze": handle_snooze,
     }
 
+    def send_counts(self, counted: CountRows) -> None:
+        self.send_json(counts_frame(counted, self.membership.user_id, self.mentions_unread))
+
     def other_now(self, payload: Mapping[str, Any]) -> bool:
-        if payload.get("type") == "session_ended":
+        kind = payload.get("type")
+        if kind == "session_ended":
             # Logged out (in any tab): this socket spoke for that session, so it ends too.
             self.close(CLOSE_UNAUTHORISED)
+            return True
+        if kind == "conversation":
+            VIEW_COUNTS.changed(self.membership.company_id)
+        elif kind in ("seen", "mentioned"):  # my mentions read, or a new one: my count
+            super().other_now(payload)
+            self.mentions_unread = payload["mentions_unread"]
+            counted = VIEW_COUNTS.latest(self.membership.company_id)
+            if counted is not None:
+                self.send_counts(counted)
             return True
         return super().other_now(payload)

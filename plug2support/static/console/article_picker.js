@@ -23,6 +23,7 @@ function insert(article) {
   open(false);
   reply.focus();
   reply.selectionStart = reply.selectionEnd = (before + spacer + text).length;
+  reply.dispatchEvent(new Event("input", { bubbles: true })); // as typed: the draft keeps it
 }
 
 async function search() {

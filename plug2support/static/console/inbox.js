@@ -7,8 +7,9 @@ import "./inbox/snooze.js";
 import { open, showTyping } from "./inbox/conversation.js";
 import { reloadList, setupFilters, upsert } from "./inbox/list.js";
 import { connect, showError, socket } from "./inbox/server.js";
-import { changed, me, selected, store } from "./inbox/store.js";
-import { chime, renderPresence, setStatus, setUnread, toast } from "./inbox/team.js";
+import { changed, me, selected, setRead, store } from "./inbox/store.js";
+import { alertFor, notificationAlert, renderPresence, setStatus, setUnread, summaryAlert, toast } from "./inbox/team.js";
+import { mentioned, seenElsewhere, setCounts } from "./inbox/views.js";
 
 const frames = {
   inbox(frame) {
@@ -17,11 +18,18 @@ const frames = {
     for (const t of frame.transfers || []) store.transfers.set(t.id, t);
     changed("transfers");
     for (const c of frame.conversations) store.seen.add(c.id);
+    setRead(frame.read);
     reloadList(); // whatever changed while away, through the current filters
     changed("list", "pane");
   },
   conversation(frame) {
+    summaryAlert(store.conversations.get(frame.conversation.id), frame.conversation);
     upsert(frame.conversation);
+  },
+  counts(frame) { setCounts(frame.counts); },
+  seen: seenElsewhere,
+  mentioned(frame) {
+    mentioned(frame);
   },
   subscribed(frame) {
     store.conversations.set(frame.conversation.id, frame.conversation);
@@ -31,6 +39,8 @@ const frames = {
   },
   event(frame) {
     if (frame.conversation === store.selectedId && store.thread.add(frame)) {
+      // The message that was being typed has come: "… is typing" ends with it.
+      if (frame.kind === "message" && frame.sender === "visitor") showTyping.hide();
       changed("pane");
       // Tickets and dependencies changed: ask again (the reply carries them).
       if (["ticket", "stage_changed"].includes(frame.kind)) socket.send({ type: "subscribe", conversation: store.selectedId, after: store.thread.lastSeq });
@@ -54,11 +64,14 @@ const frames = {
   notification(frame) {
     setUnread(frame.unread);
     toast(frame.notification);
+    notificationAlert(frame.notification);
   },
   notifications_read(frame) { setUnread(frame.unread); },
   transfer(frame) {
     store.transfers.set(frame.request.id, frame.request);
-    if (frame.request.status === "pending" && frame.request.asked_of.id === me.id) chime();
+    if (frame.request.status === "pending" && frame.request.asked_of.id === me.id) {
+      alertFor("transfer_request", `${frame.request.requested_by.name} asks to take over a conversation`, "", `/inbox/${frame.request.conversation}/`);
+    }
     changed("transfers", "pane");
   },
   error(frame) {

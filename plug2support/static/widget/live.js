@@ -143,15 +143,18 @@ export function typingSender(send) {
   };
 }
 
-// Shows "X is typing…" for a few seconds after the last typing frame.
+// Shows "X is typing…" for a few seconds after the last typing frame; `.hide()` ends it at
+// once, when the message that was being typed arrives.
 export function typingDisplay(element) {
   let timer = null;
-  return (name) => {
+  const show = (name) => {
     element.textContent = `${name} is typing…`;
     element.hidden = false;
     clearTimeout(timer);
     timer = setTimeout(() => { element.hidden = true; }, 4000);
   };
+  show.hide = () => { clearTimeout(timer); element.hidden = true; };
+  return show;
 }
 
 // Keeps a scrolling thread at its newest message while the reader is there: after a render,

@@ -167,8 +167,17 @@ function bubble(event, pending = false) {
       who.textContent = event.author.name;
       li.append(who);
     }
-    const text = document.createElement("p");
-    text.append(linkify(event.body)); // text nodes and safe links, never HTML
+    let text;
+    if (typeof event.html === "string" && event.html) {
+      // The team's Markdown, rendered and sanitised on the server (nh3; raw HTML off):
+      // the one HTML a message puts in the page. Anything else is text.
+      text = document.createElement("div");
+      text.className = "md";
+      text.innerHTML = event.html;
+    } else {
+      text = document.createElement("p");
+      text.append(linkify(event.body)); // text nodes and safe links, never HTML
+    }
     const meta = document.createElement("span");
     meta.className = "meta";
     meta.textContent = pending ? "Sending…" : timeOf(event.created_at);
@@ -332,6 +341,7 @@ const socket = config.preview ? { isOpen: false, connect() {}, send() {}, reques
           outbox = outbox.filter((m) => m.client_id !== frame.client_id);
           saveOutbox();
         }
+        if (frame.kind === "message" && frame.sender === "operator") showTyping.hide();
         render();
         // Only new messages count for the page's "message" event, not the history replayed
         // when the frame loads.

@@ -19,6 +19,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django_tasks_db.management.commands.db_worker import Worker
 
 from plug2support.mail.gateway import start_gateway
+from plug2support.mail.queue import start_drain
 from plug2support.mail.support import default_address
 from plug2support.ops.demo import DEMO_PASSWORD, allow_demo_site, demo_site_origins, load_demo
 from plug2support.ops.demo_site import start_demo_site
@@ -61,6 +62,7 @@ class Command(BaseCommand):
         allow_demo_site(demo.widget, demo_site_origins(options["host"], options["demo_port"]))
         site = start_demo_site(options["host"], options["demo_port"], snippet_for(demo.widget))
         worker = start_worker()
+        drain = start_drain()
         support = default_address(demo.company)
         gateway = start_gateway(options["host"], options["smtp_port"])
         scheduler = start_scheduler()
@@ -78,6 +80,7 @@ class Command(BaseCommand):
         finally:
             worker.running = False
             scheduler.set()
+            drain.set()
             site.shutdown()
             gateway.stop()
             self.stdout.write("Stopped.")

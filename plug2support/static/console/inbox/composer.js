@@ -1,16 +1,30 @@
-// The composer: a reply to the visitor or a private note for the team, typed or with a file
-// (docs/protocol.md §5 `message`, `note`, `typing`; §6 `POST /attachments/`).
+// The composer: a reply to the visitor or a private note for the team (docs/protocol.md §5
+// `message`, `note`, `typing`), in modules: editing.js (the field), suggest.js (`/`, `:`, `@`
+// completion in a combobox.js popover), emoji.js (the picker), format.js (the Markdown
+// toolbar), pending.js (files to send), drafts.js (kept until sent), mentions.js, and
+// savedreplies.js. This one draws it for the open conversation and sends.
 import { newId, typingSender } from "../../widget/live.js";
 import { scroller } from "./conversation.js";
+import { draftKey, draftSent, showDraft } from "./drafts.js";
+import { field as input, noteMode } from "./editing.js";
+import * as format from "./format.js";
+import { mentionIds } from "./mentions.js";
+import { isUploading, pendingFiles, setFiles } from "./pending.js";
 import { send, showError, socket } from "./server.js";
 import { changed, me, on, page, selected, store } from "./store.js";
+import * as suggest from "./suggest.js";
 
 const $ = (id) => document.getElementById(id);
-const input = $("reply");
 
-function noteMode() {
-  return document.querySelector("input[name=mode]:checked").value === "note";
-}
+// Enter sends (Shift+Enter breaks the line), or only Ctrl/Cmd+Enter sends (Enter breaks it):
+// each person's choice, kept in this browser.
+const SEND_KEY = "p2s:composer:send-key";
+const sendKey = $("send-key");
+sendKey.value = localStorage.getItem(SEND_KEY) === "ctrl-enter" ? "ctrl-enter" : "enter";
+sendKey.addEventListener("change", () => {
+  try { localStorage.setItem(SEND_KEY, sendKey.value); } catch { /* kept for this page */ }
+  changed("composer");
+});
 
 // Who may reply: whoever serves the visitor, or anyone while nobody does; notes are open to all.
 function renderComposer() {
@@ -18,8 +32,10 @@ function renderComposer() {
   if (!c) return;
   const mine = !c.served_by || c.served_by.id === me.id;
   const noting = noteMode();
+  showDraft(draftKey(c.id, noting ? "note" : "reply"));
   $("composer").classList.toggle("noting", noting);
   input.disabled = !mine && !noting;
+  for (const tool of $("composer-tools").querySelectorAll("[data-format], #saved-reply-open")) tool.disabled = input.disabled;
   // An e-mail conversation's reply is a mail (F6): to the customer, with Cc, and a subject
   // while the conversation has none yet. A note stays in the team.
   const mailing = c.channel === "email" && !noting;
@@ -32,8 +48,9 @@ function renderComposer() {
     const others = othersOnThread(c);
     if (others) { ccFor = c.id; $("email-cc").value = others.join(", "); }
   }
-  input.placeholder = noting ? "A note for the team: the visitor never sees it"
-    : mine ? "Write a reply… (Enter sends, Shift+Enter for a new line)"
+  const keys = sendKey.value === "enter" ? "Enter sends, Shift+Enter for a new line" : "Ctrl+Enter sends";
+  input.placeholder = noting ? `A note for the team: the visitor never sees it. @ names a teammate (${keys})`
+    : mine ? `Write a reply… (${keys}; / for saved replies)`
       : `${c.served_by.name} is serving this visitor. Switch to a private note, or ask to take over.`;
 }
 on("composer", renderComposer);
@@ -56,46 +73,46 @@ function emailOptions() {
   return { cc, subject };
 }
 
-function csrfToken() {
-  const match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
-  return match ? decodeURIComponent(match[1]) : "";
-}
-
 for (const radio of document.querySelectorAll("input[name=mode]")) radio.addEventListener("change", () => changed("pane"));
 
 $("composer").addEventListener("submit", async (event) => {
   event.preventDefault();
-  const body = input.value.trim();
-  if (!body || !store.selectedId) return;
-  const type = noteMode() ? "note" : "message";
-  input.value = "";
-  scroller.pin(); // one's own reply is always shown
-  const frame = { type, conversation: store.selectedId, client_id: newId(), body };
-  const email = emailOptions();
+  const text = input.value;
+  const body = text.trim();
+  const files = pendingFiles();
+  if ((!body && !files.length) || !store.selectedId || input.disabled) return;
+  if (isUploading()) { showError("A file is still uploading: send when it is attached."); return; }
+  const note = noteMode();
+  const key = draftKey(store.selectedId, note ? "note" : "reply");
+  const frame = { type: note ? "note" : "message", conversation: store.selectedId, client_id: newId(), body };
+  if (files.length) frame.attachments = files.map((f) => f.id);
+  if (note) frame.mentions = mentionIds(body);
+  const email = note ? null : emailOptions();
   if (email) frame.email = email;
-  // Only a refusal (or logging out) gives the text back to edit.
-  if (await send(frame)) { $("email-cc").value = ""; $("email-subject").value = ""; } else input.value = body;
+  // Emptied at once; the draft stays stored until the server has the message.
+  input.value = "";
+  setFiles([], true);
+  scroller.pin(); // one's own reply is always shown
+  if (await send(frame)) {
+    draftSent(key, text);
+    $("email-cc").value = "";
+    $("email-subject").value = "";
+  } else if (store.selectedId === frame.conversation && noteMode() === note && !input.value && !pendingFiles().length) {
+    // Only a refusal (or logging out) gives the text and files back to edit (in its draft).
+    input.value = text;
+    setFiles(files);
+  }
 });
+
 const typing = typingSender(() => socket.send({ type: "typing", conversation: store.selectedId, note: noteMode() }));
 input.addEventListener("input", () => { if (store.selectedId) typing(); });
-$("file").addEventListener("change", async (event) => {
-  const file = event.target.files[0];
-  event.target.value = "";
-  if (!file || !store.selectedId) return;
-  const data = new FormData();
-  data.append("file", file);
-  const response = await fetch("/attachments/", { method: "POST", body: data, headers: { "X-CSRFToken": csrfToken() } });
-  const reply = await response.json();
-  if (!response.ok) { showError(reply.error.message); return; }
-  const body = input.value.trim();
-  input.value = "";
-  const frame = { type: noteMode() ? "note" : "message", conversation: store.selectedId,
-                  client_id: newId(), body, attachments: [reply.id] };
-  const email = emailOptions();
-  if (email && frame.type === "message") frame.email = email;
-  const ok = await send(frame);
-  if (!ok) input.value = body;
-});
+
 input.addEventListener("keydown", (event) => {
-  if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); $("composer").requestSubmit(); }
+  if (suggest.handleKey(event) || format.handleKey(event)) return;
+  if (event.key !== "Enter" || event.isComposing) return;
+  // Ctrl/Cmd+Enter sends in either choice.
+  if (event.ctrlKey || event.metaKey || (sendKey.value === "enter" && !event.shiftKey)) {
+    event.preventDefault();
+    $("composer").requestSubmit();
+  }
 });

@@ -244,19 +244,33 @@ function mailExtras(mail) {
   return extras;
 }
 
+// The team's Markdown arrives rendered (`html`: sanitised on the server by nh3, raw HTML
+// off, docs/protocol.md), so it is the one HTML put in the page; anything else is text.
+function messageBody(e) {
+  if (typeof e.html === "string" && e.html) {
+    const body = document.createElement("div");
+    body.className = "md";
+    body.innerHTML = e.html;
+    return body;
+  }
+  const body = document.createElement("p");
+  body.append(linkify(e.body)); // text nodes and safe links, never HTML
+  return body;
+}
+
 function renderThread(c) {
   const events = store.thread.ordered();
   const messages = events.filter((e) => e.kind === "message");
   const lastMessage = messages[messages.length - 1];
   const items = events.map((e) => {
     const li = document.createElement("li");
+    li.id = `seq-${e.seq}`; // a link straight to it: /inbox/<id>/#seq-<n> (a mention's)
     if (e.kind === "message" || e.kind === "note") {
       li.className = e.kind === "note" ? "msg note" : `msg ${e.sender === "visitor" ? "theirs" : "mine"}`;
       const who = document.createElement("span");
       who.className = "who";
       who.textContent = e.sender === "visitor" ? senderName(e, c) : (e.author ? e.author.name : "Operator");
-      const body = document.createElement("p");
-      body.append(linkify(e.body)); // text nodes and safe links, never HTML
+      const body = messageBody(e);
       const meta = document.createElement("span");
       meta.className = "meta";
       meta.textContent = timeOf(e.created_at);

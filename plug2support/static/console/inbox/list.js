@@ -6,7 +6,7 @@ import { pickBox } from "./bulk.js";
 import { open } from "./conversation.js";
 import { showError } from "./server.js";
 import { snoozeLabel } from "./snooze.js";
-import { changed, listed, on, page, servedLabel, setList, stageLabel, store } from "./store.js";
+import { changed, isUnread, listed, on, page, servedLabel, setList, stageLabel, store } from "./store.js";
 import { announce } from "./team.js";
 
 const $ = (id) => document.getElementById(id);
@@ -28,7 +28,7 @@ export async function reloadList() {
     const data = await response.json();
     if (mine !== listRequest) return; // a newer filter answered first
     if (!response.ok) { showError(data.error.message); return; }
-    setList(data.conversations, data.views);
+    setList(data.conversations, data.views, data.order || null, data.read);
     for (const c of arrivedMeanwhile.values()) {
       const answered = store.conversations.get(c.id);
       if (!answered || answered.last_seq < c.last_seq) store.conversations.set(c.id, c);
@@ -78,10 +78,18 @@ function item(c) {
   a.className = `conv${c.id === store.selectedId ? " active" : ""}${c.served_by ? "" : " waiting"} priority-${c.priority}`;
   a.dataset.id = c.id;
   if (c.id === store.selectedId) a.setAttribute("aria-current", "true");
+  const unread = isUnread(c); // M7: bold with a dot, until I have seen it
+  if (unread) a.classList.add("unread");
   const top = document.createElement("span");
   top.className = "conv-top";
   const name = document.createElement("strong");
   name.textContent = c.visitor.name;
+  if (unread) {
+    const dot = document.createElement("span");
+    dot.className = "unread-dot";
+    dot.textContent = "unread";
+    name.prepend(dot);
+  }
   const when = document.createElement("time");
   when.textContent = timeOf(c.updated_at);
   top.append(name, when);

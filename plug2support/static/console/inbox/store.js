@@ -19,6 +19,11 @@ export const store = {
   work: { tickets: [], dependencies: [] },
   transfers: new Map(), // id → transfer request (pending ones I asked, or was asked)
   tags: new Map(page.tags.map((t) => [t.id, t])),
+  // M7: my read positions (conversation id → seq), the view list's counts (the `counts`
+  // frame), and the ids of a list the server orders itself (the Mentions view), or null.
+  read: new Map(Object.entries(page.read || {}).map(([id, seq]) => [Number(id), seq])),
+  counts: {},
+  pinned: null,
 };
 for (const e of page.events) store.thread.add(e);
 
@@ -31,11 +36,25 @@ export function changed(...parts) {
   for (const part of parts) for (const draw of drawers.get(part) || []) draw();
 }
 
-// The list the server answered for the current filters.
-export function setList(conversations, views) {
+// The list the server answered for the current filters (`order`: a list it orders itself).
+export function setList(conversations, views, order = null, read = {}) {
   store.conversations.clear();
   for (const c of conversations) { store.conversations.set(c.id, c); store.seen.add(c.id); }
   store.listViews = views;
+  store.pinned = order;
+  setRead(read);
+}
+
+// Read positions from the server (a list, a snapshot, a `seen` frame): they only move on.
+export function setRead(positions) {
+  for (const [id, seq] of Object.entries(positions || {})) {
+    store.read.set(Number(id), Math.max(seq, store.read.get(Number(id)) || 0));
+  }
+}
+
+// Unread for me: the customer wrote after what my consoles have shown me (M7).
+export function isUnread(c) {
+  return (c.last_customer_seq || 0) > (store.read.get(c.id) || 0);
 }
 
 // A summary is in the list when it is in every view the list is of.
@@ -53,6 +72,7 @@ export function bySortKey(a, b) {
 }
 
 export function listed() {
+  if (store.pinned) return store.pinned.map((id) => store.conversations.get(id)).filter(Boolean);
   return [...store.conversations.values()].filter(isListed).sort(bySortKey);
 }
 

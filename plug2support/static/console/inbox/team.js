@@ -101,37 +101,101 @@ function renderTransfers() {
 }
 on("transfers", renderTransfers);
 
-// A short two-tone chime made with Web Audio: no file to download.
-let audio = null;
-export function chime() {
-  try {
-    audio = audio || new AudioContext();
-    const now = audio.currentTime;
-    for (const [i, freq] of [[0, 880], [1, 1320]]) {
-      const osc = audio.createOscillator();
-      const gain = audio.createGain();
-      osc.frequency.value = freq;
-      gain.gain.setValueAtTime(0.0001, now + i * 0.15);
-      gain.gain.exponentialRampToValueAtTime(0.2, now + i * 0.15 + 0.02);
-      gain.gain.exponentialRampToValueAtTime(0.0001, now + i * 0.15 + 0.3);
-      osc.connect(gain).connect(audio.destination);
-      osc.start(now + i * 0.15);
-      osc.stop(now + i * 0.15 + 0.32);
-    }
-  } catch { /* audio blocked until the user interacts with the page */ }
+// --- alerts (C1, issue 18 point 8) -------------------------------------------------------
+// Each person's choice per kind of event (Settings → Alerts; the page carries them):
+// { kind: { sound, desktop } }. Unknown kinds (an older page) alert as before.
+const alerts = page.alerts || {};
+function wanted(kind, channel) {
+  const choice = alerts[kind];
+  return !choice || choice[channel] !== false;
 }
 
-export function announce(c) {
-  chime();
-  if ("Notification" in window && Notification.permission === "granted" && document.hidden) {
-    const n = new Notification(`New conversation: ${c.visitor.name}`, { body: c.preview, tag: `p2s-${c.id}` });
-    n.onclick = () => { window.focus(); open(c.id, true); };
+// A short two-tone chime made with Web Audio: no file to download. The context is made at
+// once: where the browser lets a page play sound without a click (its autoplay policy, or
+// a site the person has engaged with), it simply runs; where it does not, it starts
+// suspended, and the console says so ("click to turn sound on") until a click or key
+// resumes it.
+let audio = null;
+try { audio = new AudioContext(); } catch { audio = null; }
+const soundOn = $("sound-on");
+
+function showSoundState() {
+  const blocked = Boolean(audio) && audio.state !== "running";
+  if (soundOn) { soundOn.hidden = !blocked; $("sound-why").hidden = !blocked; }
+  document.body.dataset.sound = audio ? audio.state : "none";
+}
+
+async function resumeSound() {
+  if (!audio || audio.state === "running") return;
+  try { await audio.resume(); } catch { /* still blocked */ }
+  showSoundState();
+}
+if (audio) {
+  audio.addEventListener("statechange", showSoundState);
+  audio.resume().catch(() => {}).finally(showSoundState); // allowed without a click? then it runs
+  for (const kind of ["pointerdown", "keydown"]) document.addEventListener(kind, resumeSound, { capture: true });
+}
+if (soundOn) soundOn.addEventListener("click", resumeSound);
+showSoundState();
+
+export function chime() {
+  if (!audio) return;
+  if (audio.state !== "running") { showSoundState(); return; } // said on screen instead
+  const now = audio.currentTime;
+  for (const [i, freq] of [[0, 880], [1, 1320]]) {
+    const osc = audio.createOscillator();
+    const gain = audio.createGain();
+    osc.frequency.value = freq;
+    gain.gain.setValueAtTime(0.0001, now + i * 0.15);
+    gain.gain.exponentialRampToValueAtTime(0.2, now + i * 0.15 + 0.02);
+    gain.gain.exponentialRampToValueAtTime(0.0001, now + i * 0.15 + 0.3);
+    osc.connect(gain).connect(audio.destination);
+    osc.start(now + i * 0.15);
+    osc.stop(now + i * 0.15 + 0.32);
+  }
+  document.body.dataset.chimes = String(Number(document.body.dataset.chimes || 0) + 1);
+}
+
+// One alert of a kind: the sound and the desktop notice the person chose for it. The
+// desktop notice only when the page is not in view (in view, the page itself shows it).
+export function alertFor(kind, title, body, url, onclick) {
+  if (wanted(kind, "sound")) chime();
+  if (wanted(kind, "desktop") && "Notification" in window && Notification.permission === "granted"
+      && (document.hidden || !document.hasFocus())) {
+    const n = new Notification(title, { body: body || "", tag: `p2s-${kind}-${url || title}` });
+    n.onclick = () => { window.focus(); if (onclick) onclick(); else if (url) location.assign(url); };
   }
 }
 
-if ("Notification" in window && Notification.permission === "default") {
+export function announce(c) {
+  alertFor("new_conversation", `New conversation: ${c.visitor.name}`, c.preview, `/inbox/${c.id}/`, () => open(c.id, true));
+}
+
+// A live summary against the one shown before: my customer wrote (and I am not looking).
+export function summaryAlert(before, c) {
+  if (!before || !c.served_by || c.served_by.id !== me.id) return;
+  if ((c.last_customer_seq || 0) > (before.last_customer_seq || 0)
+      && !(c.id === store.selectedId && document.visibilityState === "visible")) {
+    alertFor("customer_reply", `${c.visitor.name} replied`, c.preview, `/inbox/${c.id}/`, () => open(c.id, true));
+  }
+}
+
+// The notifications that are alerts of a kind: a mention, a conversation given to me (by a
+// routing rule or a teammate's reassignment).
+const NOTIFICATION_ALERTS = { mention: "mention", routed: "assigned", reassigned: "assigned" };
+export function notificationAlert(notification) {
+  const kind = NOTIFICATION_ALERTS[notification.kind];
+  if (kind) alertFor(kind, notification.title, notification.body, notification.url);
+}
+
+// The desktop-notification permission: asked once, on the person's click (browsers refuse
+// a prompt without one), and remembered: the browser keeps the answer, and this console
+// keeps that it asked, so a dismissed prompt is not offered again on every page.
+const ASKED = "p2s-desktop-notifications-asked";
+if ("Notification" in window && Notification.permission === "default" && !localStorage.getItem(ASKED)) {
   $("notify").hidden = false;
   $("notify").addEventListener("click", async () => {
+    localStorage.setItem(ASKED, "1");
     await Notification.requestPermission();
     $("notify").hidden = true;
   });

@@ -1,0 +1,25 @@
+"""What the console's composer loads besides the inbox page (docs/protocol.md §6)."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.gzip import gzip_page
+from django.views.decorators.http import condition, require_GET
+
+from plug2support.accounts.access import membership_required
+from plug2support.accounts.models import Membership
+from plug2support.lib.emoji_set import emoji_json
+
+# The list changes only with the `emoji` package's pin: a week in the browser's cache, then
+# one conditional request (its ETag) that answers 304.
+EMOJI_MAX_AGE = 7 * 24 * 3600
+
+
+@membership_required()
+@require_GET
+@gzip_page
+@condition(etag_func=lambda request, membership: emoji_json()[1])
+def emoji_list(request: HttpRequest, membership: Membership) -> HttpResponse:
+    response = HttpResponse(emoji_json()[0], content_type="application/json")
+    response["Cache-Control"] = f"private, max-age={EMOJI_MAX_AGE}"
+    return response

@@ -1,0 +1,65 @@
+"""Alert preferences (C1, issue 18 point 8): for each kind of event a member may hear a
+sound, see a desktop notification and get an e-mail. The console's team.js honours sound
+and desktop (the page carries the member's choices); the writers that e-mail (a mention)
+ask `wants` first. Defaults apply to whatever a member has not set, so a new kind of event
+is one entry of KINDS."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.db import transaction
+
+from plug2support.accounts.models import Membership
+
+from .models import AlertPreferences
+
+CHANNELS = ("sound", "desktop", "email")
+# kind → (label, its default per channel). E-mail is offered only where an e-mail exists.
+KINDS: dict[str, tuple[str, dict[str, bool]]] = {
+    "new_conversation": ("A new conversation",
+                         {"sound": True, "desktop": True, "email": False}),
+    "assigned": ("A conversation assigned to me",
+                 {"sound": True, "desktop": True, "email": False}),
+    "mention": ("I am mentioned in a note", {"sound": True, "desktop": True, "email": True}),
+    "transfer_request": ("A teammate asks to take over",
+                         {"sound": True, "desktop": True, "email": False}),
+    "customer_reply": ("A customer replies in a conversation I serve",
+                       {"sound": False, "desktop": True, "email": False}),
+}
+# The channels a kind can use: only a mention is e-mailed today (the offline-message
+# e-mail goes to every member, as it always has: notifications in the architecture doc).
+EMAILED = {"mention"}
+
+
+def channels_of(kind: str) -> tuple[str, ...]:
+    return CHANNELS if kind in EMAILED else ("sound", "desktop")
+
+
+def preferences_of(membership_id: int) -> dict[str, dict[str, bool]]:
+    """Every kind's channels for this member: their choices over the defaults."""
+    row = AlertPreferences.objects.filter(membership_id=membership_id).first()
+    chosen: Mapping[str, Any] = row.choices if row else {}
+    return {kind: {channel: bool(chosen.get(kind, {}).get(channel, default[channel]))
+                   for channel in channels_of(kind)}
+            for kind, (_label, default) in KINDS.items()}
+
+
+def wants(company_id: int, user_id: int, kind: str, channel: str) -> bool:
+    membership = Membership.objects.filter(company_id=company_id, user_id=user_id).first()
+    if membership is None:
+        return False
+    return preferences_of(membership.pk).get(kind, {}).get(channel, False)
+
+
+def do_set_alert_preferences(membership: Membership,
+                             checked: Mapping[str, Any]) -> dict[str, dict[str, bool]]:
+    """Store the member's choice for every kind and channel: `checked` holds the names
+    `<kind>.<channel>` that are on (a form's checkboxes), anything else is off."""
+    choices = {kind: {channel: f"{kind}.{channel}" in checked for channel in channels_of(kind)}
+               for kind in KINDS}
+    with transaction.atomic():
+        AlertPreferences.objects.update_or_create(membership=membership,
+                                                  defaults={"choices": choices})
+    return preferences_of(membership.pk)

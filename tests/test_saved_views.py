@@ -1,0 +1,48 @@
+"""M7: a person's own saved views, and C1's alert preferences page."""
+
+from __future__ import annotations
+
+from plug2support.conversations.models import SavedView
+from plug2support.notifications.alerts import preferences_of
+
+from .conftest import Tenant, logged_in_client
+
+
+def test_a_person_saves_the_current_filters_as_a_named_view(acme: Tenant, globex: Tenant) -> None:
+    alice = logged_in_client(acme.operators[0])
+    saved = alice.post("/inbox/views", {"name": " Urgent mine ", "view": "mine",
+                                        "priority": "3", "csrfmiddlewaretoken": "x",
+                                        "unknown": "dropped"})
+    assert saved.status_code == 201
+    view = saved.json()["view"]
+    assert view["name"] == "Urgent mine" and view["filters"] == {"view": "mine", "priority": "3"}
+    # Shown on the inbox page, to Alice only.
+    assert alice.get("/inbox/").context["inbox_state"]["saved_views"] == [view]
+    bob = logged_in_client(acme.operators[1])
+    assert bob.get("/inbox/").context["inbox_state"]["saved_views"] == []
+    # The same name again, or filters the list would refuse: refused, naming why.
+    again = alice.post("/inbox/views", {"name": "Urgent mine"})
+    assert again.status_code == 400 and again.json()["error"]["code"] == "name_taken"
+    bad = alice.post("/inbox/views", {"name": "Odd", "stage": "nonsense"})
+    assert bad.json()["error"]["code"] == "bad_filter"
+    assert alice.post("/inbox/views", {"name": ""}).json()["error"]["code"] == "bad_name"
+    # Nobody else deletes it (another person, another company's): not found.
+    assert bob.post(f"/inbox/views/{view['id']}/delete").status_code == 404
+    other = logged_in_client(globex.operators[0])
+    assert other.post(f"/inbox/views/{view['id']}/delete").status_code == 404
+    assert alice.post(f"/inbox/views/{view['id']}/delete").json() == {"deleted": view["id"]}
+    assert not SavedView.objects.exists()
+
+
+def test_each_person_chooses_their_alerts(acme: Tenant) -> None:
+    alice = logged_in_client(acme.operators[0])
+    page = alice.get("/settings/alerts/")
+    assert page.status_code == 200 and "I am mentioned in a note" in page.content.decode()
+    alice.post("/settings/alerts/", {"new_conversation.sound": "on", "mention.email": "on"})
+    mine = preferences_of(acme.membership(acme.operators[0]).pk)
+    assert mine["new_conversation"] == {"sound": True, "desktop": False}
+    assert mine["mention"] == {"sound": False, "desktop": False, "email": True}
+    # Bob keeps the defaults; the inbox page carries each person's own.
+    bob = preferences_of(acme.membership(acme.operators[1]).pk)
+    assert bob["new_conversation"] == {"sound": True, "desktop": True}
+    assert alice.get("/inbox/").context["inbox_state"]["alerts"] == mine
