@@ -53,8 +53,11 @@ def test_snooze_until_a_time_and_it_comes_back(browser: Browser, live: str,
     alice.locator(".conv", has_text="call me back").click()
     menu_button = alice.locator("[data-shortcut=s]")
     expect(menu_button).to_have_text("Snooze")
-    menu_button.click()
+    expect(alice.locator("#pane-title")).to_have_text(waiting.visitor.display_name)
+    alice.keyboard.press("s")  # the keyboard's `s` (keyboard.js) opens the menu
     expect(alice.locator("#snooze-menu")).to_be_visible()
+    expect(menu_button).to_have_attribute("aria-expanded", "true")
+    expect(alice.locator("#snooze-menu [data-preset=in_1_hour]")).to_be_focused()
     expect(alice.locator("#snooze-zone")).to_contain_text("Europe/Paris")
     screenshot(alice, "snooze-menu")
     assert violations(alice) == []  # the open menu, labelled and in contrast
