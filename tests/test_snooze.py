@@ -28,6 +28,7 @@ from plug2support.conversations.actions.snooze import (
 from plug2support.conversations.actions.stages import do_move_stage
 from plug2support.conversations.actions.visitors import do_identify_visitor
 from plug2support.conversations.inbox import Filters, inbox_page
+from plug2support.conversations.inbox.counts import company_counts, counts_for
 from plug2support.conversations.models import Conversation, Event, EventKind, Stage
 from plug2support.conversations.serializers import conversation_summary
 from plug2support.notifications.models import Notification
@@ -170,6 +171,22 @@ def test_a_snoozed_conversation_leaves_the_open_views_for_snoozed(acme: Tenant,
     assert "snoozed" in summary["views"] and "all_open" not in summary["views"]
     # Globex's views know nothing of it.
     assert ids_in(globex, "snoozed") == set() and ids_in(globex, "all_open") == {foreign.pk}
+
+
+@time_machine.travel(FRIDAY, tick=False)
+def test_the_view_counts_count_snoozed_apart_from_the_open_views(acme: Tenant,
+                                                                 globex: Tenant) -> None:
+    """The counts (M7) are built over the same view definitions: a snoozed conversation
+    counts in Snoozed and in none of the open views; another company's in neither."""
+    alice = acme.operators[0]
+    snoozed, waiting = conversation_in(acme, Stage.NEEDS_RESPONSE, "a"), conversation_in(
+        acme, Stage.NEEDS_RESPONSE, "b")
+    Conversation.objects.filter(pk__in=[snoozed.pk, waiting.pk]).update(assignee=alice)
+    do_snooze(globex.membership(globex.owner), conversation_in(globex), preset="in_1_hour")
+    do_snooze(acme.membership(alice), snoozed, preset="in_1_hour")
+    counts = counts_for(company_counts(acme.company.pk), alice.pk)
+    assert (counts["snoozed"], counts["all_open"], counts["needs_my_reply"],
+            counts["mine"], counts["all"]) == (1, 1, 1, 2, 2)
 
 
 @time_machine.travel(FRIDAY, tick=False)
