@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 import time_machine
 from django.db import transaction
 from django.forms.models import model_to_dict
@@ -18,6 +19,8 @@ from plug2support.conversations.actions.visitors import do_identify_visitor
 from plug2support.conversations.hot_path import (
     append_event,
     append_event_orm,
+    locked_conversation,
+    locked_conversation_orm,
     locked_current,
     locked_current_orm,
 )
@@ -164,6 +167,45 @@ def test_the_current_conversation_read_by_hand_is_the_orms(acme: Tenant) -> None
 
     Conversation.objects.filter(visitor=visitor).update(stage=Stage.ARCHIVED)
     assert _current_both(visitor, "m1") == ((None, None), (None, None))
+
+
+def _locked_both(conversation_id: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    seen = []
+    for read in (locked_conversation, locked_conversation_orm):
+        with transaction.atomic():
+            conversation = read(conversation_id)
+        widget = conversation.widget
+        row = _seen((conversation, None))
+        assert row is not None
+        seen.append(row | {
+            "widget_row": model_to_dict(widget) | {"id": widget.pk},
+            "company": model_to_dict(widget.company) | {"id": widget.company.pk},
+            "visitor_row": model_to_dict(conversation.visitor) | {"id": conversation.visitor.pk},
+            "summary": conversation_summary(conversation)})
+    return seen[0], seen[1]
+
+
+def test_a_conversation_locked_by_hand_is_the_orms(acme: Tenant) -> None:
+    """A writer's locked read (every writer but the visitor's message): the same
+    conversation, people, widget, company, visitor, tags and summary as the ORM's, served or
+    not, in a group or not, snoozed or not; an unknown id is DoesNotExist."""
+    conversation = _conversation(acme, stage=Stage.WAITING_ON_USER, preview="Hi",
+                                 snoozed_until=LATER, snoozed_by=acme.owner)
+    by_hand, by_orm = _locked_both(conversation.pk)
+    assert by_hand == by_orm and by_hand["tags"] == [] and by_hand["assignee"] is None
+    group = OperatorGroup.objects.create(company=acme.company, name="Billing")
+    Conversation.objects.filter(pk=conversation.pk).update(group=group,
+                                                           assignee=acme.operators[1])
+    for name, value in (("VIP", ""), ("Order", "A-17")):
+        tag = Tag.objects.create(company=acme.company, name=name, takes_value=bool(value))
+        ConversationTag.objects.create(conversation=conversation, tag=tag, value=value)
+    by_hand, by_orm = _locked_both(conversation.pk)
+    assert by_hand == by_orm
+    assert [t["name"] for t in by_hand["tags"]] == ["VIP", "Order"]
+    assert by_hand["summary"]["served_by"] == {"id": acme.operators[1].pk, "name": "Acme Op1"}
+    for read in (locked_conversation, locked_conversation_orm):
+        with transaction.atomic(), pytest.raises(Conversation.DoesNotExist):
+            read(conversation.pk + 1000)
 
 
 def test_the_summary_a_visitors_message_publishes_names_who_serves(acme: Tenant) -> None:

@@ -12,14 +12,23 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from django.db import connection
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from plug2support.conversations.actions.core import ConversationError
 from plug2support.conversations.actions.email import IncomingEmail, do_receive_email
 from plug2support.conversations.actions.messages import do_post_visitor_message
-from plug2support.conversations.actions.snooze import do_snooze, do_wake, preset_time, wake_due
+from plug2support.conversations.actions.snooze import (
+    check_snooze_until,
+    do_snooze,
+    do_wake,
+    preset_time,
+    wake_due,
+)
 from plug2support.conversations.actions.stages import do_move_stage
 from plug2support.conversations.actions.visitors import do_identify_visitor
 from plug2support.conversations.inbox import Filters, inbox_page
+from plug2support.conversations.inbox.counts import company_counts, counts_for
 from plug2support.conversations.models import Conversation, Event, EventKind, Stage
 from plug2support.conversations.serializers import conversation_summary
 from plug2support.notifications.models import Notification
@@ -162,6 +171,22 @@ def test_a_snoozed_conversation_leaves_the_open_views_for_snoozed(acme: Tenant,
     assert "snoozed" in summary["views"] and "all_open" not in summary["views"]
     # Globex's views know nothing of it.
     assert ids_in(globex, "snoozed") == set() and ids_in(globex, "all_open") == {foreign.pk}
+
+
+@time_machine.travel(FRIDAY, tick=False)
+def test_the_view_counts_count_snoozed_apart_from_the_open_views(acme: Tenant,
+                                                                 globex: Tenant) -> None:
+    """The counts (M7) are built over the same view definitions: a snoozed conversation
+    counts in Snoozed and in none of the open views; another company's in neither."""
+    alice = acme.operators[0]
+    snoozed, waiting = conversation_in(acme, Stage.NEEDS_RESPONSE, "a"), conversation_in(
+        acme, Stage.NEEDS_RESPONSE, "b")
+    Conversation.objects.filter(pk__in=[snoozed.pk, waiting.pk]).update(assignee=alice)
+    do_snooze(globex.membership(globex.owner), conversation_in(globex), preset="in_1_hour")
+    do_snooze(acme.membership(alice), snoozed, preset="in_1_hour")
+    counts = counts_for(company_counts(acme.company.pk), alice.pk)
+    assert (counts["snoozed"], counts["all_open"], counts["needs_my_reply"],
+            counts["mine"], counts["all"]) == (1, 1, 1, 2, 2)
 
 
 @time_machine.travel(FRIDAY, tick=False)
@@ -339,3 +364,24 @@ def test_snooze_and_wake_over_the_socket(live: str) -> None:
     visitor.request({"type": "message", "client_id": "v2", "body": "ok"})
     assert Conversation.objects.get(pk=cid).snoozed_until is None
     assert all(f.get("kind") not in ("snoozed", "woken") for f in visitor.backlog)
+
+
+# --- arbitrary input ---------------------------------------------------------------------
+
+JSONISH = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=60) \
+    | st.lists(st.text(max_size=5), max_size=3) | st.dictionaries(st.text(max_size=3),
+                                                                   st.integers(), max_size=2)
+
+
+@given(until=JSONISH | st.datetimes(timezones=st.none() | st.just(UTC)).map(
+    lambda d: d.isoformat()), preset=st.none() | JSONISH)
+@settings(max_examples=60, deadline=None)
+def test_any_until_or_preset_is_a_moment_in_bounds_or_a_clear_refusal(until: Any,
+                                                                        preset: Any) -> None:
+    try:
+        moment = check_snooze_until(until, preset, FRIDAY, PARIS)
+    except ConversationError as error:
+        assert error.code in {"invalid_snooze", "snooze_in_past", "snooze_too_far"}
+        assert error.message
+    else:
+        assert FRIDAY < moment <= FRIDAY + timedelta(days=365) and moment.tzinfo is not None

@@ -3,6 +3,8 @@ value or a duplicate name is refused and nothing changes."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from plug2support.conversations.actions.core import ConversationError
@@ -89,3 +91,31 @@ def test_tags_over_the_socket_show_in_the_summary(live: str) -> None:
     own = intruder.request({"type": "create_tag", "name": "Mine"})
     refused = alice.request({"type": "tag", "conversation": cid, "tag": own["tag"]["id"]})
     assert refused["code"] == "not_found"
+
+
+def test_the_summary_published_after_tagging_has_the_new_tags(
+        acme: Tenant, monkeypatch: pytest.MonkeyPatch,
+        django_capture_on_commit_callbacks: Any) -> None:
+    """A writer's locked row carries the tags it read (hot_path.locked_conversation): tagging
+    and untagging publish the tags as they are after the change, not as they were read."""
+    from plug2support.realtime import hub
+
+    published: list[dict[str, object]] = []
+    monkeypatch.setattr(hub.hub, "publish", lambda topic, payload: published.append(payload))
+    conversation = conversation_of(acme)
+    alice = acme.membership(acme.operators[0])
+    stalled, blocked = tag_named(acme, "Stalled"), tag_named(acme, "Blocked")
+
+    def last_tags() -> list[str]:
+        summary = [p for p in published if p["type"] == "conversation"][-1]
+        return [t["name"] for t in summary["conversation"]["tags"]]  # type: ignore[index]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        do_tag(alice, conversation, stalled.pk)
+    assert last_tags() == ["Stalled"]
+    with django_capture_on_commit_callbacks(execute=True):
+        do_tag(alice, conversation, blocked.pk)
+    assert last_tags() == ["Stalled", "Blocked"]
+    with django_capture_on_commit_callbacks(execute=True):
+        do_untag(alice, conversation, stalled.pk)
+    assert last_tags() == ["Blocked"]

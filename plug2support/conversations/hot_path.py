@@ -10,8 +10,14 @@ on the hot cursor (`lib/rows.hot_cursor`: prepared once per connection on Postgr
   its events through it.
 - `locked_current`: the visitor's current conversation, locked, with the id of a message
   already stored under the client id (a resend) and the tags its summary shows.
+- `locked_conversation`: a conversation by id, locked, with what its writers and its summary
+  read (assignee, group, widget and company, visitor, tags): every writer but the visitor's
+  message locks through it (`actions/core.lock_conversation`); Django built its five-table
+  select_related anew each time, and the summary read the tags after it (a bulk action of
+  500 rows spent more than half its CPU there, bench/bulk_resolve.py).
 
-Each has its ORM version beside it (`append_event_orm`, `locked_current_orm`): the
+Each has its ORM version beside it (`append_event_orm`, `locked_current_orm`,
+`locked_conversation_orm`): the
 executable definition of what the SQL must do. `tests/test_hot_path.py` runs both on the same
 data, on both databases, and compares what they store and return; change them together.
 The first message's statements have theirs in `first_message.py`.
@@ -24,9 +30,9 @@ from django.db.models import F, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from plug2support.accounts.models import User
+from plug2support.accounts.models import Company, User
 from plug2support.lib.rows import RowReader, current_connection, hot_cursor
-from plug2support.widgets.models import Visitor
+from plug2support.widgets.models import Visitor, Widget
 
 from .inbox import tags_from_json, tags_json_sql
 from .models import (
@@ -173,6 +179,77 @@ def locked_current(visitor: Visitor, client_id: str) -> tuple[Conversation | Non
     conversation.visitor = visitor
     conversation.widget = visitor.widget
     return conversation, row[-2]
+
+
+_WIDGET_ROW = RowReader(Widget)
+_COMPANY_ROW = RowReader(Company)
+_VISITOR_ROW = RowReader(Visitor)
+_WIDGET_COMPANY = Widget._meta.get_field("company")
+_VISITOR_WIDGET = Visitor._meta.get_field("widget")
+_locked_sql: dict[str, str] = {}
+
+
+def _locked_statement(connection: BaseDatabaseWrapper) -> str:
+    sql = _locked_sql.get(connection.vendor)
+    if sql is None:
+        lock = " FOR UPDATE OF c" if connection.features.has_select_for_update_of else ""
+        sql = (
+            f"SELECT {_CONVERSATION_ROW.columns('c', connection)}, "  # noqa: S608
+            f"{_ASSIGNEE_ROW.columns('u', connection)}, {_GROUP_ROW.columns('g', connection)}, "
+            f"{_WIDGET_ROW.columns('w', connection)}, {_COMPANY_ROW.columns('co', connection)}, "
+            f"{_VISITOR_ROW.columns('v', connection)}, ({tags_json_sql('c.id')}) "
+            f"FROM {Conversation._meta.db_table} c "
+            f"JOIN {Widget._meta.db_table} w ON w.id = c.widget_id "
+            f"JOIN {Company._meta.db_table} co ON co.id = w.company_id "
+            f"JOIN {Visitor._meta.db_table} v ON v.id = c.visitor_id "
+            f"LEFT JOIN {User._meta.db_table} u ON u.id = c.assignee_id "
+            f"LEFT JOIN {OperatorGroup._meta.db_table} g ON g.id = c.group_id "
+            f"WHERE c.id = %s{lock}")
+        _locked_sql[connection.vendor] = sql
+    return sql
+
+
+def locked_conversation(conversation_id: int) -> Conversation:
+    """The conversation, its row locked for the caller's transaction, with its assignee and
+    group (the names a summary shows), widget and company, visitor and tags (for the
+    summary: a writer that changes the tags sets `summary_tags` to None). As
+    `locked_conversation_orm`; Conversation.DoesNotExist when there is none."""
+    connection = current_connection()
+    with hot_cursor(connection) as cursor:
+        cursor.execute(_locked_statement(connection), [conversation_id])
+        row = cursor.fetchone()
+    if row is None:
+        raise Conversation.DoesNotExist(f"no conversation {conversation_id}")
+    readers = (_CONVERSATION_ROW, _ASSIGNEE_ROW, _GROUP_ROW, _WIDGET_ROW, _COMPANY_ROW,
+               _VISITOR_ROW)
+    parts, start = [], 0
+    for reader in readers:
+        parts.append(row[start:start + len(reader)])
+        start += len(reader)
+    conversation = _CONVERSATION_ROW.read(parts[0], connection)
+    conversation.assignee = (_ASSIGNEE_ROW.read(parts[1], connection)
+                             if parts[1][0] is not None else None)
+    conversation.group = (_GROUP_ROW.read(parts[2], connection)
+                          if parts[2][0] is not None else None)
+    widget = _WIDGET_ROW.read(parts[3], connection)
+    _WIDGET_COMPANY.set_cached_value(widget, _COMPANY_ROW.read(parts[4], connection))
+    visitor = _VISITOR_ROW.read(parts[5], connection)
+    if visitor.widget_id == widget.pk:
+        _VISITOR_WIDGET.set_cached_value(visitor, widget)
+    conversation.widget, conversation.visitor = widget, visitor
+    conversation.summary_tags = tags_from_json(row[-1])  # type: ignore[attr-defined]
+    return conversation
+
+
+def locked_conversation_orm(conversation_id: int) -> Conversation:
+    """What `locked_conversation` does, in the ORM (its definition)."""
+    conversation = (Conversation.objects.select_for_update(of=("self",))
+                    .select_related("assignee", "widget__company", "visitor", "group")
+                    .get(pk=conversation_id))
+    conversation.summary_tags = [  # type: ignore[attr-defined]
+        {"id": link.tag_id, "name": link.tag.name, "value": link.value}
+        for link in conversation.tag_links.select_related("tag").order_by("pk")]
+    return conversation
 
 
 def append_event_orm(conversation: Conversation, *, kind: str, sender: str,

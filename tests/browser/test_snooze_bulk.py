@@ -53,8 +53,11 @@ def test_snooze_until_a_time_and_it_comes_back(browser: Browser, live: str,
     alice.locator(".conv", has_text="call me back").click()
     menu_button = alice.locator("[data-shortcut=s]")
     expect(menu_button).to_have_text("Snooze")
-    menu_button.click()
+    expect(alice.locator("#pane-title")).to_have_text(waiting.visitor.display_name)
+    alice.keyboard.press("s")  # the keyboard's `s` (keyboard.js) opens the menu
     expect(alice.locator("#snooze-menu")).to_be_visible()
+    expect(menu_button).to_have_attribute("aria-expanded", "true")
+    expect(alice.locator("#snooze-menu [data-preset=in_1_hour]")).to_be_focused()
     expect(alice.locator("#snooze-zone")).to_contain_text("Europe/Paris")
     screenshot(alice, "snooze-menu")
     assert violations(alice) == []  # the open menu, labelled and in contrast
@@ -91,10 +94,15 @@ def test_a_picked_time_snoozes_and_wake_now_ends_it(browser: Browser, live: str,
                                                     tenants: tuple[Tenant, Tenant]) -> None:
     acme, _globex = tenants
     conversation = start(acme, "Picked time", "v1")
-    alice = login(browser, live, acme.operators[0].email)
+    alice = login(browser, live, acme.operators[0].email, width=390, height=844)
     alice.goto(f"{live}/inbox/{conversation.pk}/")
     expect(alice.locator("#live")).to_have_text("live")
     alice.click("#snooze-button")
+    # On a phone the menu stays on the screen.
+    box = alice.locator("#snooze-menu").bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
+    alice.locator("#snooze-menu").scroll_into_view_if_needed()
+    screenshot(alice, "snooze-menu-phone")
     # Beyond a year: the picker's own bounds refuse it before anything is sent (and the
     # server would too: test_snooze.py).
     alice.fill("#snooze-at", "2099-01-01T10:00")

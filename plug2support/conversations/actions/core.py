@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from html import unescape
 
 from django.conf import settings
-from django.db.models import QuerySet
 from django.utils.html import strip_tags
 
 from plug2support.accounts.models import User
@@ -21,6 +20,7 @@ from plug2support.realtime.hub import publish_after_commit
 from plug2support.realtime.topics import company_topic, conversation_topic, staff_topic
 from plug2support.widgets.models import Visitor
 
+from ..hot_path import locked_conversation
 from ..models import Conversation, Event, Sender
 from ..resend import CLIENT_ID_REUSED, same_message
 from ..serializers import conversation_summary, event_payload
@@ -131,13 +131,9 @@ def publish(conversation: Conversation, *events: Event) -> None:
     )
 
 
-def _locked_queryset() -> QuerySet[Conversation]:
-    return (Conversation.objects.select_for_update(of=("self",))
-            .select_related("assignee", "widget__company", "visitor", "group"))
-
-
 def lock_conversation(conversation_id: int) -> Conversation:
-    return _locked_queryset().get(pk=conversation_id)
+    """The conversation, locked, with what writers and its summary read (hot_path.py)."""
+    return locked_conversation(conversation_id)
 
 
 def check_communication(company_id: int, *, operator: bool) -> None:

@@ -108,11 +108,12 @@ def do_snooze(membership: Membership, conversation: Conversation, *, until: obje
               preset: object = None) -> Event:
     """Snooze until a time (a preset or `until`); snoozing again moves the time. Any member
     may, as any member may move a stage; only stages the team works on (stages.SNOOZABLE)."""
+    # The input first, from the caller's row (its widget: the zone), so that bad input takes
+    # no lock; the stage under the lock.
+    zone = company_zone(conversation)
+    moment = check_snooze_until(until, preset, timezone.now(), zone)
     with transaction.atomic():
         locked = lock_conversation(conversation.pk)
-        zone = company_zone(locked)
-        now = timezone.now()
-        moment = check_snooze_until(until, preset, now, zone)
         if locked.stage not in stages.SNOOZABLE:
             label = dict(Stage.choices)[locked.stage]
             raise ConversationError("not_snoozable", f"A conversation in {label} cannot be "

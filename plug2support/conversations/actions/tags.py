@@ -78,6 +78,8 @@ def do_tag(membership: Membership, conversation: Conversation, tag_id: object,
         ConversationTag.objects.update_or_create(
             conversation=locked, tag=tag,
             defaults={"value": text if tag.takes_value else "", "added_by": membership.user})
+        # The locked row carried the tags as they were: the summary reads them again.
+        locked.summary_tags = None  # type: ignore[attr-defined]
         label = f"{tag.name}: {text}" if tag.takes_value else tag.name
         event = append_event(locked, kind=EventKind.TAGGED, sender=Sender.SYSTEM,
                              author=membership.user,
@@ -92,6 +94,8 @@ def do_untag(membership: Membership, conversation: Conversation, tag_id: object)
         locked = lock_conversation(conversation.pk)
         if not ConversationTag.objects.filter(conversation=locked, tag=tag).delete()[0]:
             raise ConversationError("not_tagged", f"It is not tagged {tag.name}.")
+        # The locked row carried the tags as they were: the summary reads them again.
+        locked.summary_tags = None  # type: ignore[attr-defined]
         event = append_event(locked, kind=EventKind.UNTAGGED, sender=Sender.SYSTEM,
                              author=membership.user,
                              body=f"{display_name(membership.user)} removed the tag {tag.name}")

@@ -378,7 +378,7 @@ class OperatorSocket(Socket):
 
     async def handle_snooze(self, frame: dict[str, Any]) -> None:
         conversation = await self._conversation(frame)
-        if frame.get("wake"):
+        if frame.get("wake") is True:
             event = await db(do_wake)(self.membership, conversation)
         else:
             event = await db(do_snooze)(self.membership, conversation,

@@ -36,7 +36,8 @@ export function pickBox(c) {
 
 // What the bar's second control offers for each action.
 function choices(action) {
-  if (action === "assign") return [[String(me.id), "Me"], ...page.members.filter((m) => m.id !== me.id).map((m) => [String(m.id), m.name])];
+  // Only owners and admins hand conversations to others (the server refuses the rest).
+  if (action === "assign") return [[String(me.id), "Me"], ...(page.is_admin ? page.members.filter((m) => m.id !== me.id).map((m) => [String(m.id), m.name]) : [])];
   if (action === "tag" || action === "untag") return [...store.tags.values()].map((t) => [String(t.id), t.name]);
   if (action === "move") return page.stages.map((s) => [s.value, s.label]);
   if (action === "snooze") return [["in_1_hour", "In 1 hour"], ["this_evening", "This evening, 18:00"], ["tomorrow_morning", "Tomorrow, 9:00"], ["next_monday", "Next Monday, 9:00"]];

@@ -66,6 +66,7 @@ function render() {
   $("snoozed-banner").hidden = !snoozed;
   if (snoozed) $("snoozed-text").textContent = `Snoozed until ${snoozeLabel(c.snoozed_until)}`;
   button.disabled = !SNOOZABLE.has(c.stage);
-  button.textContent = snoozed ? "Snooze again" : "Snooze";
+  // Snoozing a snoozed conversation moves its time; the banner says it is snoozed.
+  button.title = snoozed ? "Snooze until another time" : "Snooze until a time";
 }
 on("pane", render);
