@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
 
@@ -51,6 +52,7 @@ _EVENT_COLUMNS = _EVENT_FIELDS[2:]
 _WIDGET = Conversation._meta.get_field("widget")
 _VISITOR = Conversation._meta.get_field("visitor")
 _CONVERSATION_OF_EVENT = Event._meta.get_field("conversation")
+_EMAIL_FIELD = Event._meta.get_field("email")
 
 
 @dataclass(frozen=True)
@@ -169,10 +171,12 @@ def _datetime(connection: BaseDatabaseWrapper, value: object) -> datetime:
 def open_conversation(visitor: Visitor, *, stage: str, priority: int, body: str,
                       client_id: str, preview: str, reply_by_email: bool,
                       now: datetime, channel: str = Channel.CHAT,
-                      subject: str = "") -> tuple[Conversation, Event]:
+                      subject: str = "", email: dict[str, Any] | None = None,
+                      ) -> tuple[Conversation, Event]:
     """The new conversation and its first event, the visitor's message (seq 1), with the
     values the ORM's create and `hot_path.append_event` would store. Returned with what the
     summary reads already attached: its widget and visitor, no assignee, group or tags.
+    `email`: a mail's details (Event.email), stored with the event.
     Nobody else sees the new row before the commit: nothing to lock."""
     widget = visitor.widget
     connection = current_connection()
@@ -190,7 +194,7 @@ def open_conversation(visitor: Visitor, *, stage: str, priority: int, body: str,
     event_values = {
         "seq": 1, "kind": EventKind.MESSAGE, "sender": Sender.VISITOR, "author_id": None,
         "body": body, "client_id": client_id,
-        "staff_only": EventKind.MESSAGE in STAFF_ONLY_KINDS, "email": None, "html": None,
+        "staff_only": EventKind.MESSAGE in STAFF_ONLY_KINDS, "email": email, "html": None,
         "created_at": now}
     # The parameters in the columns' order, the timestamps (`now`) as the database takes them.
     conversation_params = [stamp if value is now else value
@@ -198,6 +202,9 @@ def open_conversation(visitor: Visitor, *, stage: str, priority: int, body: str,
                                             _CONVERSATION_COLUMNS)]
     event_params = [stamp if value is now else value
                     for value in map(event_values.__getitem__, _EVENT_COLUMNS)]
+    if email is not None:  # JSON as the field hands it to this database
+        event_params[_EVENT_COLUMNS.index("email")] = _EMAIL_FIELD.get_db_prep_value(
+            email, connection)
     with hot_cursor(connection) as cursor:
         if connection.vendor == "postgresql":  # both rows in one statement
             cursor.execute(sql.opening, [*conversation_params, *event_params])

@@ -18,6 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from plug2support.accounts.policies import communication_block
@@ -213,13 +214,14 @@ def _too_many_new(mail: InboundMail, sender: str) -> str:
     all of a company's new e-mail conversations past its own hourly limit (a flood from
     ever new addresses), for the team to release what is real."""
     hour_ago = timezone.now() - timedelta(hours=1)
-    opened = InboundMail.objects.filter(company_id=mail.company_id, reason=OPENED,
-                                        received_at__gte=hour_ago)
+    opened = (InboundMail.objects.filter(company_id=mail.company_id, reason=OPENED,
+                                         received_at__gte=hour_ago)
+              .aggregate(sender=Count("pk", filter=Q(sender=sender)), company=Count("pk")))
     limit = settings.MAIL_NEW_CONVERSATIONS_PER_SENDER_HOUR
-    if opened.filter(sender=sender).count() >= limit:
+    if opened["sender"] >= limit:
         return f"{sender} opened more than {limit} conversations within an hour"
     company_limit = settings.MAIL_NEW_CONVERSATIONS_PER_COMPANY_HOUR
-    if opened.count() >= company_limit:
+    if opened["company"] >= company_limit:
         return (f"more than {company_limit} new e-mail conversations within an hour: "
                 "a flood is suspected")
     return ""
