@@ -235,15 +235,20 @@ def do_identify(visitor: Visitor, *, user_id: object, user_hash: object,
     return contact
 
 
-def do_claim_email(visitor: Visitor, email: object, name: object = None) -> Contact:
+def do_claim_email(visitor: Visitor, email: object, name: object = None, *,
+                   new_visitor: bool = False) -> Contact:
     """An unverified claim (the offline form, C6): the visitor becomes the company's
     unverified contact of that address. Never a verified contact, even one with the same
-    address; a visitor already verified stays with its verified contact, unchanged."""
+    address; a visitor already verified stays with its verified contact, unchanged.
+    `new_visitor`: the visitor was created in the caller's transaction (a mail's sender),
+    so nobody else sees it: it has no contact yet, and its link is a plain insert."""
     address = check_email(email)
     new_name = check_name(name)
     company_id = visitor.widget.company_id
-    with transaction.atomic():
-        current = contact_of(visitor)
+    # No savepoint of its own: no caller goes on after its failure inside a transaction
+    # (a mail's processing has one savepoint a message), and each costs two statements.
+    with transaction.atomic(savepoint=False):
+        current = None if new_visitor else contact_of(visitor)
         if current is not None and current.verified:
             return current
         contact, created = Contact.objects.get_or_create(
@@ -257,7 +262,11 @@ def do_claim_email(visitor: Visitor, email: object, name: object = None) -> Cont
                 contact.org = org_for_email(company_id, address)
             contact.last_seen_at = timezone.now()
             contact.save(update_fields=["name", "org", "last_seen_at"])
-        _link(visitor, contact)
+        if new_visitor:
+            VisitorContact.objects.create(visitor=visitor, contact=contact,
+                                          linked_at=timezone.now())
+        else:
+            _link(visitor, contact)
     return contact
 
 

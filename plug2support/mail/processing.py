@@ -107,11 +107,13 @@ def _process(mail: InboundMail) -> tuple[str, str]:
         mail.company_id, recipients=[mail.recipient, *parsed.to, *parsed.cc],
         in_reply_to=parsed.in_reply_to, references=parsed.references,
         subject=parsed.subject, sender=sender)
-    visitor = _visitor_for(support, sender, conversation_id)
-    if not VisitorContact.objects.filter(visitor=visitor, contact__email=sender).exists():
+    visitor, new_visitor = _visitor_for(support, sender, conversation_id)
+    if new_visitor or not VisitorContact.objects.filter(visitor=visitor,
+                                                        contact__email=sender).exists():
         # A visitor new to this address becomes its contact (the org by domain); one already
         # linked to it is left as it is — the claim's eight statements spared a message.
-        do_claim_email(visitor, sender, parsed.from_name[:150] or None)
+        do_claim_email(visitor, sender, parsed.from_name[:150] or None,
+                       new_visitor=new_visitor)
     details = _details(parsed, unverified=_claims_verified_contact(mail.company_id, sender,
                                                                    parsed))
     ids, skipped = _store_files(visitor, parsed)
@@ -140,23 +142,25 @@ def _test_arrived(support: SupportAddress, token: str) -> bool:
         test_received_at=timezone.now()) > 0
 
 
-def _visitor_for(support: SupportAddress, sender: str, conversation_id: int | None) -> Visitor:
+def _visitor_for(support: SupportAddress, sender: str,
+                 conversation_id: int | None) -> tuple[Visitor, bool]:
     """The conversation's visitor when threaded; else the newest visitor of the company with
-    that address; else a new one nobody's browser holds (reached by e-mail only)."""
+    that address; else a new one nobody's browser holds (reached by e-mail only), and
+    whether it is new."""
     if conversation_id is not None:
         visitor = (Visitor.objects.select_related("widget__company")
                    .filter(conversations__pk=conversation_id).first())
         if visitor is not None:
-            return visitor
+            return visitor, False
     visitor = (Visitor.objects.select_related("widget__company")
                .filter(widget__company_id=support.company_id, email=sender)
                .order_by("-created_at", "-pk").first())
     if visitor is not None:
-        return visitor
+        return visitor, False
     visitor = Visitor.objects.create(widget=support.widget, email=sender, placeholder=True,
                                      token_hash=hash_token(secrets.token_urlsafe(32)))
     visitor.widget = support.widget
-    return visitor
+    return visitor, True
 
 
 def _clean_subject(subject: str) -> str:

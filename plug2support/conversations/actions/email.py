@@ -62,7 +62,9 @@ def do_receive_email(visitor: Visitor, mail: IncomingEmail, *,
     or that conversation is archived, in a new e-mail conversation. Raises ConversationError
     "chat_unavailable" while the company is blocked (H6): the caller keeps the mail."""
     text = email_body(mail.text) or "(no text)"
-    with transaction.atomic():
+    # No savepoint of its own: the mail's processing has one a message (mail/queue.py), and
+    # a refusal here rolls back to it.
+    with transaction.atomic(savepoint=False):
         conversation = None
         if conversation_id is not None:
             conversation = lock_conversation(conversation_id)
