@@ -1,8 +1,8 @@
 """Alert preferences (C1, issue 18 point 8): for each kind of event a member may hear a
 sound, see a desktop notification and get an e-mail. The console's team.js honours sound
-and desktop (the page carries the member's choices); the writers that e-mail (a mention)
-ask `wants` first. Defaults apply to whatever a member has not set, so a new kind of event
-is one entry of KINDS."""
+and desktop (the page carries the member's choices); e-mail is sent to those not online
+(conversations/alert_mail.py), who `wants_email` tells. Defaults apply to whatever a member
+has not set, so a new kind of event is one entry of KINDS."""
 
 from __future__ import annotations
 
@@ -28,13 +28,12 @@ KINDS: dict[str, tuple[str, dict[str, bool]]] = {
     "customer_reply": ("A customer replies in a conversation I serve",
                        {"sound": False, "desktop": True, "email": False}),
 }
-# The channels a kind can use: only a mention is e-mailed today (the offline-message
-# e-mail goes to every member, as it always has: notifications in the architecture doc).
-EMAILED = {"mention"}
 
 
 def channels_of(kind: str) -> tuple[str, ...]:
-    return CHANNELS if kind in EMAILED else ("sound", "desktop")
+    # Every kind can be e-mailed (conversations/alert_mail.py); the offline-message e-mail
+    # still goes to every member, as it always has.
+    return CHANNELS
 
 
 def preferences_of(membership_id: int) -> dict[str, dict[str, bool]]:
@@ -44,6 +43,19 @@ def preferences_of(membership_id: int) -> dict[str, dict[str, bool]]:
     return {kind: {channel: bool(chosen.get(kind, {}).get(channel, default[channel]))
                    for channel in channels_of(kind)}
             for kind, (_label, default) in KINDS.items()}
+
+
+def wants_email(company_id: int, user_ids: list[int], kind: str) -> list[int]:
+    """Of these members, those who want `kind` by e-mail (two statements for any number)."""
+    if not user_ids:
+        return []
+    default = KINDS[kind][1]["email"]
+    memberships = dict(Membership.objects.filter(company_id=company_id, user_id__in=user_ids)
+                       .values_list("user_id", "pk"))
+    chosen = dict(AlertPreferences.objects.filter(membership_id__in=memberships.values())
+                  .values_list("membership_id", "choices"))
+    return [u for u in user_ids if u in memberships
+            and bool(chosen.get(memberships[u], {}).get(kind, {}).get("email", default))]
 
 
 def wants(company_id: int, user_id: int, kind: str, channel: str) -> bool:

@@ -104,6 +104,10 @@ JOBS: list[Job] = [
     # M4: snoozed conversations whose time has come (each woken once: a conditional UPDATE).
     Job("conversations.wake_snoozed", every_minute,
         "plug2support.conversations.actions.snooze.wake_due", keep=timedelta(days=1)),
+    # C1: the minute's new conversations and customer replies e-mailed to those who asked
+    # and are away (conversations/alert_mail.py).
+    Job("conversations.email_alerts", every_minute,
+        "plug2support.conversations.alert_mail.email_alerts", keep=timedelta(days=1)),
 ]
 
 

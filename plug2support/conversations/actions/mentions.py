@@ -8,11 +8,10 @@ from __future__ import annotations
 from plug2support.accounts.models import Membership
 from plug2support.lib.ids import id_from
 from plug2support.notifications.actions import do_notify
-from plug2support.notifications.alerts import wants
 from plug2support.realtime.hub import publish_after_commit
-from plug2support.realtime.presence import online_members
 from plug2support.realtime.topics import member_topic
 
+from ..alert_mail import emailed
 from ..inbox.counts import unread_mentions
 from ..models import Conversation, Event, Mention
 from .core import ConversationError
@@ -51,9 +50,7 @@ def record_mentions(membership: Membership, conversation: Conversation, note: Ev
         Mention(company_id=company_id, conversation=conversation, event=note, user_id=user_id,
                 seq=note.seq) for user_id in user_ids])
     author = membership.user.name or membership.user.email
-    online = set(online_members(company_id).filter(user_id__in=user_ids)
-                 .values_list("user_id", flat=True))
-    email_to = [u for u in user_ids if u not in online and wants(company_id, u, "mention", "email")]
+    email_to = emailed(company_id, user_ids, "mention")
     url = note_url(conversation.pk, note.seq)
     do_notify(company_id=company_id, user_ids=user_ids, kind="mention",
               title=f"{author} mentioned you in a note", body=note.body[:500], url=url,

@@ -20,6 +20,7 @@ from plug2support.realtime.topics import conversation_topic, visitor_topic
 from plug2support.widgets.models import Visitor
 
 from .. import channels, stages
+from ..alert_mail import alert_email
 from ..first_message import Opening, lock_and_read, open_conversation
 from ..hot_path import append_event, locked_current
 from ..models import Conversation, Event, EventKind, RoutingRule, Sender, Stage
@@ -159,8 +160,10 @@ def route_new_conversation(conversation: Conversation, text: str,
             return None  # the pool
         Conversation.objects.filter(pk=conversation.pk).update(assignee=owner)
         conversation.assignee = owner
+        title = f"New conversation from your customer: {text[:80]}"
         do_notify(company_id=conversation.company_id, user_ids=[owner.pk], kind="routed",
-                  title=f"New conversation from your customer: {text[:80]}", url=url)
+                  title=title, url=url,
+                  **alert_email(conversation.company_id, [owner.pk], "routed", title, url))
         return append_event(conversation, kind=EventKind.ROUTED, sender=Sender.SYSTEM,
                             body=f"Routed to {display_name(owner)} (the customer org's owner)")
     if rule.target_user is not None:
@@ -177,8 +180,10 @@ def route_new_conversation(conversation: Conversation, text: str,
         conversation.group = group
         target, people = f"the {group.name} group", list(
             group.members.values_list("pk", flat=True))
+    title = f"New conversation for {target}: {text[:80]}"
     do_notify(company_id=conversation.company_id, user_ids=people, kind="routed",
-              title=f"New conversation for {target}: {text[:80]}", url=url)
+              title=title, url=url,
+              **alert_email(conversation.company_id, people, "routed", title, url))
     return append_event(conversation, kind=EventKind.ROUTED, sender=Sender.SYSTEM,
                         body=f"Routed to {target} (rule: {rule.name})")
 

@@ -12,6 +12,7 @@ from plug2support.notifications.actions import do_notify
 from plug2support.realtime.hub import publish_after_commit
 from plug2support.realtime.topics import member_topic
 
+from ..alert_mail import alert_email
 from ..hot_path import append_event
 from ..models import (
     Conversation,
@@ -147,10 +148,11 @@ def do_request_transfer(membership: Membership, conversation: Conversation) -> T
                              f"{display_name(locked.assignee)} to transfer the visitor")
         publish(locked, event)
         _publish_transfer(locked, request)
+        title = f"{display_name(user)} asks to take over {locked.visitor.display_name}"
         do_notify(company_id=locked.company_id, user_ids=[request.asked_of_id],
-                  kind="transfer_request",
-                  title=f"{display_name(user)} asks to take over {locked.visitor.display_name}",
-                  url=f"/inbox/{locked.pk}/")
+                  kind="transfer_request", title=title, url=f"/inbox/{locked.pk}/",
+                  **alert_email(locked.company_id, [request.asked_of_id], "transfer_request",
+                                title, f"/inbox/{locked.pk}/"))
     return request
 
 
@@ -250,9 +252,12 @@ def do_reassign(membership: Membership, conversation: Conversation, to_user_id: 
                                                          updated_at=timezone.now())
         locked.assignee = target.user
         _close_other_requests(locked)
+        title = (f"{display_name(membership.user)} handed you "
+                 f"{locked.visitor.display_name}")
         do_notify(company_id=locked.company_id, user_ids=[target.user_id], kind="reassigned",
-                  title=f"{display_name(membership.user)} handed you "
-                        f"{locked.visitor.display_name}", url=f"/inbox/{locked.pk}/")
+                  title=title, url=f"/inbox/{locked.pk}/",
+                  **alert_email(locked.company_id, [target.user_id], "reassigned", title,
+                                f"/inbox/{locked.pk}/"))
         event = append_event(locked, kind=EventKind.REASSIGNED, sender=Sender.SYSTEM,
                              author=membership.user,
                              body=f"{display_name(membership.user)} handed the visitor to "
