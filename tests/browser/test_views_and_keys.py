@@ -231,3 +231,18 @@ def test_s_and_slash_reach_the_snooze_menu_and_the_saved_replies(
     # The composer's opener: the reply field, focused, starts a saved-reply search.
     expect(alice.locator("#reply")).to_be_focused()
     expect(alice.locator("#reply")).to_have_value("/")
+
+
+def test_a_link_to_a_conversation_the_view_leaves_out_opens_it(
+        browser: Browser, live: str, tenants: tuple[Tenant, Tenant]) -> None:
+    # A mention's link after the conversation was resolved: All open does not list it, the
+    # pane still shows it (its list answer came after the conversation's own snapshot).
+    acme, _ = tenants
+    conversation = start(acme, "since resolved", "v9")
+    Conversation.objects.filter(pk=conversation.pk).update(stage="resolved")
+    bob = login(browser, live, acme.operators[1].email)
+    bob.goto(f"{live}/inbox/{conversation.pk}/#seq-1")
+    expect(bob.locator("#live")).to_have_text("live")
+    expect(bob.locator("#pane-conversation")).to_be_visible()
+    expect(bob.locator("#thread")).to_contain_text("since resolved")
+    expect(bob.locator(f'#conversations a[data-id="{conversation.pk}"]')).to_have_count(0)

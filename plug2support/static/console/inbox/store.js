@@ -39,8 +39,12 @@ export function changed(...parts) {
 
 // The list the server answered for the current filters (`order`: a list it orders itself).
 export function setList(conversations, views, order = null, read = {}) {
+  // The open conversation stays, listed or not: a link (a mention, a notification) may open
+  // one the view leaves out (snoozed, resolved), and its pane must not go blank.
+  const open = store.conversations.get(store.selectedId);
   store.conversations.clear();
   for (const c of conversations) { store.conversations.set(c.id, c); store.seen.add(c.id); }
+  if (open && !store.conversations.has(open.id)) store.conversations.set(open.id, open);
   store.listViews = views;
   store.pinned = order;
   setRead(read);
