@@ -63,15 +63,28 @@ def test_resolve_each_row_through_the_stage_table(acme: Tenant, globex: Tenant) 
     assert result.as_dict()["changed"] == 2
 
 
+def test_repeated_ids_count_once(acme: Tenant) -> None:
+    c = conversation_in(acme)
+    result = do_bulk(acme.membership(acme.owner), [c.pk] * (BULK_MAX + 1), "resolve")
+    assert result.as_dict()["changed"] == 1 and result.as_dict()["refused"] == []
+
+
 def test_past_the_bound_or_malformed_nothing_changes(acme: Tenant) -> None:
     c = conversation_in(acme)
     owner = acme.membership(acme.owner)
     with pytest.raises(ConversationError) as error:
-        do_bulk(owner, [c.pk] * (BULK_MAX + 1), "resolve")
+        do_bulk(owner, list(range(1, BULK_MAX + 2)), "resolve")
     assert error.value.code == "too_many" and f"At most {BULK_MAX}" in error.value.message
+    assert f"({BULK_MAX + 1} given)" in error.value.message
+    with pytest.raises(ConversationError) as error:  # far past it: not even read
+        do_bulk(owner, [c.pk] * (BULK_MAX * 4 + 1), "resolve")
+    assert error.value.code == "too_many"
+    c.refresh_from_db()
+    assert c.stage != Stage.RESOLVED
     for ids, action, code in [([c.pk, "x"], "resolve", "bad_ids"), ([], "resolve", "bad_ids"),
                               ("1,2", "resolve", "bad_ids"), ([c.pk], "explode", "unknown_action"),
-                              ([c.pk, True], "resolve", "bad_ids")]:
+                              ([c.pk, True], "resolve", "bad_ids"),
+                              ([c.pk], "move", "unknown_stage")]:
         with pytest.raises(ConversationError) as error:
             do_bulk(owner, ids, action)
         assert error.value.code == code

@@ -3,6 +3,7 @@ teammate's own nor another company's (a foreign id is a 404)."""
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
@@ -35,6 +36,9 @@ def search_saved_replies(membership: Membership, query: str) -> list[SavedReply]
     """For the composer's `/` (issue 18, contract 1): those whose shortcut, title or body
     holds the query (any case), shortcuts that start with it first, then the most used; an
     empty query gives the most used."""
+    # Control characters are no reply's (the forms refuse them), and PostgreSQL's text
+    # cannot hold a NUL: they are dropped from the query.
+    query = "".join(ch for ch in query if unicodedata.category(ch) != "Cc")
     query = " ".join(query.split())[:QUERY_MAX].removeprefix("/")
     found = replies_for(membership)
     if query:

@@ -89,14 +89,21 @@ def check_bulk(ids: object, action: object) -> list[int]:
         raise ConversationError("unknown_action", f"Unknown action; one of: {', '.join(ACTIONS)}.")
     if not isinstance(ids, list) or not ids:
         raise ConversationError("bad_ids", "ids must be a list of conversation ids.")
-    if len(ids) > BULK_MAX:
-        raise ConversationError(
-            "too_many", f"At most {BULK_MAX} conversations at once ({len(ids)} given); "
-            "nothing was changed. Select fewer and try again.", limit=BULK_MAX)
-    found = [id_from(each) for each in ids]
-    if any(pk is None for pk in found):
+    # A list far past the bound is refused before anything is read from it.
+    if len(ids) > BULK_MAX * 4:
+        raise _too_many(len(ids))
+    unique = list(dict.fromkeys(map(id_from, ids)))
+    if None in unique:
         raise ConversationError("bad_ids", "ids must be a list of conversation ids.")
-    return list(dict.fromkeys(pk for pk in found if pk is not None))
+    if len(unique) > BULK_MAX:
+        raise _too_many(len(unique))
+    return [pk for pk in unique if pk is not None]
+
+
+def _too_many(given: int) -> ConversationError:
+    return ConversationError(
+        "too_many", f"At most {BULK_MAX} conversations at once ({given} given); nothing was "
+        "changed. Select fewer and try again.", limit=BULK_MAX)
 
 
 def do_bulk(membership: Membership, ids: object, action: object,
@@ -107,6 +114,10 @@ def do_bulk(membership: Membership, ids: object, action: object,
     wanted = check_bulk(ids, action)
     run = ACTIONS[str(action)]
     options = options or {}
+    if action == "move" and options.get("to") not in Stage.values:
+        # The same for every row: refused once, whole.
+        raise ConversationError("unknown_stage",
+                                f"Move to which stage? `to` is one of: {', '.join(Stage.values)}.")
     conversations = {c.pk: c for c in conversations_for(membership).filter(pk__in=wanted)}
     result = BulkResult()
     outcome: dict[int, dict[str, Any] | None] = {}
