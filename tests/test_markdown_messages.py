@@ -35,6 +35,9 @@ def test_the_chat_flavour_renders_the_composers_formatting_and_nothing_more() ->
             'nofollow">https://example.com</a><br>') in html
     assert "<ul>\n<li>one</li>" in html and "<pre><code>block\n</code></pre>" in html
     assert "<h1" not in html and "# not a heading" in html and "<img" not in html
+    # An image is a link to it, named by its text (shown, it would tell its server who reads).
+    assert ('<a href="https://example.com/a.png" target="_blank" rel="noopener noreferrer '
+            'nofollow">img</a>') in html and "!" not in html
 
 
 def test_raw_html_and_script_links_stay_inert_text() -> None:

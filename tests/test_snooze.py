@@ -108,6 +108,7 @@ def test_snooze_until_a_preset_uses_the_widget_time_zone(acme: Tenant) -> None:
     ({"until": (FRIDAY).isoformat()}, "snooze_in_past"),
     ({"until": (FRIDAY + timedelta(days=366)).isoformat()}, "snooze_too_far"),
     ({"until": "next tuesday"}, "invalid_snooze"),
+    ({"until": "2026-12-06"}, "invalid_snooze"),  # a date without a time
     ({"until": 1733333333}, "invalid_snooze"),
     ({"until": None}, "invalid_snooze"),
     ({"preset": "someday"}, "invalid_snooze"),
@@ -385,3 +386,12 @@ def test_any_until_or_preset_is_a_moment_in_bounds_or_a_clear_refusal(until: Any
         assert error.message
     else:
         assert FRIDAY < moment <= FRIDAY + timedelta(days=365) and moment.tzinfo is not None
+
+
+@time_machine.travel(FRIDAY, tick=False)
+def test_a_moment_given_with_any_offset_is_kept_and_answered_in_utc(acme: Tenant) -> None:
+    conversation = conversation_in(acme)
+    do_snooze(acme.membership(acme.owner), conversation, until="2026-12-05T10:00:00+14:00")
+    conversation.refresh_from_db()
+    assert conversation.snoozed_until == datetime(2026, 12, 4, 20, 0, tzinfo=UTC)
+    assert conversation_summary(conversation)["snoozed_until"] == "2026-12-04T20:00:00+00:00"

@@ -9,8 +9,13 @@ typed with Shift+Enter is a line break. Bare URLs become links, as the plain tex
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import nh3
 from markdown_it import MarkdownIt
+from markdown_it.common.utils import escapeHtml
+from markdown_it.token import Token
 
 _PARSER = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
 _TAGS = {"p", "br", "h1", "h2", "h3", "h4", "h5", "h6", "strong", "em", "code", "pre",
@@ -20,11 +25,23 @@ _ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title"},
                "th": {"align"}, "td": {"align"}, "ol": {"start"}}
 _SCHEMES = {"http", "https", "mailto"}
 
-# Headings (ATX and setext: "text" over "---" is not a heading in a chat), images and raw
-# HTML stay text; strikethrough is the one extension.
+# Headings (ATX and setext: "text" over "---" is not a heading in a chat) and raw HTML stay
+# text; an image is a link to it (shown, it would tell its server who reads); strikethrough
+# is the one extension.
 _CHAT_PARSER = (MarkdownIt("commonmark", {"html": False, "linkify": True, "breaks": True})
                 .enable(["linkify", "strikethrough"])
-                .disable(["heading", "lheading", "image", "html_block", "html_inline"]))
+                .disable(["heading", "lheading", "html_block", "html_inline"]))
+
+
+def _image_as_link(renderer: Any, tokens: Sequence[Token], idx: int, options: Any,
+                   env: Any) -> str:
+    token = tokens[idx]
+    src = str(token.attrGet("src") or "")
+    alt = renderer.renderInlineAsText(token.children or [], options, env) or src
+    return f'<a href="{escapeHtml(src)}">{escapeHtml(alt)}</a>'
+
+
+_CHAT_PARSER.add_render_rule("image", _image_as_link)
 _CHAT_TAGS = {"p", "br", "strong", "em", "s", "code", "pre", "blockquote", "ul", "ol", "li",
               "a", "hr"}
 _CHAT_ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, tzinfo
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db import transaction
@@ -84,6 +84,9 @@ def check_snooze_until(until: object, preset: object, now: datetime, zone: tzinf
             raise ConversationError("invalid_snooze", "Give until (an ISO 8601 date and time) "
                                     f"or a preset ({', '.join(PRESETS)}).")
         try:
+            # A date and a time: a date alone would mean a midnight nobody chose.
+            if "T" not in until.upper() and " " not in until.strip():
+                raise ValueError
             moment = datetime.fromisoformat(until.strip())
         except ValueError:
             raise ConversationError("invalid_snooze", "until is not an ISO 8601 date and time, "
@@ -96,7 +99,7 @@ def check_snooze_until(until: object, preset: object, now: datetime, zone: tzinf
     if moment > now + SNOOZE_MAX:
         raise ConversationError("snooze_too_far", "A snooze is at most a year; pick an "
                                 "earlier time.", limit_days=SNOOZE_MAX.days)
-    return moment
+    return moment.astimezone(UTC)  # stored and answered in UTC, whatever offset was given
 
 
 def _label(moment: datetime, zone: tzinfo) -> str:

@@ -33,6 +33,9 @@ function setOpen(open) {
   const c = selected();
   const widget = c && page.widgets.find((w) => w.id === c.widget.id);
   $("snooze-zone").textContent = widget ? `Presets in ${widget.timezone} (${widget.name})` : "Presets in the company's time zone";
+  // After 18:00 there (the presets' zone), "this evening" is tomorrow's (as the server reads it).
+  const hour = Number(new Intl.DateTimeFormat("en-GB", { hour: "numeric", hourCycle: "h23", ...(widget ? { timeZone: widget.timezone } : {}) }).format(now));
+  menu.querySelector("[data-preset=this_evening]").textContent = hour >= 18 ? "Tomorrow evening, 18:00" : "This evening, 18:00";
   menu.querySelector("button").focus();
 }
 
