@@ -27,7 +27,6 @@ function applyFilters(filters) {
   }
   reloadList();
   renderViews();
-setTimeout(offerPersonalViews); // after inbox.js's setupFilters
 }
 
 function sameFilters(filters) {
@@ -59,20 +58,38 @@ export function renderViews() {
   const onlyView = FILTER_NAMES.every((n) => n === "view" || !store.filters[n]);
   const items = Object.entries(allViews).map(([name, label]) => viewButton(label, store.counts[name],
     onlyView && store.filters.view === name, () => applyFilters({ view: name })));
-  for (const saved of savedViews) {
-    const li = viewButton(saved.name, undefined, sameFilters(saved.filters), () => applyFilters(saved.filters));
-    li.classList.add("saved");
-    const remove = document.createElement("button");
-    remove.type = "button";
-    remove.className = "link small";
-    remove.textContent = "Delete";
-    remove.setAttribute("aria-label", `Delete the view ${saved.name}`);
-    remove.addEventListener("click", () => deleteView(saved));
-    li.append(remove);
-    items.push(li);
+  // The person's own views fold under one chip ("My views"), so that thirty of them do not
+  // push the list out of sight; the one that matches the filters (the first) is current.
+  if (savedViews.length) {
+    const current = onlyView ? null : savedViews.find((v) => sameFilters(v.filters));
+    const mine = document.createElement("li");
+    const box = document.createElement("details");
+    box.className = "my-views";
+    box.open = myViewsOpen;
+    box.addEventListener("toggle", () => { myViewsOpen = box.open; });
+    const summary = document.createElement("summary");
+    summary.className = `view${current ? " current" : ""}`;
+    summary.textContent = current ? `My views: ${current.name}` : `My views (${savedViews.length})`;
+    const list = document.createElement("ul");
+    for (const saved of savedViews) {
+      const li = viewButton(saved.name, undefined, saved === current, () => applyFilters(saved.filters));
+      li.classList.add("saved");
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "link small";
+      remove.textContent = "Delete";
+      remove.setAttribute("aria-label", `Delete the view ${saved.name}`);
+      remove.addEventListener("click", () => { if (window.confirm(`Delete the view “${saved.name}”?`)) deleteView(saved); });
+      li.append(remove);
+      list.append(li);
+    }
+    box.append(summary, list);
+    mine.append(box);
+    items.push(mine);
   }
   $("view-list").replaceChildren(...items);
 }
+let myViewsOpen = false;
 
 async function deleteView(saved) {
   const response = await fetch(`/inbox/views/${saved.id}/delete`, { method: "POST", headers: { "X-CSRFToken": csrfToken() }, credentials: "same-origin" });
@@ -88,11 +105,10 @@ $("save-view").addEventListener("submit", async (event) => {
   const answer = await response.json();
   $("save-view-error").hidden = response.ok;
   if (!response.ok) { $("save-view-error").textContent = answer.error.message; return; }
-  savedViews = [...savedViews, answer.view].sort((a, b) => a.name.localeCompare(b.name));
+  savedViews = [...savedViews, answer.view].sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true }));
   $("save-view-name").value = "";
   $("save-view-box").open = false;
   renderViews();
-setTimeout(offerPersonalViews); // after inbox.js's setupFilters
 });
 
 // The Mentions view is offered in the view select too (list.js fills it with the views of
