@@ -207,6 +207,13 @@ class OperatorSocket(Socket):
         # A snapshot of the inbox on every (re)connect: whatever changed while this socket
         # was away is in it, then live "conversation" frames keep it current.
         # It goes through the ordered outbox, after any live frame queued while it was read.
+        # Counted as connected from now on, before the snapshot: a visitor arriving once this
+        # console has its inbox finds the operator online; the team and the widgets hear of it.
+        self.connection_id = await db(presence.connect)(self.membership.pk)
+        if self._closed:  # gone while it was counted: closed() could not undo it
+            spawn(self._went_away())
+            return
+        await db(presence.publish_availability)(self.membership.company_id)
         snapshot = await db(inbox_snapshot)(self.membership)
         self._enqueue({"type": "inbox", **snapshot})
         # The view list's counts (M7), then kept live by the company's recounts.
@@ -221,9 +228,6 @@ class OperatorSocket(Socket):
             counted = await db(company_counts)(company_id)
             VIEW_COUNTS.keep(company_id, counted)
         self._enqueue(counts_frame(counted, user.pk, self.mentions_unread))
-        # Counted as connected from now on: the team and the widgets hear of it.
-        self.connection_id = await db(presence.connect)(self.membership.pk)
-        await db(presence.publish_availability)(self.membership.company_id)
 
     # --- the frames (`handlers`): each reads what it names through the member's company ---
     async def _conversation(self, frame: dict[str, Any]) -> Conversation:
