@@ -38,6 +38,7 @@ function renderMetrics() {
   $("pane-metrics").textContent = parts.join(" · ");
 }
 
+let holdFormOf = null;
 function renderWork(c) {
   const { work } = store;
   const items = [];
@@ -66,16 +67,25 @@ function renderWork(c) {
   }
   $("work-list").replaceChildren(...items);
   const open = work.tickets.filter((t) => t.stage !== "done" && t.stage !== "wont_do");
+  // The pane is drawn again on every live change: what the person has ticked and chosen in
+  // the hold form stays (for this conversation), or a frame between the tick and the
+  // submit would undo it.
+  const same = holdFormOf === c.id;
+  holdFormOf = c.id;
+  const ticked = same ? new Set([...$("hold-tickets").querySelectorAll("input:checked")].map((b) => b.value)) : new Set();
+  const reviewer = same ? $("hold-reviewer").value : "";
   $("hold-tickets").replaceChildren(...open.map((t) => {
     const label = document.createElement("label");
     const box = document.createElement("input");
     box.type = "checkbox";
     box.value = t.id;
+    box.checked = ticked.has(String(t.id));
     label.append(box, ` #${t.id}`);
     return label;
   }));
   $("hold-reviewer").replaceChildren(new Option("and/or a person's review…", ""),
     ...page.members.filter((m) => m.id !== me.id).map((m) => new Option(m.name, m.id)));
+  $("hold-reviewer").value = reviewer;
   $("hold-form").hidden = !["waiting_on_user", "needs_response"].includes(c.stage);
 }
 
@@ -354,8 +364,10 @@ $("hold-form").addEventListener("submit", async (event) => {
   const tickets = [...$("hold-tickets").querySelectorAll("input:checked")].map((b) => Number(b.value));
   const reviewer = $("hold-reviewer").value;
   const c = selected();
-  applyWork(await act({ type: "hold", conversation: store.selectedId, tickets,
-                        reviewers: reviewer ? [Number(reviewer)] : [], expected: c && c.stage }));
+  const reply = await act({ type: "hold", conversation: store.selectedId, tickets,
+                           reviewers: reviewer ? [Number(reviewer)] : [], expected: c && c.stage });
+  if (reply) holdFormOf = null; // done: the form starts empty next time
+  applyWork(reply);
 });
 $("priority").addEventListener("change", (event) => act({ type: "priority", conversation: store.selectedId, priority: Number(event.target.value) }));
 $("tag-pick").addEventListener("change", () => {
