@@ -208,6 +208,9 @@ def test_enter_sends_shift_enter_breaks_the_line_and_ctrl_enter_can_be_chosen(
     expect(page.locator("#reply")).to_have_value("One\ntwo")
     page.keyboard.press("Control+Enter")
     expect(page.locator("#reply")).to_have_value("")
+    # Stored (its event came back) before the page goes: a reload before the ack would keep
+    # the text as the draft instead, which is another test.
+    expect(page.locator("#thread .msg.mine").last).to_contain_text("two")
     # The choice is this person's, kept in the browser.
     page.reload()
     expect(page.locator("#send-key")).to_have_value("ctrl-enter")
