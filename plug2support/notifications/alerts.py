@@ -16,7 +16,8 @@ from plug2support.accounts.models import Membership
 from .models import AlertPreferences
 
 CHANNELS = ("sound", "desktop", "email")
-# kind → (label, its default per channel). E-mail is offered only where an e-mail exists.
+# kind → (label, its default per channel). Every kind can be e-mailed (conversations/
+# alert_mail.py); the offline-message e-mail still goes to every member, as it always has.
 KINDS: dict[str, tuple[str, dict[str, bool]]] = {
     "new_conversation": ("A new conversation",
                          {"sound": True, "desktop": True, "email": False}),
@@ -30,46 +31,36 @@ KINDS: dict[str, tuple[str, dict[str, bool]]] = {
 }
 
 
-def channels_of(kind: str) -> tuple[str, ...]:
-    # Every kind can be e-mailed (conversations/alert_mail.py); the offline-message e-mail
-    # still goes to every member, as it always has.
-    return CHANNELS
-
-
 def preferences_of(membership_id: int) -> dict[str, dict[str, bool]]:
     """Every kind's channels for this member: their choices over the defaults."""
     row = AlertPreferences.objects.filter(membership_id=membership_id).first()
     chosen: Mapping[str, Any] = row.choices if row else {}
-    return {kind: {channel: bool(chosen.get(kind, {}).get(channel, default[channel]))
-                   for channel in channels_of(kind)}
-            for kind, (_label, default) in KINDS.items()}
+    return {kind: {channel: _chosen(chosen, kind, channel) for channel in CHANNELS}
+            for kind in KINDS}
+
+
+def _chosen(choices: Mapping[str, Any], kind: str, channel: str) -> bool:
+    """A member's stored choice for a kind and channel, else the kind's default."""
+    return bool(choices.get(kind, {}).get(channel, KINDS[kind][1][channel]))
 
 
 def wants_email(company_id: int, user_ids: list[int], kind: str) -> list[int]:
     """Of these members, those who want `kind` by e-mail (two statements for any number)."""
     if not user_ids:
         return []
-    default = KINDS[kind][1]["email"]
     memberships = dict(Membership.objects.filter(company_id=company_id, user_id__in=user_ids)
                        .values_list("user_id", "pk"))
     chosen = dict(AlertPreferences.objects.filter(membership_id__in=memberships.values())
                   .values_list("membership_id", "choices"))
     return [u for u in user_ids if u in memberships
-            and bool(chosen.get(memberships[u], {}).get(kind, {}).get("email", default))]
-
-
-def wants(company_id: int, user_id: int, kind: str, channel: str) -> bool:
-    membership = Membership.objects.filter(company_id=company_id, user_id=user_id).first()
-    if membership is None:
-        return False
-    return preferences_of(membership.pk).get(kind, {}).get(channel, False)
+            and _chosen(chosen.get(memberships[u], {}), kind, "email")]
 
 
 def do_set_alert_preferences(membership: Membership,
                              checked: Mapping[str, Any]) -> dict[str, dict[str, bool]]:
     """Store the member's choice for every kind and channel: `checked` holds the names
     `<kind>.<channel>` that are on (a form's checkboxes), anything else is off."""
-    choices = {kind: {channel: f"{kind}.{channel}" in checked for channel in channels_of(kind)}
+    choices = {kind: {channel: f"{kind}.{channel}" in checked for channel in CHANNELS}
                for kind in KINDS}
     with transaction.atomic():
         AlertPreferences.objects.update_or_create(membership=membership,

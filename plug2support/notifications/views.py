@@ -34,8 +34,7 @@ def alert_settings(request: HttpRequest, membership: Membership) -> HttpResponse
     chosen = preferences_of(membership.pk)
     rows = [{"kind": kind, "label": label,
              "channels": [{"channel": channel, "name": f"{kind}.{channel}",
-                           "on": chosen[kind].get(channel, False),
-                           "offered": channel in chosen[kind]} for channel in CHANNELS]}
+                           "on": chosen[kind][channel]} for channel in CHANNELS]}
             for kind, (label, _default) in KINDS.items()]
     return render(request, "notifications/alerts.html",
                   {"rows": rows, "channels": CHANNELS})
