@@ -18,7 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from plug2support.accounts.policies import communication_block
@@ -56,12 +56,18 @@ def process_locked(mail: InboundMail) -> None:
         event=mail.event_id, processed_at=timezone.now())
 
 
+def locked_inbound(*statuses: str) -> QuerySet[InboundMail]:
+    """Stored mail in these statuses, each row locked for the caller's transaction (rows
+    another worker holds are skipped), with what processing reads of its address."""
+    return (InboundMail.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(status__in=statuses).select_related("address__widget__company"))
+
+
 def process_now(inbound_id: int) -> bool:
     """Process a Queued or Held message now; False if another worker has it or did."""
     with transaction.atomic():
-        mail = (InboundMail.objects.select_for_update(skip_locked=True, of=("self",))
-                .filter(pk=inbound_id, status__in=(InboundStatus.QUEUED, InboundStatus.HELD))
-                .select_related("address__widget__company").first())
+        mail = (locked_inbound(InboundStatus.QUEUED, InboundStatus.HELD)
+                .filter(pk=inbound_id).first())
         if mail is None:
             return False
         process_locked(mail)

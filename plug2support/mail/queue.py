@@ -20,8 +20,8 @@ import time
 
 from django.db import close_old_connections, transaction
 
-from .models import InboundMail, InboundStatus
-from .processing import process_locked
+from .models import InboundStatus
+from .processing import locked_inbound, process_locked
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +43,7 @@ def process_batch(limit: int = BATCH) -> int:
     started = time.monotonic()
     done = 0
     with transaction.atomic():
-        mails = (InboundMail.objects.select_for_update(skip_locked=True, of=("self",))
-                 .filter(status=InboundStatus.QUEUED).order_by("received_at", "pk")
-                 .select_related("address__widget__company")[:limit])
+        mails = locked_inbound(InboundStatus.QUEUED).order_by("received_at", "pk")[:limit]
         for mail in mails:
             if done and time.monotonic() - started > BATCH_SECONDS:
                 break  # the rest stay locked until the commit, then Queued for the next
