@@ -119,3 +119,17 @@ def test_the_summary_published_after_tagging_has_the_new_tags(
     with django_capture_on_commit_callbacks(execute=True):
         do_untag(alice, conversation, stalled.pk)
     assert last_tags() == ["Blocked"]
+
+
+def test_a_control_character_in_a_tag_name_or_value_is_refused(acme: Tenant) -> None:
+    # PostgreSQL's text cannot hold a NUL: a bulk tag with one was a 500 there.
+    conversation = conversation_of(acme)
+    alice = acme.membership(acme.operators[0])
+    for refused in (lambda: do_tag(alice, conversation, tag_named(acme, "Resolution").pk,
+                                   "a\x00b"),
+                    lambda: do_create_tag(alice, "VIP\x1b")):
+        with pytest.raises(ConversationError) as error:
+            refused()
+        assert error.value.code == "invalid_tag"
+    assert not ConversationTag.objects.exists()
+    assert not Tag.objects.filter(name__startswith="VIP").exists()

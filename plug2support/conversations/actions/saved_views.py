@@ -4,7 +4,6 @@ shown in their view list. Each is checked as the list checks its parameters
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,6 +12,7 @@ from django.http import Http404
 
 from plug2support.accounts.models import Membership
 from plug2support.lib.ids import id_from
+from plug2support.lib.text import has_controls
 
 from ..inbox import FILTERS, Filters, InboxError
 from ..models import SavedView
@@ -32,10 +32,6 @@ def saved_views_of(membership: Membership) -> list[dict[str, Any]]:
         company_id=membership.company_id, user_id=membership.user_id).order_by("name", "pk")]
 
 
-def _has_controls(text: str) -> bool:
-    return any(unicodedata.category(ch) == "Cc" for ch in text)
-
-
 def check_saved_view(membership: Membership, name: object,
                      params: Mapping[str, Any]) -> tuple[str, dict[str, str]]:
     """The name (trimmed, 1–60 characters, not one of the person's others) and the filters
@@ -43,11 +39,11 @@ def check_saved_view(membership: Membership, name: object,
     text = name.strip() if isinstance(name, str) else ""
     if not text or len(text) > NAME_MAX:
         raise ConversationError("bad_name", f"A view's name is 1 to {NAME_MAX} characters.")
-    if _has_controls(text):
+    if has_controls(text):
         raise ConversationError("bad_name", "A view's name holds no control characters.")
     filters = {key: str(params[key]) for key in PARAMETERS
                if isinstance(params.get(key), str | int) and str(params[key]) != ""}
-    if any(_has_controls(value) for value in filters.values()):
+    if any(has_controls(value) for value in filters.values()):
         # PostgreSQL's text (JSON included) cannot hold a NUL: refused, not a 500.
         raise ConversationError("bad_filter", "A view's filters hold no control characters.")
     try:

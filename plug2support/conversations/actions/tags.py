@@ -6,6 +6,7 @@ from django.db import IntegrityError, transaction
 
 from plug2support.accounts.models import Membership
 from plug2support.lib.ids import is_id
+from plug2support.lib.text import has_controls
 
 from ..hot_path import append_event
 from ..models import (
@@ -42,6 +43,8 @@ def tags_for(company_id: int) -> list[Tag]:
 def do_create_tag(membership: Membership, name: object) -> Tag:
     if not isinstance(name, str) or not name.strip() or len(name.strip()) > TAG_NAME_MAX:
         raise ConversationError("invalid_tag", f"A tag name is 1 to {TAG_NAME_MAX} characters.")
+    if has_controls(name):
+        raise ConversationError("invalid_tag", "A tag name holds no control characters.")
     name = " ".join(name.split())
     ensure_built_in_tags(membership.company_id)
     if Tag.objects.filter(company_id=membership.company_id, name__iexact=name).exists():
@@ -73,6 +76,8 @@ def do_tag(membership: Membership, conversation: Conversation, tag_id: object,
     if len(text) > TAG_VALUE_MAX:
         raise ConversationError("invalid_tag", f"A tag value is at most {TAG_VALUE_MAX} "
                                 "characters.")
+    if has_controls(text):
+        raise ConversationError("invalid_tag", "A tag value holds no control characters.")
     with transaction.atomic():
         locked = lock_conversation(conversation.pk)
         ConversationTag.objects.update_or_create(
