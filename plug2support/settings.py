@@ -52,6 +52,10 @@ INSTALLED_APPS = [
     "plug2support.replies",
     "axes",
     "csp",
+    # N5 two-factor (docs/architecture.md, "Two-factor authentication").
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
 ]
 
 MIDDLEWARE = [
@@ -61,6 +65,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # N5: request.user.is_verified(), then members whose company requires two-factor are
+    # sent to set it up (accounts/twofactor.py).
+    "django_otp.middleware.OTPMiddleware",
+    "plug2support.accounts.twofactor.TwoFactorRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -354,3 +362,8 @@ BILLING_BANK_DETAILS = {
 # Who hears of an invoice still undelivered 2 business days after it was issued (default:
 # every active staff user).
 BILLING_STAFF_EMAILS = env.list("BILLING_STAFF_EMAILS", default=[])
+
+# N5 two-factor (accounts/twofactor.py): how long the half-logged-in state between the
+# password and the code lasts, and the name authenticator apps show.
+TWO_FACTOR_PENDING_SECONDS = 300
+OTP_TOTP_ISSUER = "Plug2Support"

@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 
+from plug2support.accounts import twofactor_views
 from plug2support.accounts import views as accounts
 from plug2support.accounts.forms import EmailAuthenticationForm
 from plug2support.billing import views as billing
@@ -23,7 +24,13 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # accounts
     path("signup/", accounts.sign_up, name="signup"),
-    path("accounts/login/", auth_views.LoginView.as_view(
+    path("accounts/login/code/", twofactor_views.login_code, name="login_code"),
+    path("account/two-factor/", twofactor_views.two_factor, name="two_factor"),
+    path("account/two-factor/recovery-codes.txt", twofactor_views.recovery_codes_txt,
+         name="recovery_codes_txt"),
+    path("account/two-factor/<str:action>", twofactor_views.two_factor_action,
+         name="two_factor_action"),
+    path("accounts/login/", twofactor_views.LoginView.as_view(
         authentication_form=EmailAuthenticationForm, redirect_authenticated_user=True),
         name="login"),
     path("accounts/logout/", accounts.log_out, name="logout"),

@@ -57,6 +57,9 @@ class Company(models.Model):
 
     name = models.CharField(max_length=200)
     created_at = models.DateTimeField(auto_now_add=True)
+    # N5: set by an owner on the Team page; members without two-factor are walked through
+    # setting it up (accounts/twofactor.py).
+    require_two_factor = models.BooleanField(default=False)
 
     class Meta:
         verbose_name_plural = "companies"
