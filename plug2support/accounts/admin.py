@@ -1,5 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 
 from .models import Company, Invitation, Membership, User
 
@@ -35,3 +37,19 @@ class CompanyAdmin(admin.ModelAdmin):
 class InvitationAdmin(admin.ModelAdmin):
     list_display = ["email", "company", "role", "created_at", "accepted_at"]
     search_fields = ["email", "company__name"]
+
+
+class TwoFactorAdminSite(admin.AdminSite):
+    """N5: the back office needs a staff session that passed the two-factor code step; its
+    login is the product's (password, then code), so staff without a device set one up."""
+
+    def has_permission(self, request: HttpRequest) -> bool:
+        return super().has_permission(request) and request.user.is_verified()  # type: ignore[union-attr]
+
+    def login(self, request: HttpRequest, extra_context: object = None) -> HttpResponse:
+        if request.user.is_authenticated and request.user.is_staff:
+            return redirect("two_factor")
+        return redirect(f"/accounts/login/?next={request.GET.get('next', '/admin/')}")
+
+
+admin.site.__class__ = TwoFactorAdminSite

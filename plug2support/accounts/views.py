@@ -12,7 +12,7 @@ from .access import membership_required
 from .actions import AccountError, do_accept_invitation, do_invite, do_log_out, do_sign_up
 from .current import SESSION_KEY
 from .forms import AcceptInvitationForm, InviteForm, QueuedPasswordResetForm, SignUpForm
-from .models import Invitation, Membership, User
+from .models import Invitation, Membership, Role, User
 from .throttle import check_password_reset, check_sign_up, refused_page
 
 
@@ -77,7 +77,7 @@ def switch_company(request: HttpRequest, company_id: int) -> HttpResponse:
 @membership_required()
 def team(request: HttpRequest, membership: Membership) -> HttpResponse:
     form = InviteForm(request.POST or None)
-    if request.method == "POST":
+    if request.method == "POST" and "require_two_factor" not in request.POST:
         if not membership.is_admin:
             return render(request, "403.html", status=403)
         if form.is_valid():
@@ -90,12 +90,27 @@ def team(request: HttpRequest, membership: Membership) -> HttpResponse:
             else:
                 messages.success(request, f"Invitation sent to {invitation.email}.")
                 return redirect("team")
+    if request.method == "POST" and "require_two_factor" in request.POST:
+        return _require_two_factor(request, membership)
     members = (Membership.objects.filter(company_id=membership.company_id)
                .select_related("user").order_by("created_at"))
     invitations = Invitation.objects.filter(company_id=membership.company_id,
                                             accepted_at__isnull=True).order_by("-created_at")
     return render(request, "accounts/team.html",
                   {"form": form, "members": members, "invitations": invitations})
+
+
+def _require_two_factor(request: HttpRequest, membership: Membership) -> HttpResponse:
+    """The owner's switch (N5): every member of this company must use two-factor."""
+    if membership.role != Role.OWNER:
+        return render(request, "403.html", status=403)
+    company = membership.company
+    company.require_two_factor = request.POST.get("require_two_factor") == "on"
+    company.save(update_fields=["require_two_factor"])
+    messages.success(request, "Two-factor authentication is now "
+                     + ("required for every member." if company.require_two_factor
+                        else "up to each member."))
+    return redirect("team")
 
 
 def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:

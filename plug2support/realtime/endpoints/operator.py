@@ -16,6 +16,7 @@ from django.conf import settings
 from django.contrib.auth import get_user
 
 from plug2support.accounts.current import SESSION_KEY, current_membership
+from plug2support.accounts.twofactor import session_passes
 from plug2support.conversations.access import (
     get_conversation_for_member,
     get_dependency_for_member,
@@ -78,7 +79,7 @@ def _operator_for(scope: Scope) -> tuple[Any, str]:
     session = engine.SessionStore(session_key=morsel.value)
     # get_user also checks the session's password hash: a changed password logs sockets out.
     user = get_user(_SessionHolder(session))  # type: ignore[arg-type]
-    if not user.is_authenticated:
+    if not user.is_authenticated or not session_passes(user, session):
         return None, ""
     return current_membership(user.pk, session.get(SESSION_KEY)), morsel.value
 
