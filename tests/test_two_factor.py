@@ -155,7 +155,8 @@ def test_staff_need_a_verified_session_for_the_admin(acme: Tenant) -> None:
     assert verified.get("/admin/").status_code == 200
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(code=st.text(max_size=60))
 def test_any_code_input_is_answered_without_a_500(acme: Tenant, code: str) -> None:
     user = acme.operators[0]

@@ -157,7 +157,7 @@ def pending_user(request: HttpRequest) -> tuple[User, dict[str, Any]] | None:
     if time.time() - float(pending.get("since", 0)) > settings.TWO_FACTOR_PENDING_SECONDS:
         request.session.pop(PENDING_KEY, None)
         return None
-    user = User.objects.filter(pk=pending.get("user"), is_active=True).first()
+    user = User.objects.filter(pk=int(pending.get("user") or 0), is_active=True).first()
     return (user, pending) if user is not None else None
 
 
