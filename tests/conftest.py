@@ -115,6 +115,19 @@ def logged_in_client(user: User) -> Client:
     return client
 
 
+def staff_client(user: User) -> Client:
+    """Logged in with a session that passed two-factor, as the back office needs (N5)."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    client = logged_in_client(user)
+    device = TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client
+
+
 # --- a real server --------------------------------------------------------------------------
 
 def free_port() -> int:

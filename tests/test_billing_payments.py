@@ -40,7 +40,7 @@ from plug2support.billing.models import (
 from plug2support.billing.payments import PaymentError, do_record_payment
 from plug2support.billing.pricing import prorate, term_price
 
-from .conftest import Inbox, Tenant, body_of, logged_in_client
+from .conftest import Inbox, Tenant, body_of, logged_in_client, staff_client
 
 WEBHOOK_SECRET = "whsec_test_secret"
 
@@ -318,7 +318,7 @@ def test_staff_record_a_bank_transfer_in_the_back_office(acme: Tenant) -> None:
     invoice = Invoice.objects.get()
     staff = User.objects.create_superuser(email="staff@plug2support.test", name="Staff",
                                           password="x" * 12)
-    admin = logged_in_client(staff)
+    admin = staff_client(staff)
     refused = admin.post("/admin/billing/payment/add/", {
         "invoice": invoice.pk, "amount": "-3", "method": "bank_transfer"})
     assert refused.status_code == 200 and "more than zero" in refused.content.decode()
@@ -514,7 +514,7 @@ def test_staff_sell_a_boost_and_put_a_company_on_a_custom_plan_in_the_back_offic
 
     staff = User.objects.create_superuser(email="staff@plug2support.test", name="Staff",
                                           password="x" * 12)
-    admin = logged_in_client(staff)
+    admin = staff_client(staff)
     subscription = subscription_of(acme.company.pk)
     url = f"/admin/billing/subscription/{subscription.pk}/change/"
     free = standard_plan(PlanKind.FREE)
