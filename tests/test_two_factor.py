@@ -136,9 +136,7 @@ def test_owner_requires_it_and_only_that_company_is_affected(acme: Tenant,
     both_client = Client()
     password_step(both_client, both)
     assert both_client.get("/inbox/")["Location"] == "/account/two-factor/"
-    # Turning it off while required is refused.
-    set_up(acme.operators[0])
-    assert tf.is_required(acme.operators[0])
+    assert tf.is_required(both) and not tf.is_required(globex.operators[0])
 
 
 def test_staff_need_a_verified_session_for_the_admin(acme: Tenant) -> None:
@@ -167,3 +165,27 @@ def test_any_code_input_is_answered_without_a_500(acme: Tenant, code: str) -> No
     password_step(client, user)
     response = client.post("/accounts/login/code/", {"code": code.replace("\x00", "")})
     assert response.status_code in (302, 400, 429)
+
+
+def test_turning_off_needs_the_password_and_a_code_and_not_a_requiring_company(
+        acme: Tenant) -> None:
+    user = acme.operators[0]
+    device, _ = set_up(user)
+    client = Client()
+    password_step(client, user)
+    now = time.time()
+    with time_machine.travel(now, tick=False):
+        client.post("/accounts/login/code/", {"code": totp(device.key)})
+    with time_machine.travel(now + 31, tick=False):
+        client.post("/account/two-factor/off", {"password": "wrong", "code": totp(device.key)})
+    assert tf.has_two_factor(user)
+    acme.company.require_two_factor = True
+    acme.company.save()
+    with time_machine.travel(now + 62, tick=False):
+        client.post("/account/two-factor/off", {"password": PASSWORD, "code": totp(device.key)})
+    assert tf.has_two_factor(user)
+    acme.company.require_two_factor = False
+    acme.company.save()
+    with time_machine.travel(now + 93, tick=False):
+        client.post("/account/two-factor/off", {"password": PASSWORD, "code": totp(device.key)})
+    assert not tf.has_two_factor(user)
