@@ -33,9 +33,10 @@ def generated_name(pk: int) -> str:
 
 def generated_name_sql(column: str) -> str:
     """The same name in PostgreSQL, over an integer column (our own column name only)."""
-    index = f"((({column}) % {PAIRS}) * {SPREAD} % {PAIRS})"
+    # MOD(), not %: the statement goes through psycopg, where % starts a placeholder.
+    index = f"MOD(MOD({column}, {PAIRS}) * {SPREAD}, {PAIRS})"
     adjective = " ".join(f"WHEN {i} THEN '{word}'" for i, word in enumerate(ADJECTIVES))
     animal = " ".join(f"WHEN {i} THEN '{word}'" for i, word in enumerate(ANIMALS))
-    return (f"(CASE ({index} % 32) {adjective} END || ' ' || CASE ({index} / 32) {animal} END"
+    return (f"(CASE MOD({index}, 32) {adjective} END || ' ' || CASE ({index} / 32) {animal} END"
             f" || CASE WHEN ({column}) >= {PAIRS} THEN ' ' || CAST(({column}) / {PAIRS} + 1"
             f" AS text) ELSE '' END)")
