@@ -94,3 +94,20 @@ def test_page_log_is_bounded(acme: Tenant) -> None:
     for i in range(PAGE_VISITS_KEPT + 5):
         _page(acme, f"https://shop.example/p{i}")
     assert PageVisit.objects.count() == PAGE_VISITS_KEPT
+
+
+def test_the_widget_hello_collects_the_browser(tenants: tuple[Tenant, Tenant],
+                                               live: str) -> None:
+    from .conftest import WS, ws_connect
+
+    acme, _globex = tenants
+    ws = WS(ws_connect(live, "/ws/widget"))
+    ws.send({"type": "hello", "widget": acme.widget.key, "token": None,
+             "language": "pt-BR", "timezone": "America/Sao_Paulo"})
+    welcome = ws.recv()
+    assert welcome["type"] == "welcome", welcome
+    visitor = Visitor.objects.get(pk=welcome["visitor"]["id"])
+    assert visitor.language == "pt-BR" and visitor.time_zone == "America/Sao_Paulo"
+    assert visitor.user_agent  # the websockets client's own User-Agent header
+    assert welcome["visitor"]["name"] == generated_name(visitor.pk)
+    ws.close()

@@ -5,10 +5,9 @@ zone the widget frame sends with its session call. Unknown stays empty ("not col
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
-
-from django.http import HttpRequest
 
 from .models import Visitor
 
@@ -29,9 +28,11 @@ def clean_language(value: object) -> str:
     return ""
 
 
-def collect_browser(visitor: Visitor, request: HttpRequest, body: dict[str, Any]) -> None:
-    accept = request.headers.get("Accept-Language", "").split(",")[0].split(";")[0].strip()
-    fields = {"user_agent": request.headers.get("User-Agent", "")[:500],
+def collect_browser(visitor: Visitor, headers: Mapping[str, str], body: dict[str, Any]) -> None:
+    """From the widget socket's hello (or the session call): headers and the frame's
+    `language` / `timezone` fields."""
+    accept = headers.get("Accept-Language", "").split(",")[0].split(";")[0].strip()
+    fields = {"user_agent": headers.get("User-Agent", "")[:500],
               "language": clean_language(body.get("language")) or clean_language(accept),
               "time_zone": clean_time_zone(body.get("timezone"))}
     fields = {k: v for k, v in fields.items() if v and getattr(visitor, k) != v}

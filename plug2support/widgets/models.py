@@ -12,8 +12,8 @@ from django.db import models
 
 from plug2support.accounts.models import Company
 
-from .names import generated_name
 from .hours import ALWAYS_OPEN, WEEKDAYS, Schedule
+from .names import generated_name
 from .origins import normalise_origin, stored_origins
 
 SPACING_MAX = 200
