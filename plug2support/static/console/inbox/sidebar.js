@@ -37,7 +37,7 @@ function render() {
   const local = where.local_time ? new Date().toLocaleTimeString([], { timeZone: where.time_zone, hour: "2-digit", minute: "2-digit" }) : "";
   const country = where.country.configured ? where.country.name : "not configured";
   const pages = el("ol", { class: "side-pages", id: "side-pages" });
-  for (const p of where.pages) pages.append(el("li", {}, el("span", { class: "side-url" }, p.title || p.url), " ", el("time", { datetime: p.at, class: "muted small" }, when(p.at))));
+  for (const p of where.pages) pages.append(el("li", {}, el("span", { class: "side-url", title: p.url }, p.url), " ", el("time", { datetime: p.at, class: "muted small" }, when(p.at))));
   const past = el("ul", { class: "side-history" });
   for (const c of history) {
     const item = el("li", {}, el("a", { href: c.url }, c.subject || c.preview || `#${c.id}`), ` · ${c.channel} · ${c.stage_label} · ${when(c.created_at)}`);
@@ -50,7 +50,7 @@ function render() {
         ...row("Verified", who.verified ? "Verified by the site" : "Not verified"), ...row("Customer org", org)),
       el("section", { "data-part": "attributes" }), el("section", { "data-part": "notes" })),
     section("where", "Where",
-      el("dl", {}, el("dt", {}, "Current page"), el("dd", { id: "side-current", class: page ? "" : "muted" }, page ? page.title || page.url : NOT),
+      el("dl", {}, el("dt", {}, "Current page"), el("dd", { id: "side-current", class: page ? "" : "muted" }, ...(page ? [page.title || "", el("div", { class: "side-url small muted" }, page.url)] : [NOT])),
         ...row("Referrer", where.referrer), ...row("Browser", where.browser), ...row("OS", where.os),
         ...row("Device", where.device), ...row("Language", where.language),
         ...row("Local time", local && `${local} (${where.time_zone})`), ...row("Country", country)),
