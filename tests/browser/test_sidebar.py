@@ -10,7 +10,7 @@ from playwright.sync_api import Browser, expect
 from plug2support.conversations.models import Conversation
 from plug2support.widgets.names import generated_name
 
-from .conftest import login, screenshot, widget_frame
+from .conftest import ARTIFACTS, login, screenshot, widget_frame
 
 
 def test_sidebar_shows_the_visitor_and_their_page_live(browser: Browser, demo: Any,
@@ -38,3 +38,5 @@ def test_sidebar_shows_the_visitor_and_their_page_live(browser: Browser, demo: A
     expect(alice.locator("#side-current")).to_contain_text("/pricing")
     expect(alice.locator("#side-pages li")).to_have_count(2)
     screenshot(alice, "sidebar-live")
+    # The third column is layout.css's (helper phone); until it merges, #side sits below.
+    side.screenshot(path=str(ARTIFACTS / "sidebar-side.png"))
