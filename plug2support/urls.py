@@ -81,6 +81,8 @@ urlpatterns = [
     path("inbox/", conversations.inbox, name="inbox"),
     path("inbox/list", conversations.inbox_list, name="inbox_list"),
     path("console/emoji.json", composer_views.emoji_list, name="emoji_list"),
+    path("console/conversations/<int:conversation_id>/sidebar.json",
+         composer_views.sidebar_json, name="sidebar_json"),
     path("console/conversations/bulk", conversations.bulk, name="bulk_actions"),
     path("inbox/views", conversations.save_view, name="save_view"),
     path("inbox/views/<int:view_id>/delete", conversations.delete_view, name="delete_view"),

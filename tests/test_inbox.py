@@ -33,6 +33,7 @@ from plug2support.conversations.inbox import (
 from plug2support.conversations.models import Conversation, OperatorGroup
 from plug2support.conversations.serializers import conversation_summary
 from plug2support.widgets.models import Visitor
+from plug2support.widgets.names import generated_name
 
 from .conftest import Tenant, logged_in_client
 
@@ -238,7 +239,7 @@ def test_the_json_list_writes_times_names_and_order_as_the_summaries_do(
     assert by_id[whole.pk]["waiting_since"] == "2026-03-02T09:00:05+00:00"
     assert by_id[fraction.pk]["created_at"] == "2026-03-02T09:00:00.120000+00:00"
     assert by_id[fraction.pk]["waiting_since"] == "2026-03-02T09:00:00.000005+00:00"
-    assert by_id[fraction.pk]["visitor"]["name"] == f"Visitor #{fraction.visitor_id}"
+    assert by_id[fraction.pk]["visitor"]["name"] == generated_name(fraction.visitor_id)
     assert by_id[whole.pk]["served_by"] == {"id": acme.operators[1].pk,
                                             "name": acme.operators[1].email}
     assert json.loads(logged_in_client(acme.operators[0]).get(

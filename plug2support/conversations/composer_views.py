@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import condition, require_GET
 
@@ -23,3 +23,14 @@ def emoji_list(request: HttpRequest, membership: Membership) -> HttpResponse:
     response = HttpResponse(emoji_json()[0], content_type="application/json")
     response["Cache-Control"] = f"private, max-age={EMOJI_MAX_AGE}"
     return response
+
+
+@membership_required()
+def sidebar_json(request: HttpRequest, membership: Membership,
+                 conversation_id: int) -> HttpResponse:
+    """M8: the sidebar of a conversation of the member's company (another's: 404)."""
+    from .access import get_conversation_for_member
+    from .sidebar import sidebar_data
+
+    conversation = get_conversation_for_member(membership, conversation_id)
+    return JsonResponse(sidebar_data(membership, conversation))

@@ -13,6 +13,7 @@ from django.db import models
 from plug2support.accounts.models import Company
 
 from .hours import ALWAYS_OPEN, WEEKDAYS, Schedule
+from .names import generated_name
 from .origins import normalise_origin, stored_origins
 
 SPACING_MAX = 200
@@ -130,6 +131,12 @@ class Visitor(models.Model):
     placeholder = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField(auto_now=True)
+    # What the sidebar shows about the browser (M8), written only by widgets/collect.py
+    # (the one place a privacy mode can gate): the latest session's User-Agent header,
+    # the frame's navigator.language (else Accept-Language), its IANA time zone.
+    user_agent = models.CharField(max_length=500, blank=True, default="")
+    language = models.CharField(max_length=35, blank=True, default="")
+    time_zone = models.CharField(max_length=64, blank=True, default="")
 
     def __str__(self) -> str:
         return self.display_name
@@ -140,8 +147,9 @@ class Visitor(models.Model):
 
 
 def visitor_name(pk: int, email: str | None) -> str:
-    """How a visitor is named to the team (also where rows are read as plain values)."""
-    return email or f"Visitor #{pk}"
+    """How a visitor is named to the team (also where rows are read as plain values): its
+    e-mail address once known, else a readable name generated from its id (names.py)."""
+    return email or generated_name(pk)
 
 
 class OpeningHours(models.Model):
@@ -203,6 +211,24 @@ class SiteVisitor(models.Model):
     @property
     def returning(self) -> bool:
         return self.sessions > 1
+
+
+class PageVisit(models.Model):
+    """A page change of a site visitor (M8): the sidebar's "pages of this visit". Written
+    when the loader reports a new url, not on heartbeats; the newest PAGE_VISITS_KEPT per
+    site visitor are kept (widgets/visits.py)."""
+
+    site_visitor = models.ForeignKey(SiteVisitor, on_delete=models.CASCADE,
+                                     related_name="page_visits")
+    url = models.CharField(max_length=500)
+    title = models.CharField(max_length=200, blank=True, default="")
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["site_visitor", "-at"], name="page_visit_latest")]
+
+    def __str__(self) -> str:
+        return f"{self.url} at {self.at}"
 
 
 class ProactiveInvite(models.Model):

@@ -47,6 +47,7 @@ from .actions import (
     hours_initial,
 )
 from .appearance import CONTENT_TYPES, asset_url, palette
+from .collect import collect_browser
 from .forms import CardForm, HoursForm, LookForm, WidgetForm
 from .models import Visitor, Widget, WidgetCard, hash_token
 from .visits import VisitError, do_record_page_view
@@ -292,6 +293,7 @@ def visitor_session(request: HttpRequest, key: str) -> HttpResponse:
     except ConversationError as error:
         return _error(error.code, error.message, 429, **error.details)
     visitor = opened.visitor
+    collect_browser(visitor, request.headers, body)
     conversation = current_conversation(visitor) \
         if opened.may_read else None
     answer: dict[str, Any] = {

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from .models import ProactiveInvite, SiteVisitor, Widget
+from plug2support.realtime.hub import publish_after_commit
+from plug2support.realtime.topics import company_topic
+
+from .models import PageVisit, ProactiveInvite, SiteVisitor, Widget
 
 VID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 # A visit ends after this long without a page view or heartbeat; the next one is a new
@@ -21,6 +24,9 @@ def on_site_window() -> timedelta:
     two and a half beats, "on site now"."""
     return timedelta(seconds=settings.SITE_HEARTBEAT_SECONDS * 2.5)
 INVITE_LIFETIME = timedelta(hours=1)
+# The sidebar's "pages of this visit" (M8): the newest this many page changes per site
+# visitor are kept, so a visitor clicking all day cannot grow the table without bound.
+PAGE_VISITS_KEPT = 30
 
 
 class VisitError(Exception):
@@ -57,9 +63,15 @@ def do_record_page_view(widget: Widget, *, vid: object, url: object, title: obje
         if site_visitor.last_seen_at < now - SESSION_GAP:
             site_visitor.sessions += 1
             site_visitor.session_started_at = now
+        # A heartbeat repeats the page the browser is on; only a new url (or the first
+        # page of a new visit) is a page change worth logging and telling the team.
+        changed = bool(fields["url"]) and (site_visitor.session_started_at == now
+                                           or fields["url"] != site_visitor.url)
         for name, value in fields.items():
             setattr(site_visitor, name, value)
         site_visitor.save()
+        if changed:
+            _log_page_change(widget.company_id, site_visitor, now)
         # Handed out once: the loader opens the chat once, and a visitor who closes it is
         # not pestered on every heartbeat. The code stays valid for the frame to redeem.
         invite = (ProactiveInvite.objects.select_for_update()
@@ -69,6 +81,25 @@ def do_record_page_view(widget: Widget, *, vid: object, url: object, title: obje
         if invite is not None:
             ProactiveInvite.objects.filter(pk=invite.pk).update(delivered_at=now)
     return site_visitor, invite
+
+
+def _log_page_change(company_id: int, site_visitor: SiteVisitor, now: datetime) -> None:
+    PageVisit.objects.create(site_visitor=site_visitor, url=site_visitor.url,
+                             title=site_visitor.title, at=now)
+    stale = (PageVisit.objects.filter(site_visitor=site_visitor).order_by("-at", "-pk")
+             .values_list("pk", flat=True)[PAGE_VISITS_KEPT:])
+    PageVisit.objects.filter(pk__in=list(stale)).delete()
+    if site_visitor.visitor_id is not None:
+        # M8: an operator's open sidebar shows the new page live (protocol.md "visitor_page").
+        # Company-wide: the console applies it to the open conversation of that visitor.
+        publish_after_commit(company_topic(company_id), {
+            "type": "visitor_page", "visitor": site_visitor.visitor_id,
+            "page": page_payload(site_visitor.url, site_visitor.title, now),
+            "referrer": site_visitor.referrer})
+
+
+def page_payload(url: str, title: str, at: datetime) -> dict[str, str]:
+    return {"url": url, "title": title, "at": at.isoformat()}
 
 
 def on_site_now(company_id: int) -> QuerySet[SiteVisitor]:

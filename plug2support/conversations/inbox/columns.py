@@ -17,6 +17,8 @@ from typing import Any, cast
 from django.db.models import DateTimeField, F, Field, Model, OrderBy, OuterRef, Subquery
 from django.db.models.lookups import IsNull
 
+from plug2support.widgets.names import generated_name, generated_name_sql
+
 from ..models import Conversation, ConversationTag, Tag
 
 Row = dict[str, Any]
@@ -77,7 +79,8 @@ def _compiled(source: str) -> Any:
     # The source is made of our own pieces and checked constants (`constant`) only, never
     # of a value read from a row or given by a user.
     code = compile(source, "<inbox summary>", "eval")
-    return eval(code, {"_iso": _iso, "_micros": micros})  # noqa: S307
+    return eval(code, {"_iso": _iso, "_micros": micros,  # noqa: S307
+                       "_generated_name": generated_name})
 
 
 class Column(Piece):
@@ -221,6 +224,21 @@ class Prefixed(Piece):
 
     def sql(self, p: str) -> str:
         return f"'{self.text}' || {self.piece.sql(p)}"
+
+
+class GeneratedName(Piece):
+    """A visitor's generated name (widgets/names.py) from its id: "Amber Otter"."""
+    def __init__(self, piece: Piece) -> None:
+        self.piece = piece
+
+    def columns(self) -> Iterator[Column]:
+        return self.piece.columns()
+
+    def python(self) -> str:
+        return f"_generated_name({self.piece.python()})"
+
+    def sql(self, p: str) -> str:
+        return generated_name_sql(self.piece.sql(p))
 
 
 def tags_lateral(piece: Piece, p: str) -> str:

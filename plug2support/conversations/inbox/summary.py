@@ -19,10 +19,10 @@ from ..models import INBOX_ORDER, Conversation
 from .columns import (
     Column,
     Either,
+    GeneratedName,
     Named,
     Obj,
     Own,
-    Prefixed,
     Row,
     SortKey,
     Tags,
@@ -41,7 +41,7 @@ SUMMARY = Obj(
     widget=Obj(id=Own("widget_id"), name=Named("widget", "name")),
     # widgets.models.visitor_name
     visitor=Obj(id=Own("visitor_id"),
-                name=Either(Named("visitor", "email"), Prefixed("Visitor #", Own("visitor_id")))),
+                name=Either(Named("visitor", "email"), GeneratedName(Own("visitor_id")))),
     stage=Own("stage"),
     channel=Own("channel"),
     subject=Own("subject"),

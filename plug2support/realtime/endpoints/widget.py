@@ -23,8 +23,9 @@ from plug2support.conversations.snapshot import welcome
 from plug2support.lib import jsonin
 from plug2support.lib.ids import is_id
 from plug2support.widgets.cache import schedule_of
+from plug2support.widgets.collect import collect_browser
 
-from ..asgi import Scope
+from ..asgi import Scope, header
 from ..dbthreads import db
 from ..presence import availability_frame, availability_of
 from ..sockets import (
@@ -50,7 +51,16 @@ class WidgetSocket(Socket):
     is the same as the console's; the customer site's origin is checked when the frame
     loads (CSP frame-ancestors) and on the config request. Its first frame is the hello."""
 
-    __slots__ = ("visitor", "schedule", "proven", "_hello_timer")
+    __slots__ = ("visitor", "schedule", "proven", "_hello_timer", "_browser_headers")
+
+    async def authorise(self) -> bool:
+        # M8: the sidebar's browser details come from the socket's request headers, which
+        # are dropped once the socket is open; kept until the hello names the visitor.
+        scope = self.scope
+        self._browser_headers = ({"User-Agent": header(scope, b"user-agent") or "",
+                                  "Accept-Language": header(scope, b"accept-language") or ""}
+                                 if scope is not None else {})
+        return await super().authorise()
 
     def __init__(self, scope: Scope, connection: Connection) -> None:
         super().__init__(scope, connection)
@@ -113,6 +123,7 @@ class WidgetSocket(Socket):
             return
         opened, self.schedule = identified
         self.visitor, self.proven = opened.visitor, opened.proven
+        await db(collect_browser)(self.visitor, getattr(self, "_browser_headers", {}), hello)
         # Subscribed before reading the current conversation: one that another tab starts
         # in between is announced on this topic (after the welcome, which is held first).
         self.hold_deliveries()

@@ -4,6 +4,7 @@
 // inbox/server.js (the socket). This page wires them: what each pushed frame changes.
 import "./inbox/composer.js";
 import "./inbox/snooze.js";
+import "./inbox/sidebar.js";
 import { open, showTyping } from "./inbox/conversation.js";
 import { reloadList, setupFilters, upsert } from "./inbox/list.js";
 import { connect, showError, socket } from "./inbox/server.js";
@@ -27,6 +28,7 @@ const frames = {
     upsert(frame.conversation);
   },
   counts(frame) { setCounts(frame.counts); },
+  visitor_page(frame) { document.dispatchEvent(new CustomEvent("visitor:page", { detail: frame })); },
   seen: seenElsewhere,
   mentioned(frame) {
     mentioned(frame);

@@ -300,7 +300,9 @@ const socket = config.preview ? { isOpen: false, connect() {}, send() {}, reques
     helloIdentity = pendingIdentity;
     s.send({ type: "hello", widget: config.widget, token: store.get("token"), vid, invite,
              conversation: conversationId, after: firstWelcome ? 0 : thread.lastSeq,
-             identity: helloIdentity });
+             identity: helloIdentity,
+             // M8: shown in the operator's sidebar (protocol.md, hello).
+             language: navigator.language, timezone: Intl.DateTimeFormat().resolvedOptions().timeZone });
     invite = null; // used once
   },
   onFrame(frame) {
