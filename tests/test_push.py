@@ -149,4 +149,5 @@ def test_foreign_origin_and_two_companies(acme: Tenant, globex: Tenant,
                             content_type="application/json")
     assert response.json() == {"removed": 0}
     assert PushSubscription.objects.filter(company=acme.company).count() == 1
-    assert push_alert.call(globex.company.pk, [acme.operators[0].pk], "mention", "t", "/", None) == 0
+    assert push_alert.call(globex.company.pk, [acme.operators[0].pk], "mention", "t", "/",
+                           None) == 0
