@@ -151,3 +151,30 @@ def test_foreign_origin_and_two_companies(acme: Tenant, globex: Tenant,
     assert PushSubscription.objects.filter(company=acme.company).count() == 1
     assert push_alert.call(globex.company.pk, [acme.operators[0].pk], "mention", "t", "/",
                            None) == 0
+
+
+def test_a_new_pool_conversation_and_a_reply_push(
+        acme: Tenant, service: PushService, django_capture_on_commit_callbacks: Any) -> None:
+    from plug2support.conversations.actions.messages import do_post_visitor_message
+    from plug2support.conversations.actions.teamwork import do_claim
+    from plug2support.conversations.actions.visitors import do_identify_visitor
+    from plug2support.conversations.models import Conversation
+
+    user = acme.operators[0]
+    private, p256dh, auth, auth_text = browser_keys()
+    subscribe(logged_in_client(user), service.url, p256dh, auth_text)
+    visitor, _ = do_identify_visitor(acme.widget, None)
+    with django_capture_on_commit_callbacks(execute=True):
+        posted = do_post_visitor_message(visitor, client_id="v1", body="my secret order")
+    [first] = service.received
+    payload = json.loads(http_ece.decrypt(first["body"], private_key=private,
+                                          auth_secret=auth, version="aes128gcm"))
+    assert payload["kind"] == "new_conversation" and "secret" not in payload["title"]
+    conversation = Conversation.objects.get(pk=posted.event.conversation_id)
+    do_claim(acme.membership(user), conversation)
+    with django_capture_on_commit_callbacks(execute=True):
+        do_post_visitor_message(visitor, client_id="v2", body="hello again")
+    payload = json.loads(http_ece.decrypt(service.received[-1]["body"], private_key=private,
+                                          auth_secret=auth, version="aes128gcm"))
+    assert payload == {"title": "A customer replied", "url": f"/inbox/{conversation.pk}/",
+                       "kind": "customer_reply"}
