@@ -1,7 +1,7 @@
 """Alert preferences (C1, issue 18 point 8): for each kind of event a member may hear a
-sound, see a desktop notification, get an e-mail and a Web Push (M11, push/sending.py). The console's team.js honours sound
-and desktop (the page carries the member's choices); e-mail is sent to those not online
-(conversations/alert_mail.py), who `wants_email` tells. Defaults apply to whatever a member
+sound, see a desktop notification, get an e-mail and a Web Push (M11, push/sending.py).
+The console's team.js honours sound and desktop (the page carries the member's choices);
+e-mail is sent to those not online (conversations/alert_mail.py), who `wants_email` tells. Defaults apply to whatever a member
 has not set, so a new kind of event is one entry of KINDS."""
 
 from __future__ import annotations
@@ -22,8 +22,10 @@ KINDS: dict[str, tuple[str, dict[str, bool]]] = {
     "new_conversation": ("A new conversation",
                          {"sound": True, "desktop": True, "email": False, "push": True}),
     "assigned": ("A conversation assigned to me",
-                 {"sound": True, "desktop": True, "email": False, "push": True}),
-    "mention": ("I am mentioned in a note", {"sound": True, "desktop": True, "email": True, "push": True}),
+                 {"sound": True, "desktop": True, "email": False,
+                  "push": True}),
+    "mention": ("I am mentioned in a note",
+                {"sound": True, "desktop": True, "email": True, "push": True}),
     "transfer_request": ("A teammate asks to take over",
                          {"sound": True, "desktop": True, "email": False, "push": True}),
     "customer_reply": ("A customer replies in a conversation I serve",

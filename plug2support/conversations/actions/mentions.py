@@ -8,10 +8,9 @@ from __future__ import annotations
 from plug2support.accounts.models import Membership
 from plug2support.lib.ids import id_from
 from plug2support.notifications.actions import do_notify
+from plug2support.push.sending import queue_push
 from plug2support.realtime.hub import publish_after_commit
 from plug2support.realtime.topics import member_topic
-
-from plug2support.push.sending import queue_push
 
 from ..alert_mail import emailed
 from ..inbox.counts import unread_mentions
