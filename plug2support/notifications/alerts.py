@@ -1,7 +1,8 @@
 """Alert preferences (C1, issue 18 point 8): for each kind of event a member may hear a
 sound, see a desktop notification, get an e-mail and a Web Push (M11, push/sending.py).
 The console's team.js honours sound and desktop (the page carries the member's choices);
-e-mail is sent to those not online (conversations/alert_mail.py), who `wants_email` tells. Defaults apply to whatever a member
+e-mail is sent to those not online (conversations/alert_mail.py), who `wants_email` tells.
+Defaults apply to whatever a member
 has not set, so a new kind of event is one entry of KINDS."""
 
 from __future__ import annotations
