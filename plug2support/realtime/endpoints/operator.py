@@ -408,6 +408,7 @@ class OperatorSocket(Socket):
         "subscribe": _follow_later,
         "unsubscribe": _follow_later,
         "claim": handle_claim,
+        "focus": handle_focus,
         "message": handle_message,
         "note": handle_note,
         "transfer_request": handle_transfer_request,
