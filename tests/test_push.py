@@ -14,6 +14,9 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from hypothesis import given
+from hypothesis import settings as settings_hypothesis
+from hypothesis import strategies as st
 
 from plug2support.push.keys import b64url, b64url_decode
 from plug2support.push.models import PushSubscription
@@ -178,3 +181,17 @@ def test_a_new_pool_conversation_and_a_reply_push(
                                           auth_secret=auth, version="aes128gcm"))
     assert payload == {"title": "A customer replied", "url": f"/inbox/{conversation.pk}/",
                        "kind": "customer_reply"}
+
+
+@settings_hypothesis(max_examples=60, deadline=None)
+@given(body=st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=30),
+                         lambda inner: st.lists(inner, max_size=3)
+                         | st.dictionaries(st.sampled_from(["endpoint", "keys", "p256dh",
+                                                            "auth", "x"]), inner, max_size=4),
+                         max_leaves=8))
+def test_any_subscription_body_is_refused_or_checked_never_a_crash(body: Any) -> None:
+    from plug2support.push.subscriptions import SubscriptionError, check_subscription
+    try:
+        check_subscription(body)
+    except SubscriptionError as error:
+        assert error.code.startswith("invalid_")
