@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "plug2support.knowledge",
     "plug2support.mail",
     "plug2support.replies",
+    "plug2support.push",
     "axes",
     "csp",
     # N5 two-factor (docs/architecture.md, "Two-factor authentication").
@@ -309,6 +310,11 @@ TASKS = {
         "ENQUEUE_ON_COMMIT": True,
     }
 }
+
+# Web Push (M11, push/): the VAPID `sub` claim push services may write to, and the hosts
+# whose push endpoint may be plain http (none in production; the tests' own push service).
+PUSH_CONTACT = env.str("PUSH_CONTACT", default="mailto:support@localhost")
+PUSH_HTTP_HOSTS: list[str] = env.list("PUSH_HTTP_HOSTS", default=[])
 
 # Presence (C5): see realtime/presence.py.
 PRESENCE_GRACE_SECONDS = env.int("PRESENCE_GRACE_SECONDS", default=20)

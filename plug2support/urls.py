@@ -11,6 +11,7 @@ from plug2support.conversations import composer_views, routing_views, ticket_vie
 from plug2support.conversations import views as conversations
 from plug2support.knowledge import views as knowledge
 from plug2support.notifications import views as notifications
+from plug2support.push import views as push_views
 from plug2support.widgets import views as widgets
 
 
@@ -63,6 +64,7 @@ urlpatterns = [
     path("widget/frame/<str:key>/", widgets.widget_frame, name="widget_frame"),
     path("notifications/", notifications.notification_list, name="notifications"),
     path("settings/alerts/", notifications.alert_settings, name="alert_settings"),
+    path("console/push/subscription", push_views.subscription, name="push_subscription"),
     # help articles (G1)
     path("articles/", knowledge.article_list, name="articles"),
     path("articles/new/", knowledge.article_edit, name="article_new"),

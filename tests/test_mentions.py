@@ -56,7 +56,7 @@ def test_no_email_for_a_mention_when_the_teammate_turned_it_off(
     alice, bob = acme.operators
     do_set_alert_preferences(acme.membership(bob), {"mention.sound": "on"})
     assert preferences_of(acme.membership(bob).pk)["mention"] == {
-        "sound": True, "desktop": False, "email": False}
+        "sound": True, "desktop": False, "email": False, "push": False}
     with django_capture_on_commit_callbacks(execute=True):
         do_add_note(acme.membership(alice), _conversation(acme), client_id="n1", body="@Bob",
                     mentions=[bob.pk])

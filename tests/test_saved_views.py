@@ -48,11 +48,13 @@ def test_each_person_chooses_their_alerts(acme: Tenant) -> None:
     assert page.status_code == 200 and "I am mentioned in a note" in page.content.decode()
     alice.post("/settings/alerts/", {"new_conversation.sound": "on", "mention.email": "on"})
     mine = preferences_of(acme.membership(acme.operators[0]).pk)
-    assert mine["new_conversation"] == {"sound": True, "desktop": False, "email": False}
-    assert mine["mention"] == {"sound": False, "desktop": False, "email": True}
+    assert mine["new_conversation"] == {"sound": True, "desktop": False, "email": False,
+                                       "push": False}
+    assert mine["mention"] == {"sound": False, "desktop": False, "email": True, "push": False}
     # Bob keeps the defaults; the inbox page carries each person's own.
     bob = preferences_of(acme.membership(acme.operators[1]).pk)
-    assert bob["new_conversation"] == {"sound": True, "desktop": True, "email": False}
+    assert bob["new_conversation"] == {"sound": True, "desktop": True, "email": False,
+                                       "push": True}
     assert alice.get("/inbox/").context["inbox_state"]["alerts"] == mine
 
 

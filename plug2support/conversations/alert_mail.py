@@ -21,6 +21,7 @@ from typing import Any
 from plug2support.accounts.models import Membership
 from plug2support.lib.mail import queue_templated_email
 from plug2support.notifications.alerts import wants_email
+from plug2support.push.sending import queue_push
 from plug2support.realtime.presence import online_members
 
 from .models import Event, EventKind, Sender, Stage
@@ -44,9 +45,32 @@ def emailed(company_id: int, user_ids: Iterable[int], kind: str) -> list[int]:
 def alert_email(company_id: int, user_ids: Iterable[int], kind: str, title: str,
                 url: str) -> dict[str, Any]:
     """do_notify's e-mail arguments for a writer's rare event: the `alert` mail to whoever
-    of `user_ids` is not online and wants this kind by e-mail."""
+    of `user_ids` is not online and wants this kind by e-mail. Queues the Web Push too
+    (sent after commit to those who want it, push/sending.py)."""
+    queue_push(company_id, user_ids, ALERT_KIND.get(kind, kind), title, url,
+               _conversation_of(url))
     return {"email_template": "alert", "email_to": emailed(company_id, user_ids, kind),
             "email_context": {"title": title, "url": url}}
+
+
+def _conversation_of(url: str) -> int | None:
+    """The conversation an alert's url (/inbox/<id>/...) names, for the focus check."""
+    parts = url.split("/")
+    return int(parts[2]) if len(parts) > 2 and parts[1] == "inbox" and parts[2].isdigit() \
+        else None
+
+
+def push_for_visitor_message(conversation: Any, first: bool) -> None:
+    """A visitor's message, in its transaction: a new conversation left in the pool pushes
+    every member, a reply in an assigned one its assignee (no preview: private by default)."""
+    url = f"/inbox/{conversation.pk}/"
+    if first and conversation.assignee_id is None and conversation.group_id is None:
+        members = Membership.objects.filter(company_id=conversation.company_id)
+        queue_push(conversation.company_id, members.values_list("user_id", flat=True),
+                   "new_conversation", "A new conversation is waiting", url, conversation.pk)
+    elif not first and conversation.assignee_id is not None:
+        queue_push(conversation.company_id, [conversation.assignee_id], "customer_reply",
+                   "A customer replied", url, conversation.pk)
 
 
 def email_alerts(slot: datetime) -> dict[str, int]:

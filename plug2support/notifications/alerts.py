@@ -1,7 +1,8 @@
 """Alert preferences (C1, issue 18 point 8): for each kind of event a member may hear a
-sound, see a desktop notification and get an e-mail. The console's team.js honours sound
-and desktop (the page carries the member's choices); e-mail is sent to those not online
-(conversations/alert_mail.py), who `wants_email` tells. Defaults apply to whatever a member
+sound, see a desktop notification, get an e-mail and a Web Push (M11, push/sending.py).
+The console's team.js honours sound and desktop (the page carries the member's choices);
+e-mail is sent to those not online (conversations/alert_mail.py), who `wants_email` tells.
+Defaults apply to whatever a member
 has not set, so a new kind of event is one entry of KINDS."""
 
 from __future__ import annotations
@@ -15,19 +16,21 @@ from plug2support.accounts.models import Membership
 
 from .models import AlertPreferences
 
-CHANNELS = ("sound", "desktop", "email")
+CHANNELS = ("sound", "desktop", "email", "push")
 # kind → (label, its default per channel). Every kind can be e-mailed (conversations/
 # alert_mail.py); the offline-message e-mail still goes to every member, as it always has.
 KINDS: dict[str, tuple[str, dict[str, bool]]] = {
     "new_conversation": ("A new conversation",
-                         {"sound": True, "desktop": True, "email": False}),
+                         {"sound": True, "desktop": True, "email": False, "push": True}),
     "assigned": ("A conversation assigned to me",
-                 {"sound": True, "desktop": True, "email": False}),
-    "mention": ("I am mentioned in a note", {"sound": True, "desktop": True, "email": True}),
+                 {"sound": True, "desktop": True, "email": False,
+                  "push": True}),
+    "mention": ("I am mentioned in a note",
+                {"sound": True, "desktop": True, "email": True, "push": True}),
     "transfer_request": ("A teammate asks to take over",
-                         {"sound": True, "desktop": True, "email": False}),
+                         {"sound": True, "desktop": True, "email": False, "push": True}),
     "customer_reply": ("A customer replies in a conversation I serve",
-                       {"sound": False, "desktop": True, "email": False}),
+                       {"sound": False, "desktop": True, "email": False, "push": True}),
 }
 
 
@@ -46,6 +49,17 @@ def _chosen(choices: Mapping[str, Any], kind: str, channel: str) -> bool:
 
 def wants_email(company_id: int, user_ids: list[int], kind: str) -> list[int]:
     """Of these members, those who want `kind` by e-mail (two statements for any number)."""
+    return _wanting(company_id, user_ids, kind, "email")
+
+
+def wants_push(company_id: int, user_ids: list[int], kind: str) -> list[int]:
+    """Of these members, those who want `kind` by Web Push (push/sending.py)."""
+    return _wanting(company_id, user_ids, kind, "push")
+
+
+def _wanting(company_id: int, user_ids: list[int], kind: str, channel: str) -> list[int]:
+    if kind not in KINDS:
+        return []
     if not user_ids:
         return []
     memberships = dict(Membership.objects.filter(company_id=company_id, user_id__in=user_ids)
@@ -53,7 +67,7 @@ def wants_email(company_id: int, user_ids: list[int], kind: str) -> list[int]:
     chosen = dict(AlertPreferences.objects.filter(membership_id__in=memberships.values())
                   .values_list("membership_id", "choices"))
     return [u for u in user_ids if u in memberships
-            and _chosen(chosen.get(memberships[u], {}), kind, "email")]
+            and _chosen(chosen.get(memberships[u], {}), kind, channel)]
 
 
 def do_set_alert_preferences(membership: Membership,

@@ -18,6 +18,10 @@ class ConsoleConnection(models.Model):
     process = models.CharField(max_length=80, db_index=True)
     opened_at = models.DateTimeField(auto_now_add=True)
     seen_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # The conversation this console shows while its window has the focus (the `focus`
+    # frame), else null: Web Push skips an alert about it (push/sending.py). An id, not a
+    # foreign key: this layer sits below conversations.
+    focused_conversation = models.BigIntegerField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.membership_id} on {self.process}"

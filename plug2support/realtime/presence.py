@@ -124,6 +124,20 @@ def disconnect(connection_id: str, membership_id: int) -> None:
     Membership.objects.filter(pk=membership_id).update(last_seen_at=timezone.now())
 
 
+def set_focus(connection_id: str, conversation_id: int | None) -> None:
+    """The `focus` frame: what this console shows while focused (None: not focused)."""
+    ConsoleConnection.objects.filter(pk=connection_id).update(
+        focused_conversation=conversation_id)
+
+
+def focused_on(company_id: int, user_ids: list[int], conversation_id: int) -> set[int]:
+    """Of these members, those with a live console focused on that conversation."""
+    return set(ConsoleConnection.objects.filter(
+        membership__company_id=company_id, membership__user_id__in=user_ids,
+        focused_conversation=conversation_id, seen_at__gte=_fresh_after(timezone.now()))
+        .values_list("membership__user_id", flat=True))
+
+
 def heartbeat() -> None:
     """Keep this process's rows fresh, and forget rows of processes that died."""
     now = timezone.now()

@@ -8,6 +8,7 @@ from __future__ import annotations
 from plug2support.accounts.models import Membership
 from plug2support.lib.ids import id_from
 from plug2support.notifications.actions import do_notify
+from plug2support.push.sending import queue_push
 from plug2support.realtime.hub import publish_after_commit
 from plug2support.realtime.topics import member_topic
 
@@ -52,6 +53,8 @@ def record_mentions(membership: Membership, conversation: Conversation, note: Ev
     author = membership.user.name or membership.user.email
     email_to = emailed(company_id, user_ids, "mention")
     url = note_url(conversation.pk, note.seq)
+    queue_push(company_id, user_ids, "mention", f"{author} mentioned you in a note", url,
+               conversation.pk)
     do_notify(company_id=company_id, user_ids=user_ids, kind="mention",
               title=f"{author} mentioned you in a note", body=note.body[:500], url=url,
               email_template="mention", email_to=email_to,

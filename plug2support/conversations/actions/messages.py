@@ -20,7 +20,7 @@ from plug2support.realtime.topics import conversation_topic, visitor_topic
 from plug2support.widgets.models import Visitor
 
 from .. import channels, stages
-from ..alert_mail import alert_email
+from ..alert_mail import alert_email, push_for_visitor_message
 from ..first_message import Opening, lock_and_read, open_conversation
 from ..hot_path import append_event, locked_current
 from ..models import Conversation, Event, EventKind, RoutingRule, Sender, Stage
@@ -127,6 +127,8 @@ def do_post_visitor_message(visitor: Visitor, *, client_id: object, body: object
         else:
             routed = (route_new_conversation(conversation, text, opening)
                       if first and opening else None)
+        if not reason:
+            push_for_visitor_message(conversation, first)
         conversation.preview = attach(event, ids, visitor)
         moved = auto_move(conversation, stages.after_customer_reply(conversation.stage),
                           "the customer replied")

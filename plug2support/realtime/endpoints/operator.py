@@ -237,6 +237,17 @@ class OperatorSocket(Socket):
     async def _transfer(self, frame: dict[str, Any]) -> TransferRequest:
         return await db(get_transfer_for_member)(self.membership, frame.get("request"))
 
+    async def handle_focus(self, frame: dict[str, Any]) -> None:
+        """M11: what this console shows while its window has the focus (null: none), so
+        Web Push skips alerts about it (push/sending.py); a foreign id is a 404."""
+        conversation_id = None
+        if frame.get("conversation") is not None:
+            conversation_id = (await self._conversation(frame)).pk
+        if self.connection_id:
+            await db(presence.set_focus)(self.connection_id, conversation_id)
+        self.send_json({"type": "focused", "ref": frame.get("ref"),
+                        "conversation": conversation_id})
+
     async def handle_claim(self, frame: dict[str, Any]) -> None:
         conversation = await self._conversation(frame)
         event = await db(do_claim)(self.membership, conversation)
@@ -398,6 +409,7 @@ class OperatorSocket(Socket):
         "subscribe": _follow_later,
         "unsubscribe": _follow_later,
         "claim": handle_claim,
+        "focus": handle_focus,
         "message": handle_message,
         "note": handle_note,
         "transfer_request": handle_transfer_request,
