@@ -138,7 +138,8 @@ def test_avatar_must_be_an_image(live: str, tenants: Any) -> None:
     assert stranger.get(url).status_code == 404
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(name=st.text(max_size=200), theme=st.text(max_size=12))
 def test_profile_form_never_fails(live: str, tenants: Any, name: str, theme: str) -> None:
     acme, _ = tenants

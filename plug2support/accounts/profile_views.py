@@ -65,10 +65,15 @@ def _context(request: HttpRequest, user: User) -> dict[str, object]:
             "sessions": sessions}
 
 
+def _me(request: HttpRequest) -> int:
+    assert request.user.pk is not None  # login_required
+    return int(request.user.pk)
+
+
 @login_required
 @require_POST
 def sign_out_others(request: HttpRequest) -> HttpResponse:
-    ended = end_other_sessions(request.user.pk, request.session.session_key)
+    ended = end_other_sessions(_me(request), request.session.session_key)
     messages.success(request, f"{ended} other session(s) signed out.")
     return redirect("profile")
 
@@ -76,7 +81,7 @@ def sign_out_others(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def sign_out_session(request: HttpRequest, session_id: int) -> HttpResponse:
-    row = UserSession.objects.filter(pk=session_id, user_id=request.user.pk).first()
+    row = UserSession.objects.filter(pk=session_id, user_id=_me(request)).first()
     if row is None:
         raise Http404("No such session.")
     if row.session_key == request.session.session_key:
@@ -91,7 +96,7 @@ def sign_out_session(request: HttpRequest, session_id: int) -> HttpResponse:
 def avatar(request: HttpRequest, user_id: int, name: str) -> HttpResponse:
     """A person's picture, for themselves and for people sharing a company with them."""
     shares = user_id == request.user.pk or Membership.objects.filter(
-        user_id=user_id, company__memberships__user_id=request.user.pk).exists()
+        user_id=user_id, company__memberships__user_id=_me(request)).exists()
     person = User.objects.filter(pk=user_id).first() if shares else None
     extension = name.rsplit(".", 1)[-1]
     if (person is None or person.avatar != f"avatars/{user_id}/{name}"

@@ -7,6 +7,7 @@ publishes `session_ended` on its topic, so every console socket opened with it c
 
 from __future__ import annotations
 
+from datetime import timedelta
 from importlib import import_module
 from typing import Any
 
@@ -49,7 +50,7 @@ def touch(request: HttpRequest) -> None:
     key = request.session.session_key
     if not key:
         return
-    since = timezone.now() - timezone.timedelta(seconds=TOUCH_EVERY_SECONDS)
+    since = timezone.now() - timedelta(seconds=TOUCH_EVERY_SECONDS)
     UserSession.objects.filter(session_key=key, last_active_at__lt=since).update(
         last_active_at=timezone.now())
 
@@ -61,7 +62,9 @@ def _store() -> Any:
 def live_sessions(user_id: int) -> list[UserSession]:
     """The person's sessions that still log in, most recently active first; rows whose
     Django session has expired or been deleted are dropped on the way."""
-    store, live, dead = _store(), [], []
+    store = _store()
+    live: list[UserSession] = []
+    dead: list[UserSession] = []
     for row in UserSession.objects.filter(user_id=user_id).order_by("-last_active_at"):
         (live if store().exists(row.session_key) else dead).append(row)
     if dead:
