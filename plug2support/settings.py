@@ -70,6 +70,7 @@ MIDDLEWARE = [
     # sent to set it up (accounts/twofactor.py).
     "django_otp.middleware.OTPMiddleware",
     "plug2support.accounts.twofactor.TwoFactorRequiredMiddleware",
+    "plug2support.accounts.sessions.SessionActivityMiddleware",  # M10: sessions' last active
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",

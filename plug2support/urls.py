@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 
-from plug2support.accounts import twofactor_views
+from plug2support.accounts import profile_views, twofactor_views
 from plug2support.accounts import views as accounts
 from plug2support.accounts.forms import EmailAuthenticationForm
 from plug2support.billing import views as billing
@@ -46,6 +46,14 @@ urlpatterns = [
     path("accounts/no-company/", accounts.no_company, name="no_company"),
     path("accounts/switch/<int:company_id>/", accounts.switch_company, name="switch_company"),
     path("team/", accounts.team, name="team"),
+    path("team/<int:member_id>/remove/", accounts.remove_member, name="remove_member"),
+    # M10: the person's own profile
+    path("account/", profile_views.profile, name="profile"),
+    path("account/sessions/sign-out-others/", profile_views.sign_out_others,
+         name="sign_out_others"),
+    path("account/sessions/<int:session_id>/sign-out/", profile_views.sign_out_session,
+         name="sign_out_session"),
+    path("account/avatars/<int:user_id>/<str:name>", profile_views.avatar, name="avatar"),
     path("invitations/<str:token>/", accounts.accept_invitation, name="accept_invitation"),
     # widgets: settings
     path("settings/widgets/", widgets.widget_list, name="widget_list"),

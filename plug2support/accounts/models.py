@@ -28,6 +28,12 @@ class UserManager(BaseUserManager["User"]):
         return self.create_user(email, password, **extra)
 
 
+class Theme(models.TextChoices):
+    SYSTEM = "system", "Follow the system"
+    LIGHT = "light", "Light"
+    DARK = "dark", "Dark"
+
+
 class User(AbstractUser):
     """A person: operator of one or more companies, or staff. Logs in with e-mail."""
 
@@ -36,6 +42,10 @@ class User(AbstractUser):
     last_name = None  # type: ignore[assignment]
     email = models.EmailField("e-mail address", unique=True)
     name = models.CharField(max_length=150)
+    # M10: the person's own picture (a storage name, checked by content: accounts/profile.py)
+    # and how the console looks for them ("system" follows the device's light/dark setting).
+    avatar = models.CharField(max_length=200, blank=True, default="")
+    theme = models.CharField(max_length=10, choices=Theme.choices, default=Theme.SYSTEM)
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS = ["name"]
@@ -44,6 +54,11 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.name or self.email
+
+    @property
+    def avatar_url(self) -> str:
+        """Where the picture is served (accounts/profile_views.py avatar); "" without one."""
+        return f"/account/avatars/{self.pk}/{self.avatar.rsplit('/', 1)[-1]}" if self.avatar else ""
 
     def get_full_name(self) -> str:
         return self.name
@@ -134,3 +149,20 @@ class Invitation(models.Model):
     @property
     def is_open(self) -> bool:
         return self.accepted_at is None and not self.is_expired
+
+
+class UserSession(models.Model):
+    """M10: one logged-in session of a person, written at login (accounts/sessions.py) so the
+    profile can list them and end them. The Django session row stays the truth: a row whose
+    session is gone is not shown and is deleted when seen."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="login_sessions")
+    session_key = models.CharField(max_length=40, unique=True)
+    user_agent = models.CharField(max_length=300, blank=True, default="")
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_active_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.ip})"

@@ -4,9 +4,12 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
+
+from plug2support.conversations.actions.core import ConversationError
+from plug2support.conversations.actions.members import do_remove_member
 
 from .access import membership_required
 from .actions import AccountError, do_accept_invitation, do_invite, do_log_out, do_sign_up
@@ -148,3 +151,18 @@ def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
         request.session[SESSION_KEY] = invitation.company_id
         return redirect("inbox")
     return render(request, "accounts/accept.html", {"form": form, "invitation": invitation})
+
+
+@membership_required()
+@require_POST
+def remove_member(request: HttpRequest, membership: Membership, member_id: int) -> HttpResponse:
+    """M10: an admin removes a member; their sockets for this company close at once."""
+    try:
+        removed = do_remove_member(membership, member_id)
+    except ConversationError as error:
+        if error.code == "not_found":
+            raise Http404(error.message) from None
+        messages.error(request, error.message)
+        return redirect("team")
+    messages.success(request, f"{removed.user} was removed from {membership.company.name}.")
+    return redirect("team")

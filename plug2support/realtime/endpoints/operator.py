@@ -55,7 +55,15 @@ from plug2support.notifications.actions import do_mark_read
 from .. import presence
 from ..asgi import Scope, header
 from ..dbthreads import db
-from ..sockets import CLOSE_UNAUTHORISED, Connection, Handler, Socket, seq_from, spawn
+from ..sockets import (
+    CLOSE_FORBIDDEN,
+    CLOSE_UNAUTHORISED,
+    Connection,
+    Handler,
+    Socket,
+    seq_from,
+    spawn,
+)
 from ..topics import company_topic, conversation_topic, member_topic, session_topic, staff_topic
 from .counts import VIEW_COUNTS
 
@@ -441,6 +449,10 @@ class OperatorSocket(Socket):
         if kind == "session_ended":
             # Logged out (in any tab): this socket spoke for that session, so it ends too.
             self.close(CLOSE_UNAUTHORISED)
+            return True
+        if kind == "member_removed":
+            # M10: removed from this company (their other companies' sockets stay open).
+            self.close(CLOSE_FORBIDDEN)
             return True
         if kind == "conversation":
             VIEW_COUNTS.changed(self.membership.company_id)

@@ -1,0 +1,151 @@
+"""M10: the profile page, password change ending other sessions' sockets, session sign-out,
+member removal ending that company's sockets only, and avatars checked by content."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from websockets.exceptions import ConnectionClosed
+
+from plug2support.accounts.models import Membership, Role, User, UserSession
+from plug2support.conversations.models import Conversation
+
+from .conftest import PASSWORD, WS, open_operator, ws_connect
+
+PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00"
+       b"\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8"
+       b"N\x00\x00\x00\x00IEND\xaeB`\x82")
+
+
+def _logged_in(user: User) -> tuple[Client, str]:
+    browser = Client()
+    browser.post("/accounts/login/", {"username": user.email, "password": PASSWORD})
+    return browser, f"sessionid={browser.cookies['sessionid'].value}"
+
+
+def _closed_code(ws: WS) -> int:
+    with pytest.raises(ConnectionClosed) as closed:
+        ws.recv_until(lambda f: False)
+    assert closed.value.rcvd is not None
+    return closed.value.rcvd.code
+
+
+def test_password_change_closes_the_other_sessions_sockets(live: str, tenants: Any) -> None:
+    acme, _ = tenants
+    user = acme.operators[0]
+    here, _ = _logged_in(user)
+    _, elsewhere = _logged_in(user)
+    other = WS(ws_connect(live, "/ws/operator", cookie=elsewhere))
+    assert other.recv()["type"] == "welcome"
+    answer = here.post("/account/", {"action": "password", "current": PASSWORD,
+                                     "new": "a-New-pass-42x", "repeat": "a-New-pass-42x"})
+    assert answer.status_code == 302
+    assert _closed_code(other) == 4401
+    assert here.get("/account/").status_code == 200  # this session stays logged in
+    mine = f"sessionid={here.cookies['sessionid'].value}"
+    console = WS(ws_connect(live, "/ws/operator", cookie=mine))
+    assert console.recv()["type"] == "welcome"  # the socket still authenticates by session
+    assert UserSession.objects.filter(user=user).count() == 1
+
+
+def test_a_wrong_current_password_changes_nothing(live: str, tenants: Any) -> None:
+    acme, _ = tenants
+    here, _ = _logged_in(acme.operators[1])
+    answer = here.post("/account/", {"action": "password", "current": "nope",
+                                     "new": "a-New-pass-42x", "repeat": "a-New-pass-42x"})
+    assert answer.status_code == 400
+    assert b"current password is not right" in answer.content
+    assert User.objects.get(pk=acme.operators[1].pk).check_password(PASSWORD)
+
+
+def test_sign_out_everywhere_else_and_one_session(live: str, tenants: Any) -> None:
+    acme, globex = tenants
+    user = acme.owner
+    here, _ = _logged_in(user)
+    _, first = _logged_in(user)
+    second_browser, _ = _logged_in(user)
+    socket = WS(ws_connect(live, "/ws/operator", cookie=first))
+    assert socket.recv()["type"] == "welcome"
+    page = here.get("/account/")
+    assert page.content.count(b"Sign out</button>") == 2 and b"This session" in page.content
+    key = second_browser.cookies["sessionid"].value
+    row = UserSession.objects.get(session_key=key)
+    # Someone else's session is not found from here.
+    stranger, _ = _logged_in(globex.owner)
+    assert stranger.post(f"/account/sessions/{row.pk}/sign-out/").status_code == 404
+    assert here.post(f"/account/sessions/{row.pk}/sign-out/").status_code == 302
+    assert second_browser.get("/account/").status_code == 302  # to the login page
+    here.post("/account/sessions/sign-out-others/")
+    assert _closed_code(socket) == 4401
+    assert here.get("/account/").status_code == 200
+
+
+def test_member_removal_closes_that_companys_sockets_only(live: str, tenants: Any) -> None:
+    acme, globex = tenants
+    person = acme.operators[0]
+    Membership.objects.create(user=person, company=globex.company, role=Role.OPERATOR)
+    in_acme = open_operator(live, person)
+    browser, cookie = _logged_in(person)
+    acme_conv = Conversation.objects.filter(company=acme.company).first()
+    if acme_conv is not None:
+        Conversation.objects.filter(pk=acme_conv.pk).update(assignee=person)
+    browser.post(f"/accounts/switch/{globex.company.pk}/")
+    in_globex = WS(ws_connect(live, "/ws/operator", cookie=cookie))
+    assert in_globex.recv()["type"] == "welcome"
+    admin, _ = _logged_in(acme.owner)
+    member = Membership.objects.get(user=person, company=acme.company)
+    # Another company's admin cannot reach this membership.
+    outsider, _ = _logged_in(globex.owner)
+    assert outsider.post(f"/team/{member.pk}/remove/").status_code == 404
+    assert admin.post(f"/team/{member.pk}/remove/").status_code == 302
+    assert _closed_code(in_acme) == 4403
+    assert in_globex.request({"type": "ping"})["type"] == "pong"
+    assert not Membership.objects.filter(user=person, company=acme.company).exists()
+    assert not Conversation.objects.filter(company=acme.company, assignee=person).exists()
+
+
+def test_member_removal_rules(live: str, tenants: Any) -> None:
+    acme, _ = tenants
+    admin_user = acme.operators[1]
+    Membership.objects.filter(user=admin_user, company=acme.company).update(role=Role.ADMIN)
+    admin, _ = _logged_in(admin_user)
+    owner = Membership.objects.get(user=acme.owner, company=acme.company)
+    me = Membership.objects.get(user=admin_user, company=acme.company)
+    admin.post(f"/team/{owner.pk}/remove/")
+    admin.post(f"/team/{me.pk}/remove/")
+    assert Membership.objects.filter(pk__in=[owner.pk, me.pk]).count() == 2
+    operator, _ = _logged_in(acme.operators[0])
+    operator.post(f"/team/{me.pk}/remove/")
+    assert Membership.objects.filter(pk=me.pk).exists()
+
+
+def test_avatar_must_be_an_image(live: str, tenants: Any) -> None:
+    acme, globex = tenants
+    here, _ = _logged_in(acme.owner)
+    fake = SimpleUploadedFile("me.png", b"<svg onload=alert(1)></svg>", "image/png")
+    answer = here.post("/account/", {"action": "avatar", "avatar": fake})
+    assert answer.status_code == 400 and b"not an image we accept" in answer.content
+    good = SimpleUploadedFile("me.png", PNG, "image/png")
+    assert here.post("/account/", {"action": "avatar", "avatar": good}).status_code == 302
+    url = User.objects.get(pk=acme.owner.pk).avatar_url
+    assert here.get(url)["Content-Type"] == "image/png"
+    stranger, _ = _logged_in(globex.owner)
+    assert stranger.get(url).status_code == 404
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.text(max_size=200), theme=st.text(max_size=12))
+def test_profile_form_never_fails(live: str, tenants: Any, name: str, theme: str) -> None:
+    acme, _ = tenants
+    browser = Client()
+    browser.force_login(acme.operators[1])
+    answer = browser.post("/account/", {"action": "details", "name": name, "theme": theme})
+    assert answer.status_code in (302, 400)
+    user = User.objects.get(pk=acme.operators[1].pk)
+    assert user.theme in ("system", "light", "dark") and user.name.strip()
