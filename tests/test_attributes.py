@@ -176,3 +176,37 @@ def test_do_set_attribute_refuses_another_companys_contact(acme: Tenant,
     contact = actions.do_identify(visitor_of(globex), **signed(globex.widget, "u1"))
     with pytest.raises(PermissionDenied):
         do_set_attribute(acme.company.pk, contact, "plan", "pro", source="operator")
+
+
+def test_the_inbox_filters_on_an_attribute_and_a_saved_view_keeps_it(acme: Tenant,
+                                                                     globex: Tenant) -> None:
+    from plug2support.conversations.actions.messages import do_post_visitor_message
+
+    define(acme)
+    define(globex)
+    conversations = {}
+    for user, seats in (("u1", 12), ("u2", 3)):
+        visitor = visitor_of(acme)
+        contact = actions.do_identify(visitor, **signed(acme.widget, user))
+        do_set_attribute(acme.company.pk, contact, "seats", seats, source="operator")
+        do_set_attribute(acme.company.pk, contact, "vip", seats > 5, source="operator")
+        posted = do_post_visitor_message(visitor, client_id=user, body="hi")
+        conversations[user] = posted.event.conversation_id
+    client = logged_in_client(acme.operators[0])
+
+    def listed(attr: str) -> list[int]:
+        answer = client.get("/inbox/list", {"view": "all", "attr": attr})
+        assert answer.status_code == 200, answer.content
+        return [c["id"] for c in answer.json()["conversations"]]
+
+    assert listed("seats:12.0") == [conversations["u1"]]
+    assert listed("vip:no") == [conversations["u2"]]
+    assert listed("plan:pro") == []
+    for bad in ("seats", ":3", "Bad key:1", "seats:"):
+        assert client.get("/inbox/list", {"attr": bad}).status_code == 400
+    saved = client.post("/inbox/views", {"name": "Big", "view": "all", "attr": "seats:12"})
+    assert saved.status_code == 201 and saved.json()["view"]["filters"]["attr"] == "seats:12"
+    # Another company's operator filtering on the same key sees only their own.
+    other = logged_in_client(globex.operators[0]).get("/inbox/list",
+                                                      {"view": "all", "attr": "seats:12"})
+    assert other.json()["conversations"] == []

@@ -16,7 +16,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from plug2support.accounts.models import Membership, User
@@ -332,3 +332,14 @@ def attribute_rows(company_id: int, contact_id: int | None) -> list[dict[str, An
                      "display": display(d, value.text) if value else None,
                      "source": value.source if value else None})
     return rows
+
+
+def contacts_with_attribute(key: str, raw: str) -> QuerySet[Contact]:
+    """The inbox filter (attr=key:value): contacts whose value of `key` equals `raw` as
+    that attribute's type reads it (equality for every type: 12 finds 12.0, yes finds
+    true). The caller's conversations are the company's already."""
+    match = Q(pk__in=[])
+    for kind, text in filter_texts(raw).items():
+        match |= Q(definition__type=kind, text=text)
+    return Contact.objects.filter(pk__in=AttributeValue.objects.filter(
+        match, definition__key=key).values("contact_id"))
