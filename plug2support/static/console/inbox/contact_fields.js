@@ -44,7 +44,7 @@ function renderAttributes(section, ctx, fields) {
       const { ok, answer } = await post(`/console/contacts/${ctx.contact}/attributes`, { key: a.key, value: input.value });
       error.hidden = ok;
       if (!ok) { error.textContent = answer.error.message; return; }
-      draw(ctx, answer);
+      renderAttributes(section, ctx, answer); // the notes stay as they are (a note being typed)
     });
     const source = a.source ? el("span", { className: "muted small", textContent: a.source === "verified" ? " ✓ verified" : a.source === "claim" ? " (unverified)" : "" }) : "";
     return el("div", { className: "attr-row" }, el("label", { htmlFor: input.id, textContent: a.label }), input, source);
@@ -65,7 +65,8 @@ function noteList(ctx, kind, notes) {
     const { ok, answer } = await post(`/console/${kind}/${targetId}/notes`, { body: text.value });
     error.hidden = ok;
     if (!ok) { error.textContent = answer.error.message; return; }
-    draw(ctx, answer);
+    const notes = ctx.root.querySelector('section[data-part="notes"]');
+    if (notes) renderNotes(notes, ctx, answer);
   });
   const items = notes.map((n) => {
     const meta = el("p", { className: "muted small", textContent: `${n.author.name} · ${new Date(n.created_at).toLocaleString()}` });
