@@ -6,6 +6,7 @@ company."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from django.core.exceptions import PermissionDenied
@@ -41,7 +42,7 @@ def define(tenant: Tenant) -> None:
     do_define_attribute(m, "team", "Team", "text")
 
 
-def values_of(contact: object) -> dict[str, tuple[str, str]]:
+def values_of(contact: Any) -> dict[str, tuple[str, str]]:
     return {v.definition.key: (v.text, v.source)
             for v in AttributeValue.objects.filter(contact=contact).select_related("definition")}
 

@@ -19,9 +19,9 @@ from django.utils import timezone
 from plug2support.accounts.models import Membership, User
 from plug2support.widgets.models import Visitor, Widget
 
+from .attributes import AttributeError_, apply_identified, check_identified
 from .domains import domain_and_parents, email_domain
 from .forms import DUPLICATE_DOMAIN, CustomerOrgForm
-from .attributes import AttributeError_, apply_identified, check_identified
 from .identity import IdentityError, attributes_verified, check_identity
 from .models import NAME_MAX, Contact, CustomerOrg, VisitorContact
 
@@ -68,6 +68,9 @@ class Proof:
     user_hash: str
     email: str
     name: str
+    # M9: the custom attributes that came with it, checked in do_identify (None: none).
+    attributes: object = None
+    attributes_hash: object = None
 
 
 def check_proof(widget: Widget, identity: object) -> Proof:
@@ -77,10 +80,16 @@ def check_proof(widget: Widget, identity: object) -> Proof:
         raise IdentityError("missing_user_id", "identity must be an object with user_id and "
                                                "user_hash.")
     uid = check_identity(widget, identity.get("user_id"), identity.get("user_hash"))
+    if identity.get("attributes") is not None:
+        try:  # refused here, as a whole, rather than after the visitor is opened
+            check_identified(widget.company_id, identity["attributes"])
+        except AttributeError_ as error:
+            raise IdentityError(error.code, error.message) from None
     email = identity.get("email")
     return Proof(uid, identity["user_hash"],
                  check_email(email) if email is not None and email != "" else "",
-                 check_name(identity.get("name")))
+                 check_name(identity.get("name")), identity.get("attributes"),
+                 identity.get("attributes_hash"))
 
 
 # --- reads --------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ from django.views.decorators.http import require_POST
 
 from plug2support.accounts.access import membership_required
 from plug2support.accounts.models import Membership
-
 from plug2support.lib.ids import id_from
 
 from .actions import do_delete_org, do_save_org
@@ -23,7 +22,6 @@ from .attributes import (
     do_set_attribute,
 )
 from .fields import contact_fields
-from .notes import NoteError, do_add_note, do_delete_note
 from .forms import CustomerOrgForm
 from .models import (
     AttributeDefinition,
@@ -34,6 +32,7 @@ from .models import (
     Note,
     UnknownAttribute,
 )
+from .notes import NoteError, do_add_note, do_delete_note
 
 CONTACTS_PER_PAGE = 50
 
@@ -78,7 +77,8 @@ def org_edit(request: HttpRequest, membership: Membership, org_id: int) -> HttpR
             messages.success(request, f"Customer org {saved.name!r} saved.")
             return redirect("customers")
     return render(request, "contacts/org_edit.html", {
-        "notes": Note.objects.filter(org=org).select_related("author"), "org": org, "title": title, "form": form,
+        "notes": Note.objects.filter(org=org).select_related("author"), "org": org,
+        "title": title, "form": form,
         "contacts": org.contacts.order_by("-last_seen_at")[:CONTACTS_PER_PAGE]})
 
 
@@ -127,8 +127,10 @@ def add_note(request: HttpRequest, membership: Membership, kind: str,
     """POST body: a note on the company's contact (kind "contacts") or org ("orgs")."""
     if kind not in ("contacts", "orgs"):
         raise Http404("No such page.")
-    model: type[Contact] | type[CustomerOrg] = Contact if kind == "contacts" else CustomerOrg
-    target = get_object_or_404(model, pk=target_id, company_id=membership.company_id)
+    target: Contact | CustomerOrg = (
+        get_object_or_404(Contact, pk=target_id, company_id=membership.company_id)
+        if kind == "contacts"
+        else get_object_or_404(CustomerOrg, pk=target_id, company_id=membership.company_id))
     try:
         do_add_note(membership, target, request.POST.get("body"))
     except NoteError as error:

@@ -18,7 +18,8 @@ from .conftest import login, screenshot
 DISPATCH = """(ids) => {
   const root = document.createElement("aside");
   root.id = "test-side";
-  root.innerHTML = '<section data-part="attributes"></section><section data-part="notes"></section>';
+  root.innerHTML = '<section data-part="attributes"></section>'
+    + '<section data-part="notes"></section>';
   document.body.append(root);
   document.dispatchEvent(new CustomEvent("sidebar:rendered", {detail: {root,
     data: {who: {contact: {id: ids[0]}, org: null}}}}));
