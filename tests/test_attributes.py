@@ -211,3 +211,21 @@ def test_the_inbox_filters_on_an_attribute_and_a_saved_view_keeps_it(acme: Tenan
     other = logged_in_client(globex.operators[0]).get("/inbox/list",
                                                       {"view": "all", "attr": "seats:12"})
     assert other.json()["conversations"] == []
+
+
+def test_the_hellos_identity_carries_attributes_checked_like_identify(acme: Tenant) -> None:
+    from plug2support.conversations.opening import do_open_visitor
+
+    define(acme)
+    attributes = {"plan": "pro"}
+    identity = {**signed(acme.widget, "u9"), "attributes": attributes,
+                "attributes_hash": expected_attributes_hash(acme.widget.secret, "u9",
+                                                            attributes)}
+    opened = do_open_visitor(acme.widget, None, identity=identity, invite=None, ip="1.2.3.4")
+    assert opened.contact is not None
+    assert values_of(opened.contact) == {"plan": ("pro", "verified")}
+    with pytest.raises(IdentityError):
+        actions.check_proof(acme.widget, {**identity, "attributes": {"plan": "gold"}})
+    refused = do_open_visitor(acme.widget, None, invite=None, ip="1.2.3.4",
+                              identity={**identity, "attributes": {"seats": "x"}})
+    assert refused.refused is not None and refused.refused.code == "bad_value"
