@@ -19,9 +19,10 @@ from django.utils import timezone
 from plug2support.accounts.models import Membership, User
 from plug2support.widgets.models import Visitor, Widget
 
+from .attributes import AttributeError_, apply_identified, check_identified
 from .domains import domain_and_parents, email_domain
 from .forms import DUPLICATE_DOMAIN, CustomerOrgForm
-from .identity import IdentityError, check_identity
+from .identity import IdentityError, attributes_verified, check_identity
 from .models import NAME_MAX, Contact, CustomerOrg, VisitorContact
 
 # The conversation priorities of D9 (conversations.models.Priority LOW and NORMAL).
@@ -67,6 +68,9 @@ class Proof:
     user_hash: str
     email: str
     name: str
+    # M9: the custom attributes that came with it, checked in do_identify (None: none).
+    attributes: object = None
+    attributes_hash: object = None
 
 
 def check_proof(widget: Widget, identity: object) -> Proof:
@@ -76,10 +80,16 @@ def check_proof(widget: Widget, identity: object) -> Proof:
         raise IdentityError("missing_user_id", "identity must be an object with user_id and "
                                                "user_hash.")
     uid = check_identity(widget, identity.get("user_id"), identity.get("user_hash"))
+    if identity.get("attributes") is not None:
+        try:  # refused here, as a whole, rather than after the visitor is opened
+            check_identified(widget.company_id, identity["attributes"])
+        except AttributeError_ as error:
+            raise IdentityError(error.code, error.message) from None
     email = identity.get("email")
     return Proof(uid, identity["user_hash"],
                  check_email(email) if email is not None and email != "" else "",
-                 check_name(identity.get("name")))
+                 check_name(identity.get("name")), identity.get("attributes"),
+                 identity.get("attributes_hash"))
 
 
 # --- reads --------------------------------------------------------------------------------
@@ -196,7 +206,8 @@ def _link(visitor: Visitor, contact: Contact) -> None:
 
 
 def do_identify(visitor: Visitor, *, user_id: object, user_hash: object,
-                email: object = None, name: object = None) -> Contact:
+                email: object = None, name: object = None, attributes: object = None,
+                attributes_hash: object = None) -> Contact:
     """A verified identity (B6): the site vouches for its user with the widget's secret.
     The visitor is linked to that user's contact (leaving an unverified one if it had one);
     the e-mail address and name, when given, update the contact. Refused input raises
@@ -207,6 +218,14 @@ def do_identify(visitor: Visitor, *, user_id: object, user_hash: object,
     uid = check_identity(widget, user_id, user_hash)
     new_email = check_email(email) if email is not None and email != "" else ""
     new_name = check_name(name)
+    identified = None
+    if attributes is not None:
+        # M9: checked whole first (a wrong type refuses the identify); verified only with
+        # the site's HMAC of these very attributes, else a claim.
+        try:
+            identified = check_identified(widget.company_id, attributes)
+        except AttributeError_ as error:
+            raise IdentityError(error.code, error.message) from None
     now = timezone.now()
     with transaction.atomic():
         # One identification of a visitor at a time, so two cannot both find it free.
@@ -228,6 +247,10 @@ def do_identify(visitor: Visitor, *, user_id: object, user_hash: object,
         contact.last_seen_at = now
         contact.save(update_fields=["email", "name", "org", "last_seen_at"])
         _link(visitor, contact)
+        if identified is not None:
+            assert isinstance(attributes, dict)
+            apply_identified(contact, identified, verified=attributes_verified(
+                widget, uid, attributes, attributes_hash))
     if contact.email and not visitor.email:
         # Replies by e-mail (offline form) go to the verified address.
         Visitor.objects.filter(pk=visitor.pk).update(email=contact.email)

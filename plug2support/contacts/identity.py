@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 
 from plug2support.widgets.models import Widget
@@ -70,3 +71,28 @@ def check_identity(widget: Widget, user_id: object, user_hash: object) -> str:
                                           "your server with this widget's secret.")
     assert isinstance(user_id, str)
     return user_id
+
+
+def attributes_message(user_id: str, attributes: dict[str, object]) -> str:
+    """What the site signs to vouch for a user's attributes (M9): the user id, a line feed,
+    and the attributes as canonical JSON (keys sorted, no spaces, UTF-8 not escaped: Python's
+    json.dumps(a, sort_keys=True, separators=(",", ":"), ensure_ascii=False)). The user id
+    leads, so one user's signed attributes cannot be replayed for another."""
+    return user_id + "\n" + json.dumps(attributes, sort_keys=True, separators=(",", ":"),
+                                       ensure_ascii=False)
+
+
+def expected_attributes_hash(secret: str, user_id: str, attributes: dict[str, object]) -> str:
+    return hmac.new(secret.encode(), attributes_message(user_id, attributes).encode(),
+                    hashlib.sha256).hexdigest()
+
+
+def attributes_verified(widget: Widget, user_id: str, attributes: dict[str, object],
+                        attributes_hash: object) -> bool:
+    """True when `attributes_hash` is the site's HMAC of these attributes for this (already
+    verified) user; anything else (missing, malformed, wrong) leaves them a claim."""
+    if not widget.secret or not isinstance(attributes_hash, str) \
+            or not HASH_RE.fullmatch(attributes_hash):
+        return False
+    return hmac.compare_digest(expected_attributes_hash(widget.secret, user_id, attributes),
+                               attributes_hash)

@@ -95,3 +95,117 @@ class VisitorContact(models.Model):
 
     def __str__(self) -> str:
         return f"visitor {self.visitor_id} → {self.contact_id}"
+
+
+# --- custom attributes and notes (M9) ------------------------------------------------------
+
+ATTRIBUTE_KEY_MAX = 40
+ATTRIBUTE_LABEL_MAX = 80
+ATTRIBUTE_TEXT_MAX = 500
+NOTE_MAX = 2000
+
+
+class AttributeType(models.TextChoices):
+    TEXT = "text", "Text"
+    NUMBER = "number", "Number"
+    DATE = "date", "Date"
+    YES_NO = "yes_no", "Yes/no"
+    LIST = "list", "List of values"
+
+
+class AttributeDefinition(models.Model):
+    """A custom attribute an admin defined for the company's contacts (M9): what `identify`,
+    operators and the API may set. Keys nobody defined are never created from outside."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE,
+                                related_name="attribute_definitions")
+    key = models.CharField(max_length=ATTRIBUTE_KEY_MAX)
+    label = models.CharField(max_length=ATTRIBUTE_LABEL_MAX)
+    type = models.CharField(max_length=10, choices=AttributeType.choices)
+    # The values a list attribute accepts, in the admin's order ([] for the other types).
+    choices = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["label", "pk"]
+        constraints = [models.UniqueConstraint(fields=["company", "key"],
+                                               name="one_attribute_per_key")]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.key})"
+
+
+class AttributeSource(models.TextChoices):
+    # The site's identify with the attributes' own HMAC: the site vouched for them.
+    VERIFIED = "verified", "Verified by the site"
+    OPERATOR = "operator", "Operator"
+    API = "api", "API"
+    # identify without (or with a wrong) attributes HMAC: what the browser said, unchecked.
+    CLAIM = "claim", "Unverified claim"
+
+
+class AttributeValue(models.Model):
+    """One contact's value of one attribute, as canonical text (attributes.canonical): the
+    same text for the same value, so the inbox filter is one equality."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE,
+                                related_name="attribute_values")
+    definition = models.ForeignKey(AttributeDefinition, on_delete=models.CASCADE,
+                                   related_name="values")
+    text = models.CharField(max_length=ATTRIBUTE_TEXT_MAX)
+    source = models.CharField(max_length=10, choices=AttributeSource.choices)
+    set_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                               null=True, blank=True, related_name="+")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["contact", "definition"],
+                                               name="one_value_per_contact_attribute")]
+        indexes = [models.Index(fields=["definition", "text"])]  # the inbox filter
+
+    def __str__(self) -> str:
+        return f"{self.definition_id}={self.text}"
+
+
+class UnknownAttribute(models.Model):
+    """A key `identify` sent that no definition has (M9): ignored, and counted here for the
+    admins (which key, how often, last seen), never turned into a definition."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE,
+                                related_name="unknown_attributes")
+    key = models.CharField(max_length=ATTRIBUTE_KEY_MAX)
+    count = models.PositiveIntegerField(default=0)
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-last_seen_at", "pk"]
+        constraints = [models.UniqueConstraint(fields=["company", "key"],
+                                               name="one_unknown_attribute_per_key")]
+
+    def __str__(self) -> str:
+        return f"{self.key} ×{self.count}"
+
+
+class Note(models.Model):
+    """A note operators keep on a contact or on a customer org (M9): exactly one of them."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="notes")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, null=True, blank=True,
+                                related_name="notes")
+    org = models.ForeignKey(CustomerOrg, on_delete=models.CASCADE, null=True, blank=True,
+                            related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                               null=True, related_name="+")
+    body = models.TextField(max_length=NOTE_MAX)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [models.CheckConstraint(
+            condition=Q(contact__isnull=False, org__isnull=True)
+            | Q(contact__isnull=True, org__isnull=False),
+            name="a_note_is_on_a_contact_or_an_org")]
+
+    def __str__(self) -> str:
+        return self.body[:40]

@@ -77,7 +77,9 @@ def do_open_visitor(widget: Widget, token: str | None, *, identity: object = Non
     contact = None
     if proof is not None:
         contact = do_identify(visitor, user_id=proof.user_id, user_hash=proof.user_hash,
-                              email=proof.email, name=proof.name)
+                              email=proof.email, name=proof.name,
+                              attributes=proof.attributes,
+                              attributes_hash=proof.attributes_hash)
     return Opened(visitor, token, proven, contact, refused)
 
 

@@ -20,7 +20,7 @@ from .core import ConversationError
 
 NAME_MAX = 60
 SAVED_VIEWS_MAX = 30
-PARAMETERS = ("view", "q", *FILTERS)
+PARAMETERS = ("view", "q", "attr", *FILTERS)
 
 
 def saved_view_payload(view: SavedView) -> dict[str, Any]:

@@ -17,13 +17,17 @@ from typing import Any
 
 from django.db.models import QuerySet, Value
 
+from plug2support.contacts.attributes import KEY_RE as ATTR_KEY_RE
+from plug2support.contacts.attributes import contacts_with_attribute
 from plug2support.lib.ids import id_from
+from plug2support.lib.text import has_controls
 
 from ..models import HIDDEN_FROM_ALL_OPEN, Conversation, Priority, Stage
 from ..stages import GROUPS
 from .columns import Column, Own, Piece, constant, py_literal, sql_literal
 
 SEARCH_MAX = 200
+ATTR_FILTER_MAX = 300
 
 
 class InboxError(Exception):
@@ -248,6 +252,9 @@ class Filters:
     priority: int | None = None
     widget: int | None = None
     q: str = ""
+    # M9: `key:value`, conversations whose contact has that custom attribute value. Like
+    # the search, not a view a summary names: a live list under it takes no newcomers.
+    attr: str = ""
 
     @classmethod
     def parse(cls, params: Any) -> Filters:
@@ -279,7 +286,14 @@ class Filters:
             if (values[name] is not None and definition.choices is not None
                     and values[name] not in definition.choices):
                 raise InboxError(f"Unknown {name}.")
-        return cls(view=view, q=q, **values)
+        attr = (params.get("attr") or "").strip()
+        if attr:
+            key, sep, value = attr.partition(":")
+            if not sep or not ATTR_KEY_RE.fullmatch(key) or not value.strip() \
+                    or len(attr) > ATTR_FILTER_MAX or has_controls(attr):
+                raise InboxError("attr is key:value, the key of a contact attribute "
+                                 "(plan:pro).")
+        return cls(view=view, q=q, attr=attr, **values)
 
     def given(self) -> Iterator[tuple[str, Any]]:
         """The filters set (name, value), in FILTERS' order; the view and search apart."""
@@ -295,7 +309,7 @@ class Filters:
                 *(f"{name}:{value}" for name, value in self.given())]
 
 
-assert {f.name for f in fields(Filters)} == {"view", "q", *FILTERS}, "a field per filter"
+assert {f.name for f in fields(Filters)} == {"view", "q", "attr", *FILTERS}, "a field per filter"
 
 OPENING_VIEW = Filters()  # what the inbox shows when an operator opens it: all open, unfiltered
 
@@ -307,6 +321,9 @@ def filtered(conversations: QuerySet[Conversation], user_id: int,
         conversations = term.filter(conversations, user_id)
     for name, value in filters.given():
         conversations = FILTERS[name].filter(conversations, value)
+    if filters.attr:
+        conversations = conversations.filter(visitor__contact_link__contact__in=(
+            contacts_with_attribute(*filters.attr.split(":", 1))))
     return conversations
 
 

@@ -175,7 +175,9 @@ class WidgetSocket(Socket):
         def identified() -> dict[str, Any]:  # one trip to the database thread, not two
             return contact_summary(do_identify(
                 self.visitor, user_id=frame.get("user_id"), user_hash=frame.get("user_hash"),
-                email=frame.get("email"), name=frame.get("name")))
+                email=frame.get("email"), name=frame.get("name"),
+                attributes=frame.get("attributes"),
+                attributes_hash=frame.get("attributes_hash")))
 
         try:
             summary = await db(identified)()

@@ -32,6 +32,11 @@
       var value = who[name], kind = typeof value;
       if (kind === "string" || kind === "number" || kind === "boolean" || kind === "bigint") copy[name] = value;
     });
+    // M9: custom attributes, as plain JSON (the site's HMAC covers their JSON, §7).
+    if (typeof who.attributes_hash === "string") copy.attributes_hash = who.attributes_hash;
+    if (who.attributes && typeof who.attributes === "object") {
+      try { copy.attributes = JSON.parse(JSON.stringify(who.attributes)); } catch (e) { /* not JSON: left out */ }
+    }
     return copy;
   }
   // A reset is kept in the site's storage until the frame has it: the chat may open only on a

@@ -78,13 +78,18 @@ function cleanIdentity(who) {
     const value = identityField(who[name]);
     if (value !== null) clean[name] = value;
   }
+  // M9: custom attributes pass as they are (JSON already, from the loader); the server
+  // checks each against its definition and their HMAC (attributes_hash).
+  if (who.attributes && typeof who.attributes === "object" && !Array.isArray(who.attributes)) clean.attributes = who.attributes;
+  if (typeof who.attributes_hash === "string") clean.attributes_hash = wellFormed(who.attributes_hash);
   return clean;
 }
 function sendIdentity() {
   if (!pendingIdentity || !socket.isOpen) return;
   const who = pendingIdentity;
   socket.request({ type: "identify", user_id: who.user_id, user_hash: who.user_hash,
-                   email: who.email, name: who.name })
+                   email: who.email, name: who.name, attributes: who.attributes,
+                   attributes_hash: who.attributes_hash })
     .then((reply) => {
       if (reply.type === "identified") { boundUser = who.user_id; relock(); return; }
       if (reply.code === "identity_mismatch") { startAfresh(who); return; } // another user's visitor

@@ -52,7 +52,7 @@ export function setupFilters() {
   $("filters").addEventListener("input", (event) => {
     store.filters[event.target.name] = event.target.value;
     clearTimeout(timer);
-    timer = setTimeout(reloadList, event.target.name === "q" ? 250 : 0); // search as you type
+    timer = setTimeout(reloadList, ["q", "attr"].includes(event.target.name) ? 250 : 0); // search as you type
   });
   $("filters").addEventListener("submit", (event) => event.preventDefault());
 }
@@ -62,7 +62,9 @@ export function setupFilters() {
 export function upsert(c) {
   const known = store.conversations.get(c.id);
   if (known && known.last_seq > c.last_seq) return; // an older summary than the one shown
-  if (!known && store.filters.q) return; // a search shows what matched; new ones wait for the next search
+  // A search (or an attribute filter, M9: no summary says a contact's attributes) shows what
+  // matched; new ones wait for the next list.
+  if (!known && (store.filters.q || store.filters.attr)) return;
   const isNew = !store.seen.has(c.id);
   store.seen.add(c.id);
   store.conversations.set(c.id, c);
