@@ -217,7 +217,7 @@ def test_the_hellos_identity_carries_attributes_checked_like_identify(acme: Tena
     from plug2support.conversations.opening import do_open_visitor
 
     define(acme)
-    attributes = {"plan": "pro"}
+    attributes: dict[str, object] = {"plan": "pro"}
     identity = {**signed(acme.widget, "u9"), "attributes": attributes,
                 "attributes_hash": expected_attributes_hash(acme.widget.secret, "u9",
                                                             attributes)}

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from plug2support.accounts.models import Membership
 from plug2support.contacts.actions import contact_of, priority_for_org
+from plug2support.contacts.fields import contact_fields
 from plug2support.widgets.models import PageVisit, SiteVisitor
 
 from .models import Conversation, Priority, Ticket
@@ -78,6 +79,10 @@ def sidebar_data(membership: Membership, conversation: Conversation) -> dict[str
             "id": org.pk, "name": org.name, "domain": org.domain,
             "default_owner": user_ref(org.default_owner) if org.default_owner_id else None,
             "priority": Priority(priority_for_org(org.created_at, now)).label},
+        # M9: the company's custom attributes with this person's values, and the notes on
+        # them and on their org (contacts/fields.py; drawn by inbox/contact_fields.js).
+        "fields": contact_fields(membership.company_id, contact.pk if contact else None,
+                                 org.pk if org else None),
     }
     site_visit = (SiteVisitor.objects.filter(visitor=visitor, widget__company_id=membership
                                              .company_id).order_by("-last_seen_at").first())
