@@ -104,6 +104,9 @@ def describe_agent(user_agent: str) -> str:
     return browser or system or "Unknown device"
 
 
+PUBLIC_PREFIXES = ("/widget/", "/static/", "/health", "/help/", "/billing/stripe/", "/mail/")
+
+
 class SessionActivityMiddleware:
     """Keeps each logged-in session's "last active" about right (one UPDATE a minute)."""
 
@@ -112,6 +115,10 @@ class SessionActivityMiddleware:
 
     def __call__(self, request: HttpRequest) -> Any:
         response = self.get_response(request)
+        # Public answers (the widget's, static files) never read the session: they must not
+        # vary by cookie, and no console session is active through them.
+        if request.path.startswith(PUBLIC_PREFIXES):
+            return response
         if getattr(request, "user", None) is not None and request.user.is_authenticated:
             touch(request)
         return response

@@ -177,9 +177,12 @@ class TwoFactorRequiredMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        # The path first: reading the user reads the session, and a public answer (the
+        # widget's config) must not vary by cookie.
+        if request.path.startswith(_OPEN_PREFIXES):
+            return self.get_response(request)
         user = getattr(request, "user", None)
         if (user is not None and user.is_authenticated
-                and not request.path.startswith(_OPEN_PREFIXES)
                 and not session_passes(user, request.session)):
             if has_two_factor(user):
                 # A session from before the device: it never passed the code step.

@@ -65,9 +65,8 @@ def push_for_visitor_message(conversation: Any, first: bool) -> None:
     every member, a reply in an assigned one its assignee (no preview: private by default)."""
     url = f"/inbox/{conversation.pk}/"
     if first and conversation.assignee_id is None and conversation.group_id is None:
-        members = Membership.objects.filter(company_id=conversation.company_id)
-        queue_push(conversation.company_id, members.values_list("user_id", flat=True),
-                   "new_conversation", "A new conversation is waiting", url, conversation.pk)
+        queue_push(conversation.company_id, None, "new_conversation",
+                   "A new conversation is waiting", url, conversation.pk)
     elif not first and conversation.assignee_id is not None:
         queue_push(conversation.company_id, [conversation.assignee_id], "customer_reply",
                    "A customer replied", url, conversation.pk)

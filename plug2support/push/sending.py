@@ -25,6 +25,7 @@ from django_tasks import task
 from pywebpush import WebPushException, webpush
 from requests import RequestException
 
+from plug2support.accounts.models import Membership
 from plug2support.notifications.alerts import wants_push
 from plug2support.realtime.presence import focused_on
 
@@ -39,11 +40,13 @@ GONE = (404, 410)
 TTL = 12 * 3600  # a push not delivered in half a day is no longer news
 
 
-def queue_push(company_id: int, user_ids: Iterable[int], kind: str, title: str, url: str,
+def queue_push(company_id: int, user_ids: Iterable[int] | None, kind: str, title: str, url: str,
                conversation_id: int | None = None) -> None:
-    """In the writer's transaction: the push job, enqueued once it commits."""
-    people = list(dict.fromkeys(user_ids))
-    if not people:
+    """In the writer's transaction: the push job, enqueued once it commits. `user_ids`
+    None: every member of the company, read by the worker (the first message's hot path
+    stays at its fixed statements)."""
+    people = None if user_ids is None else list(dict.fromkeys(user_ids))
+    if people is not None and not people:
         return
     transaction.on_commit(lambda: push_alert.enqueue(
         company_id=company_id, user_ids=people, kind=kind, title=title[:TITLE_MAX], url=url,
@@ -51,9 +54,12 @@ def queue_push(company_id: int, user_ids: Iterable[int], kind: str, title: str, 
 
 
 @task()
-def push_alert(company_id: int, user_ids: list[int], kind: str, title: str, url: str,
+def push_alert(company_id: int, user_ids: list[int] | None, kind: str, title: str, url: str,
                conversation_id: int | None = None) -> int:
     """The worker's job: how many browsers were sent the push."""
+    if user_ids is None:
+        user_ids = list(Membership.objects.filter(company_id=company_id)
+                        .values_list("user_id", flat=True))
     people = wants_push(company_id, user_ids, kind)
     if conversation_id is not None and people:
         focused = focused_on(company_id, people, conversation_id)

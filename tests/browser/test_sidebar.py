@@ -38,8 +38,4 @@ def test_sidebar_shows_the_visitor_and_their_page_live(browser: Browser, demo: A
     expect(alice.locator("#side-current")).to_contain_text("/pricing")
     expect(alice.locator("#side-pages li")).to_have_count(2)
     screenshot(alice, "sidebar-live")
-    # The third column is layout.css's (helper phone); until it merges, the test lays it
-    # out itself so the sidebar's content can be looked at.
-    alice.evaluate("document.querySelector('.inbox').style.gridTemplateColumns ="
-                   " '300px 1fr 320px'")
     side.screenshot(path=str(ARTIFACTS / "sidebar-side.png"))
