@@ -18,6 +18,7 @@ import time_machine
 from django.db import transaction
 from django.test import Client
 
+from plug2support.accounts.models import Company
 from plug2support.billing import actions as billing
 from plug2support.billing.access import communication_block, standard_plan, subscription_of
 from plug2support.billing.daily import update_subscriptions
@@ -57,6 +58,9 @@ def _stripe(settings: Any) -> None:
 
 def paying(tenant: Tenant, *, seats: int = 3, months: int = 1,
            paid_until: datetime) -> Subscription:
+    # The daily update bills companies that existed at its run: made before the test's dates
+    # (else a test dated today skips a company the fixture has just made).
+    Company.objects.filter(pk=tenant.company.pk).update(created_at=at(2026, 1, 1))
     Subscription.objects.filter(company=tenant.company).update(
         plan=standard_plan(PlanKind.STARTUP), seats=seats, term_months=months,
         paid_until=paid_until, anchor=at(2026, 1, 1), period_start=at(2026, 1, 1))
