@@ -27,6 +27,7 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from .models import Membership, User
+from .sessions import PUBLIC_PREFIXES
 
 PENDING_KEY = "twofa_pending"
 FRESH_CODES_KEY = "twofa_fresh_codes"
@@ -164,8 +165,9 @@ def pending_user(request: HttpRequest) -> tuple[User, dict[str, Any]] | None:
 # --- pages: required two-factor ---------------------------------------------------------------
 
 # Where a member who must set up two-factor may still go.
-_OPEN_PREFIXES = ("/account/two-factor/", "/accounts/logout/", "/static/", "/health",
-                  "/widget/", "/help/", "/billing/stripe/", "/mail/")
+# The public answers (sessions.PUBLIC_PREFIXES), and the pages a member must reach to
+# comply: the set-up itself and logging out.
+_OPEN_PREFIXES = PUBLIC_PREFIXES + ("/account/two-factor/", "/accounts/logout/")
 
 
 class TwoFactorRequiredMiddleware:
