@@ -3,6 +3,7 @@
 // inbox/composer.js (replies and notes), inbox/team.js (presence, transfers, notifications),
 // inbox/server.js (the socket). This page wires them: what each pushed frame changes.
 import "./inbox/composer.js";
+import "./inbox/panes.js";
 import "./inbox/contact_fields.js";
 import "./inbox/snooze.js";
 import "./inbox/sidebar.js";

@@ -14,7 +14,7 @@ function csrfToken() {
   return match ? decodeURIComponent(match[1]) : "";
 }
 
-// The checkbox of a row (list.js puts it beside the row's link, never inside it).
+// The checkbox of a row, in its label (list.js puts it beside the row's link, never inside it).
 export function pickBox(c) {
   const box = document.createElement("input");
   box.type = "checkbox";
@@ -31,7 +31,11 @@ export function pickBox(c) {
     anchor = c.id;
     render();
   });
-  return box;
+  // In a label of its own: the area a finger can hit is the label's (44 px on a phone).
+  const area = document.createElement("label");
+  area.className = "pick-area";
+  area.append(box);
+  return area;
 }
 
 // What the bar's second control offers for each action.

@@ -20,6 +20,8 @@ export function open(id, push) {
   socket.send({ type: "subscribe", conversation: id, after: store.thread.lastSeq });
   changed("list", "pane");
   if (other) scroller.pin(); // another conversation opens at its newest message
+  // panes.js shows the conversation's pane on a phone (a person's tap moves the focus there).
+  document.dispatchEvent(new CustomEvent("conversation:opened", { detail: { id, byPerson: push } }));
 }
 
 function duration(seconds) {
