@@ -27,7 +27,8 @@ def open_conversation(browser: Browser, live: str, tenant: Tenant,
     conversation = a_conversation(tenant)
     page = login(browser, live, tenant.operators[0].email, width, height)
     page.goto(f"{live}/inbox/{conversation.pk}/")
-    page.wait_for_selector("#live.open")
+    # "attached": on a phone the list, and the socket's state in its head, is another pane.
+    page.wait_for_selector("#live.open", state="attached")
     expect(page.locator("#thread")).to_contain_text("Hello")
     return page, conversation
 
