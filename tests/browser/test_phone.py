@@ -11,6 +11,7 @@ from typing import Any
 from playwright.sync_api import Browser, Page, expect
 
 from plug2support.conversations.models import Event, EventKind
+from plug2support.notifications.actions import do_notify
 
 from ..conftest import Tenant
 from .conftest import login, screenshot
@@ -169,8 +170,12 @@ def test_at_360_nothing_is_cut_off_and_the_menu_is_a_drawer(
     assert page.evaluate(FITS)
     screenshot(page, "phone-360-details")
 
-    # The menu: a drawer over the page, its links big enough, closed by Escape.
+    # A notification arrives: the menu, which holds the count, shows it on its button.
     menu = page.locator("#pane-nav [data-nav-toggle]")
+    do_notify(company_id=acme.company.pk, user_ids=[acme.operators[0].pk], kind="mention",
+              title="Acme Op1 mentioned you")
+    expect(menu.locator(".count")).to_have_text("1")
+    # The menu: a drawer over the page, its links big enough, closed by Escape.
     menu.click()
     expect(page.locator("#main-nav")).to_be_in_viewport(ratio=1)  # slid in whole
     expect(menu).to_have_attribute("aria-expanded", "true")

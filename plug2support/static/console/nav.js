@@ -45,3 +45,23 @@ document.addEventListener("keydown", (event) => {
 window.matchMedia("(min-width: 1024px)").addEventListener("change", () => {
   if (!drawerMode() && shell?.classList.contains("nav-open")) setOpen(false);
 });
+
+// The menu holds the notifications' unread count; closed, its button shows the same number.
+const unread = document.getElementById("unread");
+function mirrorUnread() {
+  for (const button of document.querySelectorAll("[data-nav-toggle]")) {
+    let badge = button.querySelector(".count");
+    if (!badge) {
+      badge = document.createElement("span");
+      badge.className = "count";
+      button.append(badge);
+    }
+    badge.textContent = unread.textContent;
+    badge.hidden = unread.hidden;
+    badge.setAttribute("aria-label", `${unread.textContent} unread notifications`);
+  }
+}
+if (unread) {
+  new MutationObserver(mirrorUnread).observe(unread, { childList: true, characterData: true, subtree: true, attributes: true });
+  mirrorUnread();
+}
