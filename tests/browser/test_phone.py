@@ -33,12 +33,16 @@ SMALL_TARGETS = """(root) => {
   for (const el of document.querySelector(root).querySelectorAll(
       "button, select, textarea, summary, a.conv, .pane-nav button, #main-nav a, input")) {
     if (el.type === "hidden") continue;
-    const target = ["checkbox", "radio", "file"].includes(el.type) ? (el.closest("label") || el) : el;
+    const labelled = ["checkbox", "radio", "file"].includes(el.type);
+    const target = labelled ? (el.closest("label") || el) : el;
     const box = target.getBoundingClientRect();
     const style = getComputedStyle(target);
     if (box.width === 0 || box.height === 0 || style.visibility === "hidden") continue;
     if (box.right <= 0 || box.left >= innerWidth) continue;  // scrolled out of a sideways row
-    if (box.height < 43.5 || box.width < 43.5) small.push(`${target.outerHTML.slice(0, 90)} ${Math.round(box.width)}×${Math.round(box.height)}`);
+    if (box.height < 43.5 || box.width < 43.5) {
+      const size = `${Math.round(box.width)}×${Math.round(box.height)}`;
+      small.push(`${target.outerHTML.slice(0, 90)} ${size}`);
+    }
   }
   return small;
 }"""
@@ -141,11 +145,13 @@ def test_the_composer_stays_above_the_keyboard(browser: Browser, live: str,
     # The on-screen keyboard takes the lower 340 px: the page is resized to what is left
     # (Chrome's interactive-widget=resizes-content; Safari's visual viewport, panes.js).
     page.set_viewport_size({"width": 390, "height": 504})
-    page.wait_for_function("() => document.documentElement.style.getPropertyValue('--app-height') === '504px'")
+    page.wait_for_function(
+        "() => document.documentElement.style.getPropertyValue('--app-height') === '504px'")
     expect(page.locator("#pane-nav")).to_be_hidden()  # its room goes to the thread
     for selector in ("#reply", "#composer button[type=submit]", "#thread"):
         box = page.locator(selector).bounding_box()
-        assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 504, selector
+        assert box is not None, selector
+        assert box["y"] >= 0 and box["y"] + box["height"] <= 504, selector
     assert page.evaluate(FITS)
     screenshot(page, "phone-390-keyboard")
     page.keyboard.type("Typed over the keyboard")
@@ -187,7 +193,8 @@ def test_at_360_nothing_is_cut_off_and_the_menu_is_a_drawer(
 
     # Every other page of the console: the top bar's menu, nothing wider than the screen.
     for path in ("/tickets/", "/visitors/", "/customers/", "/settings/saved-replies/", "/account/",
-                 "/settings/alerts/", "/settings/email/", "/articles/", "/notifications/", "/team/"):
+                 "/settings/alerts/", "/settings/email/", "/articles/", "/notifications/",
+                 "/team/"):
         page.goto(f"{live}{path}")
         expect(page.locator(".topbar")).to_be_visible()
         screenshot(page, "phone-360" + path.rstrip("/").replace("/", "-"))
@@ -211,8 +218,9 @@ def test_a_tablet_shows_the_details_over_the_thread_and_a_laptop_beside_it(
     page.click("#show-side")
     expect(page.locator("#side-panel")).to_be_in_viewport(ratio=1)
     expect(page.locator("#show-side")).to_have_attribute("aria-expanded", "true")
-    expect(page.locator("#pane-title")).to_be_visible()  # the head keeps the name beside its actions
-    expect(page.locator("#pane-back")).to_be_hidden()  # a phone's button; here the list is beside
+    # The head keeps the name beside its actions; the back arrow is a phone's (the list is here).
+    expect(page.locator("#pane-title")).to_be_visible()
+    expect(page.locator("#pane-back")).to_be_hidden()
     screenshot(page, "tablet-900-details")
     page.keyboard.press("Escape")
     expect(page.locator("#side-panel")).not_to_be_in_viewport()
@@ -224,5 +232,6 @@ def test_a_tablet_shows_the_details_over_the_thread_and_a_laptop_beside_it(
     expect(page.locator(".topbar")).to_be_hidden()
     side = page.locator("#side-panel").bounding_box()
     thread = page.locator("#thread").bounding_box()
-    assert side is not None and thread is not None and side["x"] >= thread["x"] + thread["width"] - 1
+    assert side is not None and thread is not None
+    assert side["x"] >= thread["x"] + thread["width"] - 1
     screenshot(page, "laptop-1366-inbox")
