@@ -70,7 +70,11 @@ document.getElementById("pane-nav").addEventListener("click", (event) => {
   if (want === now) return;
   if (want === "side") openSide();
   else if (want === "list" || (want === "conversation" && now === "side")) back();
-  else if (want === "conversation") history.pushState({ id: store.selectedId }, "", `/inbox/${store.selectedId}/`), showPane("conversation", { focus: true });
+  else if (want === "conversation") {
+    // Back to the conversation still open (not open(): it is subscribed already).
+    history.pushState({ id: store.selectedId }, "", `/inbox/${store.selectedId}/`);
+    showPane("conversation", { focus: true });
+  }
 });
 
 detailsButton.addEventListener("click", () => {
@@ -93,8 +97,8 @@ function fitViewport() {
   const height = window.visualViewport ? window.visualViewport.height : window.innerHeight;
   document.documentElement.style.setProperty("--app-height", `${Math.round(height)}px`);
 }
-window.visualViewport?.addEventListener("resize", fitViewport);
-window.addEventListener("resize", fitViewport);
+// The visual viewport's resize covers the window's too; without one, the window's.
+(window.visualViewport || window).addEventListener("resize", fitViewport);
 fitViewport();
 const reply = document.getElementById("reply");
 reply.addEventListener("focus", () => body.classList.add("composing"));
