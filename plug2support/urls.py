@@ -12,6 +12,7 @@ from plug2support.conversations import views as conversations
 from plug2support.knowledge import views as knowledge
 from plug2support.notifications import views as notifications
 from plug2support.push import views as push_views
+from plug2support.push import webapp
 from plug2support.widgets import views as widgets
 
 
@@ -73,6 +74,10 @@ urlpatterns = [
     path("notifications/", notifications.notification_list, name="notifications"),
     path("settings/alerts/", notifications.alert_settings, name="alert_settings"),
     path("console/push/subscription", push_views.subscription, name="push_subscription"),
+    # M11: the installable console (public, the same for everyone: push/webapp.py)
+    path("manifest.webmanifest", webapp.manifest, name="manifest"),
+    path("sw.js", webapp.service_worker, name="service_worker"),
+    path("offline/", webapp.offline, name="offline"),
     # help articles (G1)
     path("articles/", knowledge.article_list, name="articles"),
     path("articles/new/", knowledge.article_edit, name="article_new"),

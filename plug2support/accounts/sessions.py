@@ -104,7 +104,10 @@ def describe_agent(user_agent: str) -> str:
     return browser or system or "Unknown device"
 
 
-PUBLIC_PREFIXES = ("/widget/", "/static/", "/health", "/help/", "/billing/stripe/", "/mail/")
+# The installable console's manifest, service worker and offline page are public too
+# (push/webapp.py): the same answer for everyone, cached by browsers and the worker.
+PUBLIC_PREFIXES = ("/widget/", "/static/", "/health", "/help/", "/billing/stripe/", "/mail/",
+                   "/manifest.webmanifest", "/sw.js", "/offline/")
 
 
 class SessionActivityMiddleware:

@@ -3,6 +3,7 @@ our own Origin), and the application server key the console subscribes with."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 from django.conf import settings
@@ -12,6 +13,7 @@ from plug2support.accounts.access import membership_required
 from plug2support.accounts.models import Membership
 
 from .keys import vapid_key
+from .models import PushSubscription
 from .subscriptions import SubscriptionError, do_subscribe, do_unsubscribe
 
 
@@ -19,10 +21,22 @@ def _refused(code: str, message: str, status: int = 400) -> JsonResponse:
     return JsonResponse({"error": code, "message": message}, status=status)
 
 
+def endpoint_hash(endpoint: str) -> str:
+    """SHA-256 of the endpoint, hex: what push.js computes with crypto.subtle."""
+    return hashlib.sha256(endpoint.encode()).hexdigest()
+
+
 @membership_required()
 def subscription(request: HttpRequest, membership: Membership) -> HttpResponse:
     if request.method == "GET":
-        return JsonResponse({"public_key": vapid_key().public_key})
+        # Which browsers of this member (in this company) are subscribed, as hashes of their
+        # endpoints: the console shows "on" only when this browser's is among them (another
+        # person signed in on the same browser has not said yes), and the endpoint, a
+        # capability URL, is never sent back.
+        mine = PushSubscription.objects.filter(company_id=membership.company_id,
+                                               user_id=membership.user_id)
+        return JsonResponse({"public_key": vapid_key().public_key, "endpoints": [
+            endpoint_hash(e) for e in mine.values_list("endpoint", flat=True)]})
     if request.method not in ("POST", "DELETE"):
         return _refused("method_not_allowed", "Use GET, POST or DELETE.", 405)
     origin = request.headers.get("Origin")

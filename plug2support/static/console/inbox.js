@@ -1,9 +1,12 @@
 // The live operator inbox (docs/protocol.md, "Operator socket"), in modules: inbox/store.js
 // (the state), inbox/list.js (the list and its filters), inbox/conversation.js (the pane),
 // inbox/composer.js (replies and notes), inbox/team.js (presence, transfers, notifications),
-// inbox/server.js (the socket). This page wires them: what each pushed frame changes.
+// inbox/server.js (the socket), inbox/focus.js (what it shows, for Web Push), ../push.js (the
+// "Enable push notifications" control). This page wires them: what each pushed frame changes.
+import "./push.js";
 import "./inbox/composer.js";
 import "./inbox/panes.js";
+import "./inbox/focus.js";
 import "./inbox/contact_fields.js";
 import "./inbox/snooze.js";
 import "./inbox/sidebar.js";
