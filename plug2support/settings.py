@@ -327,7 +327,8 @@ SITE_HEARTBEAT_SECONDS = env.int("SITE_HEARTBEAT_SECONDS", default=30)
 
 # Limits stated in errors (see docs/protocol.md).
 MESSAGE_MAX_CHARS = env.int("MESSAGE_MAX_CHARS", default=5000)
-# M8: the operator's own GeoIP2/GeoLite2 country .mmdb; empty: the sidebar says "not configured".
+# M8: the operator's own GeoIP2/GeoLite2 Country or City .mmdb (widgets/geoip.py); empty: the
+# sidebar's country is "not collected". Only the country is kept, never the address.
 GEOIP_PATH = env.str("GEOIP_PATH", default="")
 SOCKET_FRAME_MAX_BYTES = env.int("SOCKET_FRAME_MAX_BYTES", default=64 * 1024)
 # Threads the sockets' database work runs on (realtime/dbthreads.py `db`). PostgreSQL: several,

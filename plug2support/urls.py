@@ -98,6 +98,8 @@ urlpatterns = [
     path("console/emoji.json", composer_views.emoji_list, name="emoji_list"),
     path("console/conversations/<int:conversation_id>/sidebar.json",
          composer_views.sidebar_json, name="sidebar_json"),
+    path("console/conversations/<int:conversation_id>/name",
+         composer_views.name_visitor, name="name_visitor"),
     path("console/conversations/bulk", conversations.bulk, name="bulk_actions"),
     path("inbox/views", conversations.save_view, name="save_view"),
     path("inbox/views/<int:view_id>/delete", conversations.delete_view, name="delete_view"),

@@ -76,7 +76,7 @@ def test_sidebar_json_who_where_history(acme: Tenant, globex: Tenant,
                                                  "https://shop.example/a"]
     assert where["browser"].startswith("Chrome 120") and where["os"].startswith("Linux")
     assert where["time_zone"] == "Europe/Berlin" and where["local_time"]
-    assert where["country"] == {"configured": False, "name": None}
+    assert where["country"] == {"configured": False, "iso_code": None, "name": None}
     assert [h["id"] for h in data["history"]] == [earlier.pk]
     assert data["history"][0]["url"] == f"/inbox/{earlier.pk}/"
     # Another company's member: not found.

@@ -203,6 +203,16 @@ def default_owner_for(visitor: Visitor) -> User | None:
 def _link(visitor: Visitor, contact: Contact) -> None:
     VisitorContact.objects.update_or_create(
         visitor=visitor, defaults={"contact": contact, "linked_at": timezone.now()})
+    if visitor.name != contact.name:
+        Visitor.objects.filter(pk=visitor.pk).update(name=contact.name)
+        visitor.name = contact.name
+
+
+def _copy_name(contact: Contact) -> None:
+    """The contact's name onto each of its visitors (Visitor.name: what the inbox list
+    reads), after every write of the name."""
+    Visitor.objects.filter(contact_link__contact=contact).exclude(name=contact.name).update(
+        name=contact.name)
 
 
 def do_identify(visitor: Visitor, *, user_id: object, user_hash: object,
@@ -240,6 +250,7 @@ def do_identify(visitor: Visitor, *, user_id: object, user_hash: object,
         contact = Contact.objects.select_for_update().get(pk=contact.pk)
         if new_email:
             contact.email = new_email
+        renamed = bool(new_name) and contact.name != new_name
         if new_name:
             contact.name = new_name
         if contact.org_id is None and contact.email:
@@ -247,6 +258,8 @@ def do_identify(visitor: Visitor, *, user_id: object, user_hash: object,
         contact.last_seen_at = now
         contact.save(update_fields=["email", "name", "org", "last_seen_at"])
         _link(visitor, contact)
+        if renamed:  # its other visitors (other browsers) too; an unchanged name costs nothing
+            _copy_name(contact)
         if identified is not None:
             assert isinstance(attributes, dict)
             apply_identified(contact, identified, verified=attributes_verified(
@@ -274,22 +287,86 @@ def do_claim_email(visitor: Visitor, email: object, name: object = None, *,
         current = None if new_visitor else contact_of(visitor)
         if current is not None and current.verified:
             return current
+        if current is not None and not current.email and not Contact.objects.filter(
+                company_id=company_id, email=address, verified=False).exists():
+            # A person an operator named (do_name_contact) gives their address: the same
+            # contact, so the name, attributes and notes stay with them.
+            return _adopt_address(current, address, new_name)
         contact, created = Contact.objects.get_or_create(
             company_id=company_id, email=address, verified=False,
             defaults={"name": new_name, "org": org_for_email(company_id, address)})
         if not created:
             contact = Contact.objects.select_for_update().get(pk=contact.pk)
+            renamed = bool(new_name) and contact.name != new_name
             if new_name:
                 contact.name = new_name
             if contact.org_id is None:
                 contact.org = org_for_email(company_id, address)
             contact.last_seen_at = timezone.now()
             contact.save(update_fields=["name", "org", "last_seen_at"])
+            if renamed:
+                _copy_name(contact)
         if new_visitor:
             VisitorContact.objects.create(visitor=visitor, contact=contact,
                                           linked_at=timezone.now())
+            if contact.name:
+                Visitor.objects.filter(pk=visitor.pk).update(name=contact.name)
+                visitor.name = contact.name
         else:
             _link(visitor, contact)
+    return contact
+
+
+def _adopt_address(contact: Contact, address: str, name: str) -> Contact:
+    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    contact.email = address
+    contact.name = name or contact.name
+    contact.org = contact.org or org_for_email(contact.company_id, address)
+    contact.last_seen_at = timezone.now()
+    contact.save(update_fields=["email", "name", "org", "last_seen_at"])
+    _copy_name(contact)
+    return contact
+
+
+# --- the operator names a person (M8) -----------------------------------------------------
+
+NAME_VERIFIED = "name_verified"
+NAME_INPUT_MAX = 4 * NAME_MAX  # refused before any work: the limit is checked once collapsed
+
+
+def do_name_contact(membership: Membership, visitor: Visitor, name: object) -> Contact | None:
+    """THE write of a name an operator gives the person behind a visitor of their company
+    (the sidebar's "Edit name"): stripped, inner runs of white space made one space, at most
+    NAME_MAX printable characters; '' clears it. A verified contact's name is the site's
+    (its identify): refused (name_verified). A visitor without a contact becomes an
+    unverified contact without an address, so the name (and later notes) stay with the
+    person; their own address, when they give it (do_claim_email), joins that contact.
+    Refusals raise IdentityError and change nothing. None: nothing to name (cleared on a
+    visitor without a contact)."""
+    if visitor.widget.company_id != membership.company_id:
+        raise PermissionDenied("This visitor belongs to another company.")
+    if not isinstance(name, str) or len(name) > NAME_INPUT_MAX:
+        raise IdentityError("invalid_name",
+                            f"The name must be text of at most {NAME_MAX} characters.")
+    new_name = check_name(name)
+    with transaction.atomic():
+        # The visitor first, as do_identify locks it: a concurrent identify waits here.
+        Visitor.objects.select_for_update().filter(pk=visitor.pk).first()
+        contact = contact_of(visitor)
+        if contact is not None:
+            contact = Contact.objects.select_for_update().get(pk=contact.pk)
+            if contact.verified:
+                raise IdentityError(NAME_VERIFIED, "This person's name comes from the site "
+                                                   "(verified identify): change it there.")
+            contact.name = new_name
+            contact.save(update_fields=["name"])
+        elif new_name:
+            contact = Contact.objects.create(company_id=membership.company_id, name=new_name,
+                                             verified=False)
+            _link(visitor, contact)
+        else:
+            return None
+        _copy_name(contact)
     return contact
 
 

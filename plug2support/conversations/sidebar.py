@@ -1,5 +1,5 @@
 """The sidebar beside the thread (M8): who the person is, where they are on the site, and
-their earlier conversations. `sidebar_data` is the JSON of
+their earlier conversations and tickets. `sidebar_data` is the JSON of
 GET /console/conversations/<id>/sidebar.json (protocol.md); every piece and where it comes
 from is listed in architecture.md, "The sidebar's data and where each piece comes from"."""
 
@@ -9,20 +9,20 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.utils import timezone
 
 from plug2support.accounts.models import Membership
 from plug2support.contacts.actions import contact_of, priority_for_org
 from plug2support.contacts.fields import contact_fields
+from plug2support.widgets import geoip
 from plug2support.widgets.models import PageVisit, SiteVisitor
 
 from .models import Conversation, Priority, Ticket
 from .people import user_ref
-from .work import ticket_payload
 
 NOT_COLLECTED = None  # the console writes "not collected" for it
 HISTORY_MAX = 20
+TICKETS_MAX = 20
 
 
 def _browser(user_agent: str) -> dict[str, str | None]:
@@ -43,20 +43,10 @@ def _browser(user_agent: str) -> dict[str, str | None]:
             "device": device.family if device is not None else None}
 
 
-def _country(ip: str) -> dict[str, Any]:
-    path = getattr(settings, "GEOIP_PATH", "")
-    if not path:
-        return {"configured": False, "name": None}
-    if not ip:
-        return {"configured": True, "name": None}
-    import geoip2.database
-    import geoip2.errors
-
-    try:
-        with geoip2.database.Reader(path) as reader:
-            return {"configured": True, "name": reader.country(ip).country.name}
-    except (geoip2.errors.AddressNotFoundError, ValueError, OSError):
-        return {"configured": True, "name": None}
+def _country(visitor: Any) -> dict[str, Any]:
+    """Looked up at collect time (widgets/geoip.py); only the code and name were kept."""
+    return {"configured": geoip.configured(), "iso_code": visitor.country or None,
+            "name": visitor.country_name or visitor.country or None}
 
 
 def _local_time(zone: str, now: datetime) -> str | None:
@@ -103,29 +93,44 @@ def sidebar_data(membership: Membership, conversation: Conversation) -> dict[str
         "language": visitor.language or None,
         "time_zone": visitor.time_zone or None,
         "local_time": _local_time(visitor.time_zone, now),
-        "country": _country(""),
+        "country": _country(visitor),
     }
     return {"conversation": conversation.pk, "visitor": visitor.pk, "who": who,
-            "where": where, "history": _history(membership, conversation, contact)}
+            "where": where, "history": _history(membership, conversation, contact),
+            "tickets": _tickets(membership, conversation, contact)}
+
+
+def _persons_conversations(membership: Membership, conversation: Conversation,
+                           contact: Any) -> Any:
+    """Every conversation of this person in the company, any channel: of the contact's
+    every visitor (widget chats and e-mail), else of this visitor alone."""
+    if contact is not None:
+        mine = Conversation.objects.filter(visitor__contact_link__contact=contact)
+    else:
+        mine = Conversation.objects.filter(visitor=conversation.visitor)
+    return mine.filter(company_id=membership.company_id)
+
+
+def _tickets(membership: Membership, conversation: Conversation,
+             contact: Any) -> list[dict[str, Any]]:
+    """The tickets opened from this person's conversations, this one included (E1), the
+    newest first, each linked to its row in its tracker."""
+    tickets = (Ticket.objects.filter(company_id=membership.company_id,
+                                     conversation__in=_persons_conversations(
+                                         membership, conversation, contact).values("pk"))
+               .order_by("-created_at", "-pk")[:TICKETS_MAX])
+    return [{"id": t.pk, "title": t.title, "kind": t.kind, "stage": t.stage,
+             "stage_label": t.get_stage_display(), "conversation": t.conversation_id,
+             "created_at": t.created_at.isoformat(),
+             "url": f"/tickets/?tracker={t.tracker}#ticket-{t.pk}"} for t in tickets]
 
 
 def _history(membership: Membership, conversation: Conversation,
              contact: Any) -> list[dict[str, Any]]:
-    """Earlier conversations of this person, any channel: of the contact's every visitor
-    (widget chats and e-mail), else of this visitor alone."""
-    if contact is not None:
-        earlier = Conversation.objects.filter(visitor__contact_link__contact=contact)
-    else:
-        earlier = Conversation.objects.filter(visitor=conversation.visitor)
-    earlier = (earlier.filter(company_id=membership.company_id).exclude(pk=conversation.pk)
-               .order_by("-created_at")[:HISTORY_MAX])
-    rows = list(earlier)
-    tickets: dict[int, list[dict[str, Any]]] = {}
-    for ticket in Ticket.objects.filter(conversation__in=[c.pk for c in rows],
-                                        company_id=membership.company_id
-                                        ).select_related("owner"):
-        tickets.setdefault(ticket.conversation_id or 0, []).append(ticket_payload(ticket))
+    """Earlier conversations of this person, any channel, the newest first."""
+    earlier = (_persons_conversations(membership, conversation, contact)
+               .exclude(pk=conversation.pk).order_by("-created_at")[:HISTORY_MAX])
     return [{"id": c.pk, "channel": c.channel, "stage": c.stage,
              "stage_label": c.get_stage_display(), "subject": c.subject,
              "preview": c.preview, "created_at": c.created_at.isoformat(),
-             "url": f"/inbox/{c.pk}/", "tickets": tickets.get(c.pk, [])} for c in rows]
+             "url": f"/inbox/{c.pk}/"} for c in earlier]

@@ -137,19 +137,29 @@ class Visitor(models.Model):
     user_agent = models.CharField(max_length=500, blank=True, default="")
     language = models.CharField(max_length=35, blank=True, default="")
     time_zone = models.CharField(max_length=64, blank=True, default="")
+    # The country of the address the session came from, looked up in the operator's own
+    # GeoIP database (GEOIP_PATH) by collect.py at that moment: the ISO code and its English
+    # name only. The address itself is never stored (docs/architecture.md, the sidebar).
+    country = models.CharField(max_length=2, blank=True, default="")
+    country_name = models.CharField(max_length=80, blank=True, default="")
+    # The name of its contact (contacts' own `name`), copied here by the contacts actions
+    # that write it: the inbox list names visitors from their own row (one-row subqueries,
+    # inbox/columns.py), and a join to the contact would cost every page of the list.
+    name = models.CharField(max_length=150, blank=True, default="")
 
     def __str__(self) -> str:
         return self.display_name
 
     @property
     def display_name(self) -> str:
-        return visitor_name(self.pk, self.email)
+        return visitor_name(self.pk, self.email, self.name)
 
 
-def visitor_name(pk: int, email: str | None) -> str:
+def visitor_name(pk: int, email: str | None, name: str | None = None) -> str:
     """How a visitor is named to the team (also where rows are read as plain values): its
-    e-mail address once known, else a readable name generated from its id (names.py)."""
-    return email or generated_name(pk)
+    contact's name once known, else its e-mail address, else a readable name generated from
+    its id (names.py)."""
+    return name or email or generated_name(pk)
 
 
 class OpeningHours(models.Model):

@@ -293,7 +293,7 @@ def visitor_session(request: HttpRequest, key: str) -> HttpResponse:
     except ConversationError as error:
         return _error(error.code, error.message, 429, **error.details)
     visitor = opened.visitor
-    collect_browser(visitor, request.headers, body)
+    collect_browser(visitor, request.headers, body, request.META.get("REMOTE_ADDR", ""))
     conversation = current_conversation(visitor) \
         if opened.may_read else None
     answer: dict[str, Any] = {

@@ -41,7 +41,10 @@ SUMMARY = Obj(
     widget=Obj(id=Own("widget_id"), name=Named("widget", "name")),
     # widgets.models.visitor_name
     visitor=Obj(id=Own("visitor_id"),
-                name=Either(Named("visitor", "email"), GeneratedName(Own("visitor_id")))),
+                name=Either(Named("visitor", "name"), Either(
+                    Named("visitor", "email"), GeneratedName(Own("visitor_id")))),
+                # The address a mail reply goes to (F6), whatever name the person has.
+                email=Named("visitor", "email")),
     stage=Own("stage"),
     channel=Own("channel"),
     subject=Own("subject"),

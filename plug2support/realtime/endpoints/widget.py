@@ -123,7 +123,8 @@ class WidgetSocket(Socket):
             return
         opened, self.schedule = identified
         self.visitor, self.proven = opened.visitor, opened.proven
-        await db(collect_browser)(self.visitor, getattr(self, "_browser_headers", {}), hello)
+        await db(collect_browser)(self.visitor, getattr(self, "_browser_headers", {}), hello,
+                                  self.ip)
         # Subscribed before reading the current conversation: one that another tab starts
         # in between is announced on this topic (after the welcome, which is held first).
         self.hold_deliveries()

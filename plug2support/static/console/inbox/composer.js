@@ -40,7 +40,8 @@ function renderComposer() {
   // while the conversation has none yet. A note stays in the team.
   const mailing = c.channel === "email" && !noting;
   $("email-options").hidden = !mailing;
-  $("email-to").textContent = `E-mail to ${c.visitor.name}`;
+  $("email-to").textContent = c.visitor.email && c.visitor.email !== c.visitor.name
+    ? `E-mail to ${c.visitor.name} <${c.visitor.email}>` : `E-mail to ${c.visitor.email || c.visitor.name}`;
   $("email-subject").hidden = $("email-subject-label").hidden = Boolean(c.subject);
   if (mailing && ccFor !== c.id) {
     // Reply to all, as mail clients do: the others the customer's latest mail went to
@@ -61,7 +62,7 @@ function othersOnThread(c) {
   if (!latest) return store.thread.ordered().length ? [] : null;
   const mail = latest.email;
   const everyone = [...(mail.to || []), ...(mail.cc || []), mail.from ? mail.from.address : ""];
-  const customer = c.visitor.name.toLowerCase();
+  const customer = (c.visitor.email || c.visitor.name).toLowerCase();
   // Not the customer (the To), not our own addresses (support, reply+).
   return [...new Set(everyone.filter((a) => a && a !== customer && !a.endsWith(`@${page.inbound_domain}`)))];
 }
