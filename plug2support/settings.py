@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "plug2support.mail",
     "plug2support.replies",
     "plug2support.push",
+    "plug2support.satisfaction",
     "axes",
     "csp",
     # N5 two-factor (docs/architecture.md, "Two-factor authentication").

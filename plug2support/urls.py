@@ -23,6 +23,7 @@ def health(request: HttpRequest) -> JsonResponse:
 urlpatterns = [
     path("", accounts.home, name="home"),
     path("health", health, name="health"),
+    path("", include("plug2support.satisfaction.urls")),
     path("admin/", admin.site.urls),
     # accounts
     path("signup/", accounts.sign_up, name="signup"),

@@ -195,6 +195,7 @@ def open_conversation(visitor: Visitor, *, stage: str, priority: int, body: str,
         "seq": 1, "kind": EventKind.MESSAGE, "sender": Sender.VISITOR, "author_id": None,
         "body": body, "client_id": client_id,
         "staff_only": EventKind.MESSAGE in STAFF_ONLY_KINDS, "email": email, "html": None,
+        "details": None,
         "created_at": now}
     # The parameters in the columns' order, the timestamps (`now`) as the database takes them.
     conversation_params = [stamp if value is now else value

@@ -166,6 +166,9 @@ class EventKind(models.TextChoices):
     UNTAGGED = "untagged", "Untagged"
     SNOOZED = "snoozed", "Snoozed"
     WOKEN = "woken", "Snooze ended"
+    # K2: the visitor is asked to rate a resolution, and answers (plug2support/satisfaction).
+    RATING_ASKED = "rating_asked", "Rating asked"
+    RATING = "rating", "Rating"
 
 
 # Kinds that concern the team only: never published to the visitor's topic, never in the
@@ -198,6 +201,11 @@ class Event(models.Model):
     # flavour) when it is stored: once per message rather than once per read. NULL for a
     # visitor's message, a system event, and what was stored before messages were Markdown.
     html = models.TextField(null=True, blank=True)
+    # What a kind carries beyond its text, for clients to draw it (K2): a rating question's
+    # {"question"}, a rating's {"score", "comment", "asked"} (the seq of the question it
+    # answers). NULL for every other kind. Not written by the hot path's INSERT: the
+    # writer that needs it updates the new row in the same transaction.
+    details = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -30,6 +30,8 @@ def event_payload(event: Event) -> dict[str, Any]:
         # A message that came or left by e-mail: subject, from, to, cc, the sanitised HTML,
         # the folded quoted text (F5); null for a chat message.
         "email": event.email,
+        # A kind's own data (Event.details): a rating's score and comment (K2); else null.
+        "details": event.details,
     }
 
 

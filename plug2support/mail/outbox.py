@@ -12,6 +12,7 @@ A contact whose address bounces gets nothing until the address changes.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from email.headerregistry import Address
 from email.utils import make_msgid
 from typing import Any
@@ -40,6 +41,16 @@ log = logging.getLogger(__name__)
 
 HISTORY_MESSAGES = 5
 REFERENCES_MAX = 20
+
+# event kind → (conversation, event) -> (subject, text, html): mails that are not a reply of
+# the team's, composed by the app above that queues them (satisfaction's resolution mail,
+# registered in its AppConfig.ready), sent and threaded like a reply.
+Composer = Callable[[Conversation, Event], tuple[str, str, str]]
+_composers: dict[str, Composer] = {}
+
+
+def register_composer(kind: str, composer: Composer) -> None:
+    _composers[kind] = composer
 
 
 def queue_reply(conversation: Conversation, event: Event, *, cc: list[str] | None = None,
@@ -129,7 +140,8 @@ def compose(outbound: OutboundMail) -> EmailMultiAlternatives:
     conversation = outbound.conversation
     company = conversation.company.name
     support = default_address(conversation.company)
-    operator = display_name(event.author)
+    # A composed notice (the resolution mail) has no author: it is from the team.
+    operator = display_name(event.author) if event.author_id else "The team"
     # A chat answered by e-mail (the offline form) has no subject of its own, nor has a
     # mail the team started without one.
     subject = conversation.subject or (
@@ -138,12 +150,16 @@ def compose(outbound: OutboundMail) -> EmailMultiAlternatives:
     if conversation.subject and InboundMail.objects.filter(conversation=conversation).exists():
         subject = f"Re: {subject}"
     subject = f"{subject} {subject_tag(conversation.pk)}"
-    history = _history(conversation, event.seq)
-    context: dict[str, Any] = {"body": event.body, "html": _safe_html(event),
-                               "operator": operator, "company": company,
-                               "history": history, "subject": subject}
-    text = render_to_string("email/operator_reply.txt", context)
-    html = render_to_string("email/operator_reply.html", context)
+    if event.kind in _composers:
+        own_subject, text, html = _composers[event.kind](conversation, event)
+        subject = f"{own_subject} {subject_tag(conversation.pk)}"
+    else:
+        history = _history(conversation, event.seq)
+        context: dict[str, Any] = {"body": event.body, "html": _safe_html(event),
+                                   "operator": operator, "company": company,
+                                   "history": history, "subject": subject}
+        text = render_to_string("email/operator_reply.txt", context)
+        html = render_to_string("email/operator_reply.html", context)
     references = _references(conversation)
     headers = {"Message-ID": f"<{outbound.message_id}>",
                "Reply-To": addresses.reply_address(conversation.pk)}

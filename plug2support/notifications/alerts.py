@@ -31,6 +31,9 @@ KINDS: dict[str, tuple[str, dict[str, bool]]] = {
                          {"sound": True, "desktop": True, "email": False, "push": True}),
     "customer_reply": ("A customer replies in a conversation I serve",
                        {"sound": False, "desktop": True, "email": False, "push": True}),
+    # K2: a visitor rated 1 or 2 a conversation I resolved (satisfaction/rating.py).
+    "low_rating": ("A visitor gives a low rating to a conversation I served",
+                   {"sound": False, "desktop": True, "email": True, "push": False}),
 }
 
 

@@ -18,7 +18,7 @@ from .appearance import (
     check_image,
 )
 from .hours import WEEKDAYS
-from .models import SPACING_MAX, Widget, WidgetCard
+from .models import DEFAULT_CSAT_QUESTION, SPACING_MAX, Widget, WidgetCard
 from .origins import InvalidOrigin, parse_origin
 
 TIME_ZONES = sorted(zoneinfo.available_timezones() - {"localtime", "Factory"})
@@ -28,13 +28,22 @@ HOLIDAY_LINE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:\s+(.*))?$")
 class WidgetForm(forms.ModelForm):
     class Meta:
         model = Widget
-        fields = ["name", "allowed_origins", "require_identity"]
+        fields = ["name", "allowed_origins", "require_identity", "csat_enabled",
+                  "csat_question"]
         widgets = {"allowed_origins": forms.Textarea(attrs={"rows": 3,
                    "placeholder": "https://www.example.com\nhttps://shop.example.com"})}
         help_texts = {"allowed_origins": "One origin per line (scheme, host and port). "
                       "Leave empty to allow any website.",
                       "require_identity": "Only visitors your site identifies (signed with "
-                      "the secret below) can chat; the others are asked to log in."}
+                      "the secret below) can chat; the others are asked to log in.",
+                      "csat_enabled": "When a conversation is resolved, the widget (or the "
+                      "resolution e-mail) asks the visitor to rate it: five faces and an "
+                      "optional comment.",
+                      "csat_question": "The question above the faces."}
+
+    def clean_csat_question(self) -> str:
+        # An emptied field falls back to the default rather than asking nothing.
+        return (self.cleaned_data.get("csat_question") or "").strip() or DEFAULT_CSAT_QUESTION
 
     def clean_allowed_origins(self) -> str:
         """Stored as browsers send them (widgets/origins.py): each line checked, the reasons

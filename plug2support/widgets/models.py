@@ -37,6 +37,10 @@ def _widget_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
+# K2: what the widget and the rating page ask unless the company wrote its own question.
+DEFAULT_CSAT_QUESTION = "How would you rate this conversation?"
+
+
 class Widget(models.Model):
     company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="widgets")
     name = models.CharField(max_length=100)
@@ -71,6 +75,10 @@ class Widget(models.Model):
     search_enabled = models.BooleanField("search help articles", default=False)
     # N7: on, only a visitor the site identified (B6) may chat; the others see why.
     require_identity = models.BooleanField("require verified identity", default=False)
+    # K2: on, each resolution asks the visitor to rate it (plug2support/satisfaction).
+    csat_enabled = models.BooleanField("ask for a rating when resolved", default=True)
+    csat_question = models.CharField("rating question", max_length=200, blank=True,
+                                     default=DEFAULT_CSAT_QUESTION)
 
     def __str__(self) -> str:
         return self.name

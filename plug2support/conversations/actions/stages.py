@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from plug2support.accounts.models import Membership, User
 
-from .. import stages
+from .. import resolutions, stages
 from ..hot_path import append_event
 from ..models import Conversation, Event, EventKind, Sender, Stage, StageChange
 from ..people import display_name
@@ -18,8 +18,9 @@ def _record_move(conversation: Conversation, to: str, by: User | None, why: str)
     """The history row, the conversation's new stage in memory, and a team-only event."""
     from_stage = conversation.stage
     now = timezone.now()
-    StageChange.objects.create(conversation=conversation, from_stage=from_stage,
-                               to_stage=to, at=now, by=by)
+    change = StageChange.objects.create(conversation=conversation, from_stage=from_stage,
+                                        to_stage=to, at=now, by=by)
+    conversation.last_stage_change = change  # type: ignore[attr-defined]
     conversation.stage = to
     if to in stages.GROUPS["closed"] and conversation.snoozed_until is not None:
         # M4: a closed conversation is not waiting to come back; its snooze ends with it.
@@ -68,4 +69,7 @@ def do_move_stage(membership: Membership, conversation: Conversation, to: object
         locked.stage = current
         event = _record_move(locked, to, membership.user, "moved by hand")
         publish(locked, event)
+        if to == Stage.RESOLVED:
+            # K2: the rating question (satisfaction/asking.py), in this transaction.
+            resolutions.resolved(locked, locked.last_stage_change)  # type: ignore[attr-defined]
     return event

@@ -22,6 +22,7 @@ from plug2support.conversations.opening import do_open_for_hello
 from plug2support.conversations.snapshot import welcome
 from plug2support.lib import jsonin
 from plug2support.lib.ids import is_id
+from plug2support.satisfaction.rating import do_rate, request_for_visitor
 from plug2support.widgets.cache import schedule_of
 from plug2support.widgets.collect import collect_browser
 
@@ -216,6 +217,23 @@ class WidgetSocket(Socket):
             email=frame.get("email"), ip=self.ip, honeypot=frame.get("website"))
         self._acked(frame, posted)
 
+    async def handle_rate(self, frame: dict[str, Any]) -> None:
+        """K2: the visitor answers the rating question `asked` (its event's seq) of their
+        conversation; a resend with the same client_id is answered as stored."""
+        self._require_identity()
+
+        def rated() -> tuple[int, bool]:
+            request = request_for_visitor(self.visitor.pk, frame.get("conversation"),
+                                          frame.get("asked"))
+            answer = do_rate(request, frame.get("score"), frame.get("comment"),
+                             frame.get("client_id"))
+            return answer.rating.seq, answer.duplicate
+
+        seq, duplicate = await db(rated)()
+        self.send_json({"type": "rated", "ref": frame.get("ref"),
+                        "conversation": frame.get("conversation"), "seq": seq,
+                        "duplicate": duplicate})
+
     handlers: ClassVar[Mapping[str, Handler]] = {
         "typing": handle_typing,
         "receipt": handle_receipt,
@@ -223,6 +241,7 @@ class WidgetSocket(Socket):
         "availability": handle_availability,
         "message": handle_message,
         "offline_message": handle_offline_message,
+        "rate": handle_rate,
     }
 
     def _acked(self, frame: dict[str, Any], posted: Posted) -> None:

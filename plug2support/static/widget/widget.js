@@ -1,5 +1,6 @@
 // The chat inside the widget frame (served from our origin; see loader.js).
 import { attachmentFiles } from "./files.js";
+import { ratingThread } from "./rating.js";
 import { LiveSocket, Thread, linkify, newId, stickToBottom, timeOf, typingDisplay, typingSender } from "./live.js";
 
 const config = JSON.parse(document.getElementById("p2s-config").textContent);
@@ -215,7 +216,13 @@ function render() {
   const events = thread.ordered();
   const mine = events.filter((e) => e.kind === "message" && e.sender === "visitor");
   const lastMine = mine.length ? mine[mine.length - 1] : null;
-  const items = events.map((e) => bubble(e));
+  // K2: a rating question with no answer yet is drawn as its card (rating.js).
+  const answered = new Set(events.filter((e) => e.kind === "rating" && e.details)
+    .map((e) => e.details.asked));
+  const items = events.map((e) => {
+    const rated = ratingItem(e, answered);
+    return rated === undefined ? bubble(e) : rated;
+  }).filter(Boolean);
   if (lastMine && teamRead >= lastMine.seq && lastMine === events[events.length - 1]) {
     const seen = document.createElement("li");
     seen.className = "receipt";
@@ -296,6 +303,8 @@ function sendMessage(message) {
 }
 
 function flushOutbox() { outbox.forEach(sendMessage); }
+
+const ratingItem = ratingThread((frame) => socket.request(frame));
 
 // The settings page's live preview (B5) has no socket: a stand-in that sends nothing.
 const socket = config.preview ? { isOpen: false, connect() {}, send() {}, request: () => new Promise(() => {}) } : new LiveSocket(config.socket_path, {

@@ -293,8 +293,11 @@ function renderThread(c) {
       if (e.attachments && e.attachments.length) li.append(files(e.attachments));
       li.append(meta);
     } else {
-      li.className = "system";
-      li.textContent = `${e.body} · ${timeOf(e.created_at)}`;
+      // K2: the question a resolution asked the visitor, and their rating (its body says
+      // the score and the comment; satisfaction/texts.py).
+      li.className = e.kind === "rating" ? "system rating" : "system";
+      const text = e.kind === "rating_asked" ? `Rating asked: ${e.body}` : e.body;
+      li.textContent = `${text} · ${timeOf(e.created_at)}`;
     }
     return li;
   });
