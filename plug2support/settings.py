@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "plug2support.knowledge",
     "plug2support.mail",
     "plug2support.replies",
+    "plug2support.sla",
     "plug2support.push",
     "plug2support.satisfaction",
     "axes",

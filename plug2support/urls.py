@@ -13,6 +13,7 @@ from plug2support.knowledge import views as knowledge
 from plug2support.notifications import views as notifications
 from plug2support.push import views as push_views
 from plug2support.push import webapp
+from plug2support.sla import views as sla_views
 from plug2support.widgets import views as widgets
 
 
@@ -66,6 +67,9 @@ urlpatterns = [
     path("widget/assets/<str:key>/<str:name>", widgets.widget_asset, name="widget_asset"),
     path("settings/routing/", routing_views.routing, name="routing"),
     path("settings/routing/<int:rule_id>/delete", routing_views.delete_rule, name="delete_rule"),
+    path("settings/service-targets/", sla_views.policies, name="sla_policies"),
+    path("settings/service-targets/<int:policy_id>/delete", sla_views.delete_policy,
+         name="sla_delete_policy"),
     # widgets: public (docs/protocol.md)
     path("widget/api/<str:key>/config", widgets.widget_config, name="widget_config"),
     path("widget/api/<str:key>/session", widgets.visitor_session, name="visitor_session"),

@@ -27,6 +27,7 @@ from plug2support.contacts.models import Contact, CustomerOrg, VisitorContact
 from plug2support.lib.rows import RowReader, current_connection, hot_cursor
 from plug2support.widgets.models import Visitor
 
+from . import lifecycle
 from .models import (
     STAFF_ONLY_KINDS,
     Channel,
@@ -65,6 +66,9 @@ class Opening:
     # That org's default owner, still a member (D8; as contacts.actions.default_owner_for).
     default_owner: User | None
     has_rules: bool  # the company has routing rules (D8): only then are they read
+    # A lifecycle listener would act on the new conversation (lifecycle.open_probes, the
+    # SLA policies): only then are the listeners called (`open_conversation(listen=)`).
+    listening: bool = True
 
     def priority(self, now: datetime) -> int:
         """D9, as contacts.actions.priority_hint decides it."""
@@ -119,8 +123,9 @@ def _sql(connection: BaseDatabaseWrapper) -> _Statements:
             f"AND m.user_id = o.default_owner_id), "
             f"(SELECT COUNT(*) FROM (SELECT 1 FROM {rule} r WHERE r.company_id = %s "
             f"LIMIT 1) x), "
-            f"{_OWNER_ROW.columns('u', connection)} "
-            f"FROM (SELECT CAST(%s AS BIGINT) AS id) v "
+            f"{_OWNER_ROW.columns('u', connection)}"
+            + "".join(f", ({probe})" for probe in lifecycle.open_probes())
+            + " FROM (SELECT CAST(%s AS BIGINT) AS id) v "
             f"LEFT JOIN {link} vc ON vc.visitor_id = v.id "
             f"LEFT JOIN {contact} ct ON ct.id = vc.contact_id "
             f"LEFT JOIN {org} o ON o.id = ct.org_id "
@@ -144,10 +149,13 @@ def lock_and_read(visitor: Visitor, now: datetime) -> Opening:
         if sql.lock:
             cursor.execute(sql.lock, [visitor.pk])
             cursor.fetchone()
+        probes = len(lifecycle.open_probes())
         cursor.execute(sql.read, [
             Stage.ARCHIVED, connection.ops.adapt_datetimefield_value(now - RECENT),
-            company_id, company_id, visitor.pk])
+            company_id, company_id, *[company_id] * probes, visitor.pk])
         row = cursor.fetchone()
+    listening = any(row[len(row) - probes:]) if probes else False
+    row = row[:len(row) - probes]
     current_id, recent, org_created_at, contact_company, owner_is_member, rules = row[:6]
     if org_created_at is not None:
         org_created_at = _datetime(connection, org_created_at)
@@ -155,7 +163,7 @@ def lock_and_read(visitor: Visitor, now: datetime) -> Opening:
     if row[6] is not None and owner_is_member and contact_company == company_id:
         owner = _OWNER_ROW.read(row[6:], connection)
     return Opening(current_id=current_id, recent=recent, org_created_at=org_created_at,
-                   default_owner=owner, has_rules=bool(rules))
+                   default_owner=owner, has_rules=bool(rules), listening=listening)
 
 
 def _datetime(connection: BaseDatabaseWrapper, value: object) -> datetime:
@@ -172,7 +180,7 @@ def open_conversation(visitor: Visitor, *, stage: str, priority: int, body: str,
                       client_id: str, preview: str, reply_by_email: bool,
                       now: datetime, channel: str = Channel.CHAT,
                       subject: str = "", email: dict[str, Any] | None = None,
-                      ) -> tuple[Conversation, Event]:
+                      listen: bool = True) -> tuple[Conversation, Event]:
     """The new conversation and its first event, the visitor's message (seq 1), with the
     values the ORM's create and `hot_path.append_event` would store. Returned with what the
     summary reads already attached: its widget and visitor, no assignee, group or tags.
@@ -190,7 +198,7 @@ def open_conversation(visitor: Visitor, *, stage: str, priority: int, body: str,
         "last_customer_seq": 1,
         "reply_by_email": reply_by_email, "channel": channel, "subject": subject,
         "preview": preview, "snoozed_until": None, "snoozed_by_id": None, "created_at": now,
-        "updated_at": now}
+        "updated_at": now, "sla_due_at": None, "sla": None}
     event_values = {
         "seq": 1, "kind": EventKind.MESSAGE, "sender": Sender.VISITOR, "author_id": None,
         "body": body, "client_id": client_id,
@@ -226,4 +234,6 @@ def open_conversation(visitor: Visitor, *, stage: str, priority: int, body: str,
     event = Event.from_db(alias, _EVENT_FIELDS, [event_id, conversation_id, *map(
         event_values.__getitem__, _EVENT_COLUMNS)])
     _CONVERSATION_OF_EVENT.set_cached_value(event, conversation)
+    if listen:  # the SLA clocks (K3), when the company has a policy (Opening.listening)
+        lifecycle.opened(conversation, now)
     return conversation, event

@@ -107,6 +107,12 @@ class Conversation(models.Model):
                                    null=True, blank=True, related_name="+", db_index=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # K3: the service target due soonest (plug2support.sla keeps both in step with its
+    # clocks): when it is due while running (NULL when none runs; the inbox's "time left"
+    # order), and the summary's `sla` object ({target, policy, due_at, warn_at, paused,
+    # remaining_seconds, breached}). Copied here so the inbox list reads no other table.
+    sla_due_at = models.DateTimeField(null=True, blank=True)
+    sla = models.JSONField(null=True, blank=True)
 
     class Meta:
         indexes = [

@@ -108,6 +108,9 @@ JOBS: list[Job] = [
     # and are away (conversations/alert_mail.py).
     Job("conversations.email_alerts", every_minute,
         "plug2support.conversations.alert_mail.email_alerts", keep=timedelta(days=1)),
+    # K3: service-target breaches recorded at their due time, warnings sent (sla/due.py).
+    Job("sla.check_due", every_minute, "plug2support.sla.due.check_due",
+        keep=timedelta(days=1)),
 ]
 
 

@@ -35,11 +35,14 @@ def test_a_visitor_rates_a_resolved_chat_and_the_team_sees_it_live(
     expect(group).to_be_visible()
     expect(group.get_by_role("radio")).to_have_count(5)
     # The keyboard: focus the first face, move right three times to "4 of 5: Good".
+    # (The face in the tab order, as a roving tabindex keeps it: `:focus` only matches
+    # while this page is the browser's focused one, and the operator's page was clicked last.)
     group.get_by_role("radio", name="1 of 5: Very bad").focus()
     for _ in range(3):
-        frame.locator(".rating .face:focus").press("ArrowRight")
+        frame.locator('.rating .face[tabindex="0"]').press("ArrowRight")
     expect(group.get_by_role("radio", name="4 of 5: Good")).to_have_attribute(
         "aria-checked", "true")
+    assert frame.evaluate("document.activeElement.getAttribute('aria-label')") == "4 of 5: Good"
     frame.get_by_label("Anything you want to add? (optional)").fill("Quick and clear")
     screenshot(visitor_page, "csat-widget-question")
     frame.locator(".rating").get_by_role("button", name="Send").click()

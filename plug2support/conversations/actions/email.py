@@ -100,7 +100,7 @@ def _open(visitor: Visitor, mail: IncomingEmail, text: str) -> Posted:
         visitor, stage=Stage.SUSPENDED if mail.suspend_reason else Stage.NEW,
         priority=opening.priority(now), body=text, client_id=mail.client_id,
         preview=text[:200], reply_by_email=True, now=now, channel=Channel.EMAIL,
-        subject=mail.subject[:255], email=mail.details)
+        subject=mail.subject[:255], email=mail.details, listen=opening.listening)
     publish_after_commit(visitor_topic(visitor.pk), {
         "type": "conversation_started", "conversation": {"id": conversation.pk}})
     if mail.suspend_reason:

@@ -104,7 +104,7 @@ def do_post_visitor_message(visitor: Visitor, *, client_id: object, body: object
             conversation, event = open_conversation(
                 visitor, stage=Stage.SUSPENDED if reason else Stage.NEW,
                 priority=opening.priority(now), body=text, client_id=cid, preview=preview,
-                reply_by_email=offline, now=now)
+                reply_by_email=offline, now=now, listen=opening.listening)
             if on_open is not None:
                 on_open(conversation.pk)
             publish_after_commit(visitor_topic(visitor.pk), {

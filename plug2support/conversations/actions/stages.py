@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from plug2support.accounts.models import Membership, User
 
-from .. import resolutions, stages
+from .. import lifecycle, resolutions, stages
 from ..hot_path import append_event
 from ..models import Conversation, Event, EventKind, Sender, Stage, StageChange
 from ..people import display_name
@@ -22,6 +22,7 @@ def _record_move(conversation: Conversation, to: str, by: User | None, why: str)
                                         to_stage=to, at=now, by=by)
     conversation.last_stage_change = change  # type: ignore[attr-defined]
     conversation.stage = to
+    lifecycle.stage_changed(conversation, from_stage, to, now)  # the SLA clocks (K3)
     if to in stages.GROUPS["closed"] and conversation.snoozed_until is not None:
         # M4: a closed conversation is not waiting to come back; its snooze ends with it.
         Conversation.objects.filter(pk=conversation.pk).update(snoozed_until=None,

@@ -17,6 +17,7 @@ from plug2support.realtime.topics import visitor_topic
 from plug2support.widgets.models import ProactiveInvite, SiteVisitor, Visitor, Widget, hash_token
 from plug2support.widgets.visits import INVITE_LIFETIME
 
+from .. import lifecycle
 from ..models import Channel, Conversation
 from .core import ConversationError, Posted, check_message
 from .messages import do_post_operator_message
@@ -38,6 +39,7 @@ def _start(membership: Membership, visitor: Visitor, *, client_id: object, body:
             company_id=visitor.widget.company_id, widget=visitor.widget, visitor=visitor,
             reply_by_email=reply_by_email,
             channel=Channel.EMAIL if reply_by_email else Channel.CHAT)
+        lifecycle.opened(conversation, conversation.created_at)
         publish_after_commit(visitor_topic(visitor.pk), {
             "type": "conversation_started", "conversation": {"id": conversation.pk}})
     return do_post_operator_message(membership, conversation, client_id=client_id, body=body,

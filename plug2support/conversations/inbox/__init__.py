@@ -17,7 +17,7 @@ from typing import Any
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.db.models.expressions import RawSQL
 
 from plug2support.accounts.models import Membership
@@ -53,7 +53,14 @@ def inbox_page(membership: Membership, filters: Filters,
     conversations = _filtered(conversations_for(membership), membership, filters)
     # The order of the conversations' inbox indexes (models.py), which hand the first page
     # over without sorting the company's conversations, however many it has.
-    return list(conversations.order_by(*INBOX_ORDER)[:limit])
+    return list(conversations.order_by(*order_of(filters))[:limit])
+
+
+def order_of(filters: Filters) -> tuple[Any, ...]:
+    """INBOX_ORDER, after the soonest service-target due time under sort=time_left (K3)."""
+    if filters.sort == "time_left":
+        return (F("sla_due_at").asc(nulls_last=True), *INBOX_ORDER)
+    return INBOX_ORDER
 
 
 def inbox_summaries(membership: Membership, filters: Filters,
@@ -128,7 +135,7 @@ def _statement(membership: Membership, filters: Filters, limit: int,
     if found is not None:
         return found
     page = _filtered(company_conversations(membership), membership, filters).order_by(
-        *INBOX_ORDER).annotate(**summary.ANNOTATIONS)
+        *order_of(filters)).annotate(**summary.ANNOTATIONS)
     if as_json:  # the tags are read by the JSON's own subquery
         query = page.values(*summary.ROW_NAMES)[:limit].query
     else:
@@ -140,7 +147,7 @@ def _statement(membership: Membership, filters: Filters, limit: int,
     except EmptyResultSet:  # Django knows it matches nothing (QuerySet iteration says [])
         return None
     if as_json:
-        sql = summary.json_sql(sql)
+        sql = summary.json_sql(sql, by_time_left=filters.sort == "time_left")
     # As QuerySet.values() names and converts its columns (ValuesIterable).
     names = tuple(query.selected) if query.selected else (
         *query.extra_select, *query.values_select, *query.annotation_select)

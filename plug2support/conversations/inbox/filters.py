@@ -232,6 +232,8 @@ class TagFilter(Filter):
                 f"COALESCE(array_agg('{constant(name)}:' || l.tag_id ORDER BY l.id), '{{}}')"}
 
 
+SORTS = ("", "time_left")
+
 # The filters (D10), by parameter name. A new filter is one line here and its field in
 # Filters.
 FILTERS: dict[str, Filter] = {
@@ -255,6 +257,9 @@ class Filters:
     # M9: `key:value`, conversations whose contact has that custom attribute value. Like
     # the search, not a view a summary names: a live list under it takes no newcomers.
     attr: str = ""
+    # K3: "time_left" lists the soonest service-target due time first (sla_due_at, NULLS
+    # LAST), then INBOX_ORDER; "" the usual order. An order, not a filter: no view says it.
+    sort: str = ""
 
     @classmethod
     def parse(cls, params: Any) -> Filters:
@@ -293,7 +298,10 @@ class Filters:
                     or len(attr) > ATTR_FILTER_MAX or has_controls(attr):
                 raise InboxError("attr is key:value, the key of a contact attribute "
                                  "(plan:pro).")
-        return cls(view=view, q=q, attr=attr, **values)
+        sort = params.get("sort") or ""
+        if sort not in SORTS:
+            raise InboxError(f"Unknown sort; one of: {', '.join(s for s in SORTS if s)}.")
+        return cls(view=view, q=q, attr=attr, sort=sort, **values)
 
     def given(self) -> Iterator[tuple[str, Any]]:
         """The filters set (name, value), in FILTERS' order; the view and search apart."""
@@ -309,7 +317,8 @@ class Filters:
                 *(f"{name}:{value}" for name, value in self.given())]
 
 
-assert {f.name for f in fields(Filters)} == {"view", "q", "attr", *FILTERS}, "a field per filter"
+assert {f.name for f in fields(Filters)} == {"view", "q", "attr", "sort", *FILTERS}, \
+    "a field per filter"
 
 OPENING_VIEW = Filters()  # what the inbox shows when an operator opens it: all open, unfiltered
 

@@ -52,6 +52,11 @@ SUMMARY = Obj(
     waiting_since=Time(Own("waiting_since")),
     # M4: until when it is snoozed (it is out of the open views meanwhile), or null.
     snoozed_until=Time(Own("snoozed_until")),
+    # K3: the service target due soonest (plug2support.sla writes both columns): when it is
+    # due while running, or null; and {target, policy, due_at, warn_at, paused,
+    # remaining_seconds, breached} or null (docs/protocol.md §1).
+    sla_due_at=Time(Own("sla_due_at")),
+    sla=Own("sla"),
     # serializers.user_ref
     served_by=Unless(Own("assignee_id"), Obj(
         id=Own("assignee_id"), name=Either(Named("assignee", "name"), Named("assignee", "email")))),
@@ -97,10 +102,11 @@ row_of: Callable[[Conversation, list[dict[str, Any]]], Row] = reader(ROW)
 """The row of a conversation object and its tags, from what the caller loaded with it."""
 
 
-def json_sql(page_sql: str) -> str:
+def json_sql(page_sql: str, by_time_left: bool = False) -> str:
     """PostgreSQL: the page (`page_sql`, with ROW's columns) as one JSON array of
     summaries, in the page's order (models.INBOX_ORDER, which the page's own ORDER BY
     follows). Only our own names and constants go into it; the page's values stay bound."""
+    first = "p.sla_due_at ASC NULLS LAST, " if by_time_left else ""  # K3's "time left"
     return (f"SELECT COALESCE(json_agg({SUMMARY.sql('p')} "  # noqa: S608
-            f"ORDER BY {SORT_KEY.order_sql('p')}), '[]'::json)::text FROM ({page_sql}) p"
+            f"ORDER BY {first}{SORT_KEY.order_sql('p')}), '[]'::json)::text FROM ({page_sql}) p"
             + tags_lateral(SUMMARY, "p"))

@@ -5,6 +5,7 @@ import { timeOf } from "../../widget/live.js";
 import { pickBox } from "./bulk.js";
 import { open } from "./conversation.js";
 import { showError } from "./server.js";
+import { slaChip } from "./sla.js";
 import { snoozeLabel } from "./snooze.js";
 import { changed, isUnread, listed, on, page, servedLabel, setList, stageLabel, store } from "./store.js";
 import { announce } from "./team.js";
@@ -120,6 +121,8 @@ function item(c) {
   stage.className = `stage ${c.stage}`;
   stage.textContent = stageLabel(c.stage);
   tags.append(served, stage);
+  const sla = slaChip(c); // K3: time left on its service target
+  if (sla) tags.append(sla);
   if (c.snoozed_until) { // M4: out of the open views until then
     const snoozed = document.createElement("span");
     snoozed.className = "badge snoozed";

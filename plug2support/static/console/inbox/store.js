@@ -76,9 +76,17 @@ export function bySortKey(a, b) {
   return 0;
 }
 
+// K3: the "time left" order: the soonest due first, those with no running target after (as
+// the server's sla_due_at NULLS LAST), then the usual order.
+function byTimeLeft(a, b) {
+  const due = (c) => (c.sla_due_at ? Date.parse(c.sla_due_at) : Infinity);
+  return (due(a) - due(b)) || bySortKey(a, b);
+}
+
 export function listed() {
   if (store.pinned) return store.pinned.map((id) => store.conversations.get(id)).filter(Boolean);
-  return [...store.conversations.values()].filter(isListed).sort(bySortKey);
+  return [...store.conversations.values()].filter(isListed)
+    .sort(store.filters.sort === "time_left" ? byTimeLeft : bySortKey);
 }
 
 export function selected() {

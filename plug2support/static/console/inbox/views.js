@@ -7,7 +7,7 @@ import { act, showError, socket } from "./server.js";
 import { changed, on, page, selected, setRead, store } from "./store.js";
 
 const $ = (id) => document.getElementById(id);
-const FILTER_NAMES = ["view", "stage", "owner", "tag", "priority", "widget", "q", "attr"];
+const FILTER_NAMES = ["view", "stage", "owner", "tag", "priority", "widget", "q", "attr", "sort"];
 const allViews = { ...page.views, ...(page.personal_views || {}) };
 const defaultView = Object.keys(page.views)[0];
 let savedViews = [...(page.saved_views || [])];
