@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "plug2support.sla",
     "plug2support.push",
     "plug2support.satisfaction",
+    "plug2support.reports",
     "axes",
     "csp",
     # N5 two-factor (docs/architecture.md, "Two-factor authentication").

@@ -25,6 +25,7 @@ urlpatterns = [
     path("", accounts.home, name="home"),
     path("health", health, name="health"),
     path("", include("plug2support.satisfaction.urls")),
+    path("", include("plug2support.reports.urls")),
     path("admin/", admin.site.urls),
     # accounts
     path("signup/", accounts.sign_up, name="signup"),

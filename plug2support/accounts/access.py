@@ -4,26 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect
 
 from .current import request_membership
 from .models import Membership
 
+Response = TypeVar("Response", bound=HttpResponseBase)
+
 
 def membership_required(
     admin: bool = False,
-) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+) -> Callable[[Callable[..., Response]], Callable[..., Response | HttpResponse]]:
     """A logged-in member of a company (an admin when `admin`); passes the membership on."""
 
-    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    def decorator(view: Callable[..., Response]) -> Callable[..., Response | HttpResponse]:
         @login_required
         @wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> Response | HttpResponse:
             membership: Membership | None = request_membership(request)
             if membership is None:
                 return redirect("no_company")

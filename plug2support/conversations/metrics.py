@@ -15,6 +15,11 @@ class Metrics:
     started_at: datetime | None  # when the clock started (None: still Suspended)
     first_response: timedelta | None  # None: no first response yet
     resolution: timedelta | None  # None: not resolved now
+    # When each was measured to, and the Suspended spans not counted (reports measure the
+    # same spans in business hours: reports/timing.py).
+    first_response_at: datetime | None = None
+    resolved_at: datetime | None = None
+    suspended: tuple[tuple[datetime, datetime], ...] = ()
 
     def as_dict(self) -> dict[str, float | None]:
         return {
@@ -39,6 +44,8 @@ def compute(created_at: datetime, created_stage: str,
     resolved_at = None
     suspended_since: datetime | None = None
     paused = timedelta()
+    spans: list[tuple[datetime, datetime]] = []
+    first_response_at = None
     stage = created_stage
     for change in changes:
         if started is None and change.to_stage == Stage.NEW:
@@ -48,20 +55,25 @@ def compute(created_at: datetime, created_stage: str,
                 suspended_since = change.at
             elif stage == Stage.SUSPENDED and suspended_since is not None:
                 paused += change.at - suspended_since
+                spans.append((suspended_since, change.at))
                 suspended_since = None
         if (first_response is None and started is not None
                 and change.from_stage == Stage.NEW and change.to_stage == Stage.WAITING_ON_USER):
             first_response = change.at - started - paused
+            first_response_at = change.at
         if change.to_stage == Stage.RESOLVED:
             resolved_at = (change.at, paused)
         elif change.to_stage != Stage.ARCHIVED:
             resolved_at = None  # reopened (or moved on) since
         stage = change.to_stage
     resolution = None
+    resolved_when = None
     if resolved_at is not None and started is not None:
-        at, paused_then = resolved_at
-        resolution = at - started - paused_then
-    return Metrics(started_at=started, first_response=first_response, resolution=resolution)
+        resolved_when, paused_then = resolved_at
+        resolution = resolved_when - started - paused_then
+    return Metrics(started_at=started, first_response=first_response, resolution=resolution,
+                   first_response_at=first_response_at, resolved_at=resolved_when,
+                   suspended=tuple(spans))
 
 
 def for_conversation(conversation: object) -> Metrics:

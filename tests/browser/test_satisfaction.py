@@ -1,6 +1,6 @@
 """K2 in a real browser: a visitor on the demo site chats, the operator resolves, the widget
 asks for a rating, the visitor picks a face with the keyboard and comments, and the rating
-appears live in the operator's thread."""
+appears live in the operator's thread and on the reports page."""
 
 from __future__ import annotations
 
@@ -58,6 +58,19 @@ def test_a_visitor_rates_a_resolved_chat_and_the_team_sees_it_live(
     rating = Rating.objects.get()
     assert (rating.score, rating.comment, rating.channel) == (4, "Quick and clear", "widget")
     assert rating.operator_id == tenant.operators[0].pk
+
+    # And on the reports page (K1): Alice's own numbers for today.
+    alice.goto(f"{live}/reports/?period=today")
+    csat = alice.locator('.tile[data-metric="csat_score"]')
+    expect(csat.locator(".tile-value")).to_have_text("100%")
+    expect(alice.locator('.tile[data-metric="resolved"] .tile-value')).to_have_text("1")
+    alice.locator("section", has=alice.locator("#csat-h")).get_by_text("As a table").click()
+    expect(alice.locator("#scores-table tr", has_text="4 of 5")).to_be_visible()
+    expect(alice.locator("#scores-table tr", has_text="4 of 5")).to_contain_text("1")
+    screenshot(alice, "reports-page")
+    alice.set_viewport_size({"width": 390, "height": 844})
+    assert alice.evaluate("document.documentElement.scrollWidth <= innerWidth")
+    screenshot(alice, "reports-page-phone")
 
 
 def test_the_rating_page_of_the_resolution_mail_on_a_phone(browser: Browser, demo: Any,
