@@ -245,6 +245,14 @@ def test_every_number_of_the_page_is_recomputed_from_the_facts_export(
     business = sorted(float(r["business_seconds"]) for r in facts
                       if r["fact"] == "first_response")
     assert business == [12 * 60, 15 * 60, 80 * 60, 90 * 60]  # the weekend: 90 business min
+    resolutions = sorted((float(r["seconds"]), float(r["business_seconds"])) for r in facts
+                         if r["fact"] == "resolution")
+    assert resolutions == [
+        (45 * 60, 45 * 60),            # the reopen's first resolution
+        (90 * 60, 90 * 60),            # the transfer
+        (6 * 3600, 6 * 3600),          # the reopen's second, measured from 09:00
+        (66 * 3600, 2 * 3600),         # spans the period's start: Friday 1 h + Monday 1 h
+        (5380 * 60, 100 * 60)]         # the weekend's: Friday 1 h + Tuesday 40 min
     assert expected["sla_breaches"] >= 1 and expected["csat_ratings"] == 3
 
     # Per day and the heat map, in the company's time zone (the widget's: UTC here).
