@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from plug2support.ops.demo_site import start_demo_site
 from plug2support.realtime import sockets
@@ -24,6 +24,10 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+# An expectation waits for its event up to 15 s, not Playwright's 5: on the 2-core machines
+# the suite runs on, a socket round trip behind a busy server (the PostgreSQL run, CI's
+# other work) has taken more than 5 s. It waits for the event; it never sleeps.
+expect.set_options(timeout=15_000)
 
 # N6: every page and frame reports what its Content-Security-Policy refused; a test whose
 # pages had any refusal fails when it ends (closes_its_pages).
