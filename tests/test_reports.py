@@ -347,3 +347,21 @@ def test_text_from_outside_is_not_a_formula_in_the_csv(acme: Tenant) -> None:
     client = logged_in_client(acme.owner)
     rows = read_csv(client, "/reports/export.csv", {**PERIOD, "table": "by_widget"})
     assert rows[0]["name"] == "'=HYPERLINK(\"http://x\")"
+
+
+@pytest.mark.django_db
+def test_the_migration_gives_each_earlier_stage_change_its_conversations_company(
+        acme: Tenant, globex: Tenant) -> None:
+    """conversations/0021 copies the company onto the changes stored before it."""
+    from importlib import import_module
+
+    from django.apps import apps
+
+    from plug2support.conversations.models import StageChange
+
+    migration = import_module("plug2support.conversations.migrations.0021_stage_change_company")
+    conversation = chat(acme, at(MON, 9), "old")
+    move(acme, conversation, Stage.RESOLVED, at(MON, 10))
+    StageChange.objects.update(company=globex.company)  # any value but the right one
+    migration.fill(apps, None)
+    assert set(StageChange.objects.values_list("company_id", flat=True)) == {acme.company.pk}

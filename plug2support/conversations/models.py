@@ -117,6 +117,8 @@ class Conversation(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["company", "-updated_at"]),
+            # Reports: a company's conversations created in a period (K5).
+            models.Index(fields=["company", "created_at"], name="conv_company_created"),
             models.Index(fields=["visitor", "-created_at"]),
             # The inbox's list (inbox/), at any size: each of its views reads the first page
             # from one of these in order and stops there, with no sort: All, a stage filter,
@@ -271,6 +273,9 @@ class StageChange(models.Model):
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE,
                                      related_name="stage_changes")
+    # The conversation's company, copied: reports read a company's changes over a period
+    # from one (company, at) index, not through a join of every conversation (K5).
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+")
     from_stage = models.CharField(max_length=20, choices=Stage.choices)
     to_stage = models.CharField(max_length=20, choices=Stage.choices)
     at = models.DateTimeField()
@@ -280,7 +285,8 @@ class StageChange(models.Model):
 
     class Meta:
         ordering = ["conversation_id", "at", "id"]
-        indexes = [models.Index(fields=["conversation", "at"])]
+        indexes = [models.Index(fields=["conversation", "at"]),
+                   models.Index(fields=["company", "at"], name="stage_change_company_at")]
 
     def __str__(self) -> str:
         return f"{self.conversation_id}: {self.from_stage} → {self.to_stage}"

@@ -18,8 +18,9 @@ def _record_move(conversation: Conversation, to: str, by: User | None, why: str)
     """The history row, the conversation's new stage in memory, and a team-only event."""
     from_stage = conversation.stage
     now = timezone.now()
-    change = StageChange.objects.create(conversation=conversation, from_stage=from_stage,
-                                        to_stage=to, at=now, by=by)
+    change = StageChange.objects.create(conversation=conversation,
+                                        company_id=conversation.company_id,
+                                        from_stage=from_stage, to_stage=to, at=now, by=by)
     conversation.last_stage_change = change  # type: ignore[attr-defined]
     conversation.stage = to
     lifecycle.stage_changed(conversation, from_stage, to, now)  # the SLA clocks (K3)
