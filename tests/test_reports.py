@@ -320,6 +320,8 @@ def test_an_operator_sees_their_own_numbers(acme: Tenant) -> None:
     ({"period": "custom", "from": "2023-01-01", "to": "2026-03-01"}, "at most two years"),
     ({"period": "custom", "from": "yesterday", "to": ""}, "YYYY-MM-DD"),
     ({"period": "fortnight"}, "Choose a period"),
+    ({"period": "custom", "from": "9999-12-31", "to": "9999-12-31"}, "between 1 January 2000"),
+    ({"period": "custom", "from": "0001-01-01", "to": "0001-01-02"}, "between 1 January 2000"),
 ])
 def test_a_bad_period_is_a_clear_error_and_a_400_for_the_csv(
         acme: Tenant, params: dict[str, str], message: str) -> None:
@@ -365,3 +367,44 @@ def test_the_migration_gives_each_earlier_stage_change_its_conversations_company
     StageChange.objects.update(company=globex.company)  # any value but the right one
     migration.fill(apps, None)
     assert set(StageChange.objects.values_list("company_id", flat=True)) == {acme.company.pk}
+
+
+def test_the_period_before_is_the_same_days_or_the_month_before() -> None:
+    from plug2support.reports.periods import parse
+    utc = ZoneInfo("UTC")
+    now = datetime(2026, 3, 31, 12, tzinfo=UTC)
+    week = parse({"period": "7d"}, utc, now)
+    assert (week.first_day, week.last_day) == (date(2026, 3, 25), date(2026, 3, 31))
+    assert (week.previous().first_day, week.previous().last_day) == (
+        date(2026, 3, 18), date(2026, 3, 24))
+    so_far = parse({"period": "month"}, utc, now).previous()  # 1–31 March: all February
+    assert (so_far.first_day, so_far.last_day) == (date(2026, 2, 1), date(2026, 2, 28))
+    last = parse({"period": "last_month"}, utc, now)
+    assert (last.first_day, last.last_day) == (date(2026, 2, 1), date(2026, 2, 28))
+    assert (last.previous().first_day, last.previous().last_day) == (
+        date(2026, 1, 1), date(2026, 1, 31))
+    # Local days: a Paris "today" starts at 23:00 UTC the day before in winter.
+    paris = parse({"period": "today"}, ZoneInfo("Europe/Paris"),
+                  datetime(2026, 1, 10, 23, 30, tzinfo=UTC))
+    assert paris.first_day == date(2026, 1, 11)
+    assert paris.start == datetime(2026, 1, 10, 23, tzinfo=UTC)
+
+
+@pytest.mark.django_db
+def test_any_query_gives_the_page_or_a_clear_400_never_a_500(acme: Tenant) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    client = logged_in_client(acme.owner)
+    text = st.one_of(st.sampled_from(["custom", "7d", "today", "2026-03-01", "2026-02-30",
+                                      "9999-12-31", "0001-01-01", ""]), st.text(max_size=20))
+
+    @settings(max_examples=40, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(period=text, first=text, last=text, table=text)
+    def check(period: str, first: str, last: str, table: str) -> None:
+        params = {"period": period, "from": first, "to": last, "table": table}
+        for url in ("/reports/", "/reports/export.csv", "/reports/facts.csv"):
+            assert client.get(url, params).status_code in (200, 400)
+
+    check()

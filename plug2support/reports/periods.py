@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 PRESETS = {"today": "Today", "7d": "Last 7 days", "30d": "Last 30 days",
            "month": "This month", "last_month": "Last month", "custom": "Custom range"}
 LONGEST = timedelta(days=731)  # "longer than two years" is refused
+EARLIEST = date(2000, 1, 1)  # before the product, and far from datetime's limits
 
 
 class PeriodError(ValueError):
@@ -37,9 +38,12 @@ class Period:
                 for i in range((self.last_day - self.first_day).days + 1)]
 
     def previous(self) -> Period:
-        """The same number of days just before (a calendar month: the month before)."""
-        if self.preset in ("month", "last_month") and self.first_day.day == 1:
+        """The same number of days just before; last month: the whole month before it; this
+        month so far: the same days of the month before (1–7 December: 1–7 November)."""
+        if self.preset in ("month", "last_month"):
             last = self.first_day - timedelta(days=1)
+            if self.preset == "month":
+                last = last.replace(day=min(self.last_day.day, last.day))
             return Period("custom", last.replace(day=1), last, self.tz)
         length = self.last_day - self.first_day + timedelta(days=1)
         return Period("custom", self.first_day - length, self.first_day - timedelta(days=1),
@@ -77,6 +81,8 @@ def parse(params: dict[str, str], tz: ZoneInfo, now: datetime) -> Period:
         last = date.fromisoformat(params.get("to") or "")
     except ValueError:
         raise PeriodError("Give the range's first and last day as dates (YYYY-MM-DD).") from None
+    if first < EARLIEST or last > today + timedelta(days=366):
+        raise PeriodError("Pick dates between 1 January 2000 and a year from today.")
     if last < first:
         raise PeriodError("The range ends before it starts: pick an end on or after the start.")
     if last - first >= LONGEST:
