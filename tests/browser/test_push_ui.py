@@ -38,7 +38,7 @@ CACHED = """async () => {
 }"""
 
 
-def eventually(check: Callable[[], bool], what: str, seconds: float = 10) -> None:
+def eventually(check: Callable[[], bool], what: str, seconds: float = 15) -> None:
     deadline = time.monotonic() + seconds
     while not check():
         if time.monotonic() > deadline:
@@ -276,7 +276,7 @@ def test_a_push_shows_its_notification_with_a_url_of_ours_only(
     cdp.on("ServiceWorker.workerRegistrationUpdated",
            lambda event: registrations.extend(event["registrations"]))
     cdp.send("ServiceWorker.enable")
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 15
     # Protocol events arrive while Playwright runs its loop: waited for in the page, not
     # in a sleep.
     while not any(r["scopeURL"] == f"{live}/" for r in registrations):
