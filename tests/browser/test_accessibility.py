@@ -36,7 +36,8 @@ def violations(target: Any) -> list[str]:
 CONSOLE_PAGES = ["/inbox/", "/visitors/", "/settings/widgets/", "/settings/widgets/new/",
                  "/settings/routing/", "/settings/email/", "/tickets/", "/customers/", "/articles/",
                  "/articles/new/", "/billing/", "/notifications/", "/team/",
-                 "/settings/saved-replies/", "/settings/alerts/"]
+                 "/settings/saved-replies/", "/settings/alerts/", "/reports/",
+                 "/settings/service-targets/"]
 
 
 def test_every_console_page_has_no_wcag_aa_violation(browser: Browser, demo: Any,

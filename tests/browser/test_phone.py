@@ -193,6 +193,7 @@ def test_at_360_nothing_is_cut_off_and_the_menu_is_a_drawer(
 
     # Every other page of the console: the top bar's menu, nothing wider than the screen.
     for path in ("/tickets/", "/visitors/", "/customers/", "/settings/saved-replies/", "/account/",
+                 "/reports/",
                  "/settings/alerts/", "/settings/email/", "/articles/", "/notifications/",
                  "/team/"):
         page.goto(f"{live}{path}")
