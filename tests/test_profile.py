@@ -149,3 +149,25 @@ def test_profile_form_never_fails(live: str, tenants: Any, name: str, theme: str
     assert answer.status_code in (302, 400)
     user = User.objects.get(pk=acme.operators[1].pk)
     assert user.theme in ("system", "light", "dark") and user.name.strip()
+
+
+def test_requiring_two_factor_closes_the_open_consoles_without_it(live: str,
+                                                                   tenants: Any) -> None:
+    """N5: the owner's switch takes effect at once: a member's console opened without the
+    code step closes (4401) and its session is walked through set-up; another company's
+    members are not touched."""
+    acme, globex = tenants
+    owner, _ = _logged_in(acme.owner)
+    member, cookie = _logged_in(acme.operators[0])
+    socket = WS(ws_connect(live, "/ws/operator", cookie=cookie))
+    assert socket.recv()["type"] == "welcome"
+    _, other_cookie = _logged_in(globex.operators[0])
+    other = WS(ws_connect(live, "/ws/operator", cookie=other_cookie))
+    assert other.recv()["type"] == "welcome"
+    assert owner.post("/team/", {"require_two_factor": "on"}).status_code == 302
+    assert _closed_code(socket) == 4401
+    assert member.get("/inbox/")["Location"] == "/account/two-factor/"  # still logged in
+    again = WS(ws_connect(live, "/ws/operator", cookie=cookie))
+    assert _closed_code(again) == 4401
+    other.send({"type": "ping", "ref": "p1"})
+    assert other.recv_until(lambda f: f["type"] == "pong")["ref"] == "p1"  # Globex's stays

@@ -79,6 +79,21 @@ def end_session(row: UserSession) -> None:
     publish_after_commit(session_topic(row.session_key), {"type": "session_ended"})
 
 
+def close_sockets_of_unverified_sessions(company_id: int, verified_key: str) -> int:
+    """The company now requires two-factor (N5): every console socket of a member's session
+    that did not pass the code step closes at once (4401, as at logout), so an open console
+    stops working; the session itself stays, and its next page walks the member through
+    setting two-factor up. How many sessions' sockets were closed."""
+    store = _store()
+    closed = 0
+    for row in UserSession.objects.filter(user__memberships__company_id=company_id).distinct():
+        data = store(session_key=row.session_key).load()
+        if not data.get(verified_key):
+            publish_after_commit(session_topic(row.session_key), {"type": "session_ended"})
+            closed += 1
+    return closed
+
+
 def end_other_sessions(user_id: int, keep_key: str | None) -> int:
     """End every session of the person but `keep_key` (this one); how many were ended."""
     rows = UserSession.objects.filter(user_id=user_id).exclude(session_key=keep_key or "")

@@ -4,9 +4,11 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
+from django_otp import DEVICE_ID_SESSION_KEY
 
 from plug2support.conversations.actions.core import ConversationError
 from plug2support.conversations.actions.members import do_remove_member
@@ -16,6 +18,7 @@ from .actions import AccountError, do_accept_invitation, do_invite, do_log_out, 
 from .current import SESSION_KEY
 from .forms import AcceptInvitationForm, InviteForm, QueuedPasswordResetForm, SignUpForm
 from .models import Invitation, Membership, Role, User
+from .sessions import close_sockets_of_unverified_sessions
 from .throttle import check_password_reset, check_sign_up, refused_page
 
 
@@ -109,7 +112,10 @@ def _require_two_factor(request: HttpRequest, membership: Membership) -> HttpRes
         return render(request, "403.html", status=403)
     company = membership.company
     company.require_two_factor = request.POST.get("require_two_factor") == "on"
-    company.save(update_fields=["require_two_factor"])
+    with transaction.atomic():
+        company.save(update_fields=["require_two_factor"])
+        if company.require_two_factor:
+            close_sockets_of_unverified_sessions(company.pk, DEVICE_ID_SESSION_KEY)
     messages.success(request, "Two-factor authentication is now "
                      + ("required for every member." if company.require_two_factor
                         else "up to each member."))
