@@ -60,3 +60,23 @@ def test_attributes_and_notes_in_the_sidebar_sections(
     side.get_by_role("button", name="Delete").click()
     expect(side.locator(".note")).to_have_count(0)
     assert errors == []
+
+
+def test_a_refused_attribute_filter_says_why_and_lists_nothing(
+        browser: Browser, live: str, tenants: tuple[Tenant, Tenant]) -> None:
+    acme, _ = tenants
+    do_define_attribute(acme.membership(acme.owner), "tier", "Tier", "text")
+    from ..test_reports import MON, chat
+    chat(acme, MON, "filtered")
+    page = login(browser, live, acme.operators[0].email)
+    rows = page.locator("#conversations .conv")
+    expect(rows).to_have_count(1)
+    page.fill("#f-attr", "bad key:x")
+    expect(page.locator("#filter-error")).to_be_visible()
+    expect(page.locator("#filter-error")).not_to_be_empty()
+    expect(page.locator("#f-attr")).to_have_attribute("aria-invalid", "")
+    expect(rows).to_have_count(0)  # not the previous answer, which would read as a match
+    screenshot(page, "attribute-filter-refused")
+    page.fill("#f-attr", "")
+    expect(page.locator("#filter-error")).to_be_hidden()
+    expect(rows).to_have_count(1)

@@ -28,7 +28,8 @@ export async function reloadList() {
     const response = await fetch(`/inbox/list?${params}`, { credentials: "same-origin" });
     const data = await response.json();
     if (mine !== listRequest) return; // a newer filter answered first
-    if (!response.ok) { showError(data.error.message); return; }
+    if (!response.ok) { refused(data.error); return; }
+    filterError("");
     setList(data.conversations, data.views, data.order || null, data.read);
     if (data.unread_mentions) store.unreadMentions = new Set(data.unread_mentions);
     for (const c of arrivedMeanwhile.values()) {
@@ -37,6 +38,23 @@ export async function reloadList() {
     }
     changed("list", "pane");
   } catch { /* offline: the next change or reconnect reloads */ }
+}
+
+// A filter the server refuses (an attribute filter that is no key:value, an unknown key…)
+// says why beside the filters, and the list shows nothing rather than the previous answer,
+// which would read as the refused filter's result.
+function filterError(text) {
+  const box = $("filter-error");
+  box.textContent = text;
+  box.hidden = !text;
+  $("f-attr").toggleAttribute("aria-invalid", Boolean(text) && Boolean(store.filters.attr));
+}
+
+function refused(error) {
+  if (error.code !== "bad_filter") { showError(error.message); return; }
+  filterError(error.message);
+  setList([], {}, null, {});
+  changed("list", "pane");
 }
 
 export function setupFilters() {
