@@ -171,3 +171,35 @@ def test_requiring_two_factor_closes_the_open_consoles_without_it(live: str,
     assert _closed_code(again) == 4401
     other.send({"type": "ping", "ref": "p1"})
     assert other.recv_until(lambda f: f["type"] == "pong")["ref"] == "p1"  # Globex's stays
+
+
+def test_a_form_too_large_for_the_server_gets_a_page_not_json(live: str, tenants: Any) -> None:
+    """A 12 MB picture posted by the profile's form is refused before it is read (the
+    server's 10 MB guard) with a page a person can read; an API client still gets JSON."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    acme, _ = tenants
+    _, cookie = _logged_in(acme.operators[0])
+    address = urlsplit(live)
+
+    def post(accept: str) -> tuple[int, str, str]:
+        connection = http.client.HTTPConnection(address.hostname, address.port, timeout=10)
+        connection.putrequest("POST", "/account/")
+        for name, value in (("Content-Length", str(12 * 1024 * 1024)), ("Accept", accept),
+                            ("Content-Type", "multipart/form-data; boundary=x"),
+                            ("Cookie", cookie)):
+            connection.putheader(name, value)
+        connection.endheaders()  # no body: the refusal comes before it would be read
+        response = connection.getresponse()
+        answer = (response.status, response.getheader("Content-Type") or "",
+                  response.read().decode())
+        connection.close()
+        return answer
+
+    status, kind, body = post("text/html,application/xhtml+xml,*/*;q=0.8")
+    assert status == 413 and kind.startswith("text/html")
+    assert "That is too large" in body and "512 KB" in body
+    status, kind, body = post("application/json")
+    assert status == 413 and kind == "application/json" and '"too_large"' in body
+    assert not User.objects.get(pk=acme.operators[0].pk).avatar

@@ -34,20 +34,33 @@ def refusal(code: str, message: str) -> bytes:
     return json.dumps({"error": {"code": code, "message": message}}).encode()
 
 
-async def _refuse(send: Any, body: bytes) -> None:
+def wants_html(scope: Scope) -> bool:
+    """A browser's own navigation (a form posted by a page) asks for HTML first."""
+    for name, value in scope.get("headers", ()):
+        if name == b"accept":
+            return value.split(b",")[0].strip().startswith(b"text/html")
+    return False
+
+
+async def _refuse(send: Any, body: bytes, content_type: bytes = b"application/json") -> None:
     await send({"type": "http.response.start", "status": 413, "headers": [
-        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+        (b"content-type", content_type), (b"content-length", str(len(body)).encode()),
         # The rest of the body is never read: the connection cannot serve another request.
         (b"connection", b"close")]})
     await send({"type": "http.response.body", "body": body})
 
 
 async def limit_body(app: Any, scope: Scope, receive: Any, send: Any, *, limit: int,
-                     too_large: bytes) -> None:
-    """Run `app` on a body of at most `limit` bytes, else answer 413 with `too_large`."""
+                     too_large: bytes, page: bytes | None = None) -> None:
+    """Run `app` on a body of at most `limit` bytes, else answer 413 with `too_large` (JSON),
+    or with `page` (an HTML document) when given and a browser's form asked for HTML."""
+    if page is not None and wants_html(scope):
+        too_large, content_type = page, b"text/html; charset=utf-8"
+    else:
+        content_type = b"application/json"
     declared = declared_length(scope)
     if declared is not None and declared > limit:
-        await _refuse(send, too_large)
+        await _refuse(send, too_large, content_type)
         return
     received = 0
     cut = False
@@ -67,4 +80,4 @@ async def limit_body(app: Any, scope: Scope, receive: Any, send: Any, *, limit: 
     await app(scope, counted, send)
     if cut:
         # Django gave up reading at the disconnect and answered nothing: the refusal is ours.
-        await _refuse(send, too_large)
+        await _refuse(send, too_large, content_type)
