@@ -184,7 +184,7 @@ def test_a_form_too_large_for_the_server_gets_a_page_not_json(live: str, tenants
     address = urlsplit(live)
 
     def post(accept: str) -> tuple[int, str, str]:
-        connection = http.client.HTTPConnection(address.hostname, address.port, timeout=10)
+        connection = http.client.HTTPConnection(address.hostname or "", address.port, timeout=10)
         connection.putrequest("POST", "/account/")
         for name, value in (("Content-Length", str(12 * 1024 * 1024)), ("Accept", accept),
                             ("Content-Type", "multipart/form-data; boundary=x"),
