@@ -203,3 +203,30 @@ def test_a_form_too_large_for_the_server_gets_a_page_not_json(live: str, tenants
     status, kind, body = post("application/json")
     assert status == 413 and kind == "application/json" and '"too_large"' in body
     assert not User.objects.get(pk=acme.operators[0].pk).avatar
+
+
+@pytest.mark.django_db
+def test_an_avatar_or_a_logo_of_too_many_pixels_is_refused(acme: Any) -> None:
+    """A small file can hold a huge bitmap (8000 × 8000 compresses to a few KB) that every
+    teammate's browser would decode: at most 4096 pixels a side."""
+    import io
+
+    from PIL import Image
+
+    from plug2support.accounts.profile import ProfileError, do_set_avatar
+    from plug2support.widgets.appearance import AppearanceError, check_image
+
+    def png(width: int, height: int) -> io.BytesIO:
+        data = io.BytesIO()
+        Image.new("L", (width, height)).save(data, "PNG")
+        data.seek(0)
+        return data
+
+    huge = png(8000, 8000)
+    assert huge.getbuffer().nbytes < 512 * 1024
+    with pytest.raises(ProfileError, match="8000 × 8000 pixels: at most 4096"):
+        do_set_avatar(acme.owner, huge, "me.png")
+    assert not User.objects.get(pk=acme.owner.pk).avatar
+    with pytest.raises(AppearanceError, match="at most 4096 pixels a side"):
+        check_image(png(5000, 20), "logo.png")
+    assert do_set_avatar(acme.owner, png(4096, 40), "me.png").startswith("avatars/")

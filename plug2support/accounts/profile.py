@@ -13,7 +13,12 @@ from django.db import transaction
 from django.http import HttpRequest
 
 from plug2support.lib.text import has_controls
-from plug2support.lib.uploads import ALLOWED_KINDS, AttachmentError, check_upload
+from plug2support.lib.uploads import (
+    ALLOWED_KINDS,
+    AttachmentError,
+    check_upload,
+    image_size_error,
+)
 
 from .models import Theme, User, UserSession
 from .sessions import end_other_sessions
@@ -68,6 +73,9 @@ def do_set_avatar(user: User, stream: IO[bytes] | Any, file_name: object) -> str
     try:
         if not checked.is_image:
             raise ProfileError(IMAGES_ONLY)
+        refused = image_size_error(checked)
+        if refused:
+            raise ProfileError(refused)
         stored = f"avatars/{user.pk}/{checked.sha256[:20]}.{checked.kind.extensions[0]}"
         if not default_storage.exists(stored):
             checked.content.seek(0)

@@ -88,6 +88,22 @@ class Readable(Protocol):
     def read(self, size: int = ..., /) -> bytes: ...
 
 
+# A picture shown in the console or the widget (an avatar, a logo): at most this many pixels
+# a side, so a small file cannot make every viewer's browser decode a huge bitmap.
+MAX_IMAGE_SIDE = 4096
+
+
+def image_size_error(checked: CheckedFile) -> str | None:
+    """Why this checked image is refused for its pixels, or None."""
+    size = checked.pixels()
+    if size is None:
+        return "This image could not be read: save it again as a PNG, JPEG, GIF or WebP image."
+    if max(size) > MAX_IMAGE_SIDE:
+        return (f"This image is {size[0]} × {size[1]} pixels: at most {MAX_IMAGE_SIDE} pixels "
+                "a side.")
+    return None
+
+
 @dataclass
 class CheckedFile:
     """An upload that passed every check; `content` is positioned at its start."""
@@ -105,6 +121,20 @@ class CheckedFile:
     @property
     def is_image(self) -> bool:
         return self.kind.is_image
+
+    def pixels(self) -> tuple[int, int] | None:
+        """An image's width and height from its header (Pillow reads no pixel for it), or
+        None when Pillow cannot read the header (the file is then no image we accept)."""
+        from PIL import Image, UnidentifiedImageError
+
+        self.content.seek(0)
+        try:
+            with Image.open(self.content) as image:
+                size: tuple[int, int] = image.size
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+            size = None  # type: ignore[assignment]
+        self.content.seek(0)
+        return size
 
     def close(self) -> None:
         self.content.close()

@@ -17,6 +17,7 @@ from plug2support.lib.uploads import (
     AttachmentError,
     CheckedFile,
     check_upload,
+    image_size_error,
 )
 
 LOGO_MAX_BYTES = 512 * 1024
@@ -100,6 +101,10 @@ def check_image(stream: IO[bytes] | Any, name: object, *,
     if not checked.is_image:
         checked.close()
         raise AppearanceError(IMAGES_ONLY)
+    refused = image_size_error(checked)
+    if refused:
+        checked.close()
+        raise AppearanceError(refused)
     return checked
 
 
