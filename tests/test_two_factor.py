@@ -95,7 +95,8 @@ def test_a_wrong_code_is_refused_and_throttled(acme: Tenant) -> None:
         wrong = "123456" if totp(device.key) != "123456" else "654321"
         assert client.post("/accounts/login/code/", {"code": wrong}).status_code == 400
         throttled = client.post("/accounts/login/code/", {"code": totp(device.key)})
-        assert throttled.status_code == 429 and "Try again after" in throttled.content.decode()
+        assert throttled.status_code == 429
+        assert "Wait 1 second and try again" in throttled.content.decode()
         assert not logged_in(client)
     with time_machine.travel(now + 31, tick=False):
         assert client.post("/accounts/login/code/", {"code": totp(device.key)}).status_code == 302
@@ -189,3 +190,24 @@ def test_turning_off_needs_the_password_and_a_code_and_not_a_requiring_company(
     with time_machine.travel(now + 93, tick=False):
         client.post("/account/two-factor/off", {"password": PASSWORD, "code": totp(device.key)})
     assert not tf.has_two_factor(user)
+
+
+def test_a_right_code_right_after_a_wrong_one_is_told_to_wait_not_wrong(acme: Tenant) -> None:
+    """Set-up: django-otp throttles the new device for a second after a wrong code; a right
+    code typed in that second is answered "wait 1 second", and is accepted after it."""
+    user = acme.operators[0]
+    client = Client()
+    client.force_login(user)
+    now = time.time()
+    with time_machine.travel(now, tick=False):
+        client.get("/account/two-factor/")
+        device = TOTPDevice.objects.get(user=user, confirmed=False)
+        wrong = "000000" if totp(device.key) != "000000" else "111111"
+        assert client.post("/account/two-factor/", {"code": wrong}).status_code == 400
+        soon = client.post("/account/two-factor/", {"code": totp(device.key)})
+        assert soon.status_code == 429 and b"Wait 1 second and try again" in soon.content
+        assert not TOTPDevice.objects.get(pk=device.pk).confirmed
+    with time_machine.travel(now + 2, tick=False):
+        assert client.post("/account/two-factor/", {"code": totp(device.key, now + 2)}
+                           ).status_code == 302
+    assert TOTPDevice.objects.get(pk=device.pk).confirmed

@@ -51,6 +51,11 @@ class Refusal:
         return max(1, math.ceil((self.retry_at - timezone.now()).total_seconds()))
 
     def message(self, what: str) -> str:
+        if self.seconds < 60:
+            # A short wait (two-factor's 1, 2, 4 … s after a wrong code) in seconds: "after
+            # 23:33 (in 1 minute)" for a one-second wait reads as a minute's lock-out.
+            return (f"{what} Wait {self.seconds} second{'s' if self.seconds != 1 else ''} "
+                    "and try again.")
         minutes = math.ceil(self.seconds / 60)
         at = self.retry_at + timedelta(seconds=59)  # shown rounded up to the minute
         return (f"{what} Try again after {at:%H:%M} UTC "

@@ -84,6 +84,12 @@ def throttled_until(user: Any) -> datetime | None:
     return until
 
 
+def locked_until(device: Any) -> datetime | None:
+    """Until when one device's throttle refuses a code, or None."""
+    allowed, info = device.verify_is_allowed()
+    return None if allowed or not info else info.get("locked_until")
+
+
 def check_code(user: Any, raw: object) -> Any | None:
     """The device a correct code belongs to (a recovery code is used up), else None; a wrong
     code counts against the device it was tried on. Call throttled_until first."""

@@ -74,7 +74,9 @@ def two_factor(request: HttpRequest) -> HttpResponse:
     device = tf.pending_device(user)
     error = ""
     if request.method == "POST":
-        until = tf.throttled_until(user)
+        # The device being set up is throttled too after a wrong code (django-otp): a right
+        # code typed within that wait is refused as "wait", not as "not right".
+        until = tf.throttled_until(user) or tf.locked_until(device)
         code = tf.normalise_code(request.POST.get("code"))
         if until is not None:
             return _refused(request, "accounts/two_factor.html",
