@@ -73,6 +73,8 @@ def test_sign_out_everywhere_else_and_one_session(live: str, tenants: Any) -> No
     assert socket.recv()["type"] == "welcome"
     page = here.get("/account/")
     assert page.content.count(b"Sign out</button>") == 2 and b"This session" in page.content
+    # This session first, the others after it.
+    assert page.content.index(b"This session") < page.content.index(b"Sign out</button>")
     key = second_browser.cookies["sessionid"].value
     row = UserSession.objects.get(session_key=key)
     # Someone else's session is not found from here.
@@ -80,7 +82,8 @@ def test_sign_out_everywhere_else_and_one_session(live: str, tenants: Any) -> No
     assert stranger.post(f"/account/sessions/{row.pk}/sign-out/").status_code == 404
     assert here.post(f"/account/sessions/{row.pk}/sign-out/").status_code == 302
     assert second_browser.get("/account/").status_code == 302  # to the login page
-    here.post("/account/sessions/sign-out-others/")
+    answer = here.post("/account/sessions/sign-out-others/", follow=True)
+    assert b"1 other session signed out." in answer.content
     assert _closed_code(socket) == 4401
     assert here.get("/account/").status_code == 200
 

@@ -211,3 +211,18 @@ def test_a_right_code_right_after_a_wrong_one_is_told_to_wait_not_wrong(acme: Te
         assert client.post("/account/two-factor/", {"code": totp(device.key, now + 2)}
                            ).status_code == 302
     assert TOTPDevice.objects.get(pk=device.pk).confirmed
+
+
+def test_a_member_made_to_set_it_up_goes_on_to_the_inbox(acme: Tenant) -> None:
+    acme.company.require_two_factor = True
+    acme.company.save()
+    user = acme.operators[0]
+    client = Client()
+    password_step(client, user)
+    assert client.get("/inbox/")["Location"] == "/account/two-factor/"
+    client.get("/account/two-factor/")
+    device = TOTPDevice.objects.get(user=user, confirmed=False)
+    assert client.post("/account/two-factor/", {"code": totp(device.key)}).status_code == 302
+    assert b"recovery" in client.get("/account/two-factor/").content.lower()
+    assert client.post("/account/two-factor/done")["Location"] == "/inbox/"
+    assert client.get("/inbox/").status_code == 200

@@ -45,8 +45,8 @@ def profile(request: HttpRequest) -> HttpResponse:
                 ended = do_change_password(request, user, current=request.POST.get("current"),
                                            new=request.POST.get("new"),
                                            repeat=request.POST.get("repeat"))
-                messages.success(request, f"Your password is changed; {ended} other "
-                                          f"session(s) signed out.")
+                messages.success(request, "Your password is changed; "
+                                          f"{_sessions(ended)} signed out.")
             else:
                 raise ProfileError("Unknown action.")
         except ProfileError as error:
@@ -61,8 +61,15 @@ def _context(request: HttpRequest, user: User) -> dict[str, object]:
     sessions = [{"id": row.pk, "device": describe_agent(row.user_agent), "ip": row.ip,
                  "last_active": row.last_active_at, "current": row.session_key == this}
                 for row in live_sessions(user.pk)]
+    sessions.sort(key=lambda session: not session["current"])  # this one first, then by use
     return {"person": user, "avatar": user.avatar_url, "themes": Theme.choices,
             "sessions": sessions}
+
+
+def _sessions(count: int) -> str:
+    if count == 0:
+        return "no other session"
+    return f"{count} other session{'s' if count != 1 else ''}"
 
 
 def _me(request: HttpRequest) -> int:
@@ -74,7 +81,7 @@ def _me(request: HttpRequest) -> int:
 @require_POST
 def sign_out_others(request: HttpRequest) -> HttpResponse:
     ended = end_other_sessions(_me(request), request.session.session_key)
-    messages.success(request, f"{ended} other session(s) signed out.")
+    messages.success(request, f"{_sessions(ended).capitalize()} signed out.")
     return redirect("profile")
 
 

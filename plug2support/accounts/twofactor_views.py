@@ -108,7 +108,9 @@ def two_factor_action(request: HttpRequest, action: str) -> HttpResponse:
     user = request.user
     if action == "done":
         request.session.pop(tf.FRESH_CODES_KEY, None)
-        return redirect("two_factor")
+        # A member walked through set-up because their company requires it goes on to work;
+        # one who chose it from the profile sees it on.
+        return redirect("inbox" if tf.is_required(user) else "two_factor")
     until = tf.throttled_until(user)
     if until is not None:
         messages.error(request, Refusal(until).message("Too many wrong codes."))
