@@ -75,6 +75,7 @@ def test_sidebar_json_who_where_history(acme: Tenant, globex: Tenant,
     assert [p["url"] for p in where["pages"]] == ["https://shop.example/b",
                                                  "https://shop.example/a"]
     assert where["browser"].startswith("Chrome 120") and where["os"].startswith("Linux")
+    assert where["device"] == "Computer"  # ua-parser names phones; a desktop is "Other"
     assert where["time_zone"] == "Europe/Berlin" and where["local_time"]
     assert where["country"] == {"configured": False, "iso_code": None, "name": None}
     assert [h["id"] for h in data["history"]] == [earlier.pk]

@@ -39,8 +39,11 @@ def _browser(user_agent: str) -> dict[str, str | None]:
         version = ".".join(v for v in (part.major, part.minor) if v)
         return f"{part.family} {version}".strip()
 
+    # ua-parser names phones and tablets; anything else it calls "Other" (or nothing): a
+    # computer, as far as the user agent says.
+    family = device.family if device is not None else None
     return {"browser": named(agent), "os": named(os),
-            "device": device.family if device is not None else None}
+            "device": family if family and family != "Other" else "Computer"}
 
 
 def _country(visitor: Any) -> dict[str, Any]:

@@ -120,9 +120,9 @@ function render() {
       el("dl", {}, el("dt", {}, "Current page"), el("dd", { id: "side-current", class: page ? "" : "muted" }, ...(page ? [page.title || "", el("div", { class: "side-url small muted" }, page.url)] : [NOT])),
         ...row("Referrer", where.referrer), ...row("Browser", where.browser), ...row("OS", where.os),
         ...row("Device", where.device), ...row("Language", where.language),
-        ...row("Local time", local && `${local} (${where.time_zone})`), ...row("Country", country)),
+        ...row("Local time", local && `${local} (${where.time_zone})`), ...row("Country", country, where.country.configured ? NOT : "no GeoIP database set up")),
       el("h3", { class: "small" }, "Pages of this visit"), pages),
-    section("history", "History", history.length ? past : el("p", { class: "muted" }, "No earlier conversations."),
+    section("history", "History", history.length ? past : el("p", { class: "muted" }, "No other conversations."),
       el("h3", { class: "small" }, "Tickets"),
       (data.tickets || []).length ? tickets : el("p", { class: "muted" }, "No tickets.")));
   side.hidden = false;
