@@ -56,6 +56,19 @@ def test_page_views_tell_where_a_visitor_is_and_whether_they_came_before(
         assert visit.returning and visit.sessions == 2
 
 
+def test_the_referrer_is_the_visits_and_a_later_page_does_not_replace_it(
+        acme: Tenant, client: Client) -> None:
+    page_view(client, acme)
+    page_view(client, acme, url="https://a.example/cart", referrer="https://a.example/pricing")
+    page_view(client, acme, url="https://a.example/pay", referrer="javascript:void(0)")
+    visit = SiteVisitor.objects.get()
+    assert (visit.url, visit.referrer) == ("https://a.example/pay", "https://search.example/")
+    with time_machine.travel(timezone.now() + timedelta(hours=2)):  # a new visit
+        page_view(client, acme, url="https://a.example/", referrer="https://news.example/")
+        visit.refresh_from_db()
+        assert visit.referrer == "https://news.example/"
+
+
 def test_bad_page_views_are_refused(acme: Tenant, client: Client) -> None:
     acme.widget.allowed_origins = "https://a.example"
     acme.widget.save()

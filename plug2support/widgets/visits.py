@@ -67,6 +67,10 @@ def do_record_page_view(widget: Widget, *, vid: object, url: object, title: obje
         # page of a new visit) is a page change worth logging and telling the team.
         changed = bool(fields["url"]) and (site_visitor.session_started_at == now
                                            or fields["url"] != site_visitor.url)
+        if site_visitor.session_started_at != now and site_visitor.referrer:
+            # The visit's referrer is where the visit came from: a later page's (most often
+            # the site's own previous page, or a scheme we drop) does not replace it.
+            del fields["referrer"]
         for name, value in fields.items():
             setattr(site_visitor, name, value)
         site_visitor.save()
