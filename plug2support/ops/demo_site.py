@@ -16,7 +16,8 @@ class DemoSiteHandler(BaseHTTPRequestHandler):
         super().__init__(*args, **kwargs)
 
     def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
-        if self.path not in ("/", "/index.html", "/pricing"):
+        # A link with a query (?from=ad, a campaign's tags) is the same page.
+        if self.path.split("?", 1)[0] not in ("/", "/index.html", "/pricing"):
             self.send_error(404)
             return
         self.send_response(200)
