@@ -226,3 +226,15 @@ def test_a_member_made_to_set_it_up_goes_on_to_the_inbox(acme: Tenant) -> None:
     assert b"recovery" in client.get("/account/two-factor/").content.lower()
     assert client.post("/account/two-factor/done")["Location"] == "/inbox/"
     assert client.get("/inbox/").status_code == 200
+
+
+def test_the_team_page_says_who_has_two_factor(acme: Tenant, globex: Tenant) -> None:
+    set_up(acme.operators[0])
+    set_up(globex.operators[0])
+    owner = Client()
+    owner.force_login(acme.owner)
+    page = owner.get("/team/").content.decode()
+    rows = {line.split("</span>")[0].rsplit(">", 1)[-1]: line for line in page.split("<tr>")
+            if "capped" in line}
+    assert ">On<" in rows["Acme Op0"] and ">Off<" in rows["Acme Op1"]
+    assert globex.operators[0].name not in page

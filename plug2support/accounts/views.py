@@ -9,6 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from plug2support.conversations.actions.core import ConversationError
 from plug2support.conversations.actions.members import do_remove_member
@@ -98,8 +99,14 @@ def team(request: HttpRequest, membership: Membership) -> HttpResponse:
                 return redirect("team")
     if request.method == "POST" and "require_two_factor" in request.POST:
         return _require_two_factor(request, membership)
-    members = (Membership.objects.filter(company_id=membership.company_id)
-               .select_related("user").order_by("created_at"))
+    members = list(Membership.objects.filter(company_id=membership.company_id)
+                   .select_related("user").order_by("created_at"))
+    # N5: who has two-factor on, so an owner who requires it sees who still must set it up.
+    with_two_factor = set(TOTPDevice.objects.filter(
+        confirmed=True, user_id__in=[m.user_id for m in members]).values_list("user_id",
+                                                                               flat=True))
+    for member in members:
+        member.two_factor = member.user_id in with_two_factor  # type: ignore[attr-defined]
     invitations = Invitation.objects.filter(company_id=membership.company_id,
                                             accepted_at__isnull=True).order_by("-created_at")
     return render(request, "accounts/team.html",
