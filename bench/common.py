@@ -1,6 +1,8 @@
 """Shared pieces of the benchmark suite: servers pinned to a core, load generators pinned to
 the other, CPU time and memory read from /proc, and summary statistics."""
 
+# Subprocesses of our own commands.
+# ruff: noqa: S603
 from __future__ import annotations
 
 import json
@@ -60,7 +62,8 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> N
 
 
 @contextmanager
-def server(cmd: list[str], env: dict[str, str], health_url: str) -> Iterator[subprocess.Popen[bytes]]:
+def server(cmd: list[str], env: dict[str, str],
+           health_url: str) -> Iterator[subprocess.Popen[bytes]]:
     # The server's errors go to a file (a pipe nobody reads would block it once full), and
     # their last lines are printed when it ends.
     log = tempfile.TemporaryFile()

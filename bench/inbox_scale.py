@@ -33,7 +33,8 @@ the inbox list view does (views.inbox_list): `inbox_summaries_json(membership, F
 (the page in one statement: its rows, the names they point to as one-row subqueries, their
 tags; on PostgreSQL the statement builds the summaries' JSON itself, on SQLite Python shapes
 and encodes them; compiled once per company, person and filters, so the warm-up compiles
-it) and the response body around it. It reports p50/p99 in ms, the queries of one call (django.test.utils.CaptureQueriesContext), the rows returned, p50/p99 of
+it) and the response body around it. It reports p50/p99 in ms, the queries of one call
+(django.test.utils.CaptureQueriesContext), the rows returned, p50/p99 of
 the same statements replayed through a bare cursor (the database's and driver's share), and
 with "explain" the plan of each statement.
 """
@@ -270,8 +271,8 @@ def fingerprint(vendor: str, conversations: int) -> str:
     max_count = max(max(p["conv_count"], p["visitors"], p["users"]) for p in plan)
     # The code that makes the data (not the code that measures it): editing it remakes.
     code = "".join(inspect.getsource(f) for f in (
-        company_plan, _ts, _numbers, generation_sql, generate, _secondary_indexes,
-        check_foreign_keys))
+        company_plan, _ts, _numbers, generation_sql, generate, _column_defaults,
+        _secondary_indexes, check_foreign_keys))
     text = json.dumps({
         "version": GENERATOR_VERSION, "vendor": vendor, "django": django.__version__,
         "plan": plan, "sql": generation_sql(vendor, max_count), "code": code,
@@ -375,6 +376,7 @@ def generate(args: dict[str, Any]) -> dict[str, Any]:
                 # check_foreign_keys() then verifies every foreign key of these tables,
                 # set-based, before the marker.
                 cursor.execute("SET LOCAL session_replication_role = replica")
+            defaulted = _column_defaults(cursor, vendor, TABLES)
             columns = ", ".join(f"{c} BIGINT" + (" PRIMARY KEY" if c == "company_id" else "")
                                 for c in PLAN_COLUMNS)
             cursor.execute(f"CREATE TABLE bench_plan ({columns})")
@@ -395,6 +397,8 @@ def generate(args: dict[str, Any]) -> dict[str, Any]:
                 cursor.execute(definition)
             steps["conversation indexes made"] = round(time.monotonic() - t0, 2)
             cursor.execute("DROP TABLE bench_plan")
+            for table, column in defaulted:
+                cursor.execute(f'ALTER TABLE "{table}" ALTER COLUMN "{column}" DROP DEFAULT')
             if vendor == "sqlite":
                 # SQLite checks the deferred foreign keys itself, cheaply, at COMMIT.
                 cursor.execute("DROP TABLE bench_seq")
@@ -424,6 +428,31 @@ def generate(args: dict[str, Any]) -> dict[str, Any]:
             # What autovacuum would have done by the time a production database is this big.
             step("VACUUM ANALYZE", "VACUUM ANALYZE")
     return {"steps": steps, **meta, "process_s": round(time.monotonic() - started, 1)}
+
+
+def _column_defaults(cursor: Any, vendor: str, tables: list[str]) -> list[tuple[str, str]]:
+    """PostgreSQL: give every NOT NULL column of `tables` that has a default in its model
+    (Django keeps them in Python, not in the schema) that default in the schema for the load,
+    so columns added since the generator's SQL was written take their model default rather
+    than failing the INSERT. Returns the (table, column) pairs, whose defaults the caller drops
+    again. SQLite cannot alter a column's default: its generator's SQL names every column."""
+    from django.apps import apps
+    from django.db import connection
+
+    if vendor != "postgresql":
+        return []
+    defaulted = []
+    for model in apps.get_models():
+        if model._meta.db_table not in tables:
+            continue
+        for field in model._meta.concrete_fields:
+            if field.null or not field.has_default() or field.primary_key:
+                continue
+            value = field.get_db_prep_save(field.get_default(), connection)
+            cursor.execute(f'ALTER TABLE "{model._meta.db_table}" ALTER COLUMN '
+                           f'"{field.column}" SET DEFAULT %s', [value])
+            defaulted.append((model._meta.db_table, field.column))
+    return defaulted
 
 
 def _secondary_indexes(cursor: Any, vendor: str, table: str) -> list[tuple[str, str]]:
@@ -705,7 +734,8 @@ def inbox_scale(runs: int, quick: bool, iterations: int | None = None) -> list[d
             queries = "/".join(str(q) for q in sorted({c["queries"] for c in cases}))
             rows.append({
                 "scenario": scenario,
-                "measure": f"{label_}: p50 / p99 through the JSON list (inbox_summaries_json); queries",
+                "measure": f"{label_}: p50 / p99 through the JSON list "
+                           "(inbox_summaries_json); queries",
                 "value": f"p50 {_ms(cases, 'p50_ms')}, "
                          f"p99 {_ms(cases, 'p99_ms')}; "
                          f"{queries} queries, {cases[0]['rows']} rows; the queries alone "

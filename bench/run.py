@@ -6,6 +6,8 @@ pinned to core 0 and the load generator to core 1 (taskset) when there are two c
 traffic is loopback; every run stops by itself.
 """
 
+# Subprocesses of our own commands.
+# ruff: noqa: S603
 from __future__ import annotations
 
 import argparse
@@ -304,9 +306,11 @@ def fanout_core(runs: int, seconds: float, pairs: int) -> list[dict[str, Any]]:
         rows.append({"scenario": f"Fan-out core ({pairs} pairs, saturation)", "measure": label,
                      "value": (f"{fmt(per_core, '{:,.0f}')} deliveries/s per server core; "
                                f"{fmt(summary([r['per_second'] for r in results]), '{:,.0f}')}"
-                               f"/s wall; p50 {fmt(summary([r['p50_ms'] for r in results]), '{:.1f}')}"
+                               "/s wall; p50 "
+                               f"{fmt(summary([r['p50_ms'] for r in results]), '{:.1f}')}"
                                f" ms, p99 {fmt(summary([r['p99_ms'] for r in results]), '{:.1f}')}"
-                               f" ms, p99.9 {fmt(summary([r['p999_ms'] for r in results]), '{:.1f}')}"
+                               " ms, p99.9 "
+                               f"{fmt(summary([r['p999_ms'] for r in results]), '{:.1f}')}"
                                f" ms; the product is {ratio:.1f}× this"),
                      "target": "≥ 15 000/core" if kind == "hub" and not uses_redis else
                      ("product ≥ 4×" if kind == "channels" and not uses_redis else
@@ -388,7 +392,8 @@ def write_readme(rows: list[dict[str, Any]], quick: bool, block: str = "results"
                          "<!-- results:start -->\n<!-- results:end -->\n\n"
                          "<!-- burst:start -->\n<!-- burst:end -->\n\n"
                          "<!-- soak:start -->\n<!-- soak:end -->\n\n"
-                         "<!-- view-counts:start -->\n<!-- view-counts:end -->\n")
+                         "<!-- view-counts:start -->\n<!-- view-counts:end -->\n\n"
+                         "<!-- reports:start -->\n<!-- reports:end -->\n")
     readme = target.read_text()
     if start_mark not in readme:  # a quick.md written before this block existed
         readme += f"\n{start_mark}\n{end_mark}\n"
@@ -399,8 +404,9 @@ def write_readme(rows: list[dict[str, Any]], quick: bool, block: str = "results"
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
-    # burst and soak (bench/burst.py), mail (bench/mail_ingest.py) and view_counts
-    # (bench/view_counts.py) run only when named; each writes its own table.
+    # burst and soak (bench/burst.py), mail (bench/mail_ingest.py), view_counts
+    # (bench/view_counts.py) and reports_scale (bench/reports_scale.py) run only when named;
+    # each writes its own table.
     parser.add_argument("--only",
                         default="fanout_core,page_views,end_to_end,idle_widgets,inbox_scale")
     parser.add_argument("--soak-minutes", type=float, default=5)
@@ -445,6 +451,11 @@ def main() -> None:
 
         own_tables.append(("view-counts", view_counts(runs, 100 if options.quick else 300)))
         write_readme(own_tables[-1][1], options.quick, block="view-counts")
+    if "reports_scale" in chosen:
+        from bench.reports_scale import reports_scale
+
+        own_tables.append(("reports", reports_scale(runs, options.quick)))
+        write_readme(own_tables[-1][1], options.quick, block="reports")
     if "mail" in chosen:
         from bench.mail_ingest import mail
 

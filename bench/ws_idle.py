@@ -108,7 +108,7 @@ async def main(args: dict[str, object]) -> None:
             # A wave is done when each of its sockets is welcomed or failed; a server that
             # stalls for a minute ends the step (what was held is reported).
             deadline = time.perf_counter() + 60
-            while (len(opened) + len(failed) < min(count, i + batch)
+            while (len(opened) + len(failed) < min(count, i + batch)  # noqa: ASYNC110
                    and time.perf_counter() < deadline):
                 await asyncio.sleep(0.01)
         elapsed = time.perf_counter() - start
