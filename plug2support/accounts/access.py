@@ -7,9 +7,8 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 
 from .current import request_membership
 from .models import Membership
@@ -30,7 +29,9 @@ def membership_required(
             if membership is None:
                 return redirect("no_company")
             if admin and not membership.is_admin:
-                raise PermissionDenied("Only owners and admins can do this.")
+                # Answered here, not raised: a refusal the console expects is no error to
+                # log with a traceback (Django logs a raised PermissionDenied so).
+                return render(request, "403.html", status=403)
             return view(request, membership, *args, **kwargs)
 
         return wrapped
