@@ -99,6 +99,8 @@ def _keys(row: dict[str, Any], dimension: str) -> list[str]:
 class Report:
     days: list[date]
     tz: ZoneInfo
+    # The previous period is only compared in total: its slices are not counted.
+    sliced: bool = True
     total: Tally = field(default_factory=Tally)
     daily: dict[date, list[int]] = field(default_factory=dict)  # day → [created, resolved]
     heat: list[list[int]] = field(default_factory=lambda: [[0] * 24 for _ in range(7)])
@@ -113,6 +115,8 @@ class Report:
             self.heat[local.weekday()][local.hour] += 1
         elif row["fact"] == "stage_change" and row["to_stage"] == "resolved":
             self.daily.setdefault(local.date(), [0, 0])[1] += 1
+        if not self.sliced:
+            return
         for dimension in DIMENSIONS:
             for key in _keys(row, dimension):
                 self.by[dimension].setdefault(key, Tally()).add(row)
@@ -122,8 +126,9 @@ class Report:
         return [(day, created, resolved) for day, (created, resolved) in counts.items()]
 
 
-def report(rows: Iterable[dict[str, Any]], days: list[date], tz: ZoneInfo) -> Report:
-    result = Report(days=days, tz=tz)
+def report(rows: Iterable[dict[str, Any]], days: list[date], tz: ZoneInfo,
+           sliced: bool = True) -> Report:
+    result = Report(days=days, tz=tz, sliced=sliced)
     for row in rows:
         result.add(row)
     return result

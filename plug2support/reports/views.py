@@ -44,9 +44,9 @@ def _period(request: HttpRequest, membership: Membership) -> Period:
                  company_zone(membership.company_id), timezone.now())
 
 
-def _report(membership: Membership, period: Period) -> Report:
+def _report(membership: Membership, period: Period, sliced: bool = True) -> Report:
     return report(facts(membership.company_id, period.start, period.end, _scope(membership)),
-                  period.days, period.tz)
+                  period.days, period.tz, sliced)
 
 
 def _duration(seconds: float | None) -> str:
@@ -103,7 +103,8 @@ def reports(request: HttpRequest, membership: Membership) -> HttpResponse:
         context.update(error=str(error), preset=request.GET.get("period", ""),
                        first=request.GET.get("from", ""), last=request.GET.get("to", ""))
         return render(request, "reports/reports.html", context, status=400)
-    now, previous = _report(membership, period), _report(membership, period.previous())
+    now = _report(membership, period)
+    previous = _report(membership, period.previous(), sliced=False)
     labels = tables.names(membership.company_id, now)
     totals = tables.totals_rows(now, previous)
     for row in totals:
@@ -154,7 +155,10 @@ def export_table(request: HttpRequest, membership: Membership) -> HttpResponseBa
         period = _period(request, membership)
     except PeriodError as error:
         return _bad_period(error)
-    now, previous = _report(membership, period), _report(membership, period.previous())
+    now = _report(membership, period)
+    # Only the totals compare with the period before.
+    previous = (_report(membership, period.previous(), sliced=False) if name == "totals"
+                else Report(days=[], tz=period.tz))
     labels = tables.names(membership.company_id, now)
     return _download(tables.table_csv(name, now, previous, labels),
                      f"{name}-{period.first_day}-{period.last_day}.csv")
