@@ -32,7 +32,7 @@ from plug2support.sla.due import check_due
 from plug2support.sla.models import SlaPolicy
 from plug2support.widgets.models import Holiday, OpeningHours
 
-from .conftest import Tenant, logged_in_client
+from .conftest import PASSWORD, Tenant, logged_in_client
 
 MON = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday; the period is 2–15 March 2026 (UTC)
 PERIOD = {"period": "custom", "from": "2026-03-02", "to": "2026-03-15"}
@@ -408,3 +408,30 @@ def test_any_query_gives_the_page_or_a_clear_400_never_a_500(acme: Tenant) -> No
             assert client.get(url, params).status_code in (200, 400)
 
     check()
+
+
+def test_the_facts_export_streams_from_the_asgi_server(
+        live: str, tenants: tuple[Tenant, Tenant], recwarn: Any, monkeypatch: Any) -> None:
+    """Under uvicorn the CSV goes out in batches as it is made (Django would turn a plain
+    iterator into a list first: a year's facts in memory), and says the same as the page's
+    own export."""
+    import http.client
+    from urllib.parse import urlencode, urlsplit
+
+    from plug2support.reports import views
+
+    acme, _ = tenants
+    build_period(acme)
+    monkeypatch.setattr(views, "CHUNK_LINES", 5)
+    browser = Client()
+    browser.post("/accounts/login/", {"username": acme.owner.email, "password": PASSWORD})
+    expected = b"".join(browser.get("/reports/facts.csv", PERIOD).streaming_content)  # type: ignore[attr-defined]
+    address = urlsplit(live)
+    connection = http.client.HTTPConnection(address.hostname or "", address.port, timeout=20)
+    connection.request("GET", f"/reports/facts.csv?{urlencode(PERIOD)}", headers={
+        "Cookie": f"sessionid={browser.cookies['sessionid'].value}"})
+    response = connection.getresponse()
+    assert response.status == 200 and response.getheader("Transfer-Encoding") == "chunked"
+    assert response.read() == expected and expected.count(b"\n") > 20
+    connection.close()
+    assert not [w for w in recwarn if "consume synchronous iterators" in str(w.message)]
