@@ -93,9 +93,22 @@ export function upsert(c) {
   if (c.id === store.selectedId) changed("pane");
 }
 
+// Each conversation keeps its row's <li> and <a> across re-renders, only their insides are
+// redrawn, and the insides take no pointer events (app.css): a live change (a count, a
+// message, the socket's snapshot) arriving between a person's press and release would
+// otherwise swap the element under the pointer, and the browser would fire no click.
+const rows = new Map();
+
 function item(c) {
-  const li = document.createElement("li");
-  const a = document.createElement("a");
+  let row = rows.get(c.id);
+  if (!row) {
+    row = { li: document.createElement("li"), a: document.createElement("a") };
+    row.a.addEventListener("click", (event) => { event.preventDefault(); open(c.id, true); });
+    rows.set(c.id, row);
+  }
+  const { li, a } = row;
+  a.replaceChildren();
+  a.removeAttribute("aria-current");
   a.href = `/inbox/${c.id}/`;
   a.className = `conv${c.id === store.selectedId ? " active" : ""}${c.served_by ? "" : " waiting"} priority-${c.priority}`;
   a.dataset.id = c.id;
@@ -170,15 +183,25 @@ function item(c) {
   widget.className = "conv-widget";
   widget.textContent = c.widget.name;
   a.append(top, subject, preview, tags, widget);
-  a.addEventListener("click", (event) => { event.preventDefault(); open(c.id, true); });
   li.className = "conv-row";
-  li.append(pickBox(c), a); // the checkbox beside the link (M5), never inside it
+  // The checkbox beside the link (M5), never inside it; the link is never taken out (above).
+  const box = pickBox(c);
+  if (a.parentNode !== li) li.replaceChildren(box, a);
+  else if (li.firstElementChild !== a) li.firstElementChild.replaceWith(box);
+  else li.prepend(box);
   return li;
 }
 
 function renderList() {
   const items = listed();
-  $("conversations").replaceChildren(...items.map(item));
+  // Rows stay in the document where they can: a row removed, even for a moment, ends a
+  // press on it (the browser then fires no click), so only misplaced rows are moved.
+  const list = $("conversations");
+  const wanted = items.map(item);
+  wanted.forEach((li, i) => { if (list.children[i] !== li) list.insertBefore(li, list.children[i] || null); });
+  while (list.children.length > wanted.length) list.lastElementChild.remove();
+  const shown = new Set(items.map((c) => c.id));
+  for (const id of rows.keys()) if (!shown.has(id)) rows.delete(id);
   // An empty search or filter says so; "no conversations yet" is for an empty inbox.
   const defaultView = Object.keys(page.views)[0];
   const filtering = Object.entries(store.filters).some(([k, v]) => v && !(k === "view" && v === defaultView));
