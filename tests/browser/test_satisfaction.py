@@ -37,6 +37,7 @@ def test_a_visitor_rates_a_resolved_chat_and_the_team_sees_it_live(
     # The keyboard: focus the first face, move right three times to "4 of 5: Good".
     # (The face in the tab order, as a roving tabindex keeps it: `:focus` only matches
     # while this page is the browser's focused one, and the operator's page was clicked last.)
+    visitor_page.bring_to_front()  # the keyboard's focus is the front page's
     group.get_by_role("radio", name="1 of 5: Very bad").focus()
     for _ in range(3):
         frame.locator('.rating .face[tabindex="0"]').press("ArrowRight")
