@@ -22,7 +22,6 @@ from plug2support.conversations.actions.messages import (
     do_post_operator_message,
     do_post_visitor_message,
 )
-from plug2support.conversations.actions.stages import do_move_stage
 from plug2support.conversations.actions.teamwork import do_reassign
 from plug2support.conversations.actions.visitors import do_identify_visitor
 from plug2support.conversations.models import Conversation, Stage
@@ -33,6 +32,7 @@ from plug2support.sla.models import SlaPolicy
 from plug2support.widgets.models import Holiday, OpeningHours
 
 from .conftest import PASSWORD, Tenant, logged_in_client
+from .test_sla_clocks import customer, move
 
 MON = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday; the period is 2–15 March 2026 (UTC)
 PERIOD = {"period": "custom", "from": "2026-03-02", "to": "2026-03-15"}
@@ -53,17 +53,6 @@ def reply(tenant: Tenant, conversation: Conversation, when: datetime, who: int =
     with time_machine.travel(when, tick=False):
         do_post_operator_message(tenant.membership(tenant.operators[who]), conversation,
                                  client_id=f"o-{when.timestamp()}", body="On it")
-
-
-def customer(conversation: Conversation, when: datetime) -> None:
-    with time_machine.travel(when, tick=False):
-        do_post_visitor_message(conversation.visitor, client_id=f"c-{when.timestamp()}",
-                                body="More")
-
-
-def move(tenant: Tenant, conversation: Conversation, to: str, when: datetime) -> None:
-    with time_machine.travel(when, tick=False):
-        do_move_stage(tenant.membership(tenant.owner), conversation, to)
 
 
 def claim(tenant: Tenant, conversation: Conversation, who: int, when: datetime) -> None:

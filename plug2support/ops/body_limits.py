@@ -4,6 +4,7 @@ refuses a bigger one before it is read (docs/protocol.md §3 "attachments")."""
 from __future__ import annotations
 
 import re
+from functools import cache
 from html import escape
 from typing import Any
 
@@ -40,6 +41,7 @@ async def guarded(app: Any, scope: dict[str, Any], receive: Any, send: Any) -> N
     await limit_body(app, scope, receive, send, limit=limit, too_large=too_large)
 
 
+@cache  # made once per limit, not on every request that carries a body
 def _too_large_page(limit: int) -> bytes:
     megabytes = limit // (1024 * 1024)
     return (f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
